@@ -1,0 +1,41 @@
+# The two commands a new user needs: `make serve` and `make test`. Everything else is a step of them.
+BUILD_TYPE ?= Release
+JOBS ?= $(shell nproc)
+RELEASE_DIR := build/release
+ASAN_DIR := build/asan
+ARGS ?= --root www --diag
+
+.PHONY: all deps build build-asan serve test test-release test-asan format clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	@cmake -S . -B $(RELEASE_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+	@cmake --build $(RELEASE_DIR) -j $(JOBS)
+
+build-asan: deps
+	@cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DUNBROKEN_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_DIR) -j $(JOBS)
+
+# Serves ./www on 127.0.0.1:8080 (admin on 127.0.0.1:9090) with the diagnostic routes.
+serve: build
+	$(RELEASE_DIR)/unbroken serve $(ARGS)
+
+test-release: build
+	cd $(RELEASE_DIR) && ctest --output-on-failure -j $(JOBS)
+
+# The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+test-asan: build-asan
+	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j $(JOBS)
+
+test: test-release test-asan
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+clean:
+	rm -rf build

@@ -1,0 +1,19 @@
+#include "app/admin.h"
+
+namespace unbroken::app {
+
+void mount_admin_routes(http::Router& router, AdminSources sources) {
+  router.add("GET", "/healthz", [draining = sources.draining](const http::ExchangePtr& ex) {
+    // Load balancers take a draining instance out of rotation on the 503.
+    if (draining()) {
+      ex->respond(503, "draining\n");
+    } else {
+      ex->respond(200, "ok\n");
+    }
+  });
+  router.add("GET", "/metrics", [metrics = sources.metrics](const http::ExchangePtr& ex) {
+    ex->respond(200, metrics(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+}
+
+}  // namespace unbroken::app

@@ -1,0 +1,142 @@
+#include "app/serve.h"
+
+#include <signal.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <thread>
+
+#include "app/admin.h"
+#include "app/diag_routes.h"
+#include "app/static_route.h"
+#include "http/server.h"
+#include "observe/access_log.h"
+#include "observe/metrics.h"
+
+namespace unbroken::app {
+namespace {
+
+http::HttpLimits limits_of(const ServeConfig& cfg) {
+  http::HttpLimits l;
+  l.header_timeout = cfg.header_timeout;
+  l.body_timeout = cfg.body_timeout;
+  l.handler_timeout = cfg.handler_timeout;
+  l.send_timeout = cfg.send_timeout;
+  l.keepalive_timeout = cfg.keepalive_timeout;
+  l.drain_timeout = cfg.drain_timeout;
+  l.max_header_bytes = cfg.max_header_bytes;
+  l.max_body = cfg.max_body;
+  return l;
+}
+
+std::vector<net::SocketAddress> addresses(const std::vector<std::string>& specs) {
+  std::vector<net::SocketAddress> out;
+  for (const auto& s : specs) {
+    auto a = net::SocketAddress::parse(s);
+    if (!a) throw std::runtime_error("--listen: cannot resolve '" + s + "'");
+    out.push_back(*a);
+  }
+  return out;
+}
+
+std::string joined(const std::vector<net::SocketAddress>& addrs) {
+  std::string out;
+  for (const auto& a : addrs) out += (out.empty() ? "http://" : " http://") + a.to_string();
+  return out;
+}
+
+void setup_operational_log() {
+  auto logger = spdlog::stderr_logger_mt("unbroken");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ unbroken %l: %v", spdlog::pattern_time_type::utc);
+  spdlog::set_default_logger(logger);
+}
+
+}  // namespace
+
+int run_serve(const ServeConfig& cfg) {
+  // Backstop: sends use MSG_NOSIGNAL, but sendfile(2) and libraries may write without it.
+  ::signal(SIGPIPE, SIG_IGN);
+  // Block the shutdown signals before any thread starts, so that only sigwait() below sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  setup_operational_log();
+
+  try {
+    observe::AccessLog access_log(cfg.log);
+    http::Router router;
+    if (cfg.diag) mount_diag_routes(router);
+    if (!cfg.root.empty()) {
+      auto files = http::StaticFiles::open(cfg.root);
+      if (!files) {
+        spdlog::error("--root: cannot open '{}': {}", cfg.root, files.error().message());
+        return 2;
+      }
+      mount_static_files(router, std::make_shared<const http::StaticFiles>(std::move(*files)));
+    }
+
+    unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    http::ServerOptions opts;
+    opts.listen = addresses(cfg.listen);
+    opts.threads = cfg.threads ? cfg.threads : cores;
+    opts.workers = cfg.workers ? cfg.workers : cores;
+    opts.limits = limits_of(cfg);
+    opts.max_connections = cfg.max_connections;
+    http::Server server(opts, router, [&access_log](const http::RequestRecord& r) { access_log.write(r); });
+    if (auto r = server.start(); !r) {
+      spdlog::error("cannot listen on {}: {}", fmt::join(cfg.listen, ", "), r.error().message());
+      return 1;
+    }
+
+    http::Router admin_router;
+    mount_admin_routes(admin_router,
+                       AdminSources{[&server] { return server.draining(); },
+                                    [&server, &access_log] {
+                                      return observe::render_metrics({server.stats(), access_log.dropped()});
+                                    }});
+    std::unique_ptr<http::Server> admin;
+    if (cfg.admin != "off") {
+      http::ServerOptions aopts;
+      aopts.listen = addresses({cfg.admin});
+      aopts.threads = 1;
+      aopts.max_connections = 256;
+      admin = std::make_unique<http::Server>(aopts, admin_router, nullptr);
+      if (auto r = admin->start(); !r) {
+        spdlog::error("cannot listen on {} (--admin): {}", cfg.admin, r.error().message());
+        server.drain();
+        return 1;
+      }
+      spdlog::info("admin on {}", joined(admin->addresses()));
+    }
+    spdlog::info("listening on {} ({} threads, {} workers)", joined(server.addresses()), opts.threads, opts.workers);
+
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&signals, &sig) != 0) continue;
+      if (sig == SIGHUP) {
+        access_log.reopen();
+        spdlog::info("SIGHUP: reopening the access log");
+        continue;
+      }
+      spdlog::info("{}: draining (up to {} ms)", strsignal(sig), cfg.drain_timeout.count());
+      break;
+    }
+    server.drain();
+    server.wait();
+    if (admin) {
+      admin->drain();
+      admin->wait();
+    }
+    spdlog::info("stopped");
+    return 0;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+}
+
+}  // namespace unbroken::app

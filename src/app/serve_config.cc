@@ -1,0 +1,414 @@
+#include "app/serve_config.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <toml++/toml.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <variant>
+
+#include "base/unique_fd.h"
+#include "base/units.h"
+
+namespace unbroken::app {
+namespace {
+
+using Millis = std::chrono::milliseconds;
+using Field = std::variant<std::vector<std::string> ServeConfig::*, std::string ServeConfig::*, unsigned ServeConfig::*,
+                           Millis ServeConfig::*, std::uint64_t ServeConfig::*, bool ServeConfig::*>;
+
+// What a value must satisfy beyond parsing as its field's type.
+enum class Check {
+  kNone,
+  kAddress,        // HOST:PORT
+  kAddressOrOff,   // HOST:PORT or "off"
+  kDirectory,      // empty, or an existing directory
+  kNotEmpty,       // the access log: "-" is stdout, "" is a mistake
+  kThreads,        // 0..kMaxThreads
+  kPositive,       // duration or byte size > 0
+  kPositiveCount,  // a number of things > 0, parsed like a size so "10k" works
+};
+
+// One row per setting: the flag and the TOML key are the same name, so they cannot drift apart.
+struct OptionSpec {
+  std::string_view flag;       // "--header-timeout"
+  std::string_view key;        // "header_timeout" in the --config file
+  std::string_view type_name;  // shown after the flag by --help
+  std::string_view help;       // one line; " (default ...)" is appended from the ServeConfig
+  Field field;
+  Check check;
+};
+
+constexpr unsigned kMaxThreads = 256;
+constexpr std::string_view kConfigFlag = "--config";
+
+constexpr std::array<OptionSpec, 16> kOptions{{
+    {"--listen", "listen", "HOST:PORT", "serve HTTP on this address; repeat for several, [::1]:8080 for IPv6",
+     &ServeConfig::listen, Check::kAddress},
+    {"--admin", "admin", "HOST:PORT", "admin listener address (metrics, dashboard), or off", &ServeConfig::admin,
+     Check::kAddressOrOff},
+    {"--root", "root", "DIR", "serve static files from this directory", &ServeConfig::root, Check::kDirectory},
+    {"--log", "log", "FILE", "access log file, - for stdout", &ServeConfig::log, Check::kNotEmpty},
+    {"--threads", "threads", "N", "event-loop threads, 1..256; 0 means one per core", &ServeConfig::threads,
+     Check::kThreads},
+    {"--workers", "workers", "N", "threads for blocking handlers; 0 means one per core", &ServeConfig::workers,
+     Check::kNone},
+    {"--header-timeout", "header_timeout", "DURATION", "the whole request head must arrive within this",
+     &ServeConfig::header_timeout, Check::kPositive},
+    {"--body-timeout", "body_timeout", "DURATION", "longest wait for more request body bytes",
+     &ServeConfig::body_timeout, Check::kPositive},
+    {"--handler-timeout", "handler_timeout", "DURATION", "longest a handler may take to respond",
+     &ServeConfig::handler_timeout, Check::kPositive},
+    {"--send-timeout", "send_timeout", "DURATION", "longest wait for the client to accept response bytes",
+     &ServeConfig::send_timeout, Check::kPositive},
+    {"--keepalive-timeout", "keepalive_timeout", "DURATION", "how long an idle keep-alive connection stays open",
+     &ServeConfig::keepalive_timeout, Check::kPositive},
+    {"--drain-timeout", "drain_timeout", "DURATION", "on SIGTERM, time left to open requests; 0 closes at once",
+     &ServeConfig::drain_timeout, Check::kNone},
+    {"--max-header-bytes", "max_header_bytes", "SIZE", "largest request head accepted", &ServeConfig::max_header_bytes,
+     Check::kPositive},
+    {"--max-body", "max_body", "SIZE", "largest request body accepted", &ServeConfig::max_body, Check::kPositive},
+    {"--max-connections", "max_connections", "N", "open client connections allowed per process",
+     &ServeConfig::max_connections, Check::kPositiveCount},
+    {"--diag", "diag", "", "mount the diagnostic routes under /diag/", &ServeConfig::diag, Check::kNone},
+}};
+
+template <typename... Fs>
+struct Overloaded : Fs... {
+  using Fs::operator()...;
+};
+
+// A value that failed; the caller prefixes "--flag: " or "file:line: key: ". `line` is set when the
+// culprit is an element of a TOML array rather than the key's own value.
+struct BadValue {
+  std::string message;
+  unsigned line = 0;
+};
+
+// Keeps what() on one line whatever bytes a flag, a path or a file holds.
+std::string escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string quote(std::string_view s) {
+  return "'" + escape(s) + "'";
+}
+
+// "serve.toml:3: " or, when toml++ has no position, "serve.toml: ".
+std::string where(std::string_view path, unsigned line) {
+  return escape(path) + (line > 0 ? ":" + std::to_string(line) : "") + ": ";
+}
+
+// Syntax only; names are resolved when binding. Accepts what net::SocketAddress::parse accepts,
+// including an empty host or "*" for all interfaces.
+void check_address(std::string_view s, std::string_view alternatives) {
+  std::string hint = "use HOST:PORT" + std::string(alternatives) + ", e.g. 127.0.0.1:8080 or [::1]:8080";
+  auto bad = [&](std::string_view why) {
+    return BadValue{"invalid address " + quote(s) + " (" + std::string(why) + ")"};
+  };
+  auto colon = s.rfind(':');
+  if (colon == std::string_view::npos) throw bad(hint);
+  std::string_view host = s.substr(0, colon);
+  std::string_view port = s.substr(colon + 1);
+  unsigned port_number = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), port_number);
+  if (port.empty() || ec == std::errc::invalid_argument || end != port.data() + port.size()) throw bad(hint);
+  if (ec == std::errc::result_out_of_range || port_number > 65535) throw bad("port must be 0..65535");
+  if (!host.empty() && host.front() == '[') {
+    in6_addr a6{};
+    std::string inner(host.substr(1, host.size() >= 2 ? host.size() - 2 : 0));
+    if (host.size() < 2 || host.back() != ']' || ::inet_pton(AF_INET6, inner.c_str(), &a6) != 1) {
+      throw bad("not an IPv6 address in brackets");
+    }
+    return;
+  }
+  if (host.find(':') != std::string_view::npos) throw bad("put an IPv6 address in brackets, e.g. [::1]:8080");
+  if (host == "*") return;
+  for (char c : host) {
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+    if (!ok) throw bad(hint);
+  }
+}
+
+void check_directory(const std::string& path) {
+  if (path.empty()) return;  // no static files
+  std::error_code ec;
+  auto st = std::filesystem::status(path, ec);
+  if (ec) throw BadValue{"cannot access " + quote(path) + ": " + ec.message()};
+  if (!std::filesystem::is_directory(st)) throw BadValue{quote(path) + " is not a directory"};
+}
+
+// Whole decimal number up to `limit`; `too_large` finishes the message when it is above.
+unsigned parse_count(const std::string& text, unsigned limit, std::string_view too_large) {
+  if (text.empty() || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    throw BadValue{"invalid count " + quote(text) + " (use a whole number)"};
+  }
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || n > limit) throw BadValue{"invalid " + std::string(too_large)};
+  return static_cast<unsigned>(n);
+}
+
+bool parse_bool(const std::string& text) {
+  if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
+  if (text == "false" || text == "0" || text == "no" || text == "off") return false;
+  throw BadValue{"invalid value " + quote(text) + " (use true or false)"};
+}
+
+// Parses and checks `values` (as given, never empty; scalars take the last) into the spec's field.
+void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::string>& values) {
+  const std::string& text = values.back();
+  std::visit(Overloaded{
+                 [&](std::vector<std::string> ServeConfig::*f) {
+                   for (const auto& v : values) check_address(v, "");
+                   cfg.*f = values;
+                 },
+                 [&](std::string ServeConfig::*f) {
+                   if (spec.check == Check::kAddressOrOff && text != "off") check_address(text, " or off");
+                   if (spec.check == Check::kDirectory) check_directory(text);
+                   if (spec.check == Check::kNotEmpty && text.empty())
+                     throw BadValue{"must not be empty (use - for stdout)"};
+                   cfg.*f = text;
+                 },
+                 [&](unsigned ServeConfig::*f) {
+                   cfg.*f = spec.check == Check::kThreads
+                                ? parse_count(text, kMaxThreads,
+                                              "thread count " + quote(text) + " (use 1..256, or 0 for one per core)")
+                                : parse_count(text, std::numeric_limits<unsigned>::max(),
+                                              "count " + quote(text) + " (too large)");
+                 },
+                 [&](Millis ServeConfig::*f) {
+                   auto d = parse_duration(text);
+                   if (!d) throw BadValue{"invalid duration " + quote(text) + " (use e.g. 500ms, 2s, 1m)"};
+                   if (spec.check == Check::kPositive && d->count() == 0) {
+                     throw BadValue{"invalid duration " + quote(text) + " (must be greater than 0)"};
+                   }
+                   cfg.*f = *d;
+                 },
+                 [&](std::uint64_t ServeConfig::*f) {
+                   bool count = spec.check == Check::kPositiveCount;
+                   std::string noun = count ? "invalid count " : "invalid size ";
+                   auto n = parse_size(text);
+                   if (!n)
+                     throw BadValue{noun + quote(text) +
+                                    (count ? " (use e.g. 10000 or 10k)" : " (use e.g. 65536, 64KiB, 8MiB)")};
+                   if (*n == 0) throw BadValue{noun + quote(text) + " (must be greater than 0)"};
+                   cfg.*f = *n;
+                 },
+                 [&](bool ServeConfig::*f) { cfg.*f = parse_bool(text); },
+             },
+             spec.field);
+}
+
+// Help text: the default is whatever `cfg` holds when the options are registered.
+std::string default_text(const OptionSpec& spec, const ServeConfig& cfg) {
+  return std::visit(Overloaded{
+                        [&](std::vector<std::string> ServeConfig::*f) {
+                          std::string out;
+                          for (const auto& v : cfg.*f) out += (out.empty() ? "" : " ") + v;
+                          return out;
+                        },
+                        [&](std::string ServeConfig::*f) { return (cfg.*f).empty() ? std::string("none") : cfg.*f; },
+                        [&](unsigned ServeConfig::*f) { return std::to_string(cfg.*f); },
+                        [&](Millis ServeConfig::*f) { return format_duration(cfg.*f); },
+                        [&](std::uint64_t ServeConfig::*f) {
+                          return spec.check == Check::kPositiveCount ? std::to_string(cfg.*f) : format_size(cfg.*f);
+                        },
+                        [&](bool ServeConfig::*f) { return std::string(cfg.*f ? "on" : "off"); },
+                    },
+                    spec.field);
+}
+
+std::string_view kind_of(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::none: break;
+  }
+  return "nothing";
+}
+
+// The TOML value as the text a flag would have carried, so both go through apply(). Integers are
+// taken where a flag takes digits; durations accept the integer 0 for the same reason "0" is accepted.
+std::vector<std::string> toml_values(const OptionSpec& spec, const toml::node& node) {
+  auto wrong = [&](std::string_view expected) {
+    return BadValue{"expected " + std::string(expected) + ", got " + std::string(kind_of(node))};
+  };
+  auto integer = [&]() -> std::vector<std::string> { return {std::to_string(node.as_integer()->get())}; };
+  return std::visit(Overloaded{
+                        [&](std::vector<std::string> ServeConfig::*) {
+                          constexpr std::string_view kExpected = "a string or an array of strings";
+                          if (const auto* s = node.as_string()) return std::vector<std::string>{s->get()};
+                          const toml::array* array = node.as_array();
+                          if (array == nullptr) throw wrong(kExpected);
+                          std::vector<std::string> out;
+                          for (const toml::node& element : *array) {
+                            const auto* s = element.as_string();
+                            if (s == nullptr) {
+                              throw BadValue{"expected " + std::string(kExpected) + ", got an array holding " +
+                                                 std::string(kind_of(element)),
+                                             element.source().begin.line};
+                            }
+                            out.push_back(s->get());
+                          }
+                          if (out.empty()) throw BadValue{"expected at least one address, got an empty array"};
+                          return out;
+                        },
+                        [&](std::string ServeConfig::*) {
+                          if (const auto* s = node.as_string()) return std::vector<std::string>{s->get()};
+                          throw wrong("a string");
+                        },
+                        [&](unsigned ServeConfig::*) {
+                          if (node.is_integer()) return integer();
+                          throw wrong("an integer");
+                        },
+                        [&](Millis ServeConfig::*) {
+                          if (const auto* s = node.as_string()) return std::vector<std::string>{s->get()};
+                          if (node.is_integer()) return integer();
+                          throw wrong("a duration string such as \"10s\"");
+                        },
+                        [&](std::uint64_t ServeConfig::*) {
+                          if (const auto* s = node.as_string()) return std::vector<std::string>{s->get()};
+                          if (node.is_integer()) return integer();
+                          throw wrong(spec.check == Check::kPositiveCount
+                                          ? "an integer"
+                                          : "an integer or a size string such as \"8MiB\"");
+                        },
+                        [&](bool ServeConfig::*) {
+                          if (const auto* b = node.as_boolean())
+                            return std::vector<std::string>{b->get() ? "true" : "false"};
+                          throw wrong("true or false");
+                        },
+                    },
+                    spec.field);
+}
+
+// Read ourselves rather than toml::parse_file() so that the error carries errno's reason.
+std::string read_config_file(const std::string& path) {
+  auto fail = [&](int err) {
+    return ConfigError(std::string(kConfigFlag) + ": cannot read " + quote(path) + ": " + std::strerror(err));
+  };
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw fail(errno);
+  std::string text;
+  char buf[16 * 1024];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw fail(errno);  // EISDIR for a directory
+    if (n == 0) return text;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+const OptionSpec* find_by_key(std::string_view key) {
+  for (const OptionSpec& spec : kOptions) {
+    if (spec.key == key) return &spec;
+  }
+  return nullptr;
+}
+
+void load_config_file(const std::string& path, ServeConfig& cfg) {
+  std::string text = read_config_file(path);
+  toml::table table;
+  try {
+    table = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    const auto& begin = e.source().begin;
+    std::string at = begin.line > 0 ? ":" + std::to_string(begin.line) + ":" + std::to_string(begin.column) : "";
+    throw ConfigError(escape(path) + at + ": invalid TOML: " + escape(e.description()));
+  }
+  // toml::table is ordered by key; report problems in file order instead.
+  std::vector<std::pair<const toml::key*, const toml::node*>> entries;
+  for (const auto& [key, node] : table) entries.emplace_back(&key, &node);
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.first->source().begin.line < b.first->source().begin.line; });
+
+  for (const auto& [key, node] : entries) {
+    const OptionSpec* spec = find_by_key(key->str());
+    if (spec == nullptr) throw ConfigError(where(path, key->source().begin.line) + "unknown key " + quote(key->str()));
+    try {
+      apply(*spec, cfg, toml_values(*spec, *node));
+    } catch (const BadValue& e) {
+      unsigned line = e.line > 0 ? e.line : node->source().begin.line;
+      throw ConfigError(where(path, line) + std::string(spec->key) + ": " + e.message);
+    }
+  }
+}
+
+}  // namespace
+
+void add_serve_options(CLI::App& serve, ServeConfig& cfg) {
+  for (const OptionSpec& spec : kOptions) {
+    const std::string name(spec.flag);
+    const std::string help = std::string(spec.help) + " (default " + default_text(spec, cfg) + ")";
+    if (std::holds_alternative<bool ServeConfig::*>(spec.field)) {
+      // add_flag(name, const std::string&) registers a flag with only a description; a non-const
+      // string would be taken as the variable to store into.
+      serve.add_flag(name, help);
+      continue;
+    }
+    CLI::Option* opt = serve.add_option(name, CLI::callback_t{}, help)->type_name(std::string(spec.type_name));
+    // A repeated scalar flag takes the last value, so a wrapper script can append overrides.
+    if (std::holds_alternative<std::vector<std::string> ServeConfig::*>(spec.field)) {
+      opt->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    } else {
+      opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    }
+  }
+  serve
+      .add_option(std::string(kConfigFlag), CLI::callback_t{},
+                  "TOML file with these settings; flags override it (default none)")
+      ->type_name("FILE")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+}
+
+void finish_serve_config(CLI::App& serve, ServeConfig& cfg) {
+  if (const CLI::Option* opt = serve.get_option_no_throw(std::string(kConfigFlag)); opt && opt->count() > 0) {
+    cfg.config_file = opt->results().back();
+  }
+  if (!cfg.config_file.empty()) load_config_file(cfg.config_file, cfg);
+
+  for (const OptionSpec& spec : kOptions) {
+    const CLI::Option* opt = serve.get_option_no_throw(std::string(spec.flag));
+    if (opt == nullptr || opt->count() == 0) continue;
+    try {
+      apply(spec, cfg, opt->results());
+    } catch (const BadValue& e) {
+      throw ConfigError(std::string(spec.flag) + ": " + e.message);
+    }
+  }
+}
+
+}  // namespace unbroken::app

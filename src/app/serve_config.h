@@ -1,0 +1,51 @@
+#pragma once
+// What `unbroken serve` runs with: built-in defaults, then a TOML file (--config), then the flags
+// actually given on the command line, each step overriding the previous one.
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+// CLI11 declares this itself (CLI/App.hpp); declaring it here keeps CLI11 out of every file that only
+// needs ServeConfig.
+namespace CLI {
+class App;
+}  // namespace CLI
+
+namespace unbroken::app {
+
+struct ServeConfig {
+  std::vector<std::string> listen{"127.0.0.1:8080"};  // HOST:PORT, repeatable; [::1]:8080 for IPv6
+  std::string admin = "127.0.0.1:9090";               // "off" disables the admin listener
+  std::string root;                                   // empty: no static files
+  std::string log = "-";                              // access log file, "-" = stdout
+  unsigned threads = 0;                               // 0 = number of cores
+  unsigned workers = 0;                               // blocking-handler pool size, 0 = number of cores
+  std::chrono::milliseconds header_timeout{10'000}, body_timeout{30'000}, handler_timeout{60'000}, send_timeout{30'000},
+      keepalive_timeout{15'000}, drain_timeout{10'000};
+  std::uint64_t max_header_bytes = 16 * 1024;
+  std::uint64_t max_body = 8 * 1024 * 1024;
+  std::uint64_t max_connections = 10'000;  // per process
+  bool diag = false;
+  std::string config_file;  // --config
+};
+
+// A bad flag, config file or value. what() is one line naming the flag ("--max-body: ...") or the file,
+// line and key ("serve.toml:3: max_body: ...") and quoting the bad value, ready to print as is.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Registers the serve flags on `serve`. CLI11 keeps the values as text until finish_serve_config(), so
+// that a bad value gets our message and the --config file can go underneath the flags. The help texts
+// show the defaults currently in `cfg`; no reference to it is kept.
+void add_serve_options(CLI::App& serve, ServeConfig& cfg);
+
+// Call after a successful parse of `serve`: loads --config if given, applies the given flags over it
+// and validates every value. Throws ConfigError; `cfg` is then partly updated and should be dropped.
+void finish_serve_config(CLI::App& serve, ServeConfig& cfg);
+
+}  // namespace unbroken::app

@@ -1,0 +1,24 @@
+#include "app/static_route.h"
+
+namespace unbroken::app {
+
+void mount_static_files(http::Router& router, std::shared_ptr<const http::StaticFiles> files) {
+  router.set_fallback([files = std::move(files)](const http::ExchangePtr& ex) {
+    const http::Request& req = ex->request();
+    http::StaticRequest sr{req.method,
+                           req.target,
+                           req.header("if-none-match"),
+                           req.header("if-modified-since"),
+                           req.header("range"),
+                           req.header("if-range")};
+    http::StaticResponse r = files->serve(sr);
+    for (auto& [k, v] : r.headers) ex->add_header(std::move(k), std::move(v));
+    if (r.file.valid()) {
+      ex->respond_file(r.status, std::move(r.file), r.offset, r.length);
+    } else {
+      ex->respond(r.status, std::move(r.body), "");
+    }
+  });
+}
+
+}  // namespace unbroken::app

@@ -1,0 +1,32 @@
+// unbroken: the command line. Subcommands: serve (analyze and chaos come later).
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "app/serve.h"
+#include "app/serve_config.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"unbroken: an HTTP/1.1 server for networks where clients leave early"};
+  app.require_subcommand(1);
+  auto* serve = app.add_subcommand("serve", "serve HTTP (static files with --root, diagnostics with --diag)");
+  unbroken::app::ServeConfig cfg;
+  unbroken::app::add_serve_options(*serve, cfg);
+  try {
+    app.parse(argc, argv);
+    if (serve->parsed()) unbroken::app::finish_serve_config(*serve, cfg);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // One line naming the problem, exit 2; never a stack trace.
+    std::fprintf(stderr, "unbroken: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "unbroken: %s\n", e.what());
+    return 2;
+  }
+  if (serve->parsed()) return unbroken::app::run_serve(cfg);
+  return 0;
+}

@@ -1,0 +1,82 @@
+#pragma once
+// One request and its response, as a handler sees it. Async handlers hold the shared_ptr and may
+// answer later from the loop thread (after a timer, say); once the connection is gone every call is a
+// no-op that reports false, and the token is cancelled.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/unique_fd.h"
+#include "http/cancel_token.h"
+#include "http/request.h"
+#include "http/response_head.h"
+
+namespace unbroken::net {
+class EventLoop;
+}
+
+namespace unbroken::http {
+
+class HttpConnection;
+
+class Exchange {
+ public:
+  Exchange(HttpConnection* conn, net::EventLoop& loop) : conn_(conn), loop_(loop) {}
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  [[nodiscard]] const Request& request() const { return request_; }
+  [[nodiscard]] Request& request() { return request_; }
+  [[nodiscard]] CancelToken& token() { return token_; }
+  [[nodiscard]] net::EventLoop& loop() { return loop_; }
+  // True while the client is there and the response is not finished.
+  [[nodiscard]] bool active() const { return conn_ != nullptr && !finished_; }
+  [[nodiscard]] bool started() const { return started_; }
+
+  void add_header(std::string name, std::string value) { headers_.emplace_back(std::move(name), std::move(value)); }
+  // A complete response with Content-Length.
+  void respond(int status, std::string body, std::string_view content_type = "text/plain; charset=utf-8");
+  // A response whose body is bytes [offset, offset+length) of file, sent with sendfile.
+  void respond_file(int status, UniqueFd file, std::uint64_t offset, std::uint64_t length);
+
+  // Streaming: start() sends the head. Without a length the body is chunked (HTTP/1.1) or ends
+  // with the connection (HTTP/1.0).
+  void start(int status, std::optional<std::uint64_t> content_length = std::nullopt);
+  // Queues body bytes. False when the client is gone (stop producing).
+  bool write(std::string_view data);
+  // Below the connection's output high-water mark: keep producing.
+  [[nodiscard]] bool writable() const;
+  // Runs cb once, when queued output falls below the low-water mark (or at once if it already is).
+  // Dropped when the client leaves.
+  void on_drain(std::function<void()> cb);
+  void finish();
+
+  // Streamed request bodies (routes with BodyMode::kStream): chunks as they arrive, then end().
+  // Without these, the body is read and discarded.
+  void on_body(std::function<void(std::string_view)> chunk, std::function<void()> end);
+
+ private:
+  friend class HttpConnection;
+  HttpConnection* conn_;
+  net::EventLoop& loop_;
+  Request request_;
+  Headers headers_;
+  CancelToken token_;
+  std::function<void(std::string_view)> body_chunk_;
+  std::function<void()> body_end_;
+  std::function<void()> drain_;
+  bool started_ = false;
+  bool finished_ = false;
+  bool chunked_ = false;
+  bool head_only_ = false;  // HEAD: the head is sent, body bytes are dropped
+  std::optional<std::uint64_t> length_;
+  std::uint64_t body_written_ = 0;
+};
+
+using ExchangePtr = std::shared_ptr<Exchange>;
+
+}  // namespace unbroken::http

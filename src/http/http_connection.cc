@@ -1,0 +1,641 @@
+#include "http/http_connection.h"
+
+#include <fmt/format.h>
+
+#include "http/blocking_exchange.h"
+#include "http/worker_pool.h"
+
+namespace unbroken::http {
+namespace {
+
+constexpr net::TimePoint kNever = net::TimePoint::max();
+// Checked in this order when the connection's one timer fires.
+constexpr std::array kTimerPriority{TimerKind::kDrain,  TimerKind::kHandler,   TimerKind::kSend,  TimerKind::kBody,
+                                    TimerKind::kHeader, TimerKind::kKeepalive, TimerKind::kLinger};
+
+Outcome outcome_of(net::SocketError e) {
+  return e == net::SocketError::kBrokenPipe ? Outcome::kBrokenPipe : Outcome::kClientReset;
+}
+
+Outcome outcome_of_status(int status) {
+  return status == 413 || status == 431 ? Outcome::kLimitExceeded : Outcome::kProtocolError;
+}
+
+double ms_between(net::TimePoint a, net::TimePoint b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+}  // namespace
+
+HttpConnection::HttpConnection(LoopContext& ctx, std::unique_ptr<net::Transport> transport, std::uint64_t id)
+    : ctx_(ctx),
+      transport_(std::move(transport)),
+      id_(id),
+      parser_(ParserLimits{ctx.limits.max_header_bytes, 100, ctx.limits.max_body}),
+      timer_([this] { on_timer(); }) {
+  deadlines_.fill(kNever);
+  transport_->set_handler(this);
+}
+
+HttpConnection::~HttpConnection() {
+  if (exchange_) exchange_->conn_ = nullptr;
+}
+
+void HttpConnection::start() {
+  arm(TimerKind::kHeader, ctx_.limits.header_timeout);
+}
+
+// ---- timers: one node, armed at the earliest of the per-phase deadlines -------------------------
+
+std::chrono::milliseconds HttpConnection::timeout_of(TimerKind kind) const {
+  const HttpLimits& l = ctx_.limits;
+  switch (kind) {
+    case TimerKind::kHeader: return l.header_timeout;
+    case TimerKind::kBody: return l.body_timeout;
+    case TimerKind::kHandler: return l.handler_timeout;
+    case TimerKind::kSend: return l.send_timeout;
+    case TimerKind::kKeepalive: return l.keepalive_timeout;
+    case TimerKind::kDrain: return l.drain_timeout;
+    case TimerKind::kLinger: return l.linger_timeout;
+  }
+  return {};
+}
+
+void HttpConnection::arm(TimerKind kind, std::chrono::milliseconds after) {
+  deadlines_[static_cast<std::size_t>(kind)] = ctx_.loop.now() + after;
+  rearm_timer();
+}
+
+void HttpConnection::disarm(TimerKind kind) {
+  auto& d = deadlines_[static_cast<std::size_t>(kind)];
+  if (d == kNever) return;
+  d = kNever;
+  rearm_timer();
+}
+
+void HttpConnection::rearm_timer() {
+  net::TimePoint earliest = kNever;
+  for (auto d : deadlines_) earliest = std::min(earliest, d);
+  if (earliest == kNever || closed_) {
+    ctx_.loop.timers().cancel(timer_);
+  } else {
+    ctx_.loop.timers().arm(timer_, earliest);
+  }
+}
+
+void HttpConnection::on_timer() {
+  net::TimePoint now = ctx_.loop.now();
+  for (TimerKind kind : kTimerPriority) {
+    if (deadlines_[static_cast<std::size_t>(kind)] > now) continue;
+    deadlines_[static_cast<std::size_t>(kind)] = kNever;
+    switch (kind) {
+      case TimerKind::kLinger: close_connection(false); break;
+      case TimerKind::kKeepalive:
+        // An idle keep-alive connection timing out is a normal end: counted, not recorded.
+        ctx_.stats.timeouts[static_cast<std::size_t>(kind)].add();
+        close_connection(false);
+        break;
+      case TimerKind::kHeader:
+        if (phase_ == Phase::kIdle) {
+          // Connected and never sent a byte: close silently, like nginx, but keep the record.
+          end_request(Outcome::kTimeout, kind, 408);
+          close_connection(false);
+        } else {
+          reject(408, Outcome::kTimeout, "request head timed out\n", kind);
+        }
+        break;
+      case TimerKind::kBody:
+      case TimerKind::kHandler:
+        if (exchange_ && exchange_->started_) {
+          end_request(Outcome::kTimeout, kind);
+          close_connection(true);
+        } else {
+          reject(kind == TimerKind::kBody ? 408 : 503, Outcome::kTimeout,
+                 kind == TimerKind::kBody ? "request body timed out\n" : "handler timed out\n", kind);
+        }
+        break;
+      case TimerKind::kSend:
+        // The client stopped reading: reset, so the kernel frees the queued bytes at once.
+        end_request(Outcome::kTimeout, kind);
+        close_connection(true);
+        break;
+      case TimerKind::kDrain:
+        end_request(Outcome::kShutdown, kind, exchange_ && exchange_->started_ ? 0 : 503);
+        close_connection(false);
+        break;
+    }
+    break;
+  }
+  if (!closed_) rearm_timer();
+}
+
+// ---- input -------------------------------------------------------------------------------------
+
+void HttpConnection::on_data(net::Buffer& in) {
+  if (lingering_) {
+    in.clear();
+    return;
+  }
+  process();
+}
+
+void HttpConnection::process() {
+  if (closing_) return;
+  net::Buffer& in = transport_->input();
+  in_process_ = true;
+  while (!closed_ && !closing_ && !in.empty()) {
+    // Pipelining: the next request waits until this one is answered; bytes stay buffered (bounded
+    // by max_buffered_input, after which the transport stops reading).
+    if (exchange_ && message_done_) break;
+    if (phase_ == Phase::kIdle) begin_request();
+    auto r = parser_.feed(in.readable(), this);
+    in.consume(r.consumed);
+    bytes_in_ += r.consumed;
+    if (closed_ || closing_) break;
+    switch (r.status) {
+      case RequestParser::Status::kNeedMore: break;
+      case RequestParser::Status::kError:
+        in.clear();
+        reject(parser_.error_status(), outcome_of_status(parser_.error_status()),
+               fmt::format("{}\n", parser_.error_reason()));
+        break;
+      case RequestParser::Status::kHead: on_head(); break;
+      case RequestParser::Status::kMessage: on_message(); break;
+    }
+  }
+  in_process_ = false;
+  update_reading();
+}
+
+void HttpConnection::update_reading() {
+  if (closed_) return;
+  bool want =
+      lingering_ || (!closing_ && !paused_for_output_ && transport_->input().size() < ctx_.limits.max_buffered_input);
+  transport_->set_reading(want);
+}
+
+void HttpConnection::begin_request() {
+  phase_ = Phase::kRequestHeaders;
+  ++req_no_;
+  // Durations are read from the clock itself (a vDSO call), not the loop turn's cached time: a
+  // request served within one turn would otherwise last 0 ms.
+  request_start_ = net::Clock::now();
+  bytes_in_ = bytes_out_ = 0;
+  status_ = 0;
+  route_ = nullptr;
+  path_matched_ = dispatched_ = message_done_ = false;
+  disarm(TimerKind::kKeepalive);
+  // The whole head must arrive within header_timeout of its first byte (no re-arming on progress:
+  // a slowloris trickling one byte a second still runs out).
+  arm(TimerKind::kHeader, ctx_.limits.header_timeout);
+}
+
+void HttpConnection::on_head() {
+  disarm(TimerKind::kHeader);
+  phase_ = Phase::kRequestBody;
+  exchange_ = std::make_shared<Exchange>(this, ctx_.loop);
+  Request& req = exchange_->request_;
+  req = std::move(parser_.request());
+  req.client = transport_->peer();
+  auto m = ctx_.router.match(req.method, req.path(), req.params);
+  route_ = m.route;
+  path_matched_ = m.path_matched;
+  if (!req.has_body()) return;
+  arm(TimerKind::kBody, ctx_.limits.body_timeout);
+  if (req.expect_continue) {
+    transport_->queue("HTTP/1.1 100 Continue\r\n\r\n");
+    if (!flush_output()) return;
+  }
+  if (route_ && route_->body_mode == BodyMode::kStream && !route_->blocking) dispatch();
+}
+
+void HttpConnection::on_body(std::string_view chunk) {
+  if (closed_ || !exchange_) return;
+  arm(TimerKind::kBody, ctx_.limits.body_timeout);  // body timeout = no progress for that long
+  if (!dispatched_) {
+    exchange_->request_.body.append(chunk);
+  } else if (exchange_->body_chunk_) {
+    exchange_->body_chunk_(chunk);
+  }
+}
+
+void HttpConnection::on_message() {
+  if (!exchange_) on_head();
+  if (closed_ || closing_) return;
+  message_done_ = true;
+  disarm(TimerKind::kBody);
+  if (!dispatched_) {
+    dispatch();
+  } else if (exchange_ && exchange_->body_end_) {
+    auto end = std::move(exchange_->body_end_);
+    end();
+  }
+  maybe_complete();
+}
+
+void HttpConnection::dispatch() {
+  dispatched_ = true;
+  phase_ = Phase::kHandler;
+  handler_start_ = net::Clock::now();
+  arm(TimerKind::kHandler, ctx_.limits.handler_timeout);
+  ExchangePtr ex = exchange_;  // the handler may end the request (and drop exchange_) before returning
+  if (route_ != nullptr) {
+    run_handler(*route_);
+  } else if (path_matched_) {
+    ex->add_header("Allow", "GET, HEAD");
+    ex->respond(405, "method not allowed\n");
+  } else if (ctx_.router.fallback()) {
+    ctx_.router.fallback()(ex);
+  } else {
+    ex->respond(404, "not found\n");
+  }
+}
+
+void HttpConnection::run_handler(const Route& route) {
+  ExchangePtr ex = exchange_;
+  if (route.blocking) {
+    auto bx = std::make_shared<BlockingExchange>(ex);
+    const BlockingHandler* h = &route.blocking;
+    bool queued = ctx_.workers != nullptr && ctx_.workers->submit([bx, h]() mutable {
+      try {
+        (*h)(*bx);
+      } catch (...) {
+        // Reported as a 500 by the destructor if nothing was sent yet.
+      }
+      bx.reset();
+    });
+    if (!queued) ex->respond(503, "server busy\n");
+    return;
+  }
+  try {
+    route.async(ex);
+  } catch (...) {
+    if (ex == exchange_) handler_failed();
+  }
+}
+
+void HttpConnection::handler_failed() {
+  if (closed_) return;
+  if (exchange_ && !exchange_->started_) {
+    reject(500, Outcome::kHandlerError, "internal error\n");
+  } else {
+    end_request(Outcome::kHandlerError);
+    close_connection(true);
+  }
+}
+
+// ---- output ------------------------------------------------------------------------------------
+
+void HttpConnection::ex_start(Exchange& ex, int status, std::optional<std::uint64_t> length, bool flush) {
+  if (closed_ || closing_ || ex.started_ || &ex != exchange_.get()) return;
+  const Request& req = ex.request_;
+  ex.started_ = true;
+  ex.head_only_ = req.method == "HEAD";
+  ex.length_ = length;
+  keep_alive_ = req.keep_alive && !ctx_.draining && !close_after_;
+  ex.chunked_ = !length && req.version_minor == 1;
+  // HTTP/1.0 without a length: the body ends when the connection does.
+  if (!length && !ex.chunked_) keep_alive_ = false;
+  // A body we did not read yet cannot be skipped if the response ends the exchange early:
+  // only keep the connection if the request body will still be read to its end.
+  status_ = status;
+  std::string head;
+  append_head(head, HeadSpec{status, &ex.headers_, length, ex.chunked_, keep_alive_, req.version_minor},
+              ctx_.date.get());
+  transport_->queue(std::move(head));
+  phase_ = Phase::kResponse;
+  if (flush) flush_output();
+}
+
+bool HttpConnection::ex_write(Exchange& ex, std::string_view data, bool flush) {
+  if (closed_ || !ex.started_ || ex.finished_) return false;
+  if (ex.head_only_ || data.empty()) return true;
+  if (ex.length_) {
+    std::uint64_t room = *ex.length_ - ex.body_written_;
+    if (data.size() > room) data = data.substr(0, room);  // never send more than we announced
+  }
+  ex.body_written_ += data.size();
+  if (ex.chunked_) {
+    std::string framed = fmt::format("{:x}\r\n", data.size());
+    framed.append(data);
+    framed.append("\r\n");
+    transport_->queue(std::move(framed));
+  } else {
+    transport_->queue(std::string(data));
+  }
+  return !flush || flush_output();
+}
+
+void HttpConnection::ex_file(Exchange& ex, UniqueFd file, std::uint64_t offset, std::uint64_t length) {
+  if (closed_ || !ex.started_ || ex.finished_) return;
+  if (!ex.head_only_) {
+    transport_->queue_file(std::move(file), offset, length);
+    ex.body_written_ += length;
+  }
+  ex_finish(ex);
+}
+
+void HttpConnection::ex_finish(Exchange& ex) {
+  if (closed_ || ex.finished_ || &ex != exchange_.get()) return;
+  if (!ex.started_) ex_start(ex, 200, 0, false);
+  if (closed_ || closing_) return;
+  ex.finished_ = true;
+  handler_end_ = net::Clock::now();
+  disarm(TimerKind::kHandler);
+  // A body shorter than its Content-Length cannot be framed any more: end with the connection.
+  if (ex.length_ && ex.body_written_ < *ex.length_ && !ex.head_only_) keep_alive_ = false;
+  if (ex.chunked_ && !ex.head_only_) transport_->queue("0\r\n\r\n");
+  if (flush_output()) maybe_complete();
+}
+
+bool HttpConnection::ex_writable() const {
+  return !closed_ && transport_->queued_bytes() < ctx_.limits.output_high_water;
+}
+
+void HttpConnection::ex_on_drain(Exchange& ex, std::function<void()> cb) {
+  if (closed_) return;
+  if (transport_->queued_bytes() < ctx_.limits.output_low_water) {
+    cb();
+    return;
+  }
+  ex.drain_ = std::move(cb);
+}
+
+void HttpConnection::account_written(std::size_t n) {
+  bytes_out_ += n;
+  conn_bytes_out_ += n;
+  ctx_.stats.response_bytes.add(n);
+}
+
+bool HttpConnection::flush_output() {
+  if (closed_) return false;
+  auto r = transport_->flush();
+  if (!r) {
+    on_transport_error(net::classify(r.error()));
+    return false;
+  }
+  account_written(*r);
+  std::size_t queued = transport_->queued_bytes();
+  // Send timeout: no write progress for that long while output waits for the client.
+  if (queued == 0) {
+    disarm(TimerKind::kSend);
+  } else if (*r > 0 || deadlines_[static_cast<std::size_t>(TimerKind::kSend)] == kNever) {
+    arm(TimerKind::kSend, ctx_.limits.send_timeout);
+  }
+  update_handler_timer(queued);
+  bool over = queued >= ctx_.limits.output_high_water;
+  if (over != paused_for_output_) {
+    paused_for_output_ = over;
+    update_reading();
+  }
+  return true;
+}
+
+void HttpConnection::on_written(std::size_t n) {
+  if (closed_) return;
+  account_written(n);
+  std::size_t queued = transport_->queued_bytes();
+  if (queued == 0) {
+    disarm(TimerKind::kSend);
+  } else {
+    arm(TimerKind::kSend, ctx_.limits.send_timeout);
+  }
+  update_handler_timer(queued);
+  if (queued < ctx_.limits.output_low_water) {
+    if (paused_for_output_) {
+      paused_for_output_ = false;
+      update_reading();
+    }
+    if (exchange_ && exchange_->drain_) {
+      auto cb = std::move(exchange_->drain_);
+      cb();
+      if (closed_) return;
+    }
+  }
+  if (closing_ && transport_->queued_bytes() == 0) {
+    start_linger();
+    return;
+  }
+  maybe_complete();
+}
+
+void HttpConnection::update_handler_timer(std::size_t queued) {
+  // Once a response streams, a stall is charged to whoever owes bytes: while output is queued the
+  // client is slow (send timeout); while the queue is empty the handler is (handler timeout, counted
+  // from its last write).
+  if (!exchange_ || !exchange_->started_ || exchange_->finished_) return;
+  if (queued == 0) {
+    arm(TimerKind::kHandler, ctx_.limits.handler_timeout);
+  } else {
+    disarm(TimerKind::kHandler);
+  }
+}
+
+void HttpConnection::maybe_complete() {
+  if (closed_ || !exchange_ || !exchange_->finished_ || !message_done_ || transport_->queued_bytes() > 0) return;
+  bool keep = keep_alive_ && !close_after_ && !ctx_.draining;
+  end_request(Outcome::kOk);
+  if (!keep) {
+    graceful_close();
+    return;
+  }
+  arm(TimerKind::kKeepalive, ctx_.limits.keepalive_timeout);
+  if (!in_process_) process();
+}
+
+// ---- ends --------------------------------------------------------------------------------------
+
+void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer, int status_override) {
+  net::TimePoint now = net::Clock::now();
+  bool head_sent = exchange_ && exchange_->started_;
+  int status = status_override != 0 ? status_override : status_;
+  // A client that left before the response head is a 499, never a 5xx.
+  if (is_departure(outcome) && !head_sent) status = 499;
+
+  const Request& req = exchange_ ? exchange_->request_ : parser_.request();
+  RequestRecord rec;
+  rec.ts = std::chrono::system_clock::now();
+  rec.conn = id_;
+  rec.req = phase_ == Phase::kIdle ? 0 : req_no_;
+  rec.client = transport_->peer();
+  rec.method = req.method;
+  rec.path = req.target;
+  rec.status = status;
+  rec.ua = req.header("user-agent");
+  rec.referer = req.header("referer");
+  rec.outcome = outcome;
+  rec.phase = phase_;
+  rec.timer = timer;
+  if (timer) rec.timeout_ms = static_cast<std::uint64_t>(timeout_of(*timer).count());
+  rec.bytes_in = bytes_in_;
+  rec.bytes_out = bytes_out_;
+  if (auto d = transport_->delivery()) {
+    std::uint64_t before = conn_bytes_out_ - bytes_out_;
+    std::uint64_t acked = d->bytes_acked > before ? d->bytes_acked - before : 0;
+    rec.bytes_acked = std::min(acked, bytes_out_);
+    rec.bytes_unsent = d->bytes_unsent;
+  }
+  if (phase_ != Phase::kIdle) rec.duration_ms = ms_between(request_start_, now);
+  if (dispatched_) {
+    net::TimePoint end = exchange_ && exchange_->finished_ ? handler_end_ : now;
+    rec.handler_ms = ms_between(handler_start_, end);
+  }
+  bool handler_running = dispatched_ && exchange_ && !exchange_->finished_;
+  rec.cancelled = handler_running && outcome != Outcome::kOk;
+
+  LoopStats& s = ctx_.stats;
+  if (status > 0 && status < 600) s.requests_by_status[static_cast<std::size_t>(status)].add();
+  if (outcome != Outcome::kOk) s.disconnects[static_cast<std::size_t>(outcome)][static_cast<std::size_t>(phase_)].add();
+  if (timer) s.timeouts[static_cast<std::size_t>(*timer)].add();
+  if (rec.cancelled) s.handler_cancelled.add();
+  if (rec.bytes_acked) s.response_bytes_acked.add(*rec.bytes_acked);
+  if (ctx_.record) ctx_.record(rec);
+
+  // Detach before cancelling: cancellation callbacks see an inactive exchange.
+  if (exchange_) {
+    ExchangePtr ex = std::move(exchange_);
+    ex->conn_ = nullptr;
+    if (rec.cancelled) ex->token_.cancel();
+  }
+  phase_ = Phase::kIdle;
+  dispatched_ = message_done_ = false;
+  disarm(TimerKind::kHandler);
+  disarm(TimerKind::kBody);
+  disarm(TimerKind::kHeader);
+}
+
+void HttpConnection::reject(int status, Outcome outcome, std::string_view reason, std::optional<TimerKind> timer) {
+  if (closed_ || closing_) return;
+  if (exchange_ && exchange_->started_) {
+    // Part of a response is out: there is no way to answer; end the connection.
+    end_request(outcome, timer);
+    close_connection(true);
+    return;
+  }
+  keep_alive_ = false;
+  status_ = status;
+  Headers h{{"Content-Type", "text/plain; charset=utf-8"}};
+  std::string out;
+  int minor = exchange_ ? exchange_->request_.version_minor : 1;
+  append_head(out, HeadSpec{status, &h, reason.size(), false, false, minor}, ctx_.date.get());
+  out.append(reason);
+  transport_->queue(std::move(out));
+  closing_ = true;
+  flush_output();
+  if (closed_) return;
+  end_request(outcome, timer);
+  graceful_close();
+}
+
+void HttpConnection::graceful_close() {
+  if (closed_) return;
+  closing_ = true;
+  for (auto& d : deadlines_) d = kNever;
+  if (transport_->queued_bytes() == 0) {
+    start_linger();
+  } else {
+    arm(TimerKind::kSend, ctx_.limits.send_timeout);
+  }
+}
+
+void HttpConnection::start_linger() {
+  if (lingering_ || closed_) return;
+  lingering_ = true;
+  transport_->shutdown_write();
+  transport_->input().clear();
+  for (auto& d : deadlines_) d = kNever;
+  arm(TimerKind::kLinger, ctx_.limits.linger_timeout);
+  update_reading();
+}
+
+void HttpConnection::close_connection(bool abortive) {
+  if (closed_) return;
+  closed_ = true;
+  ctx_.loop.timers().cancel(timer_);
+  if (exchange_) {
+    ExchangePtr ex = std::move(exchange_);
+    ex->conn_ = nullptr;
+    ex->token_.cancel();
+  }
+  transport_->close(abortive);
+  if (ctx_.on_closed) ctx_.on_closed(this);
+}
+
+void HttpConnection::on_peer_closed() {
+  if (closed_) return;
+  // FIN on an idle connection, or after we decided to close, is a normal end.
+  if (lingering_ || closing_ || (phase_ == Phase::kIdle && !exchange_)) {
+    close_connection(false);
+    return;
+  }
+  // EPOLLRDHUP while a request is in flight: the client left. Cancel the handler now.
+  end_request(Outcome::kClientClosed);
+  close_connection(false);
+}
+
+void HttpConnection::on_transport_error(net::SocketError e) {
+  if (closed_) return;
+  if (lingering_ || closing_ || (phase_ == Phase::kIdle && !exchange_)) {
+    close_connection(false);
+    return;
+  }
+  end_request(outcome_of(e));
+  close_connection(false);
+}
+
+void HttpConnection::begin_drain() {
+  if (closed_) return;
+  close_after_ = true;
+  if (!lingering_ && !closing_ && phase_ == Phase::kIdle && !exchange_) {
+    close_connection(false);
+    return;
+  }
+  arm(TimerKind::kDrain, ctx_.limits.drain_timeout);
+}
+
+// ---- Exchange ----------------------------------------------------------------------------------
+
+void Exchange::respond(int status, std::string body, std::string_view content_type) {
+  if (conn_ == nullptr || started_) return;
+  if (!content_type.empty()) add_header("Content-Type", std::string(content_type));
+  HttpConnection* c = conn_;
+  c->ex_start(*this, status, body.size(), false);
+  if (conn_ == nullptr) return;
+  c->ex_write(*this, body, false);
+  c->ex_finish(*this);
+}
+
+void Exchange::respond_file(int status, UniqueFd file, std::uint64_t offset, std::uint64_t length) {
+  if (conn_ == nullptr || started_) return;
+  HttpConnection* c = conn_;
+  c->ex_start(*this, status, length, false);
+  if (conn_ == nullptr) return;
+  c->ex_file(*this, std::move(file), offset, length);
+}
+
+void Exchange::start(int status, std::optional<std::uint64_t> content_length) {
+  if (conn_ != nullptr) conn_->ex_start(*this, status, content_length, true);
+}
+
+bool Exchange::write(std::string_view data) {
+  return conn_ != nullptr && conn_->ex_write(*this, data, true);
+}
+
+bool Exchange::writable() const {
+  return conn_ != nullptr && conn_->ex_writable();
+}
+
+void Exchange::on_drain(std::function<void()> cb) {
+  if (conn_ != nullptr) conn_->ex_on_drain(*this, std::move(cb));
+}
+
+void Exchange::finish() {
+  if (conn_ != nullptr) conn_->ex_finish(*this);
+}
+
+void Exchange::on_body(std::function<void(std::string_view)> chunk, std::function<void()> end) {
+  body_chunk_ = std::move(chunk);
+  body_end_ = std::move(end);
+}
+
+}  // namespace unbroken::http

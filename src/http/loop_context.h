@@ -1,0 +1,55 @@
+#pragma once
+// What the connections of one loop share: configuration, routes, counters, the record sink.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+
+#include "http/record.h"
+#include "http/response_head.h"
+#include "http/router.h"
+#include "http/stats.h"
+#include "net/event_loop.h"
+
+namespace unbroken::http {
+
+class HttpConnection;
+class WorkerPool;
+
+struct HttpLimits {
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds body_timeout{30'000};
+  std::chrono::milliseconds handler_timeout{60'000};
+  std::chrono::milliseconds send_timeout{30'000};
+  std::chrono::milliseconds keepalive_timeout{15'000};
+  std::chrono::milliseconds drain_timeout{10'000};
+  // After an error response, how long to read and discard what the client still sends, so that
+  // closing does not turn into a RST that destroys the response (nginx lingering_close).
+  std::chrono::milliseconds linger_timeout{2'000};
+  std::uint64_t max_header_bytes = 16 * 1024;
+  std::uint64_t max_body = 8 * 1024 * 1024;
+  // Unparsed input held per connection (pipelined requests, body not yet consumed).
+  std::size_t max_buffered_input = 64 * 1024;
+  // Output queued per connection: producers pause above high, resume below low.
+  std::size_t output_high_water = 256 * 1024;
+  std::size_t output_low_water = 64 * 1024;
+};
+
+using RecordSink = std::function<void(const RequestRecord&)>;
+
+struct LoopContext {
+  LoopContext(net::EventLoop& l, const HttpLimits& lim, const Router& r, LoopStats& s)
+      : loop(l), limits(lim), router(r), stats(s) {}
+  net::EventLoop& loop;
+  const HttpLimits& limits;
+  const Router& router;
+  LoopStats& stats;
+  WorkerPool* workers = nullptr;
+  RecordSink record;
+  DateCache date;
+  bool draining = false;
+  // Called once when a connection has closed; the owner frees it at the end of the loop turn.
+  std::function<void(HttpConnection*)> on_closed;
+};
+
+}  // namespace unbroken::http

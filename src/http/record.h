@@ -1,0 +1,37 @@
+#pragma once
+// What is known about one request (or one connection that ended without a request) when it ends.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "http/types.h"
+
+namespace unbroken::http {
+
+struct RequestRecord {
+  std::chrono::system_clock::time_point ts;
+  std::uint64_t conn = 0;
+  std::uint64_t req = 0;  // 1-based request number on the connection; 0 without a request
+  std::string_view client;
+  std::string_view method;
+  std::string_view path;  // the request target as received
+  int status = 0;
+  std::string_view ua;
+  std::string_view referer;
+  Outcome outcome = Outcome::kOk;
+  Phase phase = Phase::kIdle;
+  std::optional<TimerKind> timer;
+  std::uint64_t timeout_ms = 0;
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
+  std::optional<std::uint64_t> bytes_acked;
+  std::optional<std::uint64_t> bytes_unsent;
+  double duration_ms = 0;
+  double handler_ms = 0;
+  bool cancelled = false;
+  double wasted_ms = 0;
+};
+
+}  // namespace unbroken::http

@@ -1,0 +1,211 @@
+#include "http/request_parser.h"
+
+namespace unbroken::http {
+namespace {
+
+RequestParser& self(llhttp_t* p) {
+  return *static_cast<RequestParser*>(p->data);
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+const llhttp_settings_t& RequestParser::settings() {
+  static const llhttp_settings_t s = [] {
+    llhttp_settings_t st;
+    llhttp_settings_init(&st);
+    st.on_message_begin = on_message_begin;
+    st.on_url = on_url;
+    st.on_header_field = on_header_field;
+    st.on_header_field_complete = on_header_field_complete;
+    st.on_header_value = on_header_value;
+    st.on_header_value_complete = on_header_value_complete;
+    st.on_headers_complete = on_headers_complete;
+    st.on_body = on_body;
+    st.on_message_complete = on_message_complete;
+    return st;
+  }();
+  return s;
+}
+
+RequestParser::RequestParser(ParserLimits limits) : limits_(limits) {
+  llhttp_init(&parser_, HTTP_REQUEST, &settings());
+  parser_.data = this;
+}
+
+int RequestParser::fail(int status, const char* reason) {
+  error_status_ = status;
+  error_reason_ = reason;
+  return HPE_USER;
+}
+
+int RequestParser::on_message_begin(llhttp_t* p) {
+  RequestParser& s = self(p);
+  s.request_.clear();
+  s.field_.clear();
+  s.value_.clear();
+  s.head_bytes_ = s.body_bytes_ = 0;
+  s.host_count_ = 0;
+  s.in_message_ = true;
+  s.head_complete_ = s.message_complete_ = false;
+  return 0;
+}
+
+int RequestParser::on_url(llhttp_t* p, const char* at, std::size_t len) {
+  self(p).request_.target.append(at, len);
+  return 0;
+}
+
+int RequestParser::on_header_field(llhttp_t* p, const char* at, std::size_t len) {
+  self(p).field_.append(at, len);
+  return 0;
+}
+
+int RequestParser::on_header_field_complete(llhttp_t* p) {
+  RequestParser& s = self(p);
+  if (s.request_.headers.size() >= s.limits_.max_headers) return s.fail(431, "too many header fields");
+  return 0;
+}
+
+int RequestParser::on_header_value(llhttp_t* p, const char* at, std::size_t len) {
+  self(p).value_.append(at, len);
+  return 0;
+}
+
+int RequestParser::check_transfer_encoding(std::string_view value) {
+  // RFC 9112 6.1/6.3: chunked must be the final coding, once; we implement no other coding.
+  bool chunked_seen = false;
+  bool chunked_last = false;
+  while (!value.empty()) {
+    auto comma = value.find(',');
+    std::string_view token = trim(value.substr(0, comma));
+    if (iequals(token, "chunked")) {
+      if (chunked_seen) return fail(400, "chunked applied twice");
+      chunked_seen = chunked_last = true;
+    } else if (!token.empty()) {
+      return fail(501, "unsupported transfer coding");
+    }
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  if (!chunked_last) return fail(400, "chunked is not the final transfer coding");
+  return 0;
+}
+
+int RequestParser::on_header_value_complete(llhttp_t* p) {
+  RequestParser& s = self(p);
+  if (iequals(s.field_, "host") && ++s.host_count_ > 1) return s.fail(400, "more than one Host header");
+  if (iequals(s.field_, "transfer-encoding")) {
+    if (int r = s.check_transfer_encoding(s.value_); r != 0) return r;
+  }
+  s.request_.headers.emplace_back(std::move(s.field_), std::move(s.value_));
+  s.field_.clear();
+  s.value_.clear();
+  return 0;
+}
+
+int RequestParser::on_headers_complete(llhttp_t* p) {
+  RequestParser& s = self(p);
+  Request& r = s.request_;
+  r.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
+  r.version_major = p->http_major;
+  r.version_minor = p->http_minor;
+  if (!(r.version_major == 1 && (r.version_minor == 0 || r.version_minor == 1)))
+    return s.fail(505, "unsupported HTTP version");
+  if (r.version_minor == 1 && s.host_count_ == 0) return s.fail(400, "missing Host header");
+  if (p->method == HTTP_CONNECT) return s.fail(405, "CONNECT is not supported");
+  r.chunked = (p->flags & F_CHUNKED) != 0;
+  if (p->flags & F_CONTENT_LENGTH) r.content_length = p->content_length;
+  if (r.content_length && *r.content_length > s.limits_.max_body) return s.fail(413, "request body too large");
+  r.keep_alive = llhttp_should_keep_alive(p) != 0;
+  std::string_view expect = r.header("expect");
+  if (!expect.empty()) {
+    if (!iequals(trim(expect), "100-continue")) return s.fail(417, "unsupported expectation");
+    r.expect_continue = r.version_minor == 1;
+  }
+  s.head_complete_ = true;
+  // With a body, pause so the caller can dispatch (and answer 100-continue) before body bytes flow.
+  // Without one, go straight on to message completion, which pauses too.
+  return r.has_body() ? HPE_PAUSED : 0;
+}
+
+int RequestParser::on_body(llhttp_t* p, const char* at, std::size_t len) {
+  RequestParser& s = self(p);
+  s.body_bytes_ += len;
+  if (s.body_bytes_ > s.limits_.max_body) return s.fail(413, "request body too large");
+  if (s.sink_) s.sink_->on_body({at, len});
+  return 0;
+}
+
+int RequestParser::on_message_complete(llhttp_t* p) {
+  RequestParser& s = self(p);
+  s.in_message_ = false;
+  s.message_complete_ = true;
+  return HPE_PAUSED;
+}
+
+void RequestParser::map_llhttp_error(llhttp_errno_t err) {
+  failed_ = true;
+  // Our own checks set the status; llhttp reports them as HPE_USER or HPE_CB_* codes.
+  if (error_status_ != 0) return;
+  error_status_ = 400;
+  error_reason_ = llhttp_errno_name(err);
+  if (err == HPE_INVALID_VERSION) error_status_ = 505;
+}
+
+RequestParser::Outcome RequestParser::feed(std::string_view data, BodySink* sink) {
+  if (failed_) return {Status::kError, 0};
+  sink_ = sink;
+  if (llhttp_get_errno(&parser_) == HPE_PAUSED) llhttp_resume(&parser_);
+  bool was_in_head = !head_complete_ || message_complete_;
+  message_complete_ = false;
+  llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
+  sink_ = nullptr;
+  std::size_t consumed = data.size();
+  if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+    consumed = static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - data.data());
+  }
+  // A feed that started in the head pauses where the head (or a bodiless message) ends, so what
+  // it consumed is head bytes.
+  if (was_in_head) {
+    head_bytes_ += consumed;
+    // llhttp accepts obs-fold (a header line starting with SP or HT). RFC 9112 5.2 lets a server
+    // reject it, and a proxy in front may have read the fold differently: reject it here.
+    for (std::size_t i = 0; i < consumed; ++i) {
+      char c = data[i];
+      if ((c == ' ' || c == '\t') && prev_was_lf_ && head_bytes_ - consumed + i > 0) {
+        failed_ = true;
+        error_status_ = 400;
+        error_reason_ = "obsolete line folding";
+        return {Status::kError, i};
+      }
+      prev_was_lf_ = c == '\n';
+    }
+  }
+  if (err == HPE_PAUSED_UPGRADE) {
+    // We speak no other protocol: answer the request and close.
+    request_.keep_alive = false;
+    llhttp_resume_after_upgrade(&parser_);
+    err = HPE_PAUSED;
+  }
+  if (err != HPE_OK && err != HPE_PAUSED) {
+    map_llhttp_error(err);
+    return {Status::kError, static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - data.data())};
+  }
+  if (was_in_head && head_bytes_ > limits_.max_header_bytes) {
+    failed_ = true;
+    error_status_ = 431;
+    error_reason_ = "request head too large";
+    return {Status::kError, consumed};
+  }
+  if (message_complete_) return {Status::kMessage, consumed};
+  if (err == HPE_PAUSED && head_complete_) return {Status::kHead, consumed};
+  return {Status::kNeedMore, consumed};
+}
+
+}  // namespace unbroken::http

@@ -1,0 +1,135 @@
+#include "http/server.h"
+
+#include "net/tcp_connection.h"
+
+namespace unbroken::http {
+
+struct Server::Loop {
+  std::unique_ptr<net::EventLoop> loop;
+  LoopStats stats;
+  std::unique_ptr<LoopContext> ctx;
+  std::vector<std::unique_ptr<net::Listener>> listeners;
+  std::unordered_map<HttpConnection*, std::unique_ptr<HttpConnection>> conns;
+  std::thread thread;
+  bool stopping = false;
+};
+
+Server::Server(ServerOptions options, const Router& router, RecordSink record)
+    : options_(std::move(options)), router_(router), record_(std::move(record)) {}
+
+Server::~Server() {
+  drain();
+  wait();
+}
+
+Result<void> Server::start() {
+  if (options_.workers > 0) workers_ = std::make_unique<WorkerPool>(options_.workers, options_.max_queued_work);
+  bound_ = options_.listen;
+  for (unsigned i = 0; i < std::max(1u, options_.threads); ++i) {
+    auto l = std::make_unique<Loop>();
+    auto loop = net::EventLoop::create();
+    if (!loop) return loop.error();
+    l->loop = std::move(*loop);
+    l->ctx = std::make_unique<LoopContext>(*l->loop, options_.limits, router_, l->stats);
+    l->ctx->workers = workers_.get();
+    l->ctx->record = record_;
+    Loop* raw = l.get();
+    l->ctx->on_closed = [this, raw](HttpConnection* c) { on_closed(*raw, c); };
+    for (auto& addr : bound_) {
+      auto fd = net::listen_tcp(addr, /*reuse_port=*/true);
+      if (!fd) return fd.error();
+      // Port 0: the first loop's bind picks the port; the other loops join it.
+      if (addr.port() == 0) {
+        auto local = net::local_address(fd->get());
+        if (!local) return local.error();
+        addr = *local;
+      }
+      auto listener = std::make_unique<net::Listener>(
+          *raw->loop, std::move(*fd),
+          [this, raw](UniqueFd cfd, const net::SocketAddress& peer) { accept(*raw, std::move(cfd), peer); },
+          [this] { return active_.load(std::memory_order_relaxed) < options_.max_connections; },
+          [raw](int err) {
+            AcceptError e = err == EMFILE    ? AcceptError::kEmfile
+                            : err == ENFILE  ? AcceptError::kEnfile
+                            : err == ENOBUFS ? AcceptError::kEnobufs
+                            : err == ENOMEM  ? AcceptError::kEnomem
+                                             : AcceptError::kOther;
+            raw->stats.accept_errors[static_cast<std::size_t>(e)].add();
+          });
+      if (auto r = listener->start(); !r) return r.error();
+      l->listeners.push_back(std::move(listener));
+    }
+    loops_.push_back(std::move(l));
+  }
+  for (auto& l : loops_) {
+    Loop* raw = l.get();
+    l->thread = std::thread([raw] {
+      raw->loop->run();
+      // Whatever is left after a stop is closed on its own thread.
+      raw->conns.clear();
+      raw->listeners.clear();
+    });
+  }
+  return {};
+}
+
+void Server::accept(Loop& l, UniqueFd fd, const net::SocketAddress& peer) {
+  auto transport = std::make_unique<net::TcpConnection>(*l.loop, std::move(fd), peer.to_string(),
+                                                        options_.limits.max_buffered_input);
+  if (auto r = transport->start(); !r) return;  // the socket closes with the transport
+  auto conn = std::make_unique<HttpConnection>(*l.ctx, std::move(transport), next_conn_id_.fetch_add(1));
+  HttpConnection* raw = conn.get();
+  l.conns.emplace(raw, std::move(conn));
+  active_.fetch_add(1, std::memory_order_relaxed);
+  l.stats.connections_active.add();
+  l.stats.connections_accepted.add();
+  raw->start();
+}
+
+void Server::on_closed(Loop& l, HttpConnection* c) {
+  active_.fetch_sub(1, std::memory_order_relaxed);
+  l.stats.connections_active.sub();
+  // Freed at the end of the turn: the connection may be deep in its own callback right now.
+  l.loop->defer([this, &l, c] {
+    l.conns.erase(c);
+    if (l.stopping && l.conns.empty()) l.loop->stop();
+    // A descriptor or a connection slot was freed: accept again if we had to pause.
+    for (auto& listener : l.listeners)
+      if (listener->paused()) listener->resume();
+  });
+}
+
+void Server::drain_loop(Loop& l) {
+  l.stopping = true;
+  l.ctx->draining = true;
+  for (auto& listener : l.listeners) listener->close();
+  std::vector<HttpConnection*> snapshot;
+  snapshot.reserve(l.conns.size());
+  for (auto& [raw, conn] : l.conns) snapshot.push_back(raw);
+  for (HttpConnection* c : snapshot) c->begin_drain();
+  l.loop->defer([&l] {
+    if (l.conns.empty()) l.loop->stop();
+  });
+}
+
+void Server::drain() {
+  if (draining_.exchange(true)) return;
+  for (auto& l : loops_) {
+    Loop* raw = l.get();
+    l->loop->post([this, raw] { drain_loop(*raw); });
+  }
+}
+
+void Server::wait() {
+  for (auto& l : loops_)
+    if (l->thread.joinable()) l->thread.join();
+  workers_.reset();
+}
+
+std::vector<const LoopStats*> Server::stats() const {
+  std::vector<const LoopStats*> out;
+  for (const auto& l : loops_) out.push_back(&l->stats);
+  return out;
+}
+
+}  // namespace unbroken::http

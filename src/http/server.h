@@ -1,0 +1,66 @@
+#pragma once
+// An HTTP server: N loop threads, each with its own SO_REUSEPORT listening socket per address and
+// its own connections, sharing nothing but the read-only router, the record sink and the worker pool.
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "http/http_connection.h"
+#include "http/loop_context.h"
+#include "http/worker_pool.h"
+#include "net/listener.h"
+#include "net/socket.h"
+
+namespace unbroken::http {
+
+struct ServerOptions {
+  std::vector<net::SocketAddress> listen;
+  unsigned threads = 1;
+  unsigned workers = 0;  // 0: no worker pool (blocking routes answer 503)
+  std::size_t max_queued_work = 1024;
+  HttpLimits limits;
+  std::uint64_t max_connections = 10'000;
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, const Router& router, RecordSink record);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds every address on every loop (port 0 resolves once and is shared) and starts the
+  // threads. Errno names the failing bind.
+  [[nodiscard]] Result<void> start();
+  // The addresses actually bound, ports resolved.
+  [[nodiscard]] const std::vector<net::SocketAddress>& addresses() const { return bound_; }
+  // Any thread. Closes the listeners, closes idle connections, lets in-flight requests finish
+  // within the drain timeout; the loops stop when their last connection is gone.
+  void drain();
+  [[nodiscard]] bool draining() const { return draining_.load(); }
+  // Blocks until every loop has stopped.
+  void wait();
+  [[nodiscard]] std::vector<const LoopStats*> stats() const;
+  [[nodiscard]] std::uint64_t active_connections() const { return active_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Loop;
+  void accept(Loop& l, UniqueFd fd, const net::SocketAddress& peer);
+  void on_closed(Loop& l, HttpConnection* c);
+  void drain_loop(Loop& l);
+
+  ServerOptions options_;
+  const Router& router_;
+  RecordSink record_;
+  std::unique_ptr<WorkerPool> workers_;
+  std::vector<std::unique_ptr<Loop>> loops_;
+  std::vector<net::SocketAddress> bound_;
+  std::atomic<std::uint64_t> active_{0};
+  std::atomic<std::uint64_t> next_conn_id_{1};
+  std::atomic<bool> draining_{false};
+};
+
+}  // namespace unbroken::http

@@ -1,0 +1,444 @@
+// Static files: request-target -> clean relative path -> openat2 beneath the root -> validators ->
+// conditional and range decision. Nothing here throws or reads errno above the syscall wrappers.
+#include "http/static_files.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <ctime>
+#include <limits>
+#include <optional>
+
+namespace unbroken::http {
+namespace {
+
+constexpr std::array<std::string_view, 7> kDayNames = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+constexpr std::array<std::string_view, 12> kMonthNames = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+constexpr std::size_t kImfFixdateLength = 29;  // "Sun, 06 Nov 1994 08:49:37 GMT"
+constexpr int kOpenAttempts = 4;
+constexpr std::string_view kTextPlain = "text/plain; charset=utf-8";
+constexpr std::string_view kDefaultContentType = "application/octet-stream";
+// O_NONBLOCK: opening a FIFO for reading would otherwise block the loop until a writer appears;
+// it has no effect on regular files. O_NOCTTY: a tty in the root must not become ours.
+constexpr std::uint64_t kFileFlags = O_RDONLY | O_NONBLOCK | O_NOCTTY;
+
+constexpr std::pair<std::string_view, std::string_view> kContentTypes[] = {
+    {"html", "text/html; charset=utf-8"},
+    {"htm", "text/html; charset=utf-8"},
+    {"css", "text/css; charset=utf-8"},
+    {"js", "text/javascript; charset=utf-8"},
+    {"mjs", "text/javascript; charset=utf-8"},
+    {"json", "application/json"},  // RFC 8259: always UTF-8, no charset parameter defined
+    {"txt", "text/plain; charset=utf-8"},
+    {"xml", "text/xml; charset=utf-8"},
+    {"svg", "image/svg+xml"},
+    {"png", "image/png"},
+    {"jpg", "image/jpeg"},
+    {"jpeg", "image/jpeg"},
+    {"gif", "image/gif"},
+    {"webp", "image/webp"},
+    {"ico", "image/x-icon"},
+    {"wasm", "application/wasm"},
+    {"pdf", "application/pdf"},
+    {"zip", "application/zip"},
+    {"gz", "application/gzip"},
+    {"mp4", "video/mp4"},
+    {"webm", "video/webm"},
+    {"mp3", "audio/mpeg"},
+    {"woff", "font/woff"},
+    {"woff2", "font/woff2"},
+    {"csv", "text/csv; charset=utf-8"},
+    {"md", "text/markdown; charset=utf-8"},
+};
+
+char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c = ascii_lower(c);
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+// Empty on the rare time_t that gmtime_r cannot represent; callers then omit the header.
+std::string format_http_date(std::time_t t) {
+  std::tm tm{};
+  if (gmtime_r(&t, &tm) == nullptr) return {};
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDayNames[tm.tm_wday].data(), tm.tm_mday,
+                kMonthNames[tm.tm_mon].data(), tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+// -1 unless s[pos, pos+n) is all ASCII digits.
+int read_digits(std::string_view s, std::size_t pos, std::size_t n) {
+  int v = 0;
+  for (std::size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+// IMF-fixdate only (RFC 9110 5.6.7). The obsolete RFC 850 and asctime forms come back as nullopt,
+// which callers treat as "header absent", as the RFC asks for invalid dates.
+std::optional<std::time_t> parse_http_date(std::string_view s) {
+  if (s.size() != kImfFixdateLength || s.substr(3, 2) != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
+      s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT") {
+    return std::nullopt;
+  }
+  if (std::find(kDayNames.begin(), kDayNames.end(), s.substr(0, 3)) == kDayNames.end()) return std::nullopt;
+  auto month = std::find(kMonthNames.begin(), kMonthNames.end(), s.substr(8, 3));
+  std::tm tm{};
+  tm.tm_mday = read_digits(s, 5, 2);
+  tm.tm_year = read_digits(s, 12, 4) - 1900;
+  tm.tm_hour = read_digits(s, 17, 2);
+  tm.tm_min = read_digits(s, 20, 2);
+  tm.tm_sec = read_digits(s, 23, 2);
+  if (month == kMonthNames.end() || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_year < 0 || tm.tm_hour < 0 ||
+      tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 || tm.tm_sec > 60) {
+    return std::nullopt;
+  }
+  tm.tm_mon = static_cast<int>(month - kMonthNames.begin());
+  return timegm(&tm);
+}
+
+// Origin-form "/p?q", or absolute-form "http://host/p?q" which RFC 9112 3.2.2 says a server must
+// accept. Anything else (authority-form, "*") is not a file request: nullopt -> 400.
+std::optional<std::string_view> target_path(std::string_view target) {
+  std::string_view path = target.substr(0, target.find_first_of("?#"));
+  if (!path.empty() && path.front() == '/') return path;
+  for (std::string_view scheme : {std::string_view("http://"), std::string_view("https://")}) {
+    if (path.size() >= scheme.size() && iequals(path.substr(0, scheme.size()), scheme)) {
+      std::size_t slash = path.find('/', scheme.size());
+      return slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
+    }
+  }
+  return std::nullopt;
+}
+
+// False on a malformed escape or a decoded NUL: both are 400 and never reach a lookup, since a
+// NUL would silently truncate the C string handed to the kernel.
+bool percent_decode(std::string_view in, std::string& out) {
+  out.clear();
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      int hi = hex_value(in[i + 1]);
+      int lo = hex_value(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      c = static_cast<char>(hi * 16 + lo);
+      i += 2;
+    }
+    if (c == '\0') return false;
+    out.push_back(c);
+  }
+  return true;
+}
+
+struct CleanPath {
+  std::string relative;  // "a/b.txt": no empty, "." or ".." segments; "" is the root itself
+  bool trailing_slash = false;
+};
+
+// RFC 3986 5.2.4 remove_dot_segments on the decoded path (so "%2e%2e" and "..%2f" are plain ".."
+// by now), collapsing "//". A ".." that would climb above the root is nullopt (404, not revealed).
+// RESOLVE_BENEATH would refuse it as well; doing it here keeps "." and ".." away from the kernel
+// and gives a canonical path for the directory redirect.
+std::optional<CleanPath> clean_path(std::string_view decoded) {
+  CleanPath clean;
+  std::size_t pos = 1;  // decoded always starts with '/'
+  while (pos <= decoded.size()) {
+    std::size_t slash = std::min(decoded.find('/', pos), decoded.size());
+    std::string_view seg = decoded.substr(pos, slash - pos);
+    pos = slash + 1;
+    clean.trailing_slash = seg.empty() || seg == "." || seg == "..";
+    if (seg == "..") {
+      if (clean.relative.empty()) return std::nullopt;
+      std::size_t cut = clean.relative.rfind('/');
+      clean.relative.resize(cut == std::string::npos ? 0 : cut);
+    } else if (!clean.trailing_slash) {
+      if (!clean.relative.empty()) clean.relative.push_back('/');
+      clean.relative.append(seg);
+    }
+  }
+  return clean;
+}
+
+// Re-encodes a clean path for Location: any byte a file name holds stays a valid URI path, and
+// CR/LF can never reach a header.
+std::string encode_path(std::string_view path) {
+  constexpr std::string_view kSafe = "-._~!$&'()*+,;=:@/";
+  constexpr std::string_view kHex = "0123456789ABCDEF";
+  std::string out;
+  for (char c : path) {
+    auto u = static_cast<unsigned char>(c);
+    bool alnum = (u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z');
+    if (alnum || kSafe.find(c) != std::string_view::npos) {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 15]);
+    }
+  }
+  return out;
+}
+
+std::string_view content_type_for(std::string_view path) {
+  std::string_view name = path.substr(path.rfind('/') + 1);  // npos + 1 == 0
+  std::size_t dot = name.rfind('.');
+  if (dot == std::string_view::npos) return kDefaultContentType;
+  std::string_view ext = name.substr(dot + 1);
+  for (const auto& [known, type] : kContentTypes) {
+    if (iequals(ext, known)) return type;
+  }
+  return kDefaultContentType;
+}
+
+StaticResponse text_response(int status, std::string_view body) {
+  StaticResponse r;
+  r.status = status;
+  r.headers.emplace_back("Content-Type", kTextPlain);
+  r.body = body;
+  return r;
+}
+
+// EXDEV is RESOLVE_BENEATH refusing an escape (a symlink out, an absolute symlink); ELOOP covers
+// symlink loops and magic links. Both look like "missing" so probing reveals nothing.
+StaticResponse error_response(Errno e) {
+  switch (e.code) {
+    case ENOENT:
+    case ENOTDIR:
+    case EXDEV:
+    case ELOOP:
+    case ENAMETOOLONG:
+    case ENXIO:
+    case ENODEV: return text_response(404, "not found\n");
+    case EACCES:
+    case EPERM: return text_response(403, "forbidden\n");
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+    case EAGAIN: return text_response(503, "service unavailable\n");
+    default: return text_response(500, "internal error\n");
+  }
+}
+
+// EAGAIN: RESOLVE_BENEATH saw a concurrent rename or mount and gave up rather than risk a wrong
+// answer; a retry normally succeeds. EINTR is possible on network and FUSE filesystems.
+Result<UniqueFd> open_beneath(int dir, const char* path, std::uint64_t flags) {
+  open_how how{};
+  how.flags = flags | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  for (int attempt = 1;; ++attempt) {
+    long fd = ::syscall(SYS_openat2, dir, path, &how, sizeof how);
+    if (fd >= 0) return UniqueFd(static_cast<int>(fd));
+    if ((errno != EAGAIN && errno != EINTR) || attempt == kOpenAttempts) return Errno{errno};
+  }
+}
+
+struct Opened {
+  UniqueFd fd;
+  struct stat st {};
+};
+
+Result<Opened> open_and_stat(int root, const std::string& relative) {
+  auto fd = open_beneath(root, relative.empty() ? "." : relative.c_str(), kFileFlags);
+  if (!fd) return fd.error();
+  Opened opened{std::move(*fd)};
+  if (::fstat(opened.fd.get(), &opened.st) != 0) return Errno{errno};
+  return opened;
+}
+
+struct Validators {
+  std::string etag;
+  std::string last_modified;
+  std::time_t mtime = 0;
+};
+
+// Strong ETag from size and nanosecond mtime, as nginx and Apache do rather than hashing content: a
+// rewrite escapes it only by keeping the size within one timestamp tick.
+Validators validators_for(const struct stat& st) {
+  char buf[80];
+  using ull = unsigned long long;
+  std::snprintf(buf, sizeof buf, "\"%llx-%llx-%llx\"", static_cast<ull>(st.st_size),
+                static_cast<ull>(st.st_mtim.tv_sec), static_cast<ull>(st.st_mtim.tv_nsec));
+  return {buf, format_http_date(st.st_mtim.tv_sec), st.st_mtim.tv_sec};
+}
+
+// Weak comparison (RFC 9110 13.1.2): a W/ prefix is ignored. A malformed member ends the scan;
+// the members before it still count.
+bool none_match_hits(std::string_view list, std::string_view etag) {
+  list = trim(list);
+  if (list == "*") return true;
+  std::size_t i = 0;
+  for (;;) {
+    while (i < list.size() && (list[i] == ' ' || list[i] == '\t' || list[i] == ',')) ++i;
+    if (i >= list.size()) return false;
+    if (list.substr(i, 2) == "W/") i += 2;
+    if (i >= list.size() || list[i] != '"') return false;
+    std::size_t close = list.find('"', i + 1);
+    if (close == std::string_view::npos) return false;
+    if (list.substr(i, close - i + 1) == etag) return true;
+    i = close + 1;
+  }
+}
+
+// If-None-Match wins outright when present (RFC 9110 13.2.2); If-Modified-Since has one-second
+// resolution, so it compares whole seconds.
+bool not_modified(const StaticRequest& req, const Validators& v) {
+  if (!req.if_none_match.empty()) return none_match_hits(req.if_none_match, v.etag);
+  if (req.if_modified_since.empty()) return false;
+  auto since = parse_http_date(trim(req.if_modified_since));
+  return since && v.mtime <= *since;
+}
+
+// If-Range needs a strong match (RFC 9110 13.1.5): a W/ tag never equals ours, and a date must be
+// Last-Modified byte for byte.
+bool if_range_allows(std::string_view if_range, const Validators& v) {
+  if_range = trim(if_range);
+  return if_range.empty() || if_range == v.etag || if_range == v.last_modified;
+}
+
+struct ByteRange {
+  enum class Kind { kIgnore, kPartial, kUnsatisfiable };
+  Kind kind = Kind::kIgnore;
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+};
+
+// Saturating: a position beyond 2^64 is beyond any file, so clamping keeps its meaning.
+std::optional<std::uint64_t> parse_position(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  constexpr auto kMax = std::numeric_limits<std::uint64_t>::max();
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    auto d = static_cast<std::uint64_t>(c - '0');
+    v = v > (kMax - d) / 10 ? kMax : v * 10 + d;
+  }
+  return v;
+}
+
+// A single "bytes=" range (RFC 9110 14.1.2). Several ranges would need multipart/byteranges, and
+// a server may always ignore Range (14.2): so do that for lists, malformed values and empty files.
+ByteRange parse_range(std::string_view value, std::uint64_t size) {
+  using Kind = ByteRange::Kind;
+  constexpr std::string_view kUnit = "bytes=";
+  value = trim(value);
+  if (size == 0 || value.size() < kUnit.size() || !iequals(value.substr(0, kUnit.size()), kUnit)) return {};
+  std::string_view spec = trim(value.substr(kUnit.size()));
+  std::size_t dash = spec.find('-');
+  if (dash == std::string_view::npos || spec.find(',') != std::string_view::npos) return {};
+  auto first = parse_position(spec.substr(0, dash));
+  auto last = parse_position(spec.substr(dash + 1));
+  if (dash == 0) {  // suffix: the final n bytes
+    if (!last) return {};
+    if (*last == 0) return {Kind::kUnsatisfiable};
+    return {Kind::kPartial, size - std::min(*last, size), size - 1};
+  }
+  if (!first || (dash + 1 < spec.size() && (!last || *last < *first))) return {};
+  if (*first >= size) return {Kind::kUnsatisfiable};
+  return {Kind::kPartial, *first, std::min(last.value_or(size - 1), size - 1)};
+}
+
+StaticResponse serve_file(Opened opened, std::string_view name, const StaticRequest& req) {
+  Validators v = validators_for(opened.st);
+  StaticResponse r;
+  r.headers.emplace_back("ETag", v.etag);
+  if (!v.last_modified.empty()) r.headers.emplace_back("Last-Modified", v.last_modified);
+  if (not_modified(req, v)) {
+    r.status = 304;
+    return r;
+  }
+  auto size = static_cast<std::uint64_t>(opened.st.st_size);
+  ByteRange range = if_range_allows(req.if_range, v) ? parse_range(req.range, size) : ByteRange{};
+  if (range.kind == ByteRange::Kind::kUnsatisfiable) {
+    r.status = 416;
+    r.headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
+    return r;
+  }
+  r.headers.emplace_back("Content-Type", content_type_for(name));
+  r.headers.emplace_back("Accept-Ranges", "bytes");
+  r.length = size;
+  if (range.kind == ByteRange::Kind::kPartial) {
+    r.status = 206;
+    r.offset = range.first;
+    r.length = range.last - range.first + 1;
+    r.headers.emplace_back("Content-Range", "bytes " + std::to_string(range.first) + "-" + std::to_string(range.last) +
+                                                "/" + std::to_string(size));
+  }
+  r.file = std::move(opened.fd);
+  return r;
+}
+
+}  // namespace
+
+Result<StaticFiles> StaticFiles::open(const std::string& root) {
+  int fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Errno{errno};
+  UniqueFd dir(fd);
+  // Probe openat2 once: ENOSYS from an old kernel or a seccomp profile is a start-up failure,
+  // not a 500 on every request.
+  auto probe = open_beneath(dir.get(), ".", O_PATH);
+  if (!probe) return probe.error();
+  return StaticFiles(std::move(dir));
+}
+
+StaticResponse StaticFiles::serve(const StaticRequest& req) const {
+  if (req.method != "GET" && req.method != "HEAD") {
+    StaticResponse r = text_response(405, "method not allowed\n");
+    r.headers.emplace_back("Allow", "GET, HEAD");
+    return r;
+  }
+  auto path = target_path(req.target);
+  std::string decoded;
+  if (!path || !percent_decode(*path, decoded)) return text_response(400, "bad request\n");
+  auto clean = clean_path(decoded);
+  if (!clean) return text_response(404, "not found\n");
+  std::string name = clean->relative;
+  auto opened = open_and_stat(root_.get(), name);
+  if (!opened) return error_response(opened.error());
+  if (S_ISDIR(opened->st.st_mode)) {
+    if (!clean->trailing_slash) {
+      StaticResponse r = text_response(301, "moved permanently\n");
+      r.headers.emplace_back("Location", "/" + encode_path(name) + "/");
+      return r;
+    }
+    // Opened from the root, not the directory fd, so an index.html symlink may point anywhere
+    // inside the root rather than only beneath this directory.
+    name = name.empty() ? "index.html" : name + "/index.html";
+    opened = open_and_stat(root_.get(), name);
+    if (!opened) return error_response(opened.error());
+  } else if (clean->trailing_slash) {
+    return text_response(404, "not found\n");  // "/file.txt/" names a directory that is not one
+  }
+  if (!S_ISREG(opened->st.st_mode)) return text_response(404, "not found\n");
+  return serve_file(std::move(*opened), name, req);
+}
+
+}  // namespace unbroken::http

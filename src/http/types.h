@@ -1,0 +1,58 @@
+#pragma once
+// The vocabulary of departures: where a connection was (Phase), how it ended (Outcome), and which
+// per-phase timer cut it (TimerKind). Names are the wire names used in logs and metrics.
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace unbroken::http {
+
+enum class Phase : std::uint8_t {
+  kIdle,            // no byte of a request yet, fresh or keep-alive
+  kRequestHeaders,  // reading the request head
+  kRequestBody,     // head read, reading the body, handler not started
+  kHandler,         // handler running, no response byte written
+  kResponse,        // response bytes written, not all of them yet
+};
+inline constexpr std::size_t kPhaseCount = 5;
+
+enum class Outcome : std::uint8_t {
+  kOk,
+  kClientClosed,  // FIN / EOF
+  kClientReset,   // ECONNRESET
+  kBrokenPipe,    // EPIPE
+  kTimeout,
+  kProtocolError,  // malformed request
+  kLimitExceeded,  // 413, 431, connection limits
+  kShutdown,       // drain timeout during graceful shutdown
+  kHandlerError,   // handler threw or failed
+};
+inline constexpr std::size_t kOutcomeCount = 9;
+
+enum class TimerKind : std::uint8_t { kHeader, kBody, kHandler, kSend, kKeepalive, kDrain, kLinger };
+inline constexpr std::size_t kTimerCount = 7;
+
+constexpr std::string_view name(Phase p) {
+  constexpr std::array<std::string_view, kPhaseCount> n{"idle", "request_headers", "request_body", "handler",
+                                                        "response"};
+  return n[static_cast<std::size_t>(p)];
+}
+constexpr std::string_view name(Outcome o) {
+  constexpr std::array<std::string_view, kOutcomeCount> n{
+      "ok",       "client_closed", "client_reset", "broken_pipe", "timeout", "protocol_error", "limit_exceeded",
+      "shutdown", "handler_error"};
+  return n[static_cast<std::size_t>(o)];
+}
+constexpr std::string_view name(TimerKind t) {
+  constexpr std::array<std::string_view, kTimerCount> n{"header",    "body",  "handler", "send",
+                                                        "keepalive", "drain", "linger"};
+  return n[static_cast<std::size_t>(t)];
+}
+
+// A client that left on its own accord, as opposed to a server-side end.
+constexpr bool is_departure(Outcome o) {
+  return o == Outcome::kClientClosed || o == Outcome::kClientReset || o == Outcome::kBrokenPipe;
+}
+
+}  // namespace unbroken::http

@@ -1,0 +1,141 @@
+#include "net/event_loop.h"
+
+#include <sys/eventfd.h>
+
+#include <thread>
+
+namespace unbroken::net {
+
+class EventLoop::Waker : public IoHandler {
+ public:
+  explicit Waker(UniqueFd fd) : fd_(std::move(fd)) {}
+  int fd() const { return fd_.get(); }
+  void wake() {
+    std::uint64_t one = 1;
+    // A full counter (EAGAIN) still leaves the fd readable: the loop wakes either way.
+    [[maybe_unused]] ssize_t n = ::write(fd_.get(), &one, sizeof one);
+  }
+  void on_events(std::uint32_t) override {
+    std::uint64_t v;
+    while (::read(fd_.get(), &v, sizeof v) > 0) {
+    }
+  }
+
+ private:
+  UniqueFd fd_;
+};
+
+struct EventLoop::Scheduled {
+  Scheduled(std::function<void()> on_fire, std::function<void()> f, std::chrono::milliseconds p)
+      : node(std::move(on_fire)), fn(std::move(f)), period(p) {}
+  TimerNode node;
+  std::function<void()> fn;
+  std::chrono::milliseconds period;
+};
+
+EventLoop::TimerId EventLoop::run_after(std::chrono::milliseconds delay, std::function<void()> fn) {
+  TimerId id = next_timer_id_++;
+  auto fire = [this, id] {
+    auto it = scheduled_.find(id);
+    if (it == scheduled_.end()) return;
+    Scheduled& sc = *it->second;
+    if (sc.period.count() > 0) {
+      timers_.arm(sc.node, now_ + sc.period);
+      sc.fn();  // may cancel itself: cancel_timer() keeps it alive until the turn ends
+      return;
+    }
+    auto fn = std::move(sc.fn);
+    cancel_timer(id);
+    fn();
+  };
+  auto s = std::make_unique<Scheduled>(std::move(fire), std::move(fn), std::chrono::milliseconds{0});
+  timers_.arm(s->node, now_ + delay);
+  scheduled_.emplace(id, std::move(s));
+  return id;
+}
+
+EventLoop::TimerId EventLoop::run_every(std::chrono::milliseconds period, std::function<void()> fn) {
+  TimerId id = run_after(period, std::move(fn));
+  scheduled_[id]->period = period;
+  return id;
+}
+
+void EventLoop::cancel_timer(TimerId id) {
+  // The node may be the one firing right now: free it after this turn, not under its own callback.
+  auto it = scheduled_.find(id);
+  if (it == scheduled_.end()) return;
+  std::shared_ptr<Scheduled> owned(std::move(it->second));
+  scheduled_.erase(it);
+  timers_.cancel(owned->node);
+  defer([owned] {});
+}
+
+Result<std::unique_ptr<EventLoop>> EventLoop::create() {
+  auto poller = Poller::create();
+  if (!poller) return poller.error();
+  int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (efd < 0) return Errno{errno};
+  std::unique_ptr<EventLoop> loop(new EventLoop(std::move(*poller), UniqueFd(efd)));
+  if (auto r = loop->poller_.add(loop->waker_->fd(), kReadable, loop->waker_.get()); !r) return r.error();
+  return loop;
+}
+
+EventLoop::EventLoop(Poller poller, UniqueFd wake_fd)
+    : poller_(std::move(poller)),
+      now_(Clock::now()),
+      timers_(now_),
+      waker_(std::make_unique<Waker>(std::move(wake_fd))) {}
+
+EventLoop::~EventLoop() = default;
+
+bool EventLoop::in_loop_thread() const {
+  return thread_id_hash_.load(std::memory_order_relaxed) == std::hash<std::thread::id>{}(std::this_thread::get_id());
+}
+
+void EventLoop::stop() {
+  stop_.store(true);
+  waker_->wake();
+}
+
+void EventLoop::post(std::function<void()> task) {
+  {
+    std::lock_guard lock(post_mu_);
+    posted_.push_back(std::move(task));
+  }
+  waker_->wake();
+}
+
+void EventLoop::run_posted() {
+  {
+    std::lock_guard lock(post_mu_);
+    running_.swap(posted_);
+  }
+  for (auto& task : running_) task();
+  running_.clear();
+}
+
+void EventLoop::run_deferred() {
+  // A deferred task may defer another (a close that triggers a close): drain until empty.
+  while (!deferred_.empty()) {
+    auto batch = std::move(deferred_);
+    deferred_.clear();
+    for (auto& task : batch) task();
+  }
+}
+
+void EventLoop::run() {
+  thread_id_hash_.store(std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  while (!stop_.load(std::memory_order_relaxed)) {
+    now_ = Clock::now();
+    auto events = poller_.poll(timers_.next_timeout_ms(now_));
+    now_ = Clock::now();
+    for (const PollEvent& ev : events) static_cast<IoHandler*>(ev.owner)->on_events(ev.events);
+    run_deferred();
+    timers_.advance(now_);
+    run_deferred();
+    run_posted();
+    run_deferred();
+  }
+}
+
+}  // namespace unbroken::net

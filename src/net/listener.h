@@ -1,0 +1,44 @@
+#pragma once
+// A listening socket on one loop. Accepts until the backlog is empty; when descriptors run out
+// (EMFILE/ENFILE) it neither spins nor stalls: it pauses, counts the event, and retries after a short
+// back-off or as soon as a connection of this loop closes.
+
+#include <functional>
+
+#include "net/event_loop.h"
+#include "net/socket.h"
+
+namespace unbroken::net {
+
+class Listener final : public IoHandler {
+ public:
+  using AcceptFn = std::function<void(UniqueFd, const SocketAddress&)>;
+  // Returns false when the connection limit is reached; accepting pauses until resume().
+  using AdmitFn = std::function<bool()>;
+  using ErrorFn = std::function<void(int err)>;
+
+  Listener(EventLoop& loop, UniqueFd fd, AcceptFn on_accept, AdmitFn admit, ErrorFn on_error);
+  ~Listener() override;
+  [[nodiscard]] Result<void> start();
+  // Stops accepting for good and closes the socket (graceful shutdown).
+  void close();
+  // Accept again after a pause (a descriptor or a connection slot was freed).
+  void resume();
+  [[nodiscard]] bool paused() const { return paused_; }
+
+  void on_events(std::uint32_t events) override;
+
+ private:
+  void accept_all();
+  void pause();
+
+  EventLoop& loop_;
+  UniqueFd fd_;
+  AcceptFn on_accept_;
+  AdmitFn admit_;
+  ErrorFn on_error_;
+  TimerNode retry_;
+  bool paused_ = false;
+};
+
+}  // namespace unbroken::net

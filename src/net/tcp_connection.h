@@ -1,0 +1,57 @@
+#pragma once
+// The real Transport: one accepted socket registered edge-triggered with its loop.
+
+#include <deque>
+
+#include "net/event_loop.h"
+#include "net/transport.h"
+
+namespace unbroken::net {
+
+class TcpConnection final : public Transport, public IoHandler {
+ public:
+  // Reads stop once `max_buffered` unconsumed bytes are waiting (back-pressure on the peer).
+  TcpConnection(EventLoop& loop, UniqueFd fd, std::string peer, std::size_t max_buffered);
+  ~TcpConnection() override;
+  [[nodiscard]] Result<void> start();
+
+  void set_handler(TransportHandler* h) override { handler_ = h; }
+  Buffer& input() override { return in_; }
+  void queue(std::string bytes) override;
+  void queue_file(UniqueFd file, std::uint64_t offset, std::uint64_t length) override;
+  Result<std::size_t> flush() override;
+  [[nodiscard]] std::size_t queued_bytes() const override { return queued_; }
+  void set_reading(bool on) override;
+  void shutdown_write() override;
+  void close(bool abortive) override;
+  [[nodiscard]] std::optional<TcpDelivery> delivery() const override;
+  [[nodiscard]] const std::string& peer() const override { return peer_; }
+
+  void on_events(std::uint32_t events) override;
+
+ private:
+  struct Segment {
+    std::string bytes;
+    UniqueFd file;
+    std::uint64_t offset = 0;  // into bytes, or into file
+    std::uint64_t remaining = 0;
+  };
+  void update_interest();
+  void read_available();
+
+  EventLoop& loop_;
+  UniqueFd fd_;
+  std::string peer_;
+  std::size_t max_buffered_;
+  TransportHandler* handler_ = nullptr;
+  Buffer in_;
+  std::deque<Segment> out_;
+  std::size_t queued_ = 0;
+  bool reading_ = true;
+  bool want_write_ = false;
+  bool peer_closed_ = false;
+  bool peer_close_reported_ = false;
+  std::uint32_t interest_ = 0;
+};
+
+}  // namespace unbroken::net

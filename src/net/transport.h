@@ -1,0 +1,52 @@
+#pragma once
+// The socket abstraction the HTTP layer sees (h2o: http1.c never calls read()). A TcpConnection is
+// the real one; tests and fuzzers drive the HTTP layer through an in-memory one.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "base/unique_fd.h"
+#include "net/buffer.h"
+#include "net/socket.h"
+
+namespace unbroken::net {
+
+// Receives the transport's events, always on the loop thread and never from inside a Transport call.
+class TransportHandler {
+ public:
+  virtual ~TransportHandler() = default;
+  // New bytes were appended to `in`; consume() what was used, leave the rest for later.
+  virtual void on_data(Buffer& in) = 0;
+  // The peer sent FIN (EPOLLRDHUP or EOF), whether or not we were reading.
+  virtual void on_peer_closed() = 0;
+  // The socket failed (RST, EPIPE, ...). The transport is unusable; close it.
+  virtual void on_transport_error(SocketError e) = 0;
+  // `n` more bytes of queued output reached the kernel.
+  virtual void on_written(std::size_t n) = 0;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual void set_handler(TransportHandler* h) = 0;
+  // Bytes read and not yet consumed by the handler.
+  virtual Buffer& input() = 0;
+  // Queue output; nothing is sent until flush().
+  virtual void queue(std::string bytes) = 0;
+  virtual void queue_file(UniqueFd file, std::uint64_t offset, std::uint64_t length) = 0;
+  // Sends what the kernel takes now. The count is what reached the kernel in this call; the
+  // rest goes when the socket is writable, reported through on_written().
+  [[nodiscard]] virtual Result<std::size_t> flush() = 0;
+  [[nodiscard]] virtual std::size_t queued_bytes() const = 0;
+  // Reading stops while paused (the kernel buffers, the peer is slowed by TCP); hang-ups are
+  // still reported. Resuming reports bytes that arrived meanwhile.
+  virtual void set_reading(bool on) = 0;
+  virtual void shutdown_write() = 0;
+  // Closes the descriptor; with `abortive` the peer gets RST. No callback follows.
+  virtual void close(bool abortive) = 0;
+  [[nodiscard]] virtual std::optional<TcpDelivery> delivery() const = 0;
+  [[nodiscard]] virtual const std::string& peer() const = 0;
+};
+
+}  // namespace unbroken::net

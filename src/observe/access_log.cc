@@ -1,0 +1,124 @@
+#include "observe/access_log.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+namespace unbroken::observe {
+namespace {
+
+void append_escaped(std::string& out, std::string_view s) {
+  out += '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        // Control bytes and bytes >= 0x80 are escaped as \u00XX: the line stays valid JSON (and
+        // ASCII) whatever bytes a client put in its request.
+        if (c < 0x20 || c >= 0x7f) {
+          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+}
+
+void field(std::string& out, std::string_view name) {
+  out += ",\"";
+  out += name;
+  out += "\":";
+}
+
+}  // namespace
+
+void append_json(std::string& out, const http::RequestRecord& r) {
+  auto it = std::back_inserter(out);
+  auto secs = std::chrono::time_point_cast<std::chrono::seconds>(r.ts);
+  auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(r.ts - secs).count();
+  fmt::format_to(it, "{{\"ts\":\"{:%Y-%m-%dT%H:%M:%S}.{:03d}Z\"", secs, millis);
+  fmt::format_to(it, ",\"conn\":{},\"req\":{}", r.conn, r.req);
+  field(out, "client"), append_escaped(out, r.client);
+  field(out, "method"), append_escaped(out, r.method);
+  field(out, "path"), append_escaped(out, r.path);
+  fmt::format_to(it, ",\"status\":{}", r.status);
+  field(out, "ua"), append_escaped(out, r.ua);
+  field(out, "referer"), append_escaped(out, r.referer);
+  fmt::format_to(it, ",\"outcome\":\"{}\",\"phase\":\"{}\"", http::name(r.outcome), http::name(r.phase));
+  if (r.timer) fmt::format_to(it, ",\"timer\":\"{}\",\"timeout_ms\":{}", http::name(*r.timer), r.timeout_ms);
+  fmt::format_to(it, ",\"bytes_in\":{},\"bytes_out\":{}", r.bytes_in, r.bytes_out);
+  if (r.bytes_acked) fmt::format_to(it, ",\"bytes_acked\":{}", *r.bytes_acked);
+  if (r.bytes_unsent) fmt::format_to(it, ",\"bytes_unsent\":{}", *r.bytes_unsent);
+  fmt::format_to(it, ",\"duration_ms\":{:.3f},\"handler_ms\":{:.3f},\"cancelled\":{},\"wasted_ms\":{:.3f}}}\n",
+                 r.duration_ms, r.handler_ms, r.cancelled, r.wasted_ms);
+}
+
+AccessLog::AccessLog(std::string path, std::size_t max_queued_bytes)
+    : path_(std::move(path)), max_queued_(max_queued_bytes) {
+  open_file();
+  if (file_ == nullptr) throw std::runtime_error(fmt::format("--log: cannot open '{}'", path_));
+  thread_ = std::thread([this] { run(); });
+}
+
+AccessLog::~AccessLog() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+  if (file_ != nullptr && file_ != stdout) std::fclose(file_);
+}
+
+void AccessLog::open_file() {
+  if (path_ == "-") {
+    file_ = stdout;
+    return;
+  }
+  std::FILE* f = std::fopen(path_.c_str(), "ae");
+  if (f == nullptr) return;  // keep writing to the old file rather than losing records
+  if (file_ != nullptr && file_ != stdout) std::fclose(file_);
+  file_ = f;
+}
+
+void AccessLog::write(const http::RequestRecord& rec) {
+  thread_local std::string line;
+  line.clear();
+  append_json(line, rec);
+  bool was_empty;
+  {
+    std::lock_guard lock(mu_);
+    if (pending_.size() + line.size() > max_queued_) {
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    was_empty = pending_.empty();
+    pending_ += line;
+  }
+  // The writer drains everything pending before it sleeps again: wake it only on empty -> non-empty.
+  if (was_empty) cv_.notify_one();
+}
+
+void AccessLog::run() {
+  std::string batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+      if (pending_.empty() && stopping_) return;
+      batch.swap(pending_);
+    }
+    if (reopen_.exchange(false)) open_file();
+    std::fwrite(batch.data(), 1, batch.size(), file_);
+    std::fflush(file_);
+    batch.clear();
+  }
+}
+
+}  // namespace unbroken::observe

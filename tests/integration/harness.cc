@@ -1,0 +1,334 @@
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <simdjson.h>
+#include <sys/inotify.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace unbroken::testing {
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::uint16_t port_after(const std::string& text, const std::string& marker) {
+  auto at = text.find(marker);
+  if (at == std::string::npos) return 0;
+  auto colon = text.find(':', at + marker.size());
+  if (colon == std::string::npos) return 0;
+  return static_cast<std::uint16_t>(std::atoi(text.c_str() + colon + 1));
+}
+
+// Waits until `path` changes (or the deadline); inotify, not a sleep.
+void wait_for_change(int inotify_fd, std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0) return;
+  pollfd p{inotify_fd, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(std::min<long>(left.count(), 100))) > 0) {
+    char buf[4096];
+    [[maybe_unused]] auto n = ::read(inotify_fd, buf, sizeof buf);
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Server> Server::start(ServeOptions opts) {
+  std::unique_ptr<Server> s(new Server());
+  char tmpl[] = "/tmp/unbroken-test-XXXXXX";
+  s->dir_ = ::mkdtemp(tmpl);
+  s->root_ = s->dir_ + "/root";
+  ::mkdir(s->root_.c_str(), 0755);
+  std::ofstream(s->root_ + "/hello.txt") << "hello, world\n";
+  s->log_path_ = s->dir_ + "/access.log";
+  s->stderr_path_ = s->dir_ + "/stderr.log";
+  std::ofstream(s->log_path_).close();
+
+  std::vector<std::string> args{UNBROKEN_BINARY, "serve",  "--listen",   "127.0.0.1:0", "--admin",
+                                "127.0.0.1:0",   "--log",  s->log_path_, "--threads",   "2",
+                                "--root",        s->root_, "--diag"};
+  args.insert(args.end(), opts.args.begin(), opts.args.end());
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int err = ::open(s->stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(err, 2);
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    if (opts.rlimit_nofile) {
+      rlimit rl{*opts.rlimit_nofile, *opts.rlimit_nofile};
+      ::setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  s->pid_ = pid;
+  int ino = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  ::inotify_add_watch(ino, s->stderr_path_.c_str(), IN_MODIFY);
+  auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string text = read_file(s->stderr_path_);
+    s->port_ = port_after(text, "listening on http://");
+    s->admin_port_ = port_after(text, "admin on http://");
+    if (s->port_ != 0 && s->admin_port_ != 0) break;
+    if (!s->alive()) break;
+    wait_for_change(ino, deadline);
+  }
+  ::close(ino);
+  EXPECT_NE(s->port_, 0) << "server did not start: " << s->stderr_text();
+  return s;
+}
+
+Server::~Server() {
+  if (alive()) stop(SIGKILL, 5s);
+  std::string cmd = "rm -rf '" + dir_ + "'";
+  [[maybe_unused]] int r = std::system(cmd.c_str());
+}
+
+bool Server::alive() const {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  return ::waitpid(pid_, &status, WNOHANG) == 0;
+}
+
+int Server::stop(int sig, std::chrono::milliseconds within) {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, sig);
+  auto deadline = std::chrono::steady_clock::now() + within;
+  // waitpid has no timeout: wait on a pidfd instead.
+  int pfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      if (pfd >= 0) ::close(pfd);
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    pollfd p{pfd, POLLIN, 0};
+    ::poll(&p, 1, 100);
+  }
+  if (pfd >= 0) ::close(pfd);
+  return -1;
+}
+
+int Server::open_fds() const {
+  std::string dir = "/proc/" + std::to_string(pid_) + "/fd";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return -1;
+  int n = 0;
+  while (dirent* e = ::readdir(d))
+    if (e->d_name[0] != '.') ++n;
+  ::closedir(d);
+  return n;
+}
+
+std::uint64_t Server::rss_kib() const {
+  std::ifstream f("/proc/" + std::to_string(pid_) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
+  return 0;
+}
+
+bool Server::wait_fds(int n, std::chrono::milliseconds within) const {
+  auto deadline = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (open_fds() <= n) return true;
+    std::this_thread::sleep_for(10ms);  // polling /proc: there is no event for "descriptor closed"
+  }
+  return open_fds() <= n;
+}
+
+std::vector<Record> Server::records() const {
+  std::vector<Record> out;
+  std::istringstream in(read_file(log_path_));
+  std::string line;
+  simdjson::dom::parser parser;
+  while (std::getline(in, line)) {
+    simdjson::dom::element doc;
+    if (parser.parse(line).get(doc) != simdjson::SUCCESS) {
+      ADD_FAILURE() << "access log line is not JSON: " << line;
+      continue;
+    }
+    Record r;
+    for (auto [key, value] : doc.get_object()) {
+      std::string_view sv;
+      if (value.get_string().get(sv) == simdjson::SUCCESS) {
+        r[std::string(key)] = std::string(sv);
+      } else {
+        r[std::string(key)] = simdjson::minify(value);
+      }
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::optional<Record> Server::wait_record(const std::function<bool(const Record&)>& pred,
+                                          std::chrono::milliseconds within, std::size_t skip) const {
+  int ino = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  ::inotify_add_watch(ino, log_path_.c_str(), IN_MODIFY);
+  auto deadline = std::chrono::steady_clock::now() + within;
+  std::optional<Record> found;
+  for (;;) {
+    auto all = records();
+    for (std::size_t i = skip; i < all.size(); ++i)
+      if (pred(all[i])) found = all[i];
+    if (found || std::chrono::steady_clock::now() >= deadline) break;
+    wait_for_change(ino, deadline);
+  }
+  ::close(ino);
+  return found;
+}
+
+double Server::metric(const std::string& sample) const {
+  auto r = get(admin_port_, "/metrics");
+  if (!r) return -1;
+  std::istringstream in(r->body);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
+  return -1;
+}
+
+std::string Server::stderr_text() const {
+  return read_file(stderr_path_);
+}
+
+UniqueFd connect_to(std::uint16_t port, std::chrono::milliseconds timeout) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return UniqueFd();
+  return fd;
+}
+
+void send_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void reset(UniqueFd& fd) {
+  linger lg{1, 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  fd.reset();
+}
+
+namespace {
+
+// Reads more bytes into buf; false on EOF, error or timeout.
+bool fill(int fd, std::string& buf, bool* eof = nullptr) {
+  char tmp[65536];
+  ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+  if (n > 0) {
+    buf.append(tmp, static_cast<std::size_t>(n));
+    return true;
+  }
+  if (eof) *eof = n == 0;
+  return false;
+}
+
+}  // namespace
+
+std::optional<Response> read_response(int fd, bool head_request) {
+  thread_local std::map<int, std::string> leftovers;  // pipelined responses beyond the first
+  std::string buf = std::move(leftovers[fd]);
+  leftovers.erase(fd);
+  std::size_t head_end;
+  while ((head_end = buf.find("\r\n\r\n")) == std::string::npos)
+    if (!fill(fd, buf)) return std::nullopt;
+  Response r;
+  std::istringstream head(buf.substr(0, head_end));
+  std::string line;
+  std::getline(head, line);
+  r.status = std::atoi(line.c_str() + 9);
+  while (std::getline(head, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(0, colon);
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(' '));
+    r.headers[name] = value;
+  }
+  std::string rest = buf.substr(head_end + 4);
+  bool bodiless = head_request || r.status == 204 || r.status == 304 || r.status < 200;
+  if (bodiless) {
+  } else if (r.headers.count("content-length")) {
+    std::size_t len = std::stoull(r.headers["content-length"]);
+    while (rest.size() < len)
+      if (!fill(fd, rest)) return r;  // short body: returned as far as it came
+    r.body = rest.substr(0, len);
+    rest.erase(0, len);
+  } else if (r.headers["transfer-encoding"] == "chunked") {
+    for (;;) {
+      std::size_t eol;
+      while ((eol = rest.find("\r\n")) == std::string::npos)
+        if (!fill(fd, rest)) return r;
+      std::size_t size = std::stoull(rest.substr(0, eol), nullptr, 16);
+      while (rest.size() < eol + 2 + size + 2)
+        if (!fill(fd, rest)) return r;
+      r.body += rest.substr(eol + 2, size);
+      rest.erase(0, eol + 2 + size + 2);
+      if (size == 0) break;
+    }
+  } else {
+    while (fill(fd, rest)) {
+    }
+    r.body = rest;
+    rest.clear();
+  }
+  r.closed = r.headers["connection"] == "close";
+  if (!rest.empty()) leftovers[fd] = rest;
+  return r;
+}
+
+std::string read_until_close(int fd, bool* eof) {
+  std::string out;
+  bool e = false;
+  while (fill(fd, out, &e)) {
+  }
+  if (eof) *eof = e;
+  return out;
+}
+
+std::optional<Response> get(std::uint16_t port, const std::string& target, const std::string& extra_headers) {
+  UniqueFd fd = connect_to(port);
+  if (!fd) return std::nullopt;
+  send_all(fd.get(), "GET " + target + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + extra_headers + "\r\n");
+  return read_response(fd.get());
+}
+
+}  // namespace unbroken::testing

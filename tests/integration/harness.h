@@ -1,0 +1,89 @@
+#pragma once
+// Runs the real `unbroken serve` binary on port 0 and talks to it over real loopback sockets.
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/unique_fd.h"
+
+namespace unbroken::testing {
+
+using namespace std::chrono_literals;
+
+// One access-log record, flattened: every value as its JSON text (strings unquoted).
+using Record = std::map<std::string, std::string>;
+
+struct ServeOptions {
+  std::vector<std::string> args;                         // extra flags for `unbroken serve`
+  std::optional<unsigned> rlimit_nofile = std::nullopt;  // lowered in the child before exec
+};
+
+class Server {
+ public:
+  // Starts the server, waits for its "listening on" and "admin on" lines. Fails the test on error.
+  static std::unique_ptr<Server> start(ServeOptions opts = {});
+  ~Server();
+
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+  [[nodiscard]] std::uint16_t admin_port() const { return admin_port_; }
+  [[nodiscard]] pid_t pid() const { return pid_; }
+  [[nodiscard]] const std::string& root() const { return root_; }
+
+  // Sends sig and waits for the exit status (or -1 when it did not exit within `within`).
+  int stop(int sig = SIGTERM, std::chrono::milliseconds within = 15s);
+  [[nodiscard]] bool alive() const;
+  [[nodiscard]] int open_fds() const;
+  [[nodiscard]] std::uint64_t rss_kib() const;
+  // Waits until the open descriptor count is back to `n` or below (connections close asynchronously).
+  bool wait_fds(int n, std::chrono::milliseconds within = 5s) const;
+
+  // Access log records so far.
+  [[nodiscard]] std::vector<Record> records() const;
+  // Waits for a record matching pred (inotify on the log file, with a deadline).
+  // Records before index `skip` are not considered (take records().size() before acting).
+  std::optional<Record> wait_record(const std::function<bool(const Record&)>& pred,
+                                    std::chrono::milliseconds within = 10s, std::size_t skip = 0) const;
+  // The value of one metric sample, e.g. `unbroken_disconnects_total{outcome="client_closed",phase="handler"}`.
+  [[nodiscard]] double metric(const std::string& sample) const;
+  [[nodiscard]] std::string stderr_text() const;
+
+ private:
+  Server() = default;
+  pid_t pid_ = -1;
+  std::uint16_t port_ = 0;
+  std::uint16_t admin_port_ = 0;
+  std::string dir_;
+  std::string root_;
+  std::string log_path_;
+  std::string stderr_path_;
+};
+
+// A blocking client socket with a receive timeout.
+UniqueFd connect_to(std::uint16_t port, std::chrono::milliseconds timeout = 10s);
+void send_all(int fd, std::string_view data);
+// Closes with RST instead of FIN.
+void reset(UniqueFd& fd);
+
+struct Response {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  bool closed = false;  // the server closed the connection after it
+};
+// Reads one response (Content-Length, chunked, or until close). nullopt on EOF/timeout before a head.
+std::optional<Response> read_response(int fd, bool head_request = false);
+// Reads until EOF; returns what came, and whether EOF (rather than timeout or reset) ended it.
+std::string read_until_close(int fd, bool* eof = nullptr);
+// One request on a new connection.
+std::optional<Response> get(std::uint16_t port, const std::string& target, const std::string& extra_headers = "");
+
+}  // namespace unbroken::testing

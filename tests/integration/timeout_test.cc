@@ -1,0 +1,106 @@
+// Each per-phase timer fires on its own, answers what it should, and is named in the record.
+
+#include <gtest/gtest.h>
+
+#include "harness.h"
+
+namespace unbroken::testing {
+namespace {
+
+class Timeouts : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = Server::start({{"--header-timeout", "400ms", "--body-timeout", "400ms", "--handler-timeout", "400ms",
+                              "--send-timeout", "400ms", "--keepalive-timeout", "400ms"}})
+                  .release();
+    baseline_ = server_->open_fds();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override { seen_ = server_->records().size(); }
+  void TearDown() override { EXPECT_TRUE(server_->wait_fds(baseline_)) << "descriptors leaked"; }
+  std::optional<Record> expect_timer(const std::string& timer, const std::string& phase) {
+    auto r = server_->wait_record(
+        [&](const Record& r) { return r.count("timer") && r.at("timer") == timer && r.at("phase") == phase; }, 10s,
+        seen_);
+    EXPECT_TRUE(r) << "no " << timer << " timeout record in " << phase;
+    if (r) {
+      EXPECT_EQ(r->at("outcome"), "timeout");
+      EXPECT_EQ(r->at("timeout_ms"), "400");
+    }
+    return r;
+  }
+  static Server* server_;
+  static int baseline_;
+  std::size_t seen_ = 0;
+};
+Server* Timeouts::server_ = nullptr;
+int Timeouts::baseline_ = 0;
+
+TEST_F(Timeouts, SlowHeadGets408) {
+  UniqueFd fd = connect_to(server_->port());
+  send_all(fd.get(), "GET /hello.txt HTTP/1.1\r\n");  // and then nothing
+  auto r = read_response(fd.get());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 408);
+  EXPECT_EQ(r->headers["connection"], "close");
+  expect_timer("header", "request_headers");
+}
+
+TEST_F(Timeouts, SilentConnectionIsClosedWithoutAResponse) {
+  UniqueFd fd = connect_to(server_->port());
+  bool eof = false;
+  EXPECT_EQ(read_until_close(fd.get(), &eof), "");
+  EXPECT_TRUE(eof);
+  expect_timer("header", "idle");
+}
+
+TEST_F(Timeouts, StalledBodyGets408) {
+  UniqueFd fd = connect_to(server_->port());
+  send_all(fd.get(), "POST /diag/echo-not-here HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc");
+  auto r = read_response(fd.get());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 408);
+  expect_timer("body", "request_body");
+}
+
+TEST_F(Timeouts, SlowHandlerGets503AndIsCancelled) {
+  auto r = get(server_->port(), "/diag/delay/5000");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  auto rec = expect_timer("handler", "handler");
+  if (rec) {
+    EXPECT_EQ(rec->at("cancelled"), "true");
+  }
+}
+
+TEST_F(Timeouts, ClientThatStopsReadingIsCutBySendTimeoutWithBoundedMemory) {
+  std::uint64_t rss_before = server_->rss_kib();
+  UniqueFd fd = connect_to(server_->port());
+  int small = 4096;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  send_all(fd.get(), "GET /diag/bytes/10000000000 HTTP/1.1\r\nHost: t\r\n\r\n");  // 10 GB, never read
+  auto rec = expect_timer("send", "response");
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->at("status"), "200");
+  // The server queued at most its high-water mark for this client, not gigabytes.
+  EXPECT_LT(server_->rss_kib(), rss_before + 32 * 1024);
+  EXPECT_LT(std::stoull(rec->at("bytes_out")), 64u << 20);
+}
+
+TEST_F(Timeouts, KeepAliveTimeoutClosesQuietly) {
+  UniqueFd fd = connect_to(server_->port());
+  send_all(fd.get(), "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_TRUE(read_response(fd.get()));
+  bool eof = false;
+  EXPECT_EQ(read_until_close(fd.get(), &eof), "");
+  EXPECT_TRUE(eof);
+  auto all = server_->records();
+  ASSERT_EQ(all.size(), seen_ + 1) << "the keep-alive timeout is a normal end, not a record";
+  EXPECT_GE(server_->metric("unbroken_timeouts_total{timer=\"keepalive\"}"), 1);
+}
+
+}  // namespace
+}  // namespace unbroken::testing

@@ -1,0 +1,175 @@
+// The parser wrapper as a table: every input is fed whole, and split at every byte position, and one
+// byte at a time; the result must be the same every way.
+
+#include "http/request_parser.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace unbroken::http {
+namespace {
+
+struct Collect : BodySink {
+  std::string body;
+  void on_body(std::string_view c) override { body.append(c); }
+};
+
+struct Parsed {
+  int error_status = 0;  // 0: parsed fine
+  std::vector<Request> requests;
+  std::vector<std::string> bodies;
+};
+
+// Feeds `chunks` in order, collecting complete messages. A kHead pause is resumed at once.
+Parsed parse_chunks(const std::vector<std::string>& chunks, ParserLimits limits = {}) {
+  RequestParser p(limits);
+  Collect sink;
+  Parsed out;
+  for (const std::string& c : chunks) {
+    std::string_view rest = c;
+    while (!rest.empty()) {
+      auto r = p.feed(rest, &sink);
+      rest.remove_prefix(r.consumed);
+      if (r.status == RequestParser::Status::kError) {
+        out.error_status = p.error_status();
+        return out;
+      }
+      if (r.status == RequestParser::Status::kMessage) {
+        out.requests.push_back(p.request());
+        out.bodies.push_back(sink.body);
+        sink.body.clear();
+      }
+      if (r.status == RequestParser::Status::kNeedMore) break;
+    }
+  }
+  return out;
+}
+
+std::vector<std::vector<std::string>> every_split(const std::string& in) {
+  std::vector<std::vector<std::string>> ways{{in}};
+  for (std::size_t i = 1; i < in.size(); ++i) ways.push_back({in.substr(0, i), in.substr(i)});
+  std::vector<std::string> bytes;
+  for (char c : in) bytes.emplace_back(1, c);
+  ways.push_back(bytes);
+  return ways;
+}
+
+struct Case {
+  const char* name;
+  std::string input;
+  int status;  // expected error status, 0 for success
+  std::size_t messages = 1;
+  std::string first_body = "";
+};
+
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class ParserTable : public ::testing::TestWithParam<Case> {};
+
+TEST_P(ParserTable, SameResultAtEverySplitPoint) {
+  const Case& c = GetParam();
+  for (const auto& chunks : every_split(c.input)) {
+    Parsed p = parse_chunks(chunks);
+    ASSERT_EQ(p.error_status, c.status) << c.name << " split into " << chunks.size() << " (first " << chunks[0].size()
+                                        << " bytes)";
+    if (c.status == 0) {
+      ASSERT_EQ(p.requests.size(), c.messages) << c.name;
+      EXPECT_EQ(p.bodies[0], c.first_body) << c.name;
+    }
+  }
+}
+
+const Case kCases[] = {
+    {"simple get", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 0},
+    {"http/1.0 without host", "GET / HTTP/1.0\r\n\r\n", 0},
+    {"content-length body", "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", 0, 1, "hello"},
+    {"chunked body",
+     "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n", 0, 1,
+     "helloabc"},
+    {"pipelined", "GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n", 0, 2},
+    {"missing host", "GET / HTTP/1.1\r\n\r\n", 400},
+    {"two hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+    {"obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n", 400},
+    {"cl and te", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+     400},
+    {"conflicting cl", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400},
+    {"bad chunk size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+    {"unknown te", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+    {"chunked not last", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400},
+    {"http/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505},
+    {"http/1.2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505},
+    {"garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400},
+    {"space in header name", "GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n", 400},
+    {"bare lf", "GET / HTTP/1.1\nHost: a\n\n", 400},
+    {"unsupported expectation", "GET / HTTP/1.1\r\nHost: a\r\nExpect: magic\r\n\r\n", 417},
+};
+
+INSTANTIATE_TEST_SUITE_P(Requests, ParserTable, ::testing::ValuesIn(kCases));
+
+TEST(RequestParser, HeadPausesBeforeTheBody) {
+  RequestParser p({});
+  Collect sink;
+  std::string in = "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabc";
+  auto r = p.feed(in, &sink);
+  ASSERT_EQ(r.status, RequestParser::Status::kHead);
+  EXPECT_EQ(r.consumed, in.size() - 3);
+  EXPECT_TRUE(p.request().expect_continue);
+  EXPECT_EQ(p.request().content_length, 3u);
+  EXPECT_TRUE(sink.body.empty());
+  r = p.feed(std::string_view(in).substr(r.consumed), &sink);
+  EXPECT_EQ(r.status, RequestParser::Status::kMessage);
+  EXPECT_EQ(sink.body, "abc");
+}
+
+TEST(RequestParser, HeadOverTheLimitIs431AtEverySplit) {
+  std::string in = "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(2000, 'x') + "\r\n\r\n";
+  for (const auto& chunks : every_split(in)) {
+    EXPECT_EQ(parse_chunks(chunks, ParserLimits{1024, 100, 1 << 20}).error_status, 431);
+  }
+  EXPECT_EQ(parse_chunks({in}, ParserLimits{4096, 100, 1 << 20}).error_status, 0);
+}
+
+TEST(RequestParser, TooManyHeadersIs431) {
+  std::string in = "GET / HTTP/1.1\r\nHost: a\r\n";
+  for (int i = 0; i < 10; ++i) in += "X-" + std::to_string(i) + ": v\r\n";
+  in += "\r\n";
+  EXPECT_EQ(parse_chunks({in}, ParserLimits{1 << 20, 5, 1 << 20}).error_status, 431);
+  EXPECT_EQ(parse_chunks({in}, ParserLimits{1 << 20, 20, 1 << 20}).error_status, 0);
+}
+
+TEST(RequestParser, BodyOverTheLimitIs413) {
+  EXPECT_EQ(parse_chunks({"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n"}, ParserLimits{4096, 100, 10})
+                .error_status,
+            413);
+  std::string chunked =
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n";
+  EXPECT_EQ(parse_chunks({chunked}, ParserLimits{4096, 100, 10}).error_status, 413);
+  EXPECT_EQ(parse_chunks({chunked}, ParserLimits{4096, 100, 16}).error_status, 0);
+}
+
+TEST(RequestParser, KeepAliveFollowsVersionAndConnectionHeader) {
+  EXPECT_TRUE(parse_chunks({"GET / HTTP/1.1\r\nHost: a\r\n\r\n"}).requests.at(0).keep_alive);
+  EXPECT_FALSE(parse_chunks({"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"}).requests.at(0).keep_alive);
+  EXPECT_FALSE(parse_chunks({"GET / HTTP/1.0\r\n\r\n"}).requests.at(0).keep_alive);
+  EXPECT_TRUE(parse_chunks({"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"}).requests.at(0).keep_alive);
+}
+
+TEST(RequestParser, TargetAndHeadersAreKeptAsReceived) {
+  Parsed p = parse_chunks({"GET /a%20b?x=1&y HTTP/1.1\r\nHost: h\r\nUser-Agent: t/1\r\n\r\n"});
+  ASSERT_EQ(p.requests.size(), 1u);
+  const Request& r = p.requests[0];
+  EXPECT_EQ(r.method, "GET");
+  EXPECT_EQ(r.target, "/a%20b?x=1&y");
+  EXPECT_EQ(r.path(), "/a%20b");
+  EXPECT_EQ(r.query_param("x"), "1");
+  EXPECT_EQ(r.query_param("y"), "");
+  EXPECT_FALSE(r.query_param("z").has_value());
+  EXPECT_EQ(r.header("user-agent"), "t/1");
+}
+
+}  // namespace
+}  // namespace unbroken::http
