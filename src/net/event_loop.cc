@@ -123,6 +123,12 @@ void EventLoop::run_deferred() {
   }
 }
 
+void EventLoop::run_timers(TimePoint now) {
+  now_ = now;
+  timers_.advance(now_);
+  run_deferred();
+}
+
 void EventLoop::run() {
   thread_id_hash_.store(std::hash<std::thread::id>{}(std::this_thread::get_id()));
   while (!stop_.load(std::memory_order_relaxed)) {
@@ -131,8 +137,7 @@ void EventLoop::run() {
     now_ = Clock::now();
     for (const PollEvent& ev : events) static_cast<IoHandler*>(ev.owner)->on_events(ev.events);
     run_deferred();
-    timers_.advance(now_);
-    run_deferred();
+    run_timers(now_);
     run_posted();
     run_deferred();
   }

@@ -52,6 +52,10 @@ class EventLoop {
   TimerId run_every(std::chrono::milliseconds period, std::function<void()> fn);
   void cancel_timer(TimerId id);
 
+  // Loop thread: sets the turn's time to `now` and fires the timers due by then. run() calls it every
+  // turn; tests call it to move time forward without waiting.
+  void run_timers(TimePoint now);
+
   // The time read once at the start of this turn.
   [[nodiscard]] TimePoint now() const { return now_; }
   TimerWheel& timers() { return timers_; }
