@@ -304,7 +304,19 @@ void HttpConnection::ex_start(Exchange& ex, int status, std::optional<std::uint6
               ctx_.date.get());
   transport_->queue(std::move(head));
   phase_ = Phase::kResponse;
-  if (flush) flush_output();
+  if (flush) schedule_flush();
+}
+
+void HttpConnection::schedule_flush() {
+  // A handler that starts a response usually writes its body in the same turn: send the head with
+  // it in one sendmsg instead of one each. A write or finish flushes at once; this catches a head
+  // left alone until the end of the turn.
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  ctx_.loop.defer([this] {
+    flush_scheduled_ = false;
+    if (!closed_ && transport_->queued_bytes() > 0 && flush_output()) maybe_complete();
+  });
 }
 
 bool HttpConnection::ex_write(Exchange& ex, std::string_view data, bool flush) {
@@ -469,7 +481,8 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
   if (timer) rec.timeout_ms = static_cast<std::uint64_t>(timeout_of(*timer).count());
   rec.bytes_in = bytes_in_;
   rec.bytes_out = bytes_out_;
-  if (auto d = transport_->delivery()) {
+  // TCP_INFO costs two syscalls; an answered request does not need them to be explained.
+  if (auto d = outcome == Outcome::kOk ? std::nullopt : transport_->delivery()) {
     std::uint64_t before = conn_bytes_out_ - bytes_out_;
     std::uint64_t acked = d->bytes_acked > before ? d->bytes_acked - before : 0;
     rec.bytes_acked = std::min(acked, bytes_out_);

@@ -56,6 +56,7 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   void run_handler(const Route& route);
   void handler_failed();
   bool flush_output();
+  void schedule_flush();
   void account_written(std::size_t n);
   void maybe_complete();
   void update_handler_timer(std::size_t queued);
@@ -95,6 +96,7 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   bool closed_ = false;
   bool in_process_ = false;
   bool paused_for_output_ = false;
+  bool flush_scheduled_ = false;
 
   std::uint64_t req_no_ = 0;
   int status_ = 0;

@@ -1,6 +1,6 @@
 #include "http/response_head.h"
 
-#include <fmt/format.h>
+#include <charconv>
 
 namespace unbroken::http {
 
@@ -47,27 +47,45 @@ std::string_view DateCache::get() {
   return {buf_, len_};
 }
 
+namespace {
+
+void append_number(std::string& out, std::uint64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, end);
+}
+
+void append_header(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append("\r\n");
+}
+
+}  // namespace
+
+// Plain appends rather than fmt: this runs for every response.
 void append_head(std::string& out, const HeadSpec& spec, std::string_view date) {
-  auto it = std::back_inserter(out);
-  fmt::format_to(it, "HTTP/1.{} {} {}\r\nServer: unbroken\r\nDate: {}\r\n", spec.version_minor, spec.status,
-                 reason_phrase(spec.status), date);
+  out.append(spec.version_minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  append_number(out, static_cast<std::uint64_t>(spec.status));
+  out.append(" ").append(reason_phrase(spec.status)).append("\r\nServer: unbroken\r\n");
+  append_header(out, "Date", date);
   if (spec.headers)
-    for (const auto& [k, v] : *spec.headers) fmt::format_to(it, "{}: {}\r\n", k, v);
+    for (const auto& [k, v] : *spec.headers) append_header(out, k, v);
   // 1xx, 204 and 304 carry no body and no framing headers (RFC 9112 6.3).
   bool bodiless = spec.status < 200 || spec.status == 204 || spec.status == 304;
   if (!bodiless) {
     if (spec.content_length) {
-      fmt::format_to(it, "Content-Length: {}\r\n", *spec.content_length);
+      out.append("Content-Length: ");
+      append_number(out, *spec.content_length);
+      out.append("\r\n");
     } else if (spec.chunked) {
-      out += "Transfer-Encoding: chunked\r\n";
+      out.append("Transfer-Encoding: chunked\r\n");
     }
   }
   if (!spec.keep_alive) {
-    out += "Connection: close\r\n";
+    out.append("Connection: close\r\n");
   } else if (spec.version_minor == 0) {
-    out += "Connection: keep-alive\r\n";
+    out.append("Connection: keep-alive\r\n");
   }
-  out += "\r\n";
+  out.append("\r\n");
 }
 
 }  // namespace unbroken::http

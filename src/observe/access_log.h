@@ -3,6 +3,8 @@
 // one writer thread does the I/O. If the disk cannot keep up, records are dropped and counted,
 // never the server (a loop never waits on the log).
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -16,7 +18,7 @@ namespace unbroken::observe {
 
 // Appends rec as one JSON object and a newline. Strings are escaped so that nothing a client sends
 // can forge a line or inject control characters.
-void append_json(std::string& out, const http::RequestRecord& rec);
+void append_json(fmt::memory_buffer& out, const http::RequestRecord& rec);
 
 class AccessLog {
  public:
