@@ -290,7 +290,8 @@ void HttpConnection::ex_start(Exchange& ex, int status, std::optional<std::uint6
   if (closed_ || closing_ || ex.started_ || &ex != exchange_.get()) return;
   const Request& req = ex.request_;
   ex.started_ = true;
-  ex.head_only_ = req.method == "HEAD";
+  // HEAD, 204 and 304 send the head only: body bytes a handler writes anyway are dropped.
+  ex.head_only_ = req.method == "HEAD" || status == 204 || status == 304 || status < 200;
   ex.length_ = length;
   keep_alive_ = req.keep_alive && !ctx_.draining && !close_after_;
   ex.chunked_ = !length && req.version_minor == 1;

@@ -19,23 +19,13 @@ void PrintTo(const BadCase& c, std::ostream* os) {
   *os << c.name;
 }
 
-class BadRequest : public ::testing::TestWithParam<BadCase> {
+class BadRequest : public SharedServerTest, public ::testing::WithParamInterface<BadCase> {
  protected:
-  static void SetUpTestSuite() {
-    server_ = Server::start({{"--max-header-bytes", "2048", "--max-body", "1k"}}).release();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  static Server* server_;
+  static void SetUpTestSuite() { start_shared({{"--max-header-bytes", "2048", "--max-body", "1k"}}); }
 };
-Server* BadRequest::server_ = nullptr;
 
 TEST_P(BadRequest, AnsweredWithStatusAndClose) {
   const BadCase& c = GetParam();
-  int baseline = server_->open_fds();
-  std::size_t seen = server_->records().size();
   UniqueFd fd = connect_to(server_->port());
   send_all(fd.get(), c.request);
   auto r = read_response(fd.get());
@@ -45,12 +35,12 @@ TEST_P(BadRequest, AnsweredWithStatusAndClose) {
   bool eof = false;
   read_until_close(fd.get(), &eof);
   EXPECT_TRUE(eof) << c.name << ": the server must close after a bad request";
-  auto rec = server_->wait_record(
-      [&](const Record& rec) { return rec.at("status") == std::to_string(c.status) && rec.at("outcome") == c.outcome; },
-      10s, seen);
+  auto rec = record_since_start([&](const Record& rec) {
+    return rec.at("status") == std::to_string(c.status) && rec.at("outcome") == c.outcome;
+  });
   EXPECT_TRUE(rec) << c.name;
   fd.reset();
-  EXPECT_TRUE(server_->wait_fds(baseline)) << c.name;
+  EXPECT_TRUE(server_->wait_fds(baseline_)) << c.name;
   auto ok = get(server_->port(), "/hello.txt");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);

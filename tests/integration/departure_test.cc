@@ -9,36 +9,21 @@
 namespace unbroken::testing {
 namespace {
 
-class Departure : public ::testing::Test {
+class Departure : public SharedServerTest {
  protected:
-  static void SetUpTestSuite() {
-    server_ = Server::start().release();
-    baseline_ = server_->open_fds();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override { seen_ = server_->records().size(); }
+  static void SetUpTestSuite() { start_shared(); }
   void TearDown() override {
-    EXPECT_TRUE(server_->wait_fds(baseline_)) << "descriptors leaked";
+    SharedServerTest::TearDown();
     auto ok = get(server_->port(), "/hello.txt");
     ASSERT_TRUE(ok);
     EXPECT_EQ(ok->status, 200);
   }
-  // The first record after this test started that matches outcome and phase.
   std::optional<Record> expect_record(const std::string& outcome, const std::string& phase) {
-    auto r = server_->wait_record([&](const Record& r) { return r.at("outcome") == outcome && r.at("phase") == phase; },
-                                  10s, seen_);
+    auto r = record_since_start([&](const Record& r) { return r.at("outcome") == outcome && r.at("phase") == phase; });
     EXPECT_TRUE(r) << "no " << outcome << "/" << phase << " record";
     return r;
   }
-  static Server* server_;
-  static int baseline_;
-  std::size_t seen_ = 0;
 };
-Server* Departure::server_ = nullptr;
-int Departure::baseline_ = 0;
 
 TEST_F(Departure, FinDuringRequestHead) {
   UniqueFd fd = connect_to(server_->port());
@@ -131,8 +116,7 @@ TEST_F(Departure, FinDuringResponse) {
     got += static_cast<std::size_t>(n);
   }
   fd.reset();  // unread data in our receive buffer: the kernel answers with RST
-  auto r = server_->wait_record([](const Record& r) { return r.at("phase") == "response" && r.at("outcome") != "ok"; },
-                                10s, seen_);
+  auto r = record_since_start([](const Record& r) { return r.at("phase") == "response" && r.at("outcome") != "ok"; });
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->at("outcome") == "client_closed" || r->at("outcome") == "client_reset" ||
               r->at("outcome") == "broken_pipe")
@@ -148,8 +132,7 @@ TEST_F(Departure, RstDuringResponse) {
   char buf[65536];
   ASSERT_GT(::recv(fd.get(), buf, sizeof buf, 0), 0);
   reset(fd);
-  auto r = server_->wait_record([](const Record& r) { return r.at("phase") == "response" && r.at("outcome") != "ok"; },
-                                10s, seen_);
+  auto r = record_since_start([](const Record& r) { return r.at("phase") == "response" && r.at("outcome") != "ok"; });
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->at("outcome") == "client_reset" || r->at("outcome") == "broken_pipe") << r->at("outcome");
 }
@@ -173,9 +156,9 @@ TEST_F(Departure, IdleKeepAliveCloseIsNotADeparture) {
   ASSERT_TRUE(read_response(fd.get()));
   fd.reset();
   ASSERT_TRUE(server_->wait_fds(baseline_));
-  auto all = server_->records();
-  ASSERT_EQ(all.size(), seen_ + 1) << "only the answered request is recorded";
-  EXPECT_EQ(all.back().at("outcome"), "ok");
+  auto since = records_since_start();
+  ASSERT_EQ(since.size(), 1u) << "only the answered request is recorded";
+  EXPECT_EQ(since[0].at("outcome"), "ok");
 }
 
 }  // namespace

@@ -218,8 +218,15 @@ std::string Server::stderr_text() const {
   return read_file(stderr_path_);
 }
 
+// Bytes read past one response (pipelined responses), by descriptor.
+std::map<int, std::string>& leftovers() {
+  thread_local std::map<int, std::string> map;
+  return map;
+}
+
 UniqueFd connect_to(std::uint16_t port, std::chrono::milliseconds timeout) {
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  leftovers().erase(fd.get());  // a new socket may reuse the number of a closed one
   timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
   ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -262,9 +269,8 @@ bool fill(int fd, std::string& buf, bool* eof = nullptr) {
 }  // namespace
 
 std::optional<Response> read_response(int fd, bool head_request) {
-  thread_local std::map<int, std::string> leftovers;  // pipelined responses beyond the first
-  std::string buf = std::move(leftovers[fd]);
-  leftovers.erase(fd);
+  std::string buf = std::move(leftovers()[fd]);
+  leftovers().erase(fd);
   std::size_t head_end;
   while ((head_end = buf.find("\r\n\r\n")) == std::string::npos)
     if (!fill(fd, buf)) return std::nullopt;
@@ -311,7 +317,7 @@ std::optional<Response> read_response(int fd, bool head_request) {
     rest.clear();
   }
   r.closed = r.headers["connection"] == "close";
-  if (!rest.empty()) leftovers[fd] = rest;
+  if (!rest.empty()) leftovers()[fd] = rest;
   return r;
 }
 
@@ -329,6 +335,18 @@ std::optional<Response> get(std::uint16_t port, const std::string& target, const
   if (!fd) return std::nullopt;
   send_all(fd.get(), "GET " + target + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + extra_headers + "\r\n");
   return read_response(fd.get());
+}
+
+std::vector<Record> SharedServerTest::records_since_start() const {
+  static int markers = 0;
+  std::string marker = "/diag/status/204?marker=" + std::to_string(++markers);
+  get(server_->port(), marker);
+  server_->wait_record([&](const Record& r) { return r.at("path") == marker; }, 10s, seen_);
+  std::vector<Record> out;
+  auto all = server_->records();
+  for (std::size_t i = seen_; i < all.size(); ++i)
+    if (all[i].at("path") != marker) out.push_back(all[i]);
+  return out;
 }
 
 }  // namespace unbroken::testing

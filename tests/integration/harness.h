@@ -1,6 +1,7 @@
 #pragma once
 // Runs the real `unbroken serve` binary on port 0 and talks to it over real loopback sockets.
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -65,6 +66,34 @@ class Server {
   std::string root_;
   std::string log_path_;
   std::string stderr_path_;
+};
+
+// Base for a suite whose tests share one server (started in SetUpTestSuite with start_shared()).
+// Each test sees only the records written after it began, and must leave no descriptor behind.
+class SharedServerTest : public ::testing::Test {
+ protected:
+  static void start_shared(ServeOptions opts = {}) {
+    server_ = Server::start(std::move(opts)).release();
+    baseline_ = server_->open_fds();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override { seen_ = server_->records().size(); }
+  void TearDown() override { EXPECT_TRUE(server_->wait_fds(baseline_)) << "descriptors leaked"; }
+  // The last record written since this test began that matches pred.
+  std::optional<Record> record_since_start(const std::function<bool(const Record&)>& pred) const {
+    return server_->wait_record(pred, 10s, seen_);
+  }
+
+  // Every record written since this test began. A marker request goes last, and its record is
+  // awaited: whatever the server logged before it is in the file (the log is written in order).
+  std::vector<Record> records_since_start() const;
+
+  static inline Server* server_ = nullptr;
+  static inline int baseline_ = 0;
+  std::size_t seen_ = 0;
 };
 
 // A blocking client socket with a receive timeout.

@@ -7,24 +7,15 @@
 namespace unbroken::testing {
 namespace {
 
-class Timeouts : public ::testing::Test {
+class Timeouts : public SharedServerTest {
  protected:
   static void SetUpTestSuite() {
-    server_ = Server::start({{"--header-timeout", "400ms", "--body-timeout", "400ms", "--handler-timeout", "400ms",
-                              "--send-timeout", "400ms", "--keepalive-timeout", "400ms"}})
-                  .release();
-    baseline_ = server_->open_fds();
+    start_shared({{"--header-timeout", "400ms", "--body-timeout", "400ms", "--handler-timeout", "400ms",
+                   "--send-timeout", "400ms", "--keepalive-timeout", "400ms"}});
   }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override { seen_ = server_->records().size(); }
-  void TearDown() override { EXPECT_TRUE(server_->wait_fds(baseline_)) << "descriptors leaked"; }
   std::optional<Record> expect_timer(const std::string& timer, const std::string& phase) {
-    auto r = server_->wait_record(
-        [&](const Record& r) { return r.count("timer") && r.at("timer") == timer && r.at("phase") == phase; }, 10s,
-        seen_);
+    auto r = record_since_start(
+        [&](const Record& r) { return r.count("timer") && r.at("timer") == timer && r.at("phase") == phase; });
     EXPECT_TRUE(r) << "no " << timer << " timeout record in " << phase;
     if (r) {
       EXPECT_EQ(r->at("outcome"), "timeout");
@@ -32,12 +23,7 @@ class Timeouts : public ::testing::Test {
     }
     return r;
   }
-  static Server* server_;
-  static int baseline_;
-  std::size_t seen_ = 0;
 };
-Server* Timeouts::server_ = nullptr;
-int Timeouts::baseline_ = 0;
 
 TEST_F(Timeouts, SlowHeadGets408) {
   UniqueFd fd = connect_to(server_->port());
@@ -97,8 +83,8 @@ TEST_F(Timeouts, KeepAliveTimeoutClosesQuietly) {
   bool eof = false;
   EXPECT_EQ(read_until_close(fd.get(), &eof), "");
   EXPECT_TRUE(eof);
-  auto all = server_->records();
-  ASSERT_EQ(all.size(), seen_ + 1) << "the keep-alive timeout is a normal end, not a record";
+  auto since = records_since_start();
+  ASSERT_EQ(since.size(), 1u) << "the keep-alive timeout is a normal end, not a record";
   EXPECT_GE(server_->metric("unbroken_timeouts_total{timer=\"keepalive\"}"), 1);
 }
 
