@@ -12,7 +12,11 @@ void mount_admin_routes(http::Router& router, AdminSources sources) {
     }
   });
   router.add("GET", "/metrics", [metrics = sources.metrics](const http::ExchangePtr& ex) {
-    ex->respond(200, metrics(), "text/plain; version=0.0.4; charset=utf-8");
+    ex->respond(200, observe::render_metrics(metrics()), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  router.add("GET", "/dashboard/data", [metrics = sources.metrics](const http::ExchangePtr& ex) {
+    ex->add_header("Cache-Control", "no-store");
+    ex->respond(200, observe::render_dashboard_data(metrics()), "application/json");
   });
 }
 

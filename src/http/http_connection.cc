@@ -9,6 +9,7 @@ namespace unbroken::http {
 namespace {
 
 constexpr net::TimePoint kNever = net::TimePoint::max();
+constexpr std::size_t kNoRoute = SIZE_MAX;
 // Checked in this order when the connection's one timer fires.
 constexpr std::array kTimerPriority{TimerKind::kDrain,  TimerKind::kHandler,   TimerKind::kSend,  TimerKind::kBody,
                                     TimerKind::kHeader, TimerKind::kKeepalive, TimerKind::kLinger};
@@ -183,6 +184,7 @@ void HttpConnection::begin_request() {
   bytes_in_ = bytes_out_ = 0;
   status_ = 0;
   route_ = nullptr;
+  route_slot_ = kNoRoute;
   path_matched_ = dispatched_ = message_done_ = false;
   disarm(TimerKind::kKeepalive);
   // The whole head must arrive within header_timeout of its first byte (no re-arming on progress:
@@ -200,6 +202,10 @@ void HttpConnection::on_head() {
   auto m = ctx_.router.match(req.method, req.path(), req.params);
   route_ = m.route;
   path_matched_ = m.path_matched;
+  const Router& router = ctx_.router;
+  route_slot_ = route_ != nullptr                       ? route_->index
+                : !path_matched_ && router.fallback() ? router.fallback_slot()
+                                                      : router.unmatched_slot();
   if (!req.has_body()) return;
   arm(TimerKind::kBody, ctx_.limits.body_timeout);
   if (req.expect_continue) {
@@ -503,6 +509,11 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
   if (timer) s.timeouts[static_cast<std::size_t>(*timer)].add();
   if (rec.cancelled) s.handler_cancelled.add();
   if (rec.bytes_acked) s.response_bytes_acked.add(*rec.bytes_acked);
+  if (rec.req != 0) s.count_duration(rec.duration_ms / 1000);
+  if (route_slot_ < s.route_slots) {
+    s.routes[route_slot_].requests.add();
+    if (outcome != Outcome::kOk) s.routes[route_slot_].departures.add();
+  }
   if (ctx_.record) ctx_.record(rec);
 
   // Detach before cancelling: cancellation callbacks see an inactive exchange.

@@ -86,6 +86,7 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   Phase phase_ = Phase::kIdle;
   ExchangePtr exchange_;
   const Route* route_ = nullptr;
+  std::size_t route_slot_ = SIZE_MAX;  // per-route counters; SIZE_MAX before the head is read
   bool path_matched_ = false;
   bool dispatched_ = false;
   bool message_done_ = false;

@@ -37,6 +37,8 @@ bool matches(const Route& r, const std::vector<std::string_view>& parts, std::ve
 Route& Router::add_route(std::string_view method, std::string_view pattern) {
   auto r = std::make_unique<Route>();
   r->method = method;
+  r->pattern = pattern;
+  r->index = routes_.size();
   for (auto seg : split_path(pattern)) {
     if (seg == "*") {
       r->wildcard = true;
@@ -56,6 +58,11 @@ void Router::add(std::string_view method, std::string_view pattern, AsyncHandler
 
 void Router::add_blocking(std::string_view method, std::string_view pattern, BlockingHandler h) {
   add_route(method, pattern).blocking = std::move(h);
+}
+
+std::string Router::slot_name(std::size_t slot) const {
+  if (slot < routes_.size()) return routes_[slot]->method + " " + routes_[slot]->pattern;
+  return slot == fallback_slot() ? "(static)" : "(unmatched)";
 }
 
 Router::Match Router::match(std::string_view method, std::string_view path,

@@ -25,6 +25,8 @@ using BlockingHandler = std::function<void(BlockingExchange&)>;
 
 struct Route {
   std::string method;
+  std::string pattern;     // as registered: the route's name in metrics and on the dashboard
+  std::size_t index = 0;   // position in the router, for per-route counters
   std::vector<std::string> segments;
   bool wildcard = false;
   BodyMode body_mode = BodyMode::kBuffer;
@@ -48,6 +50,13 @@ class Router {
   // params receives views into `path`.
   Match match(std::string_view method, std::string_view path, std::vector<std::string_view>& params) const;
   [[nodiscard]] const AsyncHandler& fallback() const { return fallback_; }
+
+  // Per-route counters are indexed 0..route_count()-1 by Route::index, then these two slots.
+  [[nodiscard]] std::size_t route_count() const { return routes_.size(); }
+  [[nodiscard]] std::size_t fallback_slot() const { return routes_.size(); }
+  [[nodiscard]] std::size_t unmatched_slot() const { return routes_.size() + 1; }
+  // "GET /diag/delay/{ms}", "(static)" for the fallback, "(unmatched)".
+  [[nodiscard]] std::string slot_name(std::size_t slot) const;
 
  private:
   Route& add_route(std::string_view method, std::string_view pattern);

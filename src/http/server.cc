@@ -5,6 +5,7 @@
 namespace unbroken::http {
 
 struct Server::Loop {
+  explicit Loop(std::size_t route_slots) : stats(route_slots) {}
   std::unique_ptr<net::EventLoop> loop;
   LoopStats stats;
   std::unique_ptr<LoopContext> ctx;
@@ -26,7 +27,7 @@ Result<void> Server::start() {
   if (options_.workers > 0) workers_ = std::make_unique<WorkerPool>(options_.workers, options_.max_queued_work);
   bound_ = options_.listen;
   for (unsigned i = 0; i < std::max(1u, options_.threads); ++i) {
-    auto l = std::make_unique<Loop>();
+    auto l = std::make_unique<Loop>(router_.route_count() + 2);
     auto loop = net::EventLoop::create();
     if (!loop) return loop.error();
     l->loop = std::move(*loop);

@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 #include "http/types.h"
 
@@ -28,7 +29,26 @@ constexpr std::string_view name(AcceptError e) {
   return n[static_cast<std::size_t>(e)];
 }
 
+// Request durations, in Prometheus histogram buckets (upper bounds in seconds).
+inline constexpr std::array<double, 14> kDurationBuckets{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                        0.5,   1,     2.5,  5,     10,   30,  60};
+
+struct RouteCounters {
+  Counter requests;
+  Counter departures;  // ended with any outcome but ok
+};
+
 struct LoopStats {
+  // One slot per registered route plus the fallback and unmatched slots (Router::route_count() + 2).
+  explicit LoopStats(std::size_t route_slots = 0)
+      : route_slots(route_slots), routes(std::make_unique<RouteCounters[]>(route_slots)) {}
+  void count_duration(double seconds) {
+    std::size_t i = 0;
+    while (i < kDurationBuckets.size() && seconds > kDurationBuckets[i]) ++i;
+    duration_buckets[i].add();  // cumulated when rendered
+    duration_sum_us.add(static_cast<std::uint64_t>(seconds * 1e6));
+  }
+
   Counter connections_active;
   Counter connections_accepted;
   std::array<Counter, 600> requests_by_status;  // index = status code
@@ -39,6 +59,10 @@ struct LoopStats {
   Counter wasted_us;
   Counter response_bytes;
   Counter response_bytes_acked;
+  std::array<Counter, kDurationBuckets.size() + 1> duration_buckets;  // last: +Inf
+  Counter duration_sum_us;
+  std::size_t route_slots;
+  std::unique_ptr<RouteCounters[]> routes;
 };
 
 }  // namespace unbroken::http
