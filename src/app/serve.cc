@@ -96,13 +96,13 @@ int run_serve(const ServeConfig& cfg) {
     std::vector<std::string> route_names;
     for (std::size_t slot = 0; slot <= router.unmatched_slot(); ++slot) route_names.push_back(router.slot_name(slot));
     auto started = std::chrono::steady_clock::now();
-    mount_admin_routes(admin_router, AdminSources{[&server] { return server.draining(); },
-                                                  [&server, &access_log, &route_names, started] {
-                                                    std::chrono::duration<double> up =
-                                                        std::chrono::steady_clock::now() - started;
-                                                    return observe::MetricsSources{server.stats(), access_log.dropped(),
-                                                                                   route_names, up.count()};
-                                                  }});
+    mount_admin_routes(
+        admin_router,
+        AdminSources{[&server] { return server.draining(); },
+                     [&server, &access_log, &route_names, started] {
+                       std::chrono::duration<double> up = std::chrono::steady_clock::now() - started;
+                       return observe::MetricsSources{server.stats(), access_log.dropped(), route_names, up.count()};
+                     }});
     std::unique_ptr<http::Server> admin;
     if (cfg.admin != "off") {
       http::ServerOptions aopts;

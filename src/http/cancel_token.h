@@ -19,6 +19,8 @@ class CancelToken {
     }
     callbacks_.push_back(std::move(cb));
   }
+  // Loop thread: forgets callbacks that never ran (the request ended without cancellation).
+  void clear() { callbacks_.clear(); }
   // Loop thread. Idempotent.
   void cancel() {
     if (cancelled_.exchange(true, std::memory_order_acq_rel)) return;

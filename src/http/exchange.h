@@ -12,6 +12,7 @@
 
 #include "base/unique_fd.h"
 #include "http/cancel_token.h"
+#include "http/record.h"
 #include "http/request.h"
 #include "http/response_head.h"
 
@@ -23,9 +24,14 @@ namespace unbroken::http {
 
 class HttpConnection;
 
+struct LoopContext;
+
 class Exchange {
  public:
   Exchange(HttpConnection* conn, net::EventLoop& loop) : conn_(conn), loop_(loop) {}
+  // Writes the departure record kept for this exchange (see HttpConnection::end_request), now that
+  // the handler has let go: wasted_ms is how long it worked on after the client left.
+  ~Exchange();
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
 
@@ -75,6 +81,12 @@ class Exchange {
   bool head_only_ = false;  // HEAD: the head is sent, body bytes are dropped
   std::optional<std::uint64_t> length_;
   std::uint64_t body_written_ = 0;
+  struct Departed {
+    RequestRecord rec;
+    std::chrono::steady_clock::time_point at;
+    LoopContext* ctx;
+  };
+  std::unique_ptr<Departed> departed_;
 };
 
 using ExchangePtr = std::shared_ptr<Exchange>;

@@ -11,8 +11,10 @@ namespace {
 constexpr net::TimePoint kNever = net::TimePoint::max();
 constexpr std::size_t kNoRoute = SIZE_MAX;
 // Checked in this order when the connection's one timer fires.
-constexpr std::array kTimerPriority{TimerKind::kDrain,  TimerKind::kHandler,   TimerKind::kSend,  TimerKind::kBody,
-                                    TimerKind::kHeader, TimerKind::kKeepalive, TimerKind::kLinger};
+constexpr std::array kTimerPriority{TimerKind::kDrain,  TimerKind::kHandler,   TimerKind::kSend,   TimerKind::kBody,
+                                    TimerKind::kHeader, TimerKind::kKeepalive, TimerKind::kLinger, TimerKind::kRecord};
+// How long an answered request's record waits for the client's ACKs before TCP_INFO is read.
+constexpr std::chrono::milliseconds kRecordDelay{100};
 
 Outcome outcome_of(net::SocketError e) {
   return e == net::SocketError::kBrokenPipe ? Outcome::kBrokenPipe : Outcome::kClientReset;
@@ -58,6 +60,7 @@ std::chrono::milliseconds HttpConnection::timeout_of(TimerKind kind) const {
     case TimerKind::kKeepalive: return l.keepalive_timeout;
     case TimerKind::kDrain: return l.drain_timeout;
     case TimerKind::kLinger: return l.linger_timeout;
+    case TimerKind::kRecord: return kRecordDelay;
   }
   return {};
 }
@@ -72,6 +75,11 @@ void HttpConnection::disarm(TimerKind kind) {
   if (d == kNever) return;
   d = kNever;
   rearm_timer();
+}
+
+void HttpConnection::clear_deadlines_but_record() {
+  for (std::size_t k = 0; k < kTimerCount; ++k)
+    if (static_cast<TimerKind>(k) != TimerKind::kRecord) deadlines_[k] = kNever;
 }
 
 void HttpConnection::rearm_timer() {
@@ -91,6 +99,7 @@ void HttpConnection::on_timer() {
     deadlines_[static_cast<std::size_t>(kind)] = kNever;
     switch (kind) {
       case TimerKind::kLinger: close_connection(false); break;
+      case TimerKind::kRecord: emit_pending(); break;
       case TimerKind::kKeepalive:
         // An idle keep-alive connection timing out is a normal end: counted, not recorded.
         ctx_.stats.timeouts[static_cast<std::size_t>(kind)].add();
@@ -176,6 +185,7 @@ void HttpConnection::update_reading() {
 }
 
 void HttpConnection::begin_request() {
+  emit_pending();
   phase_ = Phase::kRequestHeaders;
   ++req_no_;
   // Durations are read from the clock itself (a vDSO call), not the loop turn's cached time: a
@@ -203,7 +213,7 @@ void HttpConnection::on_head() {
   route_ = m.route;
   path_matched_ = m.path_matched;
   const Router& router = ctx_.router;
-  route_slot_ = route_ != nullptr                       ? route_->index
+  route_slot_ = route_ != nullptr                     ? route_->index
                 : !path_matched_ && router.fallback() ? router.fallback_slot()
                                                       : router.unmatched_slot();
   if (!req.has_body()) return;
@@ -471,12 +481,13 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
   // A client that left before the response head is a 499, never a 5xx.
   if (is_departure(outcome) && !head_sent) status = 499;
 
+  // Views point into the exchange's request (or the parser's, before there is one).
   const Request& req = exchange_ ? exchange_->request_ : parser_.request();
   RequestRecord rec;
   rec.ts = std::chrono::system_clock::now();
   rec.conn = id_;
   rec.req = phase_ == Phase::kIdle ? 0 : req_no_;
-  rec.client = transport_->peer();
+  rec.client = exchange_ ? std::string_view(req.client) : std::string_view(transport_->peer());
   rec.method = req.method;
   rec.path = req.target;
   rec.status = status;
@@ -488,13 +499,6 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
   if (timer) rec.timeout_ms = static_cast<std::uint64_t>(timeout_of(*timer).count());
   rec.bytes_in = bytes_in_;
   rec.bytes_out = bytes_out_;
-  // TCP_INFO costs two syscalls; an answered request does not need them to be explained.
-  if (auto d = outcome == Outcome::kOk ? std::nullopt : transport_->delivery()) {
-    std::uint64_t before = conn_bytes_out_ - bytes_out_;
-    std::uint64_t acked = d->bytes_acked > before ? d->bytes_acked - before : 0;
-    rec.bytes_acked = std::min(acked, bytes_out_);
-    rec.bytes_unsent = d->bytes_unsent;
-  }
   if (phase_ != Phase::kIdle) rec.duration_ms = ms_between(request_start_, now);
   if (dispatched_) {
     net::TimePoint end = exchange_ && exchange_->finished_ ? handler_end_ : now;
@@ -502,31 +506,84 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
   }
   bool handler_running = dispatched_ && exchange_ && !exchange_->finished_;
   rec.cancelled = handler_running && outcome != Outcome::kOk;
+  std::uint64_t bytes_before = conn_bytes_out_ - bytes_out_;
 
-  LoopStats& s = ctx_.stats;
-  if (status > 0 && status < 600) s.requests_by_status[static_cast<std::size_t>(status)].add();
-  if (outcome != Outcome::kOk) s.disconnects[static_cast<std::size_t>(outcome)][static_cast<std::size_t>(phase_)].add();
-  if (timer) s.timeouts[static_cast<std::size_t>(*timer)].add();
-  if (rec.cancelled) s.handler_cancelled.add();
-  if (rec.bytes_acked) s.response_bytes_acked.add(*rec.bytes_acked);
-  if (rec.req != 0) s.count_duration(rec.duration_ms / 1000);
-  if (route_slot_ < s.route_slots) {
-    s.routes[route_slot_].requests.add();
-    if (outcome != Outcome::kOk) s.routes[route_slot_].departures.add();
+  if (outcome == Outcome::kOk) {
+    // What the client acknowledged is known only after its ACKs arrive: keep the record until the
+    // next request starts, the connection ends, or kRecordDelay passes, then read TCP_INFO once.
+    emit_pending();
+    pending_.emplace(PendingRecord{exchange_, rec, bytes_before, route_slot_});
+    arm(TimerKind::kRecord, kRecordDelay);
+  } else {
+    fill_delivery(rec, bytes_before);
+    count(rec, route_slot_);
+    // A handler still holding the exchange is still working for a client that left: the record
+    // waits for it to let go, to say how long that was (wasted_ms).
+    if (rec.cancelled && exchange_.use_count() > 1) {
+      exchange_->departed_ = std::make_unique<Exchange::Departed>(Exchange::Departed{rec, now, &ctx_});
+    } else if (ctx_.record) {
+      ctx_.record(rec);
+    }
   }
-  if (ctx_.record) ctx_.record(rec);
 
   // Detach before cancelling: cancellation callbacks see an inactive exchange.
   if (exchange_) {
     ExchangePtr ex = std::move(exchange_);
     ex->conn_ = nullptr;
     if (rec.cancelled) ex->token_.cancel();
+    release_callbacks(std::move(ex));
   }
   phase_ = Phase::kIdle;
   dispatched_ = message_done_ = false;
   disarm(TimerKind::kHandler);
   disarm(TimerKind::kBody);
   disarm(TimerKind::kHeader);
+}
+
+void HttpConnection::release_callbacks(ExchangePtr ex) {
+  // Callbacks that capture the exchange (a drain callback resuming a producer, say) would keep it
+  // alive forever. Drop them at the end of the turn, not now: one of them may be running.
+  ctx_.loop.defer([ex = std::move(ex)] {
+    ex->drain_ = nullptr;
+    ex->body_chunk_ = nullptr;
+    ex->body_end_ = nullptr;
+    ex->token_.clear();
+  });
+}
+
+void HttpConnection::fill_delivery(RequestRecord& rec, std::uint64_t bytes_before) {
+  auto d = transport_->delivery();
+  if (!d) return;
+  // tcpi_bytes_acked counts from the start of the connection; this request's bytes come after
+  // bytes_before.
+  std::uint64_t acked = d->bytes_acked > bytes_before ? d->bytes_acked - bytes_before : 0;
+  rec.bytes_acked = std::min(acked, rec.bytes_out);
+  rec.bytes_unsent = conn_bytes_out_ > d->bytes_acked ? conn_bytes_out_ - d->bytes_acked : 0;
+}
+
+void HttpConnection::count(const RequestRecord& rec, std::size_t route_slot) {
+  LoopStats& s = ctx_.stats;
+  if (rec.status > 0 && rec.status < 600) s.requests_by_status[static_cast<std::size_t>(rec.status)].add();
+  if (rec.outcome != Outcome::kOk)
+    s.disconnects[static_cast<std::size_t>(rec.outcome)][static_cast<std::size_t>(rec.phase)].add();
+  if (rec.timer) s.timeouts[static_cast<std::size_t>(*rec.timer)].add();
+  if (rec.cancelled) s.handler_cancelled.add();
+  if (rec.bytes_acked) s.response_bytes_acked.add(*rec.bytes_acked);
+  if (rec.req != 0) s.count_duration(rec.duration_ms / 1000);
+  if (route_slot < s.route_slots) {
+    s.routes[route_slot].requests.add();
+    if (rec.outcome != Outcome::kOk) s.routes[route_slot].departures.add();
+  }
+}
+
+void HttpConnection::emit_pending() {
+  if (!pending_) return;
+  PendingRecord p = std::move(*pending_);
+  pending_.reset();
+  disarm(TimerKind::kRecord);
+  if (!closed_) fill_delivery(p.rec, p.bytes_before);
+  count(p.rec, p.route_slot);
+  if (ctx_.record) ctx_.record(p.rec);
 }
 
 void HttpConnection::reject(int status, Outcome outcome, std::string_view reason, std::optional<TimerKind> timer) {
@@ -555,7 +612,7 @@ void HttpConnection::reject(int status, Outcome outcome, std::string_view reason
 void HttpConnection::graceful_close() {
   if (closed_) return;
   closing_ = true;
-  for (auto& d : deadlines_) d = kNever;
+  clear_deadlines_but_record();
   if (transport_->queued_bytes() == 0) {
     start_linger();
   } else {
@@ -568,19 +625,21 @@ void HttpConnection::start_linger() {
   lingering_ = true;
   transport_->shutdown_write();
   transport_->input().clear();
-  for (auto& d : deadlines_) d = kNever;
+  clear_deadlines_but_record();
   arm(TimerKind::kLinger, ctx_.limits.linger_timeout);
   update_reading();
 }
 
 void HttpConnection::close_connection(bool abortive) {
   if (closed_) return;
+  emit_pending();  // while the socket is still there to ask
   closed_ = true;
   ctx_.loop.timers().cancel(timer_);
   if (exchange_) {
     ExchangePtr ex = std::move(exchange_);
     ex->conn_ = nullptr;
     ex->token_.cancel();
+    release_callbacks(std::move(ex));
   }
   transport_->close(abortive);
   if (ctx_.on_closed) ctx_.on_closed(this);
@@ -619,6 +678,16 @@ void HttpConnection::begin_drain() {
 }
 
 // ---- Exchange ----------------------------------------------------------------------------------
+
+Exchange::~Exchange() {
+  if (!departed_) return;
+  // May run on a worker thread: the sink is thread-safe, and wasted_us is the one multi-writer counter.
+  RequestRecord& rec = departed_->rec;
+  rec.wasted_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - departed_->at).count();
+  departed_->ctx->stats.wasted_us.fetch_add(static_cast<std::uint64_t>(rec.wasted_ms * 1000),
+                                            std::memory_order_relaxed);
+  if (departed_->ctx->record) departed_->ctx->record(rec);
+}
 
 void Exchange::respond(int status, std::string body, std::string_view content_type) {
   if (conn_ == nullptr || started_) return;

@@ -9,6 +9,7 @@
 
 #include "http/exchange.h"
 #include "http/loop_context.h"
+#include "http/record.h"
 #include "http/request_parser.h"
 #include "net/transport.h"
 
@@ -66,6 +67,11 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   void reject(int status, Outcome outcome, std::string_view reason, std::optional<TimerKind> timer = std::nullopt);
   // Writes the record for the current request (or connection), updates counters, resets.
   void end_request(Outcome outcome, std::optional<TimerKind> timer = std::nullopt, int status_override = 0);
+  void fill_delivery(RequestRecord& rec, std::uint64_t bytes_before);
+  void count(const RequestRecord& rec, std::size_t route_slot);
+  void emit_pending();
+  void release_callbacks(ExchangePtr ex);
+  void clear_deadlines_but_record();
   void graceful_close();
   void start_linger();
   void close_connection(bool abortive);
@@ -82,6 +88,15 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   RequestParser parser_;
   net::TimerNode timer_;
   std::array<net::TimePoint, kTimerCount> deadlines_;
+
+  // An answered request's record, held until its delivery can be read (see end_request).
+  struct PendingRecord {
+    ExchangePtr exchange;  // owns the strings the record points into
+    RequestRecord rec;
+    std::uint64_t bytes_before;
+    std::size_t route_slot;
+  };
+  std::optional<PendingRecord> pending_;
 
   Phase phase_ = Phase::kIdle;
   ExchangePtr exchange_;

@@ -25,8 +25,8 @@ using BlockingHandler = std::function<void(BlockingExchange&)>;
 
 struct Route {
   std::string method;
-  std::string pattern;     // as registered: the route's name in metrics and on the dashboard
-  std::size_t index = 0;   // position in the router, for per-route counters
+  std::string pattern;    // as registered: the route's name in metrics and on the dashboard
+  std::size_t index = 0;  // position in the router, for per-route counters
   std::vector<std::string> segments;
   bool wildcard = false;
   BodyMode body_mode = BodyMode::kBuffer;

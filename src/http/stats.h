@@ -31,7 +31,7 @@ constexpr std::string_view name(AcceptError e) {
 
 // Request durations, in Prometheus histogram buckets (upper bounds in seconds).
 inline constexpr std::array<double, 14> kDurationBuckets{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                                        0.5,   1,     2.5,  5,     10,   30,  60};
+                                                         0.5,   1,     2.5,  5,     10,   30,  60};
 
 struct RouteCounters {
   Counter requests;
@@ -56,7 +56,8 @@ struct LoopStats {
   std::array<Counter, kTimerCount> timeouts;
   std::array<Counter, kAcceptErrorCount> accept_errors;
   Counter handler_cancelled;
-  Counter wasted_us;
+  // Added to by whichever thread drops a departed exchange (a worker, for blocking handlers).
+  std::atomic<std::uint64_t> wasted_us{0};
   Counter response_bytes;
   Counter response_bytes_acked;
   std::array<Counter, kDurationBuckets.size() + 1> duration_buckets;  // last: +Inf

@@ -30,8 +30,11 @@ enum class Outcome : std::uint8_t {
 };
 inline constexpr std::size_t kOutcomeCount = 9;
 
-enum class TimerKind : std::uint8_t { kHeader, kBody, kHandler, kSend, kKeepalive, kDrain, kLinger };
-inline constexpr std::size_t kTimerCount = 7;
+// kLinger and kRecord are housekeeping: lingering close after an error, and the short wait before
+// an answered request's delivery is read. They are not timeouts a client meets.
+enum class TimerKind : std::uint8_t { kHeader, kBody, kHandler, kSend, kKeepalive, kDrain, kLinger, kRecord };
+inline constexpr std::size_t kTimerCount = 8;
+inline constexpr std::size_t kClientTimerCount = 6;  // header .. drain
 
 constexpr std::string_view name(Phase p) {
   constexpr std::array<std::string_view, kPhaseCount> n{"idle", "request_headers", "request_body", "handler",

@@ -9,6 +9,12 @@ namespace {
 
 using http::LoopStats;
 
+double wasted_seconds(const MetricsSources& src) {
+  std::uint64_t us = 0;
+  for (const LoopStats* s : src.loops) us += s->wasted_us.load(std::memory_order_relaxed);
+  return static_cast<double>(us) / 1e6;
+}
+
 void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
   fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
@@ -32,18 +38,22 @@ std::string render_metrics(const MetricsSources& src) {
     if (n > 0) fmt::format_to(it, "unbroken_requests_total{{status=\"{}\"}} {}\n", code, n);
   }
 
-  header(out, "unbroken_request_duration_seconds", "histogram", "Request durations, first byte to end, departures included.");
+  header(out, "unbroken_request_duration_seconds", "histogram",
+         "Request durations, first byte to end, departures included.");
   std::uint64_t cumulative = 0;
   for (std::size_t b = 0; b <= http::kDurationBuckets.size(); ++b) {
     cumulative += sum(src, [b](const LoopStats& s) -> const http::Counter& { return s.duration_buckets[b]; });
     if (b < http::kDurationBuckets.size()) {
-      fmt::format_to(it, "unbroken_request_duration_seconds_bucket{{le=\"{}\"}} {}\n", http::kDurationBuckets[b], cumulative);
+      fmt::format_to(it, "unbroken_request_duration_seconds_bucket{{le=\"{}\"}} {}\n", http::kDurationBuckets[b],
+                     cumulative);
     } else {
       fmt::format_to(it, "unbroken_request_duration_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
     }
   }
-  fmt::format_to(it, "unbroken_request_duration_seconds_sum {}\n",
-                 static_cast<double>(sum(src, [](const LoopStats& s) -> const http::Counter& { return s.duration_sum_us; })) / 1e6);
+  fmt::format_to(
+      it, "unbroken_request_duration_seconds_sum {}\n",
+      static_cast<double>(sum(src, [](const LoopStats& s) -> const http::Counter& { return s.duration_sum_us; })) /
+          1e6);
   fmt::format_to(it, "unbroken_request_duration_seconds_count {}\n", cumulative);
 
   header(out, "unbroken_disconnects_total", "counter",
@@ -57,7 +67,7 @@ std::string render_metrics(const MetricsSources& src) {
   }
 
   header(out, "unbroken_timeouts_total", "counter", "Timer expiries by timer.");
-  for (std::size_t t = 0; t < http::kTimerCount; ++t) {
+  for (std::size_t t = 0; t < http::kClientTimerCount; ++t) {
     auto n = sum(src, [t](const LoopStats& s) -> const http::Counter& { return s.timeouts[t]; });
     fmt::format_to(it, "unbroken_timeouts_total{{timer=\"{}\"}} {}\n", http::name(static_cast<http::TimerKind>(t)), n);
   }
@@ -68,8 +78,7 @@ std::string render_metrics(const MetricsSources& src) {
                  sum(src, [](const LoopStats& s) -> const http::Counter& { return s.handler_cancelled; }));
 
   header(out, "unbroken_wasted_seconds_total", "counter", "Handler time spent after the client had gone.");
-  fmt::format_to(it, "unbroken_wasted_seconds_total {}\n",
-                 static_cast<double>(sum(src, [](const LoopStats& s) -> const http::Counter& { return s.wasted_us; })) / 1e6);
+  fmt::format_to(it, "unbroken_wasted_seconds_total {}\n", wasted_seconds(src));
 
   header(out, "unbroken_response_bytes_total", "counter", "Response bytes written to sockets.");
   fmt::format_to(it, "unbroken_response_bytes_total {}\n",
@@ -115,7 +124,8 @@ std::string render_dashboard_data(const MetricsSources& src) {
     requests += n;
     if (n > 0) fmt::format_to(std::back_inserter(by_status), "{}\"{}\":{}", by_status.empty() ? "" : ",", code, n);
   }
-  fmt::format_to(it, "{{\"uptime_s\":{:.1f},\"requests_total\":{},\"by_status\":{{{}}}", src.uptime_s, requests, by_status);
+  fmt::format_to(it, "{{\"uptime_s\":{:.1f},\"requests_total\":{},\"by_status\":{{{}}}", src.uptime_s, requests,
+                 by_status);
   json_counts(
       out, "departures_by_outcome", http::kOutcomeCount - 1,
       [](std::size_t i) { return http::name(static_cast<http::Outcome>(i + 1)); },
@@ -126,21 +136,21 @@ std::string render_dashboard_data(const MetricsSources& src) {
         return n;
       });
   json_counts(
-      out, "departures_by_phase", http::kPhaseCount, [](std::size_t p) { return http::name(static_cast<http::Phase>(p)); },
+      out, "departures_by_phase", http::kPhaseCount,
+      [](std::size_t p) { return http::name(static_cast<http::Phase>(p)); },
       [&](std::size_t p) {
         std::uint64_t n = 0;
         for (std::size_t o = 1; o < http::kOutcomeCount; ++o)
           n += total([o, p](const LoopStats& s) -> const http::Counter& { return s.disconnects[o][p]; });
         return n;
       });
-  // The linger timer is housekeeping after an error response, not a timeout a client met.
   json_counts(
-      out, "timeouts_by_timer", http::kTimerCount - 1,
+      out, "timeouts_by_timer", http::kClientTimerCount,
       [](std::size_t t) { return http::name(static_cast<http::TimerKind>(t)); },
       [&](std::size_t t) { return total([t](const LoopStats& s) -> const http::Counter& { return s.timeouts[t]; }); });
   fmt::format_to(it, ",\"handler_cancelled\":{},\"wasted_seconds\":{:.3f},\"bytes_out\":{},\"bytes_acked\":{}",
                  total([](const LoopStats& s) -> const http::Counter& { return s.handler_cancelled; }),
-                 static_cast<double>(total([](const LoopStats& s) -> const http::Counter& { return s.wasted_us; })) / 1e6,
+                 wasted_seconds(src),
                  total([](const LoopStats& s) -> const http::Counter& { return s.response_bytes; }),
                  total([](const LoopStats& s) -> const http::Counter& { return s.response_bytes_acked; }));
 
