@@ -13,6 +13,7 @@
 #include "http/server.h"
 #include "observe/access_log.h"
 #include "observe/metrics.h"
+#include "observe/noise_control.h"
 
 namespace unbroken::app {
 namespace {
@@ -67,7 +68,11 @@ int run_serve(const ServeConfig& cfg) {
   setup_operational_log();
 
   try {
-    observe::AccessLog access_log(cfg.log);
+    // --log off: no access log (the metrics and the operational log remain).
+    std::optional<observe::AccessLog> access_log;
+    if (cfg.log != "off")
+      access_log.emplace(cfg.log, cfg.log_format == "text" ? observe::LogFormat::kText : observe::LogFormat::kJson);
+    observe::NoiseControl noise(cfg.noise_interval);
     http::Router router;
     if (cfg.diag) mount_diag_routes(router);
     if (!cfg.root.empty()) {
@@ -86,7 +91,10 @@ int run_serve(const ServeConfig& cfg) {
     opts.workers = cfg.workers ? cfg.workers : cores;
     opts.limits = limits_of(cfg);
     opts.max_connections = cfg.max_connections;
-    http::Server server(opts, router, [&access_log](const http::RequestRecord& r) { access_log.write(r); });
+    http::Server server(opts, router, [&access_log, &noise](const http::RequestRecord& r) {
+      if (access_log) access_log->write(r);
+      noise.observe(r);
+    });
     if (auto r = server.start(); !r) {
       spdlog::error("cannot listen on {}: {}", fmt::join(cfg.listen, ", "), r.error().message());
       return 1;
@@ -94,15 +102,17 @@ int run_serve(const ServeConfig& cfg) {
 
     http::Router admin_router;
     std::vector<std::string> route_names;
-    for (std::size_t slot = 0; slot <= router.unmatched_slot(); ++slot) route_names.push_back(router.slot_name(slot));
+    for (std::size_t slot = 0; slot <= router.unmatched_slot(); ++slot)
+      route_names.emplace_back(router.slot_name(slot));
     auto started = std::chrono::steady_clock::now();
-    mount_admin_routes(
-        admin_router,
-        AdminSources{[&server] { return server.draining(); },
-                     [&server, &access_log, &route_names, started] {
-                       std::chrono::duration<double> up = std::chrono::steady_clock::now() - started;
-                       return observe::MetricsSources{server.stats(), access_log.dropped(), route_names, up.count()};
-                     }});
+    mount_admin_routes(admin_router, AdminSources{[&server] { return server.draining(); },
+                                                  [&server, &access_log, &route_names, started] {
+                                                    std::chrono::duration<double> up =
+                                                        std::chrono::steady_clock::now() - started;
+                                                    return observe::MetricsSources{
+                                                        server.stats(), access_log ? access_log->dropped() : 0,
+                                                        route_names, up.count()};
+                                                  }});
     std::unique_ptr<http::Server> admin;
     if (cfg.admin != "off") {
       http::ServerOptions aopts;
@@ -123,7 +133,7 @@ int run_serve(const ServeConfig& cfg) {
       int sig = 0;
       if (sigwait(&signals, &sig) != 0) continue;
       if (sig == SIGHUP) {
-        access_log.reopen();
+        if (access_log) access_log->reopen();
         spdlog::info("SIGHUP: reopening the access log");
         continue;
       }

@@ -35,7 +35,8 @@ enum class Check {
   kAddress,        // HOST:PORT
   kAddressOrOff,   // HOST:PORT or "off"
   kDirectory,      // empty, or an existing directory
-  kNotEmpty,       // the access log: "-" is stdout, "" is a mistake
+  kNotEmpty,       // the access log: "-" is stdout, "off" is none, "" is a mistake
+  kLogFormat,      // json or text
   kThreads,        // 0..kMaxThreads
   kPositive,       // duration or byte size > 0
   kPositiveCount,  // a number of things > 0, parsed like a size so "10k" works
@@ -54,13 +55,18 @@ struct OptionSpec {
 constexpr unsigned kMaxThreads = 256;
 constexpr std::string_view kConfigFlag = "--config";
 
-constexpr std::array<OptionSpec, 16> kOptions{{
+constexpr std::array<OptionSpec, 18> kOptions{{
     {"--listen", "listen", "HOST:PORT", "serve HTTP on this address; repeat for several, [::1]:8080 for IPv6",
      &ServeConfig::listen, Check::kAddress},
     {"--admin", "admin", "HOST:PORT", "admin listener address (metrics, dashboard), or off", &ServeConfig::admin,
      Check::kAddressOrOff},
     {"--root", "root", "DIR", "serve static files from this directory", &ServeConfig::root, Check::kDirectory},
-    {"--log", "log", "FILE", "access log file, - for stdout", &ServeConfig::log, Check::kNotEmpty},
+    {"--log", "log", "FILE", "access log file, - for stdout, off for none", &ServeConfig::log, Check::kNotEmpty},
+    {"--log-format", "log_format", "FORMAT", "access log format: json (one object a line) or text",
+     &ServeConfig::log_format, Check::kLogFormat},
+    {"--noise-interval", "noise_interval", "DURATION",
+     "at most one summary line per outcome and route on stderr per interval", &ServeConfig::noise_interval,
+     Check::kPositive},
     {"--threads", "threads", "N", "event-loop threads, 1..256; 0 means one per core", &ServeConfig::threads,
      Check::kThreads},
     {"--workers", "workers", "N", "threads for blocking handlers; 0 means one per core", &ServeConfig::workers,
@@ -192,6 +198,8 @@ void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::stri
                    if (spec.check == Check::kDirectory) check_directory(text);
                    if (spec.check == Check::kNotEmpty && text.empty())
                      throw BadValue{"must not be empty (use - for stdout)"};
+                   if (spec.check == Check::kLogFormat && text != "json" && text != "text")
+                     throw BadValue{"invalid format " + quote(text) + " (use json or text)"};
                    cfg.*f = text;
                  },
                  [&](unsigned ServeConfig::*f) {

@@ -21,6 +21,8 @@ struct ServeConfig {
   std::string admin = "127.0.0.1:9090";               // "off" disables the admin listener
   std::string root;                                   // empty: no static files
   std::string log = "-";                              // access log file, "-" = stdout
+  std::string log_format = "json";                    // json or text
+  std::chrono::milliseconds noise_interval{60'000};   // operational-log summaries at most this often
   unsigned threads = 0;                               // 0 = number of cores
   unsigned workers = 0;                               // blocking-handler pool size, 0 = number of cores
   std::chrono::milliseconds header_timeout{10'000}, body_timeout{30'000}, handler_timeout{60'000}, send_timeout{30'000},

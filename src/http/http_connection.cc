@@ -490,6 +490,7 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
   rec.client = exchange_ ? std::string_view(req.client) : std::string_view(transport_->peer());
   rec.method = req.method;
   rec.path = req.target;
+  if (route_slot_ != kNoRoute) rec.route = ctx_.router.slot_name(route_slot_);
   rec.status = status;
   rec.ua = req.header("user-agent");
   rec.referer = req.header("referer");

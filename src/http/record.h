@@ -16,7 +16,8 @@ struct RequestRecord {
   std::uint64_t req = 0;  // 1-based request number on the connection; 0 without a request
   std::string_view client;
   std::string_view method;
-  std::string_view path;  // the request target as received
+  std::string_view path;   // the request target as received
+  std::string_view route;  // the router's name for it ("GET /diag/delay/{ms}"), empty before the head
   int status = 0;
   std::string_view ua;
   std::string_view referer;

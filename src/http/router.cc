@@ -38,6 +38,7 @@ Route& Router::add_route(std::string_view method, std::string_view pattern) {
   auto r = std::make_unique<Route>();
   r->method = method;
   r->pattern = pattern;
+  r->name = std::string(method) + " " + std::string(pattern);
   r->index = routes_.size();
   for (auto seg : split_path(pattern)) {
     if (seg == "*") {
@@ -60,8 +61,8 @@ void Router::add_blocking(std::string_view method, std::string_view pattern, Blo
   add_route(method, pattern).blocking = std::move(h);
 }
 
-std::string Router::slot_name(std::size_t slot) const {
-  if (slot < routes_.size()) return routes_[slot]->method + " " + routes_[slot]->pattern;
+std::string_view Router::slot_name(std::size_t slot) const {
+  if (slot < routes_.size()) return routes_[slot]->name;
   return slot == fallback_slot() ? "(static)" : "(unmatched)";
 }
 

@@ -25,7 +25,8 @@ using BlockingHandler = std::function<void(BlockingExchange&)>;
 
 struct Route {
   std::string method;
-  std::string pattern;    // as registered: the route's name in metrics and on the dashboard
+  std::string pattern;    // as registered
+  std::string name;       // "GET /diag/delay/{ms}": the route in metrics, records and the dashboard
   std::size_t index = 0;  // position in the router, for per-route counters
   std::vector<std::string> segments;
   bool wildcard = false;
@@ -56,7 +57,7 @@ class Router {
   [[nodiscard]] std::size_t fallback_slot() const { return routes_.size(); }
   [[nodiscard]] std::size_t unmatched_slot() const { return routes_.size() + 1; }
   // "GET /diag/delay/{ms}", "(static)" for the fallback, "(unmatched)".
-  [[nodiscard]] std::string slot_name(std::size_t slot) const;
+  [[nodiscard]] std::string_view slot_name(std::size_t slot) const;
 
  private:
   Route& add_route(std::string_view method, std::string_view pattern);

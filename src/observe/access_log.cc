@@ -66,8 +66,30 @@ void append_json(fmt::memory_buffer& out, const http::RequestRecord& r) {
                  r.duration_ms, r.handler_ms, r.cancelled, r.wasted_ms);
 }
 
-AccessLog::AccessLog(std::string path, std::size_t max_queued_bytes)
-    : path_(std::move(path)), max_queued_(max_queued_bytes) {
+void append_text(fmt::memory_buffer& out, const http::RequestRecord& r) {
+  auto it = fmt::appender(out);
+  auto secs = std::chrono::time_point_cast<std::chrono::seconds>(r.ts);
+  auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(r.ts - secs).count();
+  fmt::format_to(it, "{:%Y-%m-%dT%H:%M:%S}.{:03d}Z ", secs, millis);
+  append(out, r.client);
+  append(out, " ");
+  append_escaped(out, fmt::format("{} {}", r.method, r.path));
+  fmt::format_to(it, " {} {}/{}", r.status, http::name(r.outcome), http::name(r.phase));
+  if (r.timer) fmt::format_to(it, " timer={}({}ms)", http::name(*r.timer), r.timeout_ms);
+  fmt::format_to(it, " in={} out={}", r.bytes_in, r.bytes_out);
+  if (r.bytes_acked) fmt::format_to(it, " acked={}", *r.bytes_acked);
+  if (r.bytes_unsent) fmt::format_to(it, " unsent={}", *r.bytes_unsent);
+  fmt::format_to(it, " {:.1f}ms handler={:.1f}ms", r.duration_ms, r.handler_ms);
+  if (r.cancelled) fmt::format_to(it, " cancelled wasted={:.1f}ms", r.wasted_ms);
+  fmt::format_to(it, " conn={} req={} ua=", r.conn, r.req);
+  append_escaped(out, r.ua);
+  append(out, " referer=");
+  append_escaped(out, r.referer);
+  append(out, "\n");
+}
+
+AccessLog::AccessLog(std::string path, LogFormat format, std::size_t max_queued_bytes)
+    : path_(std::move(path)), format_(format), max_queued_(max_queued_bytes) {
   open_file();
   if (file_ == nullptr) throw std::runtime_error(fmt::format("--log: cannot open '{}'", path_));
   thread_ = std::thread([this] { run(); });
@@ -97,7 +119,11 @@ void AccessLog::open_file() {
 void AccessLog::write(const http::RequestRecord& rec) {
   thread_local fmt::memory_buffer line;
   line.clear();
-  append_json(line, rec);
+  if (format_ == LogFormat::kJson) {
+    append_json(line, rec);
+  } else {
+    append_text(line, rec);
+  }
   bool crossed;
   {
     std::lock_guard lock(mu_);

@@ -16,14 +16,18 @@
 
 namespace unbroken::observe {
 
+enum class LogFormat { kJson, kText };
+
 // Appends rec as one JSON object and a newline. Strings are escaped so that nothing a client sends
 // can forge a line or inject control characters.
 void append_json(fmt::memory_buffer& out, const http::RequestRecord& rec);
+// The same facts as one human-readable line, escaped the same way.
+void append_text(fmt::memory_buffer& out, const http::RequestRecord& rec);
 
 class AccessLog {
  public:
   // path "-" is stdout. Throws std::runtime_error when the file cannot be opened (start-up only).
-  explicit AccessLog(std::string path, std::size_t max_queued_bytes = 8 << 20);
+  explicit AccessLog(std::string path, LogFormat format = LogFormat::kJson, std::size_t max_queued_bytes = 8 << 20);
   ~AccessLog();  // flushes what is queued
   AccessLog(const AccessLog&) = delete;
   AccessLog& operator=(const AccessLog&) = delete;
@@ -39,6 +43,7 @@ class AccessLog {
   void open_file();
 
   std::string path_;
+  LogFormat format_;
   std::FILE* file_ = nullptr;
   std::size_t max_queued_;
   std::mutex mu_;
