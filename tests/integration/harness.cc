@@ -217,6 +217,9 @@ double Server::metric(const std::string& sample) const {
 std::string Server::stderr_text() const {
   return read_file(stderr_path_);
 }
+std::string Server::log_text() const {
+  return read_file(log_path_);
+}
 
 // Bytes read past one response (pipelined responses), by descriptor.
 std::map<int, std::string>& leftovers() {

@@ -56,6 +56,8 @@ class Server {
   // The value of one metric sample, e.g. `unbroken_disconnects_total{outcome="client_closed",phase="handler"}`.
   [[nodiscard]] double metric(const std::string& sample) const;
   [[nodiscard]] std::string stderr_text() const;
+  // The access log file as written (for --log-format text).
+  [[nodiscard]] std::string log_text() const;
 
  private:
   Server() = default;
