@@ -1,8 +1,11 @@
 #include "observe/metrics.h"
 
 #include <fmt/format.h>
+#include <prometheus/text_serializer.h>
 
 #include <algorithm>
+#include <limits>
+#include <sstream>
 
 namespace unbroken::observe {
 namespace {
@@ -15,89 +18,95 @@ double wasted_seconds(const MetricsSources& src) {
   return static_cast<double>(us) / 1e6;
 }
 
-void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
-  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+prometheus::MetricFamily family(std::string name, std::string help, prometheus::MetricType type) {
+  return prometheus::MetricFamily{std::move(name), std::move(help), type, {}};
+}
+
+void add(prometheus::MetricFamily& f, double value, std::vector<prometheus::ClientMetric::Label> labels = {}) {
+  prometheus::ClientMetric m;
+  m.label = std::move(labels);
+  if (f.type == prometheus::MetricType::Gauge) {
+    m.gauge.value = value;
+  } else {
+    m.counter.value = value;
+  }
+  f.metric.push_back(std::move(m));
+}
+
+template <typename F>
+double total(const MetricsSources& src, F get) {
+  return static_cast<double>(sum(src, get));
 }
 
 }  // namespace
 
+// The exposition format is prometheus-cpp's TextSerializer; we only gather the per-loop counters.
 std::string render_metrics(const MetricsSources& src) {
-  std::string out;
-  auto it = std::back_inserter(out);
+  using prometheus::MetricType;
+  using C = const http::Counter&;
+  std::vector<prometheus::MetricFamily> fs;
 
-  header(out, "unbroken_connections_active", "gauge", "Open client connections.");
-  fmt::format_to(it, "unbroken_connections_active {}\n",
-                 sum(src, [](const LoopStats& s) -> const http::Counter& { return s.connections_active; }));
-  header(out, "unbroken_connections_accepted_total", "counter", "Accepted client connections.");
-  fmt::format_to(it, "unbroken_connections_accepted_total {}\n",
-                 sum(src, [](const LoopStats& s) -> const http::Counter& { return s.connections_accepted; }));
+  fs.push_back(family("unbroken_connections_active", "Open client connections.", MetricType::Gauge));
+  add(fs.back(), total(src, [](const LoopStats& s) -> C { return s.connections_active; }));
+  fs.push_back(family("unbroken_connections_accepted_total", "Accepted client connections.", MetricType::Counter));
+  add(fs.back(), total(src, [](const LoopStats& s) -> C { return s.connections_accepted; }));
 
-  header(out, "unbroken_requests_total", "counter", "Requests by status (499: the client left first).");
+  fs.push_back(
+      family("unbroken_requests_total", "Requests by status (499: the client left first).", MetricType::Counter));
   for (std::size_t code = 100; code < 600; ++code) {
-    auto n = sum(src, [code](const LoopStats& s) -> const http::Counter& { return s.requests_by_status[code]; });
-    if (n > 0) fmt::format_to(it, "unbroken_requests_total{{status=\"{}\"}} {}\n", code, n);
+    double n = total(src, [code](const LoopStats& s) -> C { return s.requests_by_status[code]; });
+    if (n > 0) add(fs.back(), n, {{"status", std::to_string(code)}});
   }
 
-  header(out, "unbroken_request_duration_seconds", "histogram",
-         "Request durations, first byte to end, departures included.");
-  std::uint64_t cumulative = 0;
+  fs.push_back(family("unbroken_request_duration_seconds", "Request durations, first byte to end, departures included.",
+                      MetricType::Histogram));
+  prometheus::ClientMetric hist;
   for (std::size_t b = 0; b <= http::kDurationBuckets.size(); ++b) {
-    cumulative += sum(src, [b](const LoopStats& s) -> const http::Counter& { return s.duration_buckets[b]; });
-    if (b < http::kDurationBuckets.size()) {
-      fmt::format_to(it, "unbroken_request_duration_seconds_bucket{{le=\"{}\"}} {}\n", http::kDurationBuckets[b],
-                     cumulative);
-    } else {
-      fmt::format_to(it, "unbroken_request_duration_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
-    }
+    hist.histogram.sample_count += sum(src, [b](const LoopStats& s) -> C { return s.duration_buckets[b]; });
+    double bound =
+        b < http::kDurationBuckets.size() ? http::kDurationBuckets[b] : std::numeric_limits<double>::infinity();
+    hist.histogram.bucket.push_back({hist.histogram.sample_count, bound});
   }
-  fmt::format_to(
-      it, "unbroken_request_duration_seconds_sum {}\n",
-      static_cast<double>(sum(src, [](const LoopStats& s) -> const http::Counter& { return s.duration_sum_us; })) /
-          1e6);
-  fmt::format_to(it, "unbroken_request_duration_seconds_count {}\n", cumulative);
+  hist.histogram.sample_sum = total(src, [](const LoopStats& s) -> C { return s.duration_sum_us; }) / 1e6;
+  fs.back().metric.push_back(std::move(hist));
 
-  header(out, "unbroken_disconnects_total", "counter",
-         "Requests and connections that ended without a complete response.");
-  for (std::size_t o = 1; o < http::kOutcomeCount; ++o) {
-    for (std::size_t p = 0; p < http::kPhaseCount; ++p) {
-      auto n = sum(src, [o, p](const LoopStats& s) -> const http::Counter& { return s.disconnects[o][p]; });
-      fmt::format_to(it, "unbroken_disconnects_total{{outcome=\"{}\",phase=\"{}\"}} {}\n",
-                     http::name(static_cast<http::Outcome>(o)), http::name(static_cast<http::Phase>(p)), n);
-    }
-  }
+  fs.push_back(family("unbroken_disconnects_total", "Requests and connections that ended without a complete response.",
+                      MetricType::Counter));
+  for (std::size_t o = 1; o < http::kOutcomeCount; ++o)
+    for (std::size_t p = 0; p < http::kPhaseCount; ++p)
+      add(fs.back(), total(src, [o, p](const LoopStats& s) -> C { return s.disconnects[o][p]; }),
+          {{"outcome", std::string(http::name(static_cast<http::Outcome>(o)))},
+           {"phase", std::string(http::name(static_cast<http::Phase>(p)))}});
 
-  header(out, "unbroken_timeouts_total", "counter", "Timer expiries by timer.");
-  for (std::size_t t = 0; t < http::kClientTimerCount; ++t) {
-    auto n = sum(src, [t](const LoopStats& s) -> const http::Counter& { return s.timeouts[t]; });
-    fmt::format_to(it, "unbroken_timeouts_total{{timer=\"{}\"}} {}\n", http::name(static_cast<http::TimerKind>(t)), n);
-  }
+  fs.push_back(family("unbroken_timeouts_total", "Timer expiries by timer.", MetricType::Counter));
+  for (std::size_t t = 0; t < http::kClientTimerCount; ++t)
+    add(fs.back(), total(src, [t](const LoopStats& s) -> C { return s.timeouts[t]; }),
+        {{"timer", std::string(http::name(static_cast<http::TimerKind>(t)))}});
 
-  header(out, "unbroken_handler_cancelled_total", "counter",
-         "Handlers cancelled because the client left or a timer fired.");
-  fmt::format_to(it, "unbroken_handler_cancelled_total {}\n",
-                 sum(src, [](const LoopStats& s) -> const http::Counter& { return s.handler_cancelled; }));
+  fs.push_back(family("unbroken_handler_cancelled_total",
+                      "Handlers cancelled because the client left or a timer fired.", MetricType::Counter));
+  add(fs.back(), total(src, [](const LoopStats& s) -> C { return s.handler_cancelled; }));
+  fs.push_back(
+      family("unbroken_wasted_seconds_total", "Handler time spent after the client had gone.", MetricType::Counter));
+  add(fs.back(), wasted_seconds(src));
+  fs.push_back(family("unbroken_response_bytes_total", "Response bytes written to sockets.", MetricType::Counter));
+  add(fs.back(), total(src, [](const LoopStats& s) -> C { return s.response_bytes; }));
+  fs.push_back(family("unbroken_response_bytes_acked_total", "Response bytes the kernel saw acknowledged.",
+                      MetricType::Counter));
+  add(fs.back(), total(src, [](const LoopStats& s) -> C { return s.response_bytes_acked; }));
 
-  header(out, "unbroken_wasted_seconds_total", "counter", "Handler time spent after the client had gone.");
-  fmt::format_to(it, "unbroken_wasted_seconds_total {}\n", wasted_seconds(src));
+  fs.push_back(family("unbroken_accept_errors_total", "accept(2) failures by errno.", MetricType::Counter));
+  for (std::size_t e = 0; e < http::kAcceptErrorCount; ++e)
+    add(fs.back(), total(src, [e](const LoopStats& s) -> C { return s.accept_errors[e]; }),
+        {{"errno", std::string(http::name(static_cast<http::AcceptError>(e)))}});
 
-  header(out, "unbroken_response_bytes_total", "counter", "Response bytes written to sockets.");
-  fmt::format_to(it, "unbroken_response_bytes_total {}\n",
-                 sum(src, [](const LoopStats& s) -> const http::Counter& { return s.response_bytes; }));
-  header(out, "unbroken_response_bytes_acked_total", "counter", "Response bytes the kernel saw acknowledged.");
-  fmt::format_to(it, "unbroken_response_bytes_acked_total {}\n",
-                 sum(src, [](const LoopStats& s) -> const http::Counter& { return s.response_bytes_acked; }));
+  fs.push_back(family("unbroken_log_records_dropped_total",
+                      "Access log records dropped because the writer fell behind.", MetricType::Counter));
+  add(fs.back(), static_cast<double>(src.log_records_dropped));
 
-  header(out, "unbroken_accept_errors_total", "counter", "accept(2) failures by errno.");
-  for (std::size_t e = 0; e < http::kAcceptErrorCount; ++e) {
-    auto n = sum(src, [e](const LoopStats& s) -> const http::Counter& { return s.accept_errors[e]; });
-    fmt::format_to(it, "unbroken_accept_errors_total{{errno=\"{}\"}} {}\n",
-                   http::name(static_cast<http::AcceptError>(e)), n);
-  }
-
-  header(out, "unbroken_log_records_dropped_total", "counter",
-         "Access log records dropped because the writer fell behind.");
-  fmt::format_to(it, "unbroken_log_records_dropped_total {}\n", src.log_records_dropped);
-  return out;
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, fs);
+  return out.str();
 }
 
 namespace {
