@@ -164,7 +164,10 @@ bool Server::wait_fds(int n, std::chrono::milliseconds within) const {
 
 std::vector<Record> Server::records() const {
   std::vector<Record> out;
-  std::istringstream in(read_file(log_path_));
+  std::string text = read_file(log_path_);
+  // The writer may be in the middle of a line: only complete lines count.
+  text.erase(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
+  std::istringstream in(text);
   std::string line;
   simdjson::dom::parser parser;
   while (std::getline(in, line)) {

@@ -1,0 +1,269 @@
+// The live dashboard as a browser sees it: the server takes a scripted mix of good and departing
+// clients, then headless Chromium loads GET /dashboard from the admin listener, lets the page poll
+// /dashboard/data a few times (virtual time), and the charts in the dumped DOM carry those departures.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "harness.h"
+
+namespace unbroken::testing {
+namespace {
+
+constexpr const char* kChromium = "/usr/bin/chromium";
+constexpr const char* kScreenshot = "/tmp/unbroken-dashboard.png";
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+struct ChildResult {
+  int status = -1;  // exit status, or -1 when it had to be killed
+  std::string out;
+  std::string err;
+};
+
+// Runs argv in a process group of its own, stdout and stderr to files in dir, HOME and the XDG
+// directories pointed into dir so the browser leaves nothing in the real home. Chromium forks a
+// zygote and renderers: the whole group is killed at the deadline, and after a normal exit too,
+// in case a helper outlived the browser.
+ChildResult run(const std::vector<std::string>& argv, const std::string& dir, std::chrono::milliseconds within) {
+  std::string out_path = dir + "/stdout", err_path = dir + "/stderr";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int null = ::open("/dev/null", O_RDONLY);
+    ::dup2(null, 0);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    ::setenv("HOME", dir.c_str(), 1);
+    ::setenv("XDG_CONFIG_HOME", (dir + "/config").c_str(), 1);
+    ::setenv("XDG_CACHE_HOME", (dir + "/cache").c_str(), 1);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ChildResult r;
+  if (pid < 0) return r;
+  ::setpgid(pid, pid);  // also from the parent: no window where a kill of the group misses the child
+  int pfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  auto deadline = std::chrono::steady_clock::now() + within;
+  for (;;) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(-pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      break;
+    }
+    pollfd p{pfd, POLLIN, 0};
+    ::poll(&p, 1, 100);
+  }
+  ::kill(-pid, SIGKILL);
+  if (pfd >= 0) ::close(pfd);
+  r.out = slurp(out_path);
+  r.err = slurp(err_path);
+  return r;
+}
+
+// Headless Chromium on url with a fresh profile, virtual time so that 8 s of page time (four polls
+// 2 s apart) pass in well under a second of real time.
+ChildResult chromium(const std::string& url, const std::vector<std::string>& output_flags) {
+  char tmpl[] = "/tmp/unbroken-chromium-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  std::vector<std::string> argv{kChromium,
+                                "--headless",
+                                "--no-sandbox",
+                                "--disable-gpu",
+                                "--disable-quic",
+                                "--no-first-run",
+                                "--disable-background-networking",
+                                "--disable-component-update",
+                                "--disable-sync",
+                                "--disable-dev-shm-usage",  // containers often have a tiny /dev/shm
+                                "--user-data-dir=" + dir + "/profile",
+                                "--virtual-time-budget=8000"};
+  argv.insert(argv.end(), output_flags.begin(), output_flags.end());
+  argv.push_back(url);
+  ChildResult r = run(argv, dir, 45s);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return r;
+}
+
+// The start tags of the elements inside <svg data-chart="chart"> that carry a data-series, in order.
+std::vector<std::string> series_tags(const std::string& dom, const std::string& chart) {
+  std::vector<std::string> tags;
+  auto at = dom.find("data-chart=\"" + chart + "\"");
+  if (at == std::string::npos) return tags;
+  auto end = dom.find("</svg>", at);
+  for (auto s = dom.find(" data-series=\"", at); s < end; s = dom.find(" data-series=\"", s + 1)) {
+    auto open = dom.rfind('<', s);
+    tags.push_back(dom.substr(open, dom.find('>', s) - open + 1));
+  }
+  return tags;
+}
+
+std::optional<std::string> attr(const std::string& tag, const std::string& name) {
+  auto at = tag.find(" " + name + "=\"");
+  if (at == std::string::npos) return std::nullopt;
+  at += name.size() + 3;
+  return tag.substr(at, tag.find('"', at) - at);
+}
+
+// data-value of a series in a chart; NaN when the chart or the series is missing.
+double value(const std::string& dom, const std::string& chart, const std::string& series) {
+  for (const std::string& tag : series_tags(dom, chart)) {
+    if (attr(tag, "data-series") != series) continue;
+    auto v = attr(tag, "data-value");
+    return v ? std::strtod(v->c_str(), nullptr) : std::nan("");
+  }
+  return std::nan("");
+}
+
+class Dashboard : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::access(kChromium, X_OK) != 0) {
+      // In CI the browser is a dependency (scripts/install-deps): a missing one is a failure.
+      if (std::getenv("CI") == nullptr) GTEST_SKIP() << kChromium << " is not installed";
+      FAIL() << kChromium << " is not installed (CI is set, so this test must run)";
+    }
+    server_ = Server::start({{"--header-timeout", "300ms"}});
+    ASSERT_TRUE(server_->alive());
+  }
+
+  // Sends a request to a handler that would take 30 s, then leaves while it runs.
+  void leave_during_handler(bool with_rst) {
+    UniqueFd fd = connect_to(server_->port());
+    send_all(fd.get(), "GET /diag/delay/30000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    if (with_rst) {
+      reset(fd);
+    } else {
+      fd.reset();
+    }
+  }
+
+  // Waits until a counter behind the dashboard reaches n. Scraped from /metrics, which sums the same
+  // per-loop counters as /dashboard/data; no event announces a counter change, so this polls to a deadline.
+  void expect_counter(const std::string& sample, double n) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    double v = server_->metric(sample);
+    while (v < n && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+      v = server_->metric(sample);
+    }
+    EXPECT_GE(v, n) << sample;
+  }
+
+  std::string dashboard_url() const {
+    return "http://127.0.0.1:" + std::to_string(server_->admin_port()) + "/dashboard";
+  }
+
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(Dashboard, ChartsShowTheDeparturesInABrowser) {
+  // The page itself comes from the binary.
+  auto page = get(server_->admin_port(), "/dashboard");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->headers["content-type"].find("text/html"), std::string::npos);
+  EXPECT_NE(page->body.find("/dashboard/data"), std::string::npos);
+
+  // A scripted mix: good clients, clients that leave while the handler runs (FIN, then RST), and a
+  // client too slow with its request head for the 300 ms header timer.
+  for (int i = 0; i < 20; ++i) {
+    auto ok = get(server_->port(), "/hello.txt");
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200);
+  }
+  for (int i = 0; i < 3; ++i) leave_during_handler(false);
+  for (int i = 0; i < 2; ++i) leave_during_handler(true);
+  {
+    UniqueFd slow = connect_to(server_->port());
+    send_all(slow.get(), "GET /hello.txt HTTP/1.1\r\n");  // and nothing more
+    auto r = read_response(slow.get());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 408);
+  }
+  expect_counter(R"(unbroken_disconnects_total{outcome="client_closed",phase="handler"})", 3);
+  expect_counter(R"(unbroken_disconnects_total{outcome="client_reset",phase="handler"})", 2);
+  expect_counter(R"(unbroken_disconnects_total{outcome="timeout",phase="request_headers"})", 1);
+  expect_counter(R"(unbroken_timeouts_total{timer="header"})", 1);
+
+  ChildResult dump = chromium(dashboard_url(), {"--dump-dom"});
+  ASSERT_EQ(dump.status, 0) << dump.err.substr(dump.err.size() > 4000 ? dump.err.size() - 4000 : 0);
+  const std::string& dom = dump.out;
+  ASSERT_NE(dom.find("<body"), std::string::npos) << dom;
+
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(dom, m, std::regex(R"re(<body[^>]*\bdata-updates="(\d+)")re"))) << dom.substr(0, 2000);
+  EXPECT_GE(std::stoi(m[1]), 2) << "the page polled /dashboard/data fewer than twice";
+
+  EXPECT_GE(value(dom, "departures-by-outcome", "client_closed"), 3);
+  EXPECT_GE(value(dom, "departures-by-outcome", "client_reset"), 2);
+  EXPECT_GE(value(dom, "departures-by-outcome", "timeout"), 1);
+  EXPECT_EQ(value(dom, "departures-by-outcome", "shutdown"), 0);
+  EXPECT_GE(value(dom, "departures-by-phase", "handler"), 5);
+  EXPECT_GE(value(dom, "departures-by-phase", "request_headers"), 1);
+  EXPECT_GE(value(dom, "timeouts-by-timer", "header"), 1);
+  EXPECT_EQ(value(dom, "timeouts-by-timer", "drain"), 0);
+
+  // The route that clients left leads the top routes (its name is the method and the pattern, e.g.
+  // "GET /diag/delay/{ms}"), with its requests alongside.
+  auto routes = series_tags(dom, "top-routes");
+  ASSERT_FALSE(routes.empty()) << "no bars in the top-routes chart";
+  EXPECT_NE(attr(routes[0], "data-series").value_or("").find("/diag/delay/"), std::string::npos) << routes[0];
+  EXPECT_GE(std::strtod(attr(routes[0], "data-value").value_or("0").c_str(), nullptr), 5);
+  EXPECT_GE(std::strtod(attr(routes[0], "data-requests").value_or("0").c_str(), nullptr), 5);
+
+  // Every chart is drawn, and the rate charts have their series (rates: zero or more, but present).
+  for (const char* chart : {"request-rate", "departure-rate-by-outcome", "departure-rate-by-phase",
+                            "departures-by-outcome", "departures-by-phase", "timeouts-by-timer", "top-routes",
+                            "handler-cancellations", "wasted-time", "bytes-rate", "bytes-total"}) {
+    EXPECT_NE(dom.find(std::string("data-chart=\"") + chart + "\""), std::string::npos) << chart;
+  }
+  EXPECT_GE(value(dom, "request-rate", "requests"), 0);
+  EXPECT_GE(value(dom, "departure-rate-by-outcome", "client_closed"), 0);
+  EXPECT_GE(value(dom, "handler-cancellations", "cancelled"), 0);
+  EXPECT_GE(value(dom, "bytes-total", "acked") + value(dom, "bytes-total", "unacked"), 20 * 13);
+
+  // A picture for people: what the page looked like after those polls.
+  ::unlink(kScreenshot);
+  ChildResult shot = chromium(
+      dashboard_url(), {std::string("--screenshot=") + kScreenshot, "--window-size=1400,1000", "--hide-scrollbars"});
+  EXPECT_EQ(shot.status, 0) << shot.err.substr(shot.err.size() > 4000 ? shot.err.size() - 4000 : 0);
+  struct stat st {};
+  EXPECT_EQ(::stat(kScreenshot, &st), 0) << "no screenshot at " << kScreenshot;
+  EXPECT_GT(st.st_size, 10'000);
+
+  EXPECT_TRUE(server_->alive());
+}
+
+}  // namespace
+}  // namespace unbroken::testing
