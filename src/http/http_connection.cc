@@ -509,15 +509,16 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
   rec.cancelled = handler_running && outcome != Outcome::kOk;
   std::uint64_t bytes_before = conn_bytes_out_ - bytes_out_;
 
+  count(rec, route_slot_);
   if (outcome == Outcome::kOk) {
     // What the client acknowledged is known only after its ACKs arrive: keep the record until the
     // next request starts, the connection ends, or kRecordDelay passes, then read TCP_INFO once.
     emit_pending();
-    pending_.emplace(PendingRecord{exchange_, rec, bytes_before, route_slot_});
+    pending_.emplace(PendingRecord{exchange_, rec, bytes_before});
     arm(TimerKind::kRecord, kRecordDelay);
   } else {
     fill_delivery(rec, bytes_before);
-    count(rec, route_slot_);
+    if (rec.bytes_acked) ctx_.stats.response_bytes_acked.add(*rec.bytes_acked);
     // A handler still holding the exchange is still working for a client that left: the record
     // waits for it to let go, to say how long that was (wasted_ms).
     if (rec.cancelled && exchange_.use_count() > 1) {
@@ -569,7 +570,6 @@ void HttpConnection::count(const RequestRecord& rec, std::size_t route_slot) {
     s.disconnects[static_cast<std::size_t>(rec.outcome)][static_cast<std::size_t>(rec.phase)].add();
   if (rec.timer) s.timeouts[static_cast<std::size_t>(*rec.timer)].add();
   if (rec.cancelled) s.handler_cancelled.add();
-  if (rec.bytes_acked) s.response_bytes_acked.add(*rec.bytes_acked);
   if (rec.req != 0) s.count_duration(rec.duration_ms / 1000);
   if (route_slot < s.route_slots) {
     s.routes[route_slot].requests.add();
@@ -583,7 +583,7 @@ void HttpConnection::emit_pending() {
   pending_.reset();
   disarm(TimerKind::kRecord);
   if (!closed_) fill_delivery(p.rec, p.bytes_before);
-  count(p.rec, p.route_slot);
+  if (p.rec.bytes_acked) ctx_.stats.response_bytes_acked.add(*p.rec.bytes_acked);
   if (ctx_.record) ctx_.record(p.rec);
 }
 

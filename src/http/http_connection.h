@@ -68,6 +68,7 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   // Writes the record for the current request (or connection), updates counters, resets.
   void end_request(Outcome outcome, std::optional<TimerKind> timer = std::nullopt, int status_override = 0);
   void fill_delivery(RequestRecord& rec, std::uint64_t bytes_before);
+  // Counters, at the moment the request ends (the acknowledged bytes follow with the record).
   void count(const RequestRecord& rec, std::size_t route_slot);
   void emit_pending();
   void release_callbacks(ExchangePtr ex);
@@ -94,7 +95,6 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
     ExchangePtr exchange;  // owns the strings the record points into
     RequestRecord rec;
     std::uint64_t bytes_before;
-    std::size_t route_slot;
   };
   std::optional<PendingRecord> pending_;
 

@@ -21,6 +21,9 @@ class Departure : public SharedServerTest {
   std::optional<Record> expect_record(const std::string& outcome, const std::string& phase) {
     auto r = record_since_start([&](const Record& r) { return r.at("outcome") == outcome && r.at("phase") == phase; });
     EXPECT_TRUE(r) << "no " << outcome << "/" << phase << " record";
+    // ... and the same event in the metrics.
+    std::string sample = "unbroken_disconnects_total{outcome=\"" + outcome + "\",phase=\"" + phase + "\"}";
+    EXPECT_GE(server_->metric(sample), metric_at_start(sample) + 1) << sample;
     return r;
   }
 };

@@ -132,6 +132,9 @@ TEST_F(Forensics, MetricsFollowTheRecords) {
   EXPECT_GE(server_->metric("unbroken_wasted_seconds_total"), wasted);
   EXPECT_GE(server_->metric("unbroken_response_bytes_acked_total"), 0);
   EXPECT_EQ(server_->metric("unbroken_log_records_dropped_total"), 0);
+  EXPECT_GE(server_->metric("unbroken_connections_accepted_total"),
+            metric_at_start("unbroken_connections_accepted_total") + 1);
+  EXPECT_GE(server_->metric("unbroken_response_bytes_total"), metric_at_start("unbroken_response_bytes_total"));
 }
 
 TEST_F(Forensics, StderrGetsFirstOccurrenceThenSummariesNotALinePerEvent) {

@@ -207,14 +207,25 @@ std::optional<Record> Server::wait_record(const std::function<bool(const Record&
   return found;
 }
 
-double Server::metric(const std::string& sample) const {
-  auto r = get(admin_port_, "/metrics");
-  if (!r) return -1;
-  std::istringstream in(r->body);
+namespace {
+
+double sample_value(const std::string& text, const std::string& sample) {
+  std::istringstream in(text);
   std::string line;
   while (std::getline(in, line))
     if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
   return -1;
+}
+
+}  // namespace
+
+std::string Server::metrics_text() const {
+  auto r = get(admin_port_, "/metrics");
+  return r ? r->body : std::string();
+}
+
+double Server::metric(const std::string& sample) const {
+  return sample_value(metrics_text(), sample);
 }
 
 std::string Server::stderr_text() const {
@@ -341,6 +352,10 @@ std::optional<Response> get(std::uint16_t port, const std::string& target, const
   if (!fd) return std::nullopt;
   send_all(fd.get(), "GET " + target + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + extra_headers + "\r\n");
   return read_response(fd.get());
+}
+
+double SharedServerTest::metric_at_start(const std::string& sample) const {
+  return std::max(0.0, sample_value(metrics_at_start_, sample));
 }
 
 std::vector<Record> SharedServerTest::records_since_start() const {

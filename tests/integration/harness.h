@@ -55,6 +55,8 @@ class Server {
                                     std::chrono::milliseconds within = 10s, std::size_t skip = 0) const;
   // The value of one metric sample, e.g. `unbroken_disconnects_total{outcome="client_closed",phase="handler"}`.
   [[nodiscard]] double metric(const std::string& sample) const;
+  // The whole /metrics text.
+  [[nodiscard]] std::string metrics_text() const;
   [[nodiscard]] std::string stderr_text() const;
   // The access log file as written (for --log-format text).
   [[nodiscard]] std::string log_text() const;
@@ -82,7 +84,12 @@ class SharedServerTest : public ::testing::Test {
     delete server_;
     server_ = nullptr;
   }
-  void SetUp() override { seen_ = server_->records().size(); }
+  void SetUp() override {
+    seen_ = server_->records().size();
+    metrics_at_start_ = server_->metrics_text();
+  }
+  // A metric sample's value when this test began (0 when absent).
+  [[nodiscard]] double metric_at_start(const std::string& sample) const;
   void TearDown() override { EXPECT_TRUE(server_->wait_fds(baseline_)) << "descriptors leaked"; }
   // The last record written since this test began that matches pred.
   std::optional<Record> record_since_start(const std::function<bool(const Record&)>& pred) const {
@@ -96,6 +103,7 @@ class SharedServerTest : public ::testing::Test {
   static inline Server* server_ = nullptr;
   static inline int baseline_ = 0;
   std::size_t seen_ = 0;
+  std::string metrics_at_start_;
 };
 
 // A blocking client socket with a receive timeout.

@@ -21,6 +21,8 @@ class Timeouts : public SharedServerTest {
       EXPECT_EQ(r->at("outcome"), "timeout");
       EXPECT_EQ(r->at("timeout_ms"), "400");
     }
+    std::string sample = "unbroken_timeouts_total{timer=\"" + timer + "\"}";
+    EXPECT_GE(server_->metric(sample), metric_at_start(sample) + 1) << sample;
     return r;
   }
 };
