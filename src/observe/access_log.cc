@@ -15,9 +15,30 @@ void append(fmt::memory_buffer& out, std::string_view s) {
   out.append(s.data(), s.data() + s.size());
 }
 
+// Length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no overlongs, no surrogates, at most
+// U+10FFFF), or 0.
+std::size_t utf8_length(std::string_view s, std::size_t i) {
+  auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  auto cont = [&](std::size_t k) { return i + k < s.size() && (b(k) & 0xC0) == 0x80; };
+  unsigned char c = b(0);
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    if ((c == 0xE0 && b(1) < 0xA0) || (c == 0xED && b(1) > 0x9F)) return 0;
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if ((c == 0xF0 && b(1) < 0x90) || (c == 0xF4 && b(1) > 0x8F)) return 0;
+    return 4;
+  }
+  return 0;
+}
+
 void append_escaped(fmt::memory_buffer& out, std::string_view s) {
   out.push_back('"');
-  for (unsigned char c : s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
     switch (c) {
       case '"': append(out, "\\\""); break;
       case '\\': append(out, "\\\\"); break;
@@ -25,8 +46,15 @@ void append_escaped(fmt::memory_buffer& out, std::string_view s) {
       case '\r': append(out, "\\r"); break;
       case '\t': append(out, "\\t"); break;
       default:
-        // Control bytes and bytes >= 0x80 are escaped as \u00XX: the line stays valid JSON (and
-        // ASCII) whatever bytes a client put in its request.
+        if (c >= 0x80) {
+          // Well-formed UTF-8 passes through; any other byte becomes \u00XX, so the line is always
+          // valid JSON whatever a client sent.
+          if (std::size_t n = utf8_length(s, i); n > 0) {
+            append(out, s.substr(i, n));
+            i += n - 1;
+            break;
+          }
+        }
         if (c < 0x20 || c >= 0x7f) {
           fmt::format_to(fmt::appender(out), "\\u{:04x}", static_cast<unsigned>(c));
         } else {

@@ -40,7 +40,10 @@ TEST(Lifecycle, DrainTimeoutCutsWhatDoesNotFinish) {
   auto server = Server::start({{"--drain-timeout", "300ms"}});
   UniqueFd busy = connect_to(server->port());
   send_all(busy.get(), "GET /diag/delay/60000 HTTP/1.1\r\nHost: t\r\n\r\n");
-  ASSERT_TRUE(server->wait_fds(server->open_fds()));
+  // The request is in flight once the server counts its connection.
+  for (int i = 0; i < 200 && server->metric("unbroken_connections_active") < 1; ++i)
+    std::this_thread::sleep_for(10ms);  // polling a gauge: there is no event to await
+  ASSERT_GE(server->metric("unbroken_connections_active"), 1);
   auto start = std::chrono::steady_clock::now();
   ::kill(server->pid(), SIGTERM);
   auto exit_code = server->stop(SIGTERM, 10s);

@@ -1,0 +1,64 @@
+// Whatever bytes a client sends, a record is one line of valid JSON that gives them back.
+
+#include "observe/access_log.h"
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+namespace unbroken::observe {
+namespace {
+
+std::string json_of(std::string_view path, std::string_view ua) {
+  http::RequestRecord r;
+  r.ts = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'795'000'000'123));
+  r.path = path;
+  r.ua = ua;
+  r.client = "127.0.0.1:1";
+  r.outcome = http::Outcome::kClientClosed;
+  r.phase = http::Phase::kHandler;
+  r.timer = http::TimerKind::kSend;
+  r.timeout_ms = 30000;
+  fmt::memory_buffer buf;
+  append_json(buf, r);
+  return fmt::to_string(buf);
+}
+
+TEST(AccessLogJson, HostileBytesStayOneValidLine) {
+  struct Input {
+    std::string bytes;
+    bool round_trips;  // invalid UTF-8 is escaped byte by byte, so it cannot come back as is
+  };
+  const Input inputs[] = {
+      {"a\"b\\c\r\nd\te", true},
+      {std::string("nul\0byte", 8), true},
+      {"\x01\x1f\x7f", true},
+      {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", true},
+      {"\xc3\x28 \xa0\xa1 \xed\xa0\x80 \xf8\x88\x80\x80\x80 \xc0\xaf", false},
+      {"\"},{\"outcome\":\"ok\"}", true},
+  };
+  simdjson::dom::parser parser;
+  for (const Input& in : inputs) {
+    std::string line = json_of(in.bytes, in.bytes);
+    ASSERT_EQ(line.back(), '\n');
+    EXPECT_EQ(line.find('\n'), line.size() - 1) << "one line";
+    simdjson::dom::element doc;
+    ASSERT_EQ(parser.parse(line).get(doc), simdjson::SUCCESS) << line;
+    std::string_view path, outcome;
+    ASSERT_EQ(doc["path"].get_string().get(path), simdjson::SUCCESS);
+    if (in.round_trips) {
+      EXPECT_EQ(path, in.bytes);
+    }
+    ASSERT_EQ(doc["outcome"].get_string().get(outcome), simdjson::SUCCESS);
+    EXPECT_EQ(outcome, "client_closed") << "nothing forged";
+  }
+}
+
+TEST(AccessLogJson, FieldsAndTimestamp) {
+  std::string line = json_of("/x", "ua");
+  EXPECT_NE(line.find("\"ts\":\"2026-11-18T"), std::string::npos) << line;
+  EXPECT_NE(line.find(".123Z\""), std::string::npos) << line;
+  EXPECT_NE(line.find("\"timer\":\"send\",\"timeout_ms\":30000"), std::string::npos) << line;
+}
+
+}  // namespace
+}  // namespace unbroken::observe
