@@ -9,6 +9,7 @@
 
 #include "app/admin.h"
 #include "app/diag_routes.h"
+#include "app/session_setup.h"
 #include "app/static_route.h"
 #include "http/server.h"
 #include "observe/access_log.h"
@@ -73,8 +74,14 @@ int run_serve(const ServeConfig& cfg) {
     if (cfg.log != "off")
       access_log.emplace(cfg.log, cfg.log_format == "text" ? observe::LogFormat::kText : observe::LogFormat::kJson);
     observe::NoiseControl noise(cfg.noise_interval);
+    // Declared before the server but reset after its loops stop (below): store threads post their
+    // results to those loops.
+    auto sessions = make_session_manager(cfg);
     http::Router router;
-    if (cfg.diag) mount_diag_routes(router);
+    if (cfg.diag) {
+      mount_diag_routes(router);
+      mount_session_diag(router, *sessions);
+    }
     if (!cfg.root.empty()) {
       auto files = http::StaticFiles::open(cfg.root);
       if (!files) {
@@ -106,12 +113,12 @@ int run_serve(const ServeConfig& cfg) {
       route_names.emplace_back(router.slot_name(slot));
     auto started = std::chrono::steady_clock::now();
     mount_admin_routes(admin_router, AdminSources{[&server] { return server.draining(); },
-                                                  [&server, &access_log, &route_names, started] {
+                                                  [&server, &access_log, &route_names, &sessions, started] {
                                                     std::chrono::duration<double> up =
                                                         std::chrono::steady_clock::now() - started;
                                                     return observe::MetricsSources{
                                                         server.stats(), access_log ? access_log->dropped() : 0,
-                                                        route_names, up.count()};
+                                                        route_names, up.count(), session_metrics(*sessions)};
                                                   }});
     std::unique_ptr<http::Server> admin;
     if (cfg.admin != "off") {
@@ -146,6 +153,7 @@ int run_serve(const ServeConfig& cfg) {
       admin->drain();
       admin->wait();
     }
+    sessions.reset();  // the loops are stopped but alive: the store threads' last posts are harmless
     spdlog::info("stopped");
     return 0;
   } catch (const std::exception& e) {

@@ -37,6 +37,8 @@ enum class Check {
   kDirectory,      // empty, or an existing directory
   kNotEmpty,       // the access log: "-" is stdout, "off" is none, "" is a mistake
   kLogFormat,      // json or text
+  kSessionStore,   // memory, sqlite:PATH, redis://HOST:PORT[/DB]
+  kCookieName,     // an RFC 6265 token
   kThreads,        // 0..kMaxThreads
   kPositive,       // duration or byte size > 0
   kPositiveCount,  // a number of things > 0, parsed like a size so "10k" works
@@ -55,7 +57,7 @@ struct OptionSpec {
 constexpr unsigned kMaxThreads = 256;
 constexpr std::string_view kConfigFlag = "--config";
 
-constexpr std::array<OptionSpec, 18> kOptions{{
+constexpr std::array<OptionSpec, 22> kOptions{{
     {"--listen", "listen", "HOST:PORT", "serve HTTP on this address; repeat for several, [::1]:8080 for IPv6",
      &ServeConfig::listen, Check::kAddress},
     {"--admin", "admin", "HOST:PORT", "admin listener address (metrics, dashboard), or off", &ServeConfig::admin,
@@ -89,6 +91,14 @@ constexpr std::array<OptionSpec, 18> kOptions{{
     {"--max-connections", "max_connections", "N", "open client connections allowed per process",
      &ServeConfig::max_connections, Check::kPositiveCount},
     {"--diag", "diag", "", "mount the diagnostic routes under /diag/", &ServeConfig::diag, Check::kNone},
+    {"--session-store", "session_store", "STORE", "sessions: memory, sqlite:PATH or redis://HOST:PORT[/DB]",
+     &ServeConfig::session_store, Check::kSessionStore},
+    {"--session-ttl", "session_ttl", "DURATION", "a session expires this long after its last use",
+     &ServeConfig::session_ttl, Check::kPositive},
+    {"--session-sweep", "session_sweep", "DURATION", "how often expired sessions are removed",
+     &ServeConfig::session_sweep, Check::kPositive},
+    {"--session-cookie", "session_cookie", "NAME", "the session cookie's name", &ServeConfig::session_cookie,
+     Check::kCookieName},
 }};
 
 template <typename... Fs>
@@ -188,48 +198,55 @@ bool parse_bool(const std::string& text) {
 // Parses and checks `values` (as given, never empty; scalars take the last) into the spec's field.
 void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::string>& values) {
   const std::string& text = values.back();
-  std::visit(Overloaded{
-                 [&](std::vector<std::string> ServeConfig::*f) {
-                   for (const auto& v : values) check_address(v, "");
-                   cfg.*f = values;
-                 },
-                 [&](std::string ServeConfig::*f) {
-                   if (spec.check == Check::kAddressOrOff && text != "off") check_address(text, " or off");
-                   if (spec.check == Check::kDirectory) check_directory(text);
-                   if (spec.check == Check::kNotEmpty && text.empty())
-                     throw BadValue{"must not be empty (use - for stdout)"};
-                   if (spec.check == Check::kLogFormat && text != "json" && text != "text")
-                     throw BadValue{"invalid format " + quote(text) + " (use json or text)"};
-                   cfg.*f = text;
-                 },
-                 [&](unsigned ServeConfig::*f) {
-                   cfg.*f = spec.check == Check::kThreads
-                                ? parse_count(text, kMaxThreads,
-                                              "thread count " + quote(text) + " (use 1..256, or 0 for one per core)")
-                                : parse_count(text, std::numeric_limits<unsigned>::max(),
-                                              "count " + quote(text) + " (too large)");
-                 },
-                 [&](Millis ServeConfig::*f) {
-                   auto d = parse_duration(text);
-                   if (!d) throw BadValue{"invalid duration " + quote(text) + " (use e.g. 500ms, 2s, 1m)"};
-                   if (spec.check == Check::kPositive && d->count() == 0) {
-                     throw BadValue{"invalid duration " + quote(text) + " (must be greater than 0)"};
-                   }
-                   cfg.*f = *d;
-                 },
-                 [&](std::uint64_t ServeConfig::*f) {
-                   bool count = spec.check == Check::kPositiveCount;
-                   std::string noun = count ? "invalid count " : "invalid size ";
-                   auto n = parse_size(text);
-                   if (!n)
-                     throw BadValue{noun + quote(text) +
-                                    (count ? " (use e.g. 10000 or 10k)" : " (use e.g. 65536, 64KiB, 8MiB)")};
-                   if (*n == 0) throw BadValue{noun + quote(text) + " (must be greater than 0)"};
-                   cfg.*f = *n;
-                 },
-                 [&](bool ServeConfig::*f) { cfg.*f = parse_bool(text); },
-             },
-             spec.field);
+  std::visit(
+      Overloaded{
+          [&](std::vector<std::string> ServeConfig::*f) {
+            for (const auto& v : values) check_address(v, "");
+            cfg.*f = values;
+          },
+          [&](std::string ServeConfig::*f) {
+            if (spec.check == Check::kAddressOrOff && text != "off") check_address(text, " or off");
+            if (spec.check == Check::kDirectory) check_directory(text);
+            if (spec.check == Check::kNotEmpty && text.empty()) throw BadValue{"must not be empty (use - for stdout)"};
+            if (spec.check == Check::kLogFormat && text != "json" && text != "text")
+              throw BadValue{"invalid format " + quote(text) + " (use json or text)"};
+            if (spec.check == Check::kSessionStore && text != "memory" &&
+                !(text.rfind("sqlite:", 0) == 0 && text.size() > 7) &&
+                !(text.rfind("redis://", 0) == 0 && text.size() > 8))
+              throw BadValue{"invalid store " + quote(text) + " (use memory, sqlite:PATH or redis://HOST:PORT[/DB])"};
+            if (spec.check == Check::kCookieName &&
+                (text.empty() || text.find_first_of(" \t\"(),/:;<=>?@[\\]{}") != std::string::npos))
+              throw BadValue{"invalid cookie name " + quote(text)};
+            cfg.*f = text;
+          },
+          [&](unsigned ServeConfig::*f) {
+            cfg.*f =
+                spec.check == Check::kThreads
+                    ? parse_count(text, kMaxThreads,
+                                  "thread count " + quote(text) + " (use 1..256, or 0 for one per core)")
+                    : parse_count(text, std::numeric_limits<unsigned>::max(), "count " + quote(text) + " (too large)");
+          },
+          [&](Millis ServeConfig::*f) {
+            auto d = parse_duration(text);
+            if (!d) throw BadValue{"invalid duration " + quote(text) + " (use e.g. 500ms, 2s, 1m)"};
+            if (spec.check == Check::kPositive && d->count() == 0) {
+              throw BadValue{"invalid duration " + quote(text) + " (must be greater than 0)"};
+            }
+            cfg.*f = *d;
+          },
+          [&](std::uint64_t ServeConfig::*f) {
+            bool count = spec.check == Check::kPositiveCount;
+            std::string noun = count ? "invalid count " : "invalid size ";
+            auto n = parse_size(text);
+            if (!n)
+              throw BadValue{noun + quote(text) +
+                             (count ? " (use e.g. 10000 or 10k)" : " (use e.g. 65536, 64KiB, 8MiB)")};
+            if (*n == 0) throw BadValue{noun + quote(text) + " (must be greater than 0)"};
+            cfg.*f = *n;
+          },
+          [&](bool ServeConfig::*f) { cfg.*f = parse_bool(text); },
+      },
+      spec.field);
 }
 
 // Help text: the default is whatever `cfg` holds when the options are registered.

@@ -31,6 +31,10 @@ struct ServeConfig {
   std::uint64_t max_body = 8 * 1024 * 1024;
   std::uint64_t max_connections = 10'000;  // per process
   bool diag = false;
+  std::string session_store = "sqlite:./var/sessions.db";  // memory, sqlite:PATH or redis://HOST:PORT[/DB]
+  std::chrono::milliseconds session_ttl{30 * 60'000};      // sliding: each use extends it
+  std::chrono::milliseconds session_sweep{60'000};         // how often expired sessions are removed
+  std::string session_cookie = "ub_session";
   std::string config_file;  // --config
 };
 

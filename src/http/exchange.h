@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/unique_fd.h"
 #include "http/cancel_token.h"
@@ -26,7 +27,7 @@ class HttpConnection;
 
 struct LoopContext;
 
-class Exchange {
+class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
   Exchange(HttpConnection* conn, net::EventLoop& loop) : conn_(conn), loop_(loop) {}
   // Writes the departure record kept for this exchange (see HttpConnection::end_request), now that
@@ -65,6 +66,15 @@ class Exchange {
   // Without these, the body is read and discarded.
   void on_body(std::function<void(std::string_view)> chunk, std::function<void()> end);
 
+  // For a layer that must act before the response head leaves (sessions save first): `hook` runs at
+  // the handler's first respond()/start(), with a continuation. Until the continuation is called (on
+  // the loop thread), response calls are held, then replayed in order; continue(false) drops them
+  // and answers 503 instead. One hook per exchange.
+  using HeadHook = std::function<void(Exchange&, std::function<void(bool ok)>)>;
+  void before_head(HeadHook hook) { head_hook_ = std::move(hook); }
+  // Per-request state of such a layer, released with the exchange.
+  std::shared_ptr<void>& attachment() { return attachment_; }
+
  private:
   friend class HttpConnection;
   HttpConnection* conn_;
@@ -87,6 +97,13 @@ class Exchange {
     LoopContext* ctx;
   };
   std::unique_ptr<Departed> departed_;
+
+  // True when `op` was held behind the head hook (see before_head).
+  bool held(std::function<void()> op);
+  HeadHook head_hook_;
+  bool gated_ = false;
+  std::vector<std::function<void()>> held_ops_;
+  std::shared_ptr<void> attachment_;
 };
 
 using ExchangePtr = std::shared_ptr<Exchange>;

@@ -690,8 +690,32 @@ Exchange::~Exchange() {
   if (departed_->ctx->record) departed_->ctx->record(rec);
 }
 
+bool Exchange::held(std::function<void()> op) {
+  if (!gated_ && !head_hook_) return false;
+  held_ops_.push_back(std::move(op));
+  if (!gated_) {
+    gated_ = true;
+    auto hook = std::move(head_hook_);
+    head_hook_ = nullptr;
+    hook(*this, [self = shared_from_this()](bool ok) {
+      self->gated_ = false;
+      auto ops = std::move(self->held_ops_);
+      self->held_ops_.clear();
+      if (!ok) {
+        self->headers_.clear();
+        self->respond(503, "session store unavailable\n");
+        return;
+      }
+      for (auto& op : ops) op();
+    });
+  }
+  return true;
+}
+
 void Exchange::respond(int status, std::string body, std::string_view content_type) {
   if (conn_ == nullptr || started_) return;
+  if (held([this, status, body, ct = std::string(content_type)]() mutable { respond(status, std::move(body), ct); }))
+    return;
   if (!content_type.empty()) add_header("Content-Type", std::string(content_type));
   HttpConnection* c = conn_;
   c->ex_start(*this, status, body.size(), false);
@@ -702,30 +726,42 @@ void Exchange::respond(int status, std::string body, std::string_view content_ty
 
 void Exchange::respond_file(int status, UniqueFd file, std::uint64_t offset, std::uint64_t length) {
   if (conn_ == nullptr || started_) return;
+  auto shared = std::make_shared<UniqueFd>(std::move(file));
+  if (held([this, status, shared, offset, length] { respond_file(status, std::move(*shared), offset, length); }))
+    return;
   HttpConnection* c = conn_;
   c->ex_start(*this, status, length, false);
   if (conn_ == nullptr) return;
-  c->ex_file(*this, std::move(file), offset, length);
+  c->ex_file(*this, std::move(*shared), offset, length);
 }
 
 void Exchange::start(int status, std::optional<std::uint64_t> content_length) {
-  if (conn_ != nullptr) conn_->ex_start(*this, status, content_length, true);
+  if (conn_ == nullptr || held([this, status, content_length] { start(status, content_length); })) return;
+  conn_->ex_start(*this, status, content_length, true);
 }
 
 bool Exchange::write(std::string_view data) {
-  return conn_ != nullptr && conn_->ex_write(*this, data, true);
+  if (conn_ == nullptr) return false;
+  if (gated_) return held([this, d = std::string(data)] { write(d); });
+  return conn_->ex_write(*this, data, true);
 }
 
 bool Exchange::writable() const {
-  return conn_ != nullptr && conn_->ex_writable();
+  return conn_ != nullptr && !gated_ && conn_->ex_writable();
 }
 
 void Exchange::on_drain(std::function<void()> cb) {
-  if (conn_ != nullptr) conn_->ex_on_drain(*this, std::move(cb));
+  if (conn_ == nullptr) return;
+  if (gated_) {
+    held([this, cb = std::move(cb)]() mutable { on_drain(std::move(cb)); });
+    return;
+  }
+  conn_->ex_on_drain(*this, std::move(cb));
 }
 
 void Exchange::finish() {
-  if (conn_ != nullptr) conn_->ex_finish(*this);
+  if (conn_ == nullptr || held([this] { finish(); })) return;
+  conn_->ex_finish(*this);
 }
 
 void Exchange::on_body(std::function<void(std::string_view)> chunk, std::function<void()> end) {

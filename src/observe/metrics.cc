@@ -104,6 +104,29 @@ std::string render_metrics(const MetricsSources& src) {
                       "Access log records dropped because the writer fell behind.", MetricType::Counter));
   add(fs.back(), static_cast<double>(src.log_records_dropped));
 
+  if (src.sessions) {
+    const SessionMetrics& sm = *src.sessions;
+    fs.push_back(family("unbroken_sessions_active", "Sessions not expired, as of the last sweep.", MetricType::Gauge));
+    add(fs.back(), static_cast<double>(sm.active));
+    fs.push_back(family("unbroken_sessions_created_total", "Sessions created and saved.", MetricType::Counter));
+    add(fs.back(), static_cast<double>(sm.created));
+    fs.push_back(
+        family("unbroken_sessions_expired_total", "Expired sessions removed by the sweeper.", MetricType::Counter));
+    add(fs.back(), static_cast<double>(sm.expired));
+    fs.push_back(family("unbroken_session_sweep_seconds", "Duration of each full sweep.", MetricType::Histogram));
+    prometheus::ClientMetric sweep;
+    for (std::size_t b = 0; b < sm.sweep_counts.size(); ++b) {
+      sweep.histogram.sample_count += sm.sweep_counts[b];
+      double bound = b < sm.sweep_bounds.size() ? sm.sweep_bounds[b] : std::numeric_limits<double>::infinity();
+      sweep.histogram.bucket.push_back({sweep.histogram.sample_count, bound});
+    }
+    sweep.histogram.sample_sum = sm.sweep_sum_seconds;
+    fs.back().metric.push_back(std::move(sweep));
+    fs.push_back(
+        family("unbroken_session_store_errors_total", "Session store calls that failed.", MetricType::Counter));
+    add(fs.back(), static_cast<double>(sm.store_errors), {{"store", sm.store}});
+  }
+
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, fs);
   return out.str();

@@ -63,9 +63,10 @@ std::unique_ptr<Server> Server::start(ServeOptions opts) {
   s->stderr_path_ = s->dir_ + "/stderr.log";
   std::ofstream(s->log_path_).close();
 
-  std::vector<std::string> args{UNBROKEN_BINARY, "serve",  "--listen",   "127.0.0.1:0", "--admin",
-                                "127.0.0.1:0",   "--log",  s->log_path_, "--threads",   "2",
-                                "--root",        s->root_, "--diag"};
+  std::vector<std::string> args{
+      UNBROKEN_BINARY, "serve",  "--listen",   "127.0.0.1:0",     "--admin",
+      "127.0.0.1:0",   "--log",  s->log_path_, "--threads",       "2",
+      "--root",        s->root_, "--diag",     "--session-store", "sqlite:" + s->dir_ + "/sessions.db"};
   args.insert(args.end(), opts.args.begin(), opts.args.end());
   pid_t pid = ::fork();
   if (pid == 0) {
