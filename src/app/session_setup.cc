@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "session/memory_store.h"
+#include "session/redis_store.h"
 #include "session/sqlite_store.h"
 
 namespace unbroken::app {
@@ -19,7 +20,9 @@ std::unique_ptr<session::SessionManager> make_session_manager(const ServeConfig&
     if (!s) throw std::runtime_error("--session-store: cannot open '" + spec.substr(7) + "': " + error);
     store = std::move(*s);
   } else {
-    throw std::runtime_error("--session-store: '" + spec + "' is not available in this build");
+    auto s = session::RedisStore::open(spec);
+    if (!s) throw std::runtime_error("--session-store: invalid Redis URL '" + spec + "' (use redis://HOST:PORT[/DB])");
+    store = std::move(*s);
   }
   session::SessionOptions opts;
   opts.cookie = cfg.session_cookie;

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "common/redis_server.h"
 #include "harness.h"
 
 namespace unbroken::testing {
@@ -109,6 +110,49 @@ TEST(SessionExpiry, EachUseSlidesTheExpiry) {
     std::this_thread::sleep_for(250ms);  // the point of the test is the passage of time
     EXPECT_EQ(visit(server->port(), cookie).first, i);
   }
+}
+
+}  // namespace
+}  // namespace unbroken::testing
+
+namespace unbroken::testing {
+namespace {
+
+using testing_support::free_port;
+using testing_support::redis_available;
+using testing_support::RedisServer;
+
+TEST(RedisSessions, TwoInstancesShareSessions) {
+  if (!redis_available()) GTEST_SKIP() << "no redis-server";
+  RedisServer redis(free_port());
+  auto a = Server::start({{"--session-store", redis.url()}});
+  auto b = Server::start({{"--session-store", redis.url()}});
+  auto [first, set_cookie] = visit(a->port());
+  ASSERT_EQ(first, 1);
+  std::string cookie = cookie_pair(set_cookie);
+  EXPECT_EQ(visit(b->port(), cookie).first, 2) << "the other instance sees the same session";
+  EXPECT_EQ(visit(a->port(), cookie).first, 3);
+}
+
+TEST(RedisSessions, RedisDownIsA503ForSessionsOnlyAndTheStoreComesBack) {
+  if (!redis_available()) GTEST_SKIP() << "no redis-server";
+  int port = free_port();
+  auto server = Server::start({{"--session-store", "redis://127.0.0.1:" + std::to_string(port)}});
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = get(server->port(), "/diag/session");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503) << "Redis is not running yet";
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s) << "within a bounded time";
+  EXPECT_EQ(get(server->port(), "/hello.txt")->status, 200) << "requests without a session are unaffected";
+  EXPECT_GE(server->metric("unbroken_session_store_errors_total{store=\"redis\"}"), 1);
+
+  RedisServer redis(port);
+  int count = -1;
+  for (int i = 0; i < 50 && count != 1; ++i) {
+    count = visit(server->port()).first;
+    if (count != 1) std::this_thread::sleep_for(50ms);  // past the store's reconnect back-off
+  }
+  EXPECT_EQ(count, 1) << "the store reconnected by itself";
 }
 
 }  // namespace
