@@ -137,12 +137,12 @@ Result<std::size_t> read_some(int fd, char* buf, std::size_t len) {
   }
 }
 
-Result<std::size_t> send_iov(int fd, const iovec* iov, int count) {
+Result<std::size_t> send_iov(int fd, const iovec* iov, int count, bool more) {
   msghdr msg{};
   msg.msg_iov = const_cast<iovec*>(iov);
   msg.msg_iovlen = static_cast<std::size_t>(count);
   for (;;) {
-    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
     if (n >= 0) return static_cast<std::size_t>(n);
     if (errno != EINTR) return Errno{errno};
   }
@@ -172,8 +172,6 @@ std::optional<TcpDelivery> tcp_delivery(int fd) {
   if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) < 0) return std::nullopt;
   TcpDelivery d;
   d.bytes_acked = info.tcpi_bytes_acked;
-  int outq = 0;
-  if (::ioctl(fd, SIOCOUTQ, &outq) == 0 && outq > 0) d.bytes_unsent = static_cast<std::uint64_t>(outq);
   return d;
 }
 

@@ -53,18 +53,18 @@ Result<SocketAddress> local_address(int fd);
 Result<UniqueFd> accept_tcp(int listen_fd, SocketAddress* peer);
 // 0 means EOF.
 Result<std::size_t> read_some(int fd, char* buf, std::size_t len);
-// sendmsg with MSG_NOSIGNAL: a vanished peer is EPIPE, never a signal.
-Result<std::size_t> send_iov(int fd, const iovec* iov, int count);
+// sendmsg with MSG_NOSIGNAL: a vanished peer is EPIPE, never a signal. `more` (MSG_MORE) holds a
+// partial segment back for what follows at once (a file body after its head: one packet, not two).
+Result<std::size_t> send_iov(int fd, const iovec* iov, int count, bool more = false);
 // sendfile(2); it has no MSG_NOSIGNAL, hence SIGPIPE is also ignored process-wide.
 Result<std::size_t> send_file(int sock, int file, std::uint64_t offset, std::size_t len);
 void shutdown_write(int fd);
 // Makes close() send RST instead of FIN (SO_LINGER 0): for abortive closes.
 void set_abortive_close(int fd);
 
-// The kernel's view of delivery, from TCP_INFO and SIOCOUTQ.
+// The kernel's view of delivery, from TCP_INFO (one getsockopt).
 struct TcpDelivery {
-  std::uint64_t bytes_acked = 0;   // tcpi_bytes_acked, counted from the start of the connection
-  std::uint64_t bytes_unsent = 0;  // still in the socket's send queue
+  std::uint64_t bytes_acked = 0;  // tcpi_bytes_acked, counted from the start of the connection
 };
 std::optional<TcpDelivery> tcp_delivery(int fd);
 

@@ -54,12 +54,14 @@ Result<std::size_t> TcpConnection::flush() {
       // Gather consecutive byte segments: head and body leave in one sendmsg.
       iovec iov[kMaxIov];
       int n = 0;
-      for (auto it = out_.begin(); it != out_.end() && n < kMaxIov && !it->file; ++it, ++n) {
+      auto it = out_.begin();
+      for (; it != out_.end() && n < kMaxIov && !it->file; ++it, ++n) {
         iov[n].iov_base = it->bytes.data() + it->offset;
         iov[n].iov_len = it->remaining;
         attempted += it->remaining;
       }
-      r = send_iov(fd_.get(), iov, n);
+      bool file_follows = it != out_.end() && it->file;
+      r = send_iov(fd_.get(), iov, n, file_follows);
     }
     if (!r) {
       if (r.error().would_block()) break;
