@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace unbroken::net {
@@ -13,6 +14,18 @@ namespace unbroken::net {
 class Buffer {
  public:
   explicit Buffer(std::size_t initial = 16 * 1024) : data_(initial) {}
+
+  // The storage, for a pool: an idle connection holds no buffer (nginx-style), a reading one
+  // borrows one. take_storage() leaves the buffer empty with no capacity.
+  [[nodiscard]] bool has_storage() const { return !data_.empty(); }
+  std::vector<char> take_storage() {
+    begin_ = end_ = 0;
+    return std::exchange(data_, {});
+  }
+  void adopt_storage(std::vector<char> storage) {
+    data_ = std::move(storage);
+    begin_ = end_ = 0;
+  }
 
   [[nodiscard]] std::string_view readable() const { return {data_.data() + begin_, end_ - begin_}; }
   [[nodiscard]] std::size_t size() const { return end_ - begin_; }

@@ -123,6 +123,24 @@ void EventLoop::run_deferred() {
   }
 }
 
+namespace {
+constexpr std::size_t kReadBufferSize = 16 * 1024;
+constexpr std::size_t kMaxFreeBuffers = 256;  // 4 MiB per loop at most
+}  // namespace
+
+std::vector<char> EventLoop::take_buffer() {
+  if (free_buffers_.empty()) return std::vector<char>(kReadBufferSize);
+  auto b = std::move(free_buffers_.back());
+  free_buffers_.pop_back();
+  return b;
+}
+
+void EventLoop::give_buffer(std::vector<char> buffer) {
+  // Buffers that grew for a large head or body are not kept: the pool holds standard sizes only.
+  if (buffer.size() == kReadBufferSize && free_buffers_.size() < kMaxFreeBuffers)
+    free_buffers_.push_back(std::move(buffer));
+}
+
 void EventLoop::run_timers(TimePoint now) {
   now_ = now;
   timers_.advance(now_);

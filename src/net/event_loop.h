@@ -56,6 +56,10 @@ class EventLoop {
   // turn; tests call it to move time forward without waiting.
   void run_timers(TimePoint now);
 
+  // Loop thread: read buffers shared by this loop's connections, so that idle connections hold none.
+  std::vector<char> take_buffer();
+  void give_buffer(std::vector<char> buffer);
+
   // The time read once at the start of this turn.
   [[nodiscard]] TimePoint now() const { return now_; }
   TimerWheel& timers() { return timers_; }
@@ -77,6 +81,7 @@ class EventLoop {
   std::vector<std::function<void()>> posted_;
   std::vector<std::function<void()>> running_;
   std::vector<std::function<void()>> deferred_;
+  std::vector<std::vector<char>> free_buffers_;
   struct Scheduled;
   std::unordered_map<TimerId, std::unique_ptr<Scheduled>> scheduled_;
   TimerId next_timer_id_ = 1;

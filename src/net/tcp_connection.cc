@@ -11,7 +11,7 @@ constexpr std::size_t kReadChunk = 16 * 1024;
 }  // namespace
 
 TcpConnection::TcpConnection(EventLoop& loop, UniqueFd fd, std::string peer, std::size_t max_buffered)
-    : loop_(loop), fd_(std::move(fd)), peer_(std::move(peer)), max_buffered_(max_buffered), in_(kReadChunk) {}
+    : loop_(loop), fd_(std::move(fd)), peer_(std::move(peer)), max_buffered_(max_buffered), in_(0) {}
 
 TcpConnection::~TcpConnection() {
   close(false);
@@ -122,6 +122,13 @@ std::optional<TcpDelivery> TcpConnection::delivery() const {
 }
 
 void TcpConnection::read_available() {
+  if (!in_.has_storage()) in_.adopt_storage(loop_.take_buffer());
+  read_loop();
+  // Everything read was consumed: give the buffer back, an idle connection holds none.
+  if (in_.empty() && in_.has_storage()) loop_.give_buffer(in_.take_storage());
+}
+
+void TcpConnection::read_loop() {
   // Edge-triggered: read until EAGAIN, or until the cap (then the rest waits in the kernel and a
   // later set_reading(true) re-arms the event).
   while (fd_ && reading_ && !peer_closed_) {

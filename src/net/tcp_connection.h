@@ -38,6 +38,7 @@ class TcpConnection final : public Transport, public IoHandler {
   };
   void update_interest();
   void read_available();
+  void read_loop();
 
   EventLoop& loop_;
   UniqueFd fd_;
