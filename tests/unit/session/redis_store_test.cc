@@ -243,29 +243,6 @@ TEST_F(RedisStoreTest, SweepRemovesNothing) {
   EXPECT_EQ(raw_int({"EXISTS", "ub:sess:s"}), 1);
 }
 
-TEST_F(RedisStoreTest, ConcurrentSaveAndLoadFromEightThreads) {
-  auto now = Clock::now();
-  std::atomic<int> errors{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 8; ++t) {
-    threads.emplace_back([&, t] {
-      std::string id = "thread-" + std::to_string(t);
-      for (int i = 1; i <= 200; ++i) {
-        SessionValues v{{"n", std::to_string(i)}, {"by", id}, {"text", "\"line\"\n" + std::to_string(i)}};
-        if (!store_->save(id, {v, now + 1h}).ok()) ++errors;
-        auto got = store_->load(id, now);
-        if (!got.ok() || !got->has_value() || (*got)->values != v) ++errors;
-        if (!store_->save("shared", {{{"by", id}}, now + 1h}).ok()) ++errors;
-        if (!store_->touch("shared", now + 2h).ok()) ++errors;
-        if (!store_->load("shared", now).ok()) ++errors;
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
-  EXPECT_EQ(errors.load(), 0);
-  EXPECT_EQ(*store_->count_active(now), 9u);
-}
-
 TEST_F(RedisStoreTest, UsesTheDatabaseOfTheUrl) {
   auto in_db3 = std::move(*RedisStore::open(url() + "/3"));
   ASSERT_TRUE(in_db3->save("s", {{{"a", "b"}}, Clock::now() + 1h}).ok());
