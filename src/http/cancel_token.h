@@ -21,6 +21,7 @@ class CancelToken {
   }
   // Loop thread: forgets callbacks that never ran (the request ended without cancellation).
   void clear() { callbacks_.clear(); }
+  [[nodiscard]] bool has_callbacks() const { return !callbacks_.empty(); }
   // Loop thread. Idempotent.
   void cancel() {
     if (cancelled_.exchange(true, std::memory_order_acq_rel)) return;

@@ -46,7 +46,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
   void add_header(std::string name, std::string value) { headers_.emplace_back(std::move(name), std::move(value)); }
   // A complete response with Content-Length.
-  void respond(int status, std::string body, std::string_view content_type = "text/plain; charset=utf-8");
+  void respond(int status, std::string_view body, std::string_view content_type = "text/plain; charset=utf-8");
   // A response whose body is bytes [offset, offset+length) of file, sent with sendfile.
   void respond_file(int status, UniqueFd file, std::uint64_t offset, std::uint64_t length);
 

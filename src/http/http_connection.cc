@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+
+#include "base/block_pool.h"
+
 #include "http/blocking_exchange.h"
 #include "http/worker_pool.h"
 
@@ -205,7 +209,7 @@ void HttpConnection::begin_request() {
 void HttpConnection::on_head() {
   disarm(TimerKind::kHeader);
   phase_ = Phase::kRequestBody;
-  exchange_ = std::make_shared<Exchange>(this, ctx_.loop);
+  exchange_ = std::allocate_shared<Exchange>(PoolAllocator<Exchange>{}, this, ctx_.loop);
   Request& req = exchange_->request_;
   req = std::move(parser_.request());
   req.client = transport_->peer();
@@ -302,7 +306,8 @@ void HttpConnection::handler_failed() {
 
 // ---- output ------------------------------------------------------------------------------------
 
-void HttpConnection::ex_start(Exchange& ex, int status, std::optional<std::uint64_t> length, bool flush) {
+void HttpConnection::ex_start(Exchange& ex, int status, std::optional<std::uint64_t> length, bool flush,
+                              std::string_view content_type) {
   if (closed_ || closing_ || ex.started_ || &ex != exchange_.get()) return;
   const Request& req = ex.request_;
   ex.started_ = true;
@@ -316,10 +321,12 @@ void HttpConnection::ex_start(Exchange& ex, int status, std::optional<std::uint6
   // A body we did not read yet cannot be skipped if the response ends the exchange early:
   // only keep the connection if the request body will still be read to its end.
   status_ = status;
-  std::string head;
-  append_head(head, HeadSpec{status, &ex.headers_, length, ex.chunked_, keep_alive_, req.version_minor},
+  std::string& head = ctx_.scratch;
+  head.clear();
+  append_head(head,
+              HeadSpec{status, &ex.headers_, length, ex.chunked_, keep_alive_, req.version_minor, content_type},
               ctx_.date.get());
-  transport_->queue(std::move(head));
+  transport_->queue(head);
   phase_ = Phase::kResponse;
   if (flush) schedule_flush();
 }
@@ -345,12 +352,15 @@ bool HttpConnection::ex_write(Exchange& ex, std::string_view data, bool flush) {
   }
   ex.body_written_ += data.size();
   if (ex.chunked_) {
-    std::string framed = fmt::format("{:x}\r\n", data.size());
-    framed.append(data);
-    framed.append("\r\n");
-    transport_->queue(std::move(framed));
+    char size[24];
+    char* end = std::to_chars(size, size + sizeof size - 2, data.size(), 16).ptr;
+    *end++ = '\r';
+    *end++ = '\n';
+    transport_->queue(std::string_view(size, static_cast<std::size_t>(end - size)));
+    transport_->queue(data);
+    transport_->queue("\r\n");
   } else {
-    transport_->queue(std::string(data));
+    transport_->queue(data);
   }
   return !flush || flush_output();
 }
@@ -366,7 +376,7 @@ void HttpConnection::ex_file(Exchange& ex, UniqueFd file, std::uint64_t offset, 
 
 void HttpConnection::ex_finish(Exchange& ex) {
   if (closed_ || ex.finished_ || &ex != exchange_.get()) return;
-  if (!ex.started_) ex_start(ex, 200, 0, false);
+  if (!ex.started_) ex_start(ex, 200, 0, false, {});
   if (closed_ || closing_) return;
   ex.finished_ = true;
   handler_end_ = net::Clock::now();
@@ -544,12 +554,23 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
 
 void HttpConnection::release_callbacks(ExchangePtr ex) {
   // Callbacks that capture the exchange (a drain callback resuming a producer, say) would keep it
-  // alive forever. Drop them at the end of the turn, not now: one of them may be running.
-  ctx_.loop.defer([ex = std::move(ex)] {
-    ex->drain_ = nullptr;
-    ex->body_chunk_ = nullptr;
-    ex->body_end_ = nullptr;
-    ex->token_.clear();
+  // alive forever. Drop them at the end of the turn, not now: one of them may be running. One
+  // deferred task per loop turn serves every exchange that ended in it. An exchange with no
+  // callbacks needs nothing (and stays free to be recycled by the next request at once).
+  if (!ex->drain_ && !ex->body_chunk_ && !ex->body_end_ && !ex->token_.has_callbacks()) return;
+  std::vector<ExchangePtr>& releasing = ctx_.releasing;
+  releasing.push_back(std::move(ex));
+  if (releasing.size() > 1) return;
+  ctx_.loop.defer([&releasing] {
+    // A callback dropped here may end another exchange (and append to the list): index, not iterate.
+    for (std::size_t i = 0; i < releasing.size(); ++i) {
+      Exchange& e = *releasing[i];
+      e.drain_ = nullptr;
+      e.body_chunk_ = nullptr;
+      e.body_end_ = nullptr;
+      e.token_.clear();
+    }
+    releasing.clear();
   });
 }
 
@@ -585,6 +606,9 @@ void HttpConnection::emit_pending() {
   if (!closed_) fill_delivery(p.rec, p.bytes_before);
   if (p.rec.bytes_acked) ctx_.stats.response_bytes_acked.add(*p.rec.bytes_acked);
   if (ctx_.record) ctx_.record(p.rec);
+  // The last owner of a finished exchange hands its request back to the parser: the next request
+  // reuses the strings' capacity instead of allocating them again.
+  if (p.exchange.use_count() == 1 && !parser_.in_message()) parser_.recycle(std::move(p.exchange->request_));
 }
 
 void HttpConnection::reject(int status, Outcome outcome, std::string_view reason, std::optional<TimerKind> timer) {
@@ -597,12 +621,13 @@ void HttpConnection::reject(int status, Outcome outcome, std::string_view reason
   }
   keep_alive_ = false;
   status_ = status;
-  Headers h{{"Content-Type", "text/plain; charset=utf-8"}};
-  std::string out;
+  std::string& out = ctx_.scratch;
+  out.clear();
   int minor = exchange_ ? exchange_->request_.version_minor : 1;
-  append_head(out, HeadSpec{status, &h, reason.size(), false, false, minor}, ctx_.date.get());
+  append_head(out, HeadSpec{status, nullptr, reason.size(), false, false, minor, "text/plain; charset=utf-8"},
+              ctx_.date.get());
   out.append(reason);
-  transport_->queue(std::move(out));
+  transport_->queue(out);
   closing_ = true;
   flush_output();
   if (closed_) return;
@@ -712,13 +737,14 @@ bool Exchange::held(std::function<void()> op) {
   return true;
 }
 
-void Exchange::respond(int status, std::string body, std::string_view content_type) {
+void Exchange::respond(int status, std::string_view body, std::string_view content_type) {
   if (conn_ == nullptr || started_) return;
-  if (held([this, status, body, ct = std::string(content_type)]() mutable { respond(status, std::move(body), ct); }))
+  if (gated_ || head_hook_) {
+    held([this, status, b = std::string(body), ct = std::string(content_type)] { respond(status, b, ct); });
     return;
-  if (!content_type.empty()) add_header("Content-Type", std::string(content_type));
+  }
   HttpConnection* c = conn_;
-  c->ex_start(*this, status, body.size(), false);
+  c->ex_start(*this, status, body.size(), false, content_type);
   if (conn_ == nullptr) return;
   c->ex_write(*this, body, false);
   c->ex_finish(*this);
@@ -726,18 +752,20 @@ void Exchange::respond(int status, std::string body, std::string_view content_ty
 
 void Exchange::respond_file(int status, UniqueFd file, std::uint64_t offset, std::uint64_t length) {
   if (conn_ == nullptr || started_) return;
-  auto shared = std::make_shared<UniqueFd>(std::move(file));
-  if (held([this, status, shared, offset, length] { respond_file(status, std::move(*shared), offset, length); }))
+  if (gated_ || head_hook_) {
+    auto shared = std::make_shared<UniqueFd>(std::move(file));
+    held([this, status, shared, offset, length] { respond_file(status, std::move(*shared), offset, length); });
     return;
+  }
   HttpConnection* c = conn_;
-  c->ex_start(*this, status, length, false);
+  c->ex_start(*this, status, length, false, {});
   if (conn_ == nullptr) return;
-  c->ex_file(*this, std::move(*shared), offset, length);
+  c->ex_file(*this, std::move(file), offset, length);
 }
 
 void Exchange::start(int status, std::optional<std::uint64_t> content_length) {
   if (conn_ == nullptr || held([this, status, content_length] { start(status, content_length); })) return;
-  conn_->ex_start(*this, status, content_length, true);
+  conn_->ex_start(*this, status, content_length, true, {});
 }
 
 bool Exchange::write(std::string_view data) {

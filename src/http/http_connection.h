@@ -42,7 +42,9 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
  private:
   friend class Exchange;
   // Called by Exchange (loop thread).
-  void ex_start(Exchange& ex, int status, std::optional<std::uint64_t> length, bool flush);
+  // content_type: a Content-Type header to send, unless empty.
+  void ex_start(Exchange& ex, int status, std::optional<std::uint64_t> length, bool flush,
+                std::string_view content_type);
   bool ex_write(Exchange& ex, std::string_view data, bool flush);
   void ex_finish(Exchange& ex);
   void ex_file(Exchange& ex, UniqueFd file, std::uint64_t offset, std::uint64_t length);

@@ -4,7 +4,10 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <string>
+#include <vector>
 
+#include "http/exchange.h"
 #include "http/record.h"
 #include "http/response_head.h"
 #include "http/router.h"
@@ -47,6 +50,10 @@ struct LoopContext {
   WorkerPool* workers = nullptr;
   RecordSink record;
   DateCache date;
+  // Response heads are serialised here before they are copied to the connection's output.
+  std::string scratch;
+  // Exchanges that ended this turn; their callbacks are dropped at its end (release_callbacks).
+  std::vector<ExchangePtr> releasing;
   bool draining = false;
   // Called once when a connection has closed; the owner frees it at the end of the loop turn.
   std::function<void(HttpConnection*)> on_closed;

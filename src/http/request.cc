@@ -11,8 +11,15 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
+void HeaderList::add(std::string_view name, std::string_view value) {
+  auto at = static_cast<std::uint32_t>(arena_.size());
+  arena_.append(name).append(value);
+  spans_.push_back(Span{at, static_cast<std::uint32_t>(name.size()), at + static_cast<std::uint32_t>(name.size()),
+                        static_cast<std::uint32_t>(value.size())});
+}
+
 std::string_view Request::header(std::string_view name) const {
-  for (const auto& [k, v] : headers)
+  for (auto [k, v] : headers)
     if (iequals(k, name)) return v;
   return {};
 }

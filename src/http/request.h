@@ -12,12 +12,58 @@ namespace unbroken::http {
 
 bool iequals(std::string_view a, std::string_view b);
 
+// Header fields as received, in order. Names and values live in one arena, so a connection's
+// requests stop allocating once it has grown to their usual size (clear() keeps the capacity).
+class HeaderList {
+ public:
+  struct Field {
+    std::string_view name;
+    std::string_view value;
+  };
+  class Iterator {
+   public:
+    Iterator(const HeaderList* list, std::size_t i) : list_(list), i_(i) {}
+    Field operator*() const { return (*list_)[i_]; }
+    Iterator& operator++() {
+      ++i_;
+      return *this;
+    }
+    bool operator==(const Iterator& o) const { return i_ == o.i_; }
+
+   private:
+    const HeaderList* list_;
+    std::size_t i_;
+  };
+
+  void add(std::string_view name, std::string_view value);
+  [[nodiscard]] std::size_t size() const { return spans_.size(); }
+  [[nodiscard]] bool empty() const { return spans_.empty(); }
+  [[nodiscard]] Field operator[](std::size_t i) const {
+    const Span& s = spans_[i];
+    std::string_view a = arena_;
+    return {a.substr(s.name_at, s.name_len), a.substr(s.value_at, s.value_len)};
+  }
+  [[nodiscard]] Iterator begin() const { return {this, 0}; }
+  [[nodiscard]] Iterator end() const { return {this, spans_.size()}; }
+  void clear() {
+    arena_.clear();
+    spans_.clear();
+  }
+
+ private:
+  struct Span {
+    std::uint32_t name_at, name_len, value_at, value_len;
+  };
+  std::string arena_;
+  std::vector<Span> spans_;
+};
+
 struct Request {
   std::string method;
   std::string target;  // the request-target as received, query included
   int version_major = 1;
   int version_minor = 1;
-  std::vector<std::pair<std::string, std::string>> headers;
+  HeaderList headers;
   std::optional<std::uint64_t> content_length;  // absent for chunked or no body
   bool chunked = false;
   bool keep_alive = true;

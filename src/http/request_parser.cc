@@ -103,7 +103,7 @@ int RequestParser::on_header_value_complete(llhttp_t* p) {
   if (iequals(s.field_, "transfer-encoding")) {
     if (int r = s.check_transfer_encoding(s.value_); r != 0) return r;
   }
-  s.request_.headers.emplace_back(std::move(s.field_), std::move(s.value_));
+  s.request_.headers.add(s.field_, s.value_);
   s.field_.clear();
   s.value_.clear();
   return 0;

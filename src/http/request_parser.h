@@ -45,6 +45,11 @@ class RequestParser {
   Outcome feed(std::string_view data, BodySink* sink);
   [[nodiscard]] Request& request() { return request_; }
   [[nodiscard]] const Request& request() const { return request_; }
+  // Takes back a finished request (moved out of request() after its head) for its capacity.
+  void recycle(Request&& r) {
+    r.clear();
+    request_ = std::move(r);
+  }
   [[nodiscard]] int error_status() const { return error_status_; }
   [[nodiscard]] std::string_view error_reason() const { return error_reason_; }
   // Bytes of the current request's head so far / total body bytes parsed.

@@ -67,6 +67,7 @@ void append_head(std::string& out, const HeadSpec& spec, std::string_view date) 
   append_number(out, static_cast<std::uint64_t>(spec.status));
   out.append(" ").append(reason_phrase(spec.status)).append("\r\nServer: unbroken\r\n");
   append_header(out, "Date", date);
+  if (!spec.content_type.empty()) append_header(out, "Content-Type", spec.content_type);
   if (spec.headers)
     for (const auto& [k, v] : *spec.headers) append_header(out, k, v);
   // 1xx, 204 and 304 carry no body and no framing headers (RFC 9112 6.3).

@@ -35,6 +35,7 @@ struct HeadSpec {
   bool chunked = false;
   bool keep_alive = true;
   int version_minor = 1;
+  std::string_view content_type;  // sent as Content-Type unless empty
 };
 
 void append_head(std::string& out, const HeadSpec& spec, std::string_view date);

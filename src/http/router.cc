@@ -3,33 +3,46 @@
 namespace unbroken::http {
 namespace {
 
+// The non-empty segments of a path, in order ("//a/b/" is a, b), without building a list: routing
+// runs for every request.
+class Segments {
+ public:
+  explicit Segments(std::string_view path) : rest_(path) {}
+  // The next segment, or false when there is none.
+  bool next(std::string_view& seg) {
+    while (!rest_.empty() && rest_.front() == '/') rest_.remove_prefix(1);
+    if (rest_.empty()) return false;
+    auto slash = rest_.find('/');
+    seg = rest_.substr(0, slash);
+    rest_ = slash == std::string_view::npos ? std::string_view{} : rest_.substr(slash);
+    return true;
+  }
+
+ private:
+  std::string_view rest_;
+};
+
 std::vector<std::string_view> split_path(std::string_view path) {
   std::vector<std::string_view> out;
-  while (!path.empty()) {
-    if (path.front() == '/') {
-      path.remove_prefix(1);
-      continue;
-    }
-    auto slash = path.find('/');
-    out.push_back(path.substr(0, slash));
-    if (slash == std::string_view::npos) break;
-    path.remove_prefix(slash);
-  }
+  Segments segs(path);
+  for (std::string_view seg; segs.next(seg);) out.push_back(seg);
   return out;
 }
 
-bool matches(const Route& r, const std::vector<std::string_view>& parts, std::vector<std::string_view>& params) {
-  if (r.wildcard ? parts.size() < r.segments.size() : parts.size() != r.segments.size()) return false;
+bool matches(const Route& r, std::string_view path, std::vector<std::string_view>& params) {
   params.clear();
-  for (std::size_t i = 0; i < r.segments.size(); ++i) {
-    const std::string& seg = r.segments[i];
+  Segments parts(path);
+  std::string_view part;
+  for (const std::string& seg : r.segments) {
+    if (!parts.next(part)) return false;
     if (seg.size() >= 2 && seg.front() == '{' && seg.back() == '}') {
-      params.push_back(parts[i]);
-    } else if (seg != parts[i]) {
+      params.push_back(part);
+    } else if (seg != part) {
       return false;
     }
   }
-  return true;
+  // A trailing * takes whatever is left, even nothing; otherwise nothing may be left.
+  return r.wildcard || !parts.next(part);
 }
 
 }  // namespace
@@ -69,9 +82,8 @@ std::string_view Router::slot_name(std::size_t slot) const {
 Router::Match Router::match(std::string_view method, std::string_view path,
                             std::vector<std::string_view>& params) const {
   Match m;
-  auto parts = split_path(path);
   for (const auto& r : routes_) {
-    if (!matches(*r, parts, params)) continue;
+    if (!matches(*r, path, params)) continue;
     // HEAD is served by GET routes; the connection drops the body.
     if (r->method == method || (method == "HEAD" && r->method == "GET")) {
       m.route = r.get();

@@ -116,10 +116,11 @@ void EventLoop::run_posted() {
 
 void EventLoop::run_deferred() {
   // A deferred task may defer another (a close that triggers a close): drain until empty.
+  // Both vectors keep their capacity: deferring costs no allocation once the loop has warmed up.
   while (!deferred_.empty()) {
-    auto batch = std::move(deferred_);
-    deferred_.clear();
-    for (auto& task : batch) task();
+    running_deferred_.swap(deferred_);
+    for (auto& task : running_deferred_) task();
+    running_deferred_.clear();
   }
 }
 

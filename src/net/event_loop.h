@@ -81,6 +81,7 @@ class EventLoop {
   std::vector<std::function<void()>> posted_;
   std::vector<std::function<void()>> running_;
   std::vector<std::function<void()>> deferred_;
+  std::vector<std::function<void()>> running_deferred_;
   std::vector<std::vector<char>> free_buffers_;
   struct Scheduled;
   std::unordered_map<TimerId, std::unique_ptr<Scheduled>> scheduled_;

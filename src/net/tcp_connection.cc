@@ -6,12 +6,11 @@
 
 namespace unbroken::net {
 namespace {
-constexpr int kMaxIov = 16;
 constexpr std::size_t kReadChunk = 16 * 1024;
 }  // namespace
 
 TcpConnection::TcpConnection(EventLoop& loop, UniqueFd fd, std::string peer, std::size_t max_buffered)
-    : loop_(loop), fd_(std::move(fd)), peer_(std::move(peer)), max_buffered_(max_buffered), in_(0) {}
+    : loop_(loop), fd_(std::move(fd)), peer_(std::move(peer)), max_buffered_(max_buffered), in_(0), out_bytes_(0) {}
 
 TcpConnection::~TcpConnection() {
   close(false);
@@ -22,46 +21,43 @@ Result<void> TcpConnection::start() {
   return loop_.add(fd_.get(), interest_, this);
 }
 
-void TcpConnection::queue(std::string bytes) {
+void TcpConnection::queue(std::string_view bytes) {
   if (bytes.empty()) return;
   queued_ += bytes.size();
-  Segment s;
-  s.remaining = bytes.size();
-  s.bytes = std::move(bytes);
-  out_.push_back(std::move(s));
+  if (!out_bytes_.has_storage()) out_bytes_.adopt_storage(loop_.take_buffer());
+  out_bytes_.append(bytes);
+  if (out_head_ < out_.size() && !out_.back().file) {
+    out_.back().remaining += bytes.size();
+  } else {
+    out_.push_back(Segment{UniqueFd{}, 0, bytes.size()});
+  }
 }
 
 void TcpConnection::queue_file(UniqueFd file, std::uint64_t offset, std::uint64_t length) {
   if (length == 0) return;
   queued_ += length;
-  Segment s;
-  s.file = std::move(file);
-  s.offset = offset;
-  s.remaining = length;
-  out_.push_back(std::move(s));
+  out_.push_back(Segment{std::move(file), offset, length});
+}
+
+void TcpConnection::release_output_storage() {
+  out_.clear();
+  out_head_ = 0;
+  if (out_bytes_.has_storage()) loop_.give_buffer(out_bytes_.take_storage());
 }
 
 Result<std::size_t> TcpConnection::flush() {
   std::size_t total = 0;
-  while (!out_.empty() && fd_) {
+  while (out_head_ < out_.size() && fd_) {
+    Segment& s = out_[out_head_];
+    std::size_t attempted = static_cast<std::size_t>(std::min<std::uint64_t>(s.remaining, 1u << 20));
     Result<std::size_t> r = std::size_t{0};
-    std::size_t attempted = 0;
-    if (out_.front().file) {
-      Segment& s = out_.front();
-      attempted = static_cast<std::size_t>(std::min<std::uint64_t>(s.remaining, 1u << 20));
+    if (s.file) {
       r = send_file(fd_.get(), s.file.get(), s.offset, attempted);
     } else {
-      // Gather consecutive byte segments: head and body leave in one sendmsg.
-      iovec iov[kMaxIov];
-      int n = 0;
-      auto it = out_.begin();
-      for (; it != out_.end() && n < kMaxIov && !it->file; ++it, ++n) {
-        iov[n].iov_base = it->bytes.data() + it->offset;
-        iov[n].iov_len = it->remaining;
-        attempted += it->remaining;
-      }
-      bool file_follows = it != out_.end() && it->file;
-      r = send_iov(fd_.get(), iov, n, file_follows);
+      // A file that follows its head goes out in the same packet (MSG_MORE).
+      bool file_follows = out_head_ + 1 < out_.size();
+      iovec iov{const_cast<char*>(out_bytes_.readable().data()), attempted};
+      r = send_iov(fd_.get(), &iov, 1, file_follows);
     }
     if (!r) {
       if (r.error().would_block()) break;
@@ -70,17 +66,25 @@ Result<std::size_t> TcpConnection::flush() {
     std::size_t sent = *r;
     total += sent;
     queued_ -= sent;
-    while (sent > 0) {
-      Segment& s = out_.front();
-      std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(sent, s.remaining));
-      s.offset += take;
-      s.remaining -= take;
-      sent -= take;
-      if (s.remaining == 0) out_.pop_front();
+    s.remaining -= sent;
+    if (s.file) {
+      s.offset += sent;
+    } else {
+      out_bytes_.consume(sent);
     }
-    if (*r < attempted) break;  // the socket buffer is full
+    if (s.remaining == 0) {
+      s.file.reset();
+      ++out_head_;
+    }
+    if (sent < attempted) break;  // the socket buffer is full
   }
-  bool want = !out_.empty();
+  if (out_head_ == out_.size()) {
+    release_output_storage();
+  } else if (out_head_ > 64 && out_head_ * 2 > out_.size()) {
+    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
+    out_head_ = 0;
+  }
+  bool want = out_head_ < out_.size();
   if (want != want_write_) {
     want_write_ = want;
     update_interest();
@@ -112,7 +116,7 @@ void TcpConnection::close(bool abortive) {
   loop_.remove(fd_.get());
   if (abortive) set_abortive_close(fd_.get());
   fd_.reset();
-  out_.clear();
+  release_output_storage();
   queued_ = 0;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // The real Transport: one accepted socket registered edge-triggered with its loop.
 
-#include <deque>
+#include <vector>
 
 #include "net/event_loop.h"
 #include "net/transport.h"
@@ -17,7 +17,7 @@ class TcpConnection final : public Transport, public IoHandler {
 
   void set_handler(TransportHandler* h) override { handler_ = h; }
   Buffer& input() override { return in_; }
-  void queue(std::string bytes) override;
+  void queue(std::string_view bytes) override;
   void queue_file(UniqueFd file, std::uint64_t offset, std::uint64_t length) override;
   Result<std::size_t> flush() override;
   [[nodiscard]] std::size_t queued_bytes() const override { return queued_; }
@@ -30,12 +30,14 @@ class TcpConnection final : public Transport, public IoHandler {
   void on_events(std::uint32_t events) override;
 
  private:
+  // Output in order: a bytes segment is the next `remaining` bytes at the front of out_bytes_, a
+  // file segment is sent with sendfile. Adjacent byte writes share one segment (and one send).
   struct Segment {
-    std::string bytes;
     UniqueFd file;
-    std::uint64_t offset = 0;  // into bytes, or into file
+    std::uint64_t offset = 0;  // into file
     std::uint64_t remaining = 0;
   };
+  void release_output_storage();
   void update_interest();
   void read_available();
   void read_loop();
@@ -46,7 +48,11 @@ class TcpConnection final : public Transport, public IoHandler {
   std::size_t max_buffered_;
   TransportHandler* handler_ = nullptr;
   Buffer in_;
-  std::deque<Segment> out_;
+  // Segments [out_head_, end) of out_ are pending; the vector keeps its capacity, so steady
+  // request/response traffic does not allocate (a deque would, at every node boundary).
+  std::vector<Segment> out_;
+  std::size_t out_head_ = 0;
+  Buffer out_bytes_;  // storage borrowed from the loop while output is pending
   std::size_t queued_ = 0;
   bool reading_ = true;
   bool want_write_ = false;

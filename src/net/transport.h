@@ -32,8 +32,8 @@ class Transport {
   virtual void set_handler(TransportHandler* h) = 0;
   // Bytes read and not yet consumed by the handler.
   virtual Buffer& input() = 0;
-  // Queue output; nothing is sent until flush().
-  virtual void queue(std::string bytes) = 0;
+  // Queues a copy of `bytes`; nothing is sent until flush().
+  virtual void queue(std::string_view bytes) = 0;
   virtual void queue_file(UniqueFd file, std::uint64_t offset, std::uint64_t length) = 0;
   // Sends what the kernel takes now. The count is what reached the kernel in this call; the
   // rest goes when the socket is writable, reported through on_written().

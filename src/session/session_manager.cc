@@ -89,7 +89,7 @@ std::string SessionManager::new_id() const {
 }
 
 std::string SessionManager::cookie_id(const http::Request& req) const {
-  for (const auto& [name, value] : req.headers) {
+  for (auto [name, value] : req.headers) {
     if (!http::iequals(name, "cookie")) continue;
     std::string_view rest = value;
     while (!rest.empty()) {

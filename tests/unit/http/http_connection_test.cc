@@ -16,7 +16,7 @@ class FakeTransport : public net::Transport {
  public:
   void set_handler(net::TransportHandler* h) override { handler_ = h; }
   net::Buffer& input() override { return in_; }
-  void queue(std::string bytes) override { pending_ += bytes; }
+  void queue(std::string_view bytes) override { pending_ += bytes; }
   void queue_file(UniqueFd, std::uint64_t, std::uint64_t length) override { pending_ += std::string(length, 'F'); }
   Result<std::size_t> flush() override {
     if (fail_with_) return Errno{fail_with_};
