@@ -17,7 +17,7 @@ constexpr std::size_t kNoRoute = SIZE_MAX;
 // Checked in this order when the connection's one timer fires.
 constexpr std::array kTimerPriority{TimerKind::kDrain,  TimerKind::kHandler,   TimerKind::kSend,   TimerKind::kBody,
                                     TimerKind::kHeader, TimerKind::kKeepalive, TimerKind::kLinger, TimerKind::kRecord};
-// How long an answered request's record waits for the client's ACKs before TCP_INFO is read.
+// How long an answered request's record waits for the client's ACKs before SIOCOUTQ is read.
 constexpr std::chrono::milliseconds kRecordDelay{100};
 
 Outcome outcome_of(net::SocketError e) {
@@ -87,13 +87,19 @@ void HttpConnection::clear_deadlines_but_record() {
 }
 
 void HttpConnection::rearm_timer() {
+  if (closed_) {
+    ctx_.loop.timers().cancel(timer_);
+    return;
+  }
   net::TimePoint earliest = kNever;
   for (auto d : deadlines_) earliest = std::min(earliest, d);
-  if (earliest == kNever || closed_) {
-    ctx_.loop.timers().cancel(timer_);
-  } else {
-    ctx_.loop.timers().arm(timer_, earliest);
-  }
+  // Lazy: a node already armed no later than the earliest deadline stays as it is. If it fires
+  // early, on_timer finds nothing due and arms it again. A request moves several deadlines, and
+  // most moves are later: this saves a wheel operation for each.
+  if (timer_.armed() && timer_armed_at_ <= earliest) return;
+  if (earliest == kNever) return;
+  timer_armed_at_ = earliest;
+  ctx_.loop.timers().arm(timer_, earliest);
 }
 
 void HttpConnection::on_timer() {
@@ -522,7 +528,7 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
   count(rec, route_slot_);
   if (outcome == Outcome::kOk) {
     // What the client acknowledged is known only after its ACKs arrive: keep the record until the
-    // next request starts, the connection ends, or kRecordDelay passes, then read TCP_INFO once.
+    // next request starts, the connection ends, or kRecordDelay passes, then ask the kernel once.
     emit_pending();
     pending_.emplace(PendingRecord{exchange_, rec, bytes_before});
     arm(TimerKind::kRecord, kRecordDelay);
@@ -577,7 +583,7 @@ void HttpConnection::release_callbacks(ExchangePtr ex) {
 void HttpConnection::fill_delivery(RequestRecord& rec, std::uint64_t bytes_before) {
   auto d = transport_->delivery();
   if (!d) return;
-  // tcpi_bytes_acked counts from the start of the connection; this request's bytes come after
+  // The acknowledged count runs from the start of the connection; this request's bytes come after
   // bytes_before.
   std::uint64_t acked = d->bytes_acked > bytes_before ? d->bytes_acked - bytes_before : 0;
   rec.bytes_acked = std::min(acked, rec.bytes_out);

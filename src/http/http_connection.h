@@ -91,6 +91,7 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   RequestParser parser_;
   net::TimerNode timer_;
   std::array<net::TimePoint, kTimerCount> deadlines_;
+  net::TimePoint timer_armed_at_{};  // when timer_ fires, if armed (never after the earliest deadline)
 
   // An answered request's record, held until its delivery can be read (see end_request).
   struct PendingRecord {
@@ -120,7 +121,7 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   int status_ = 0;
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;
-  std::uint64_t conn_bytes_out_ = 0;  // before the current request: to place tcpi_bytes_acked
+  std::uint64_t conn_bytes_out_ = 0;  // before the current request: to place the acknowledged bytes
   net::TimePoint request_start_{};
   net::TimePoint handler_start_{};
   net::TimePoint handler_end_{};

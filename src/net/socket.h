@@ -62,10 +62,11 @@ void shutdown_write(int fd);
 // Makes close() send RST instead of FIN (SO_LINGER 0): for abortive closes.
 void set_abortive_close(int fd);
 
-// The kernel's view of delivery, from TCP_INFO (one getsockopt).
+// The kernel's view of delivery, from SIOCOUTQ (one ioctl).
 struct TcpDelivery {
-  std::uint64_t bytes_acked = 0;  // tcpi_bytes_acked, counted from the start of the connection
+  std::uint64_t bytes_acked = 0;  // of the bytes_written, counted from the start of the connection
 };
-std::optional<TcpDelivery> tcp_delivery(int fd);
+// What the peer acknowledged of the `bytes_written` sent on fd so far (a FIN after them if fin_sent).
+std::optional<TcpDelivery> tcp_delivery(int fd, std::uint64_t bytes_written, bool fin_sent);
 
 }  // namespace unbroken::net

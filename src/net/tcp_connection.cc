@@ -65,6 +65,7 @@ Result<std::size_t> TcpConnection::flush() {
     }
     std::size_t sent = *r;
     total += sent;
+    written_ += sent;
     queued_ -= sent;
     s.remaining -= sent;
     if (s.file) {
@@ -108,7 +109,9 @@ void TcpConnection::set_reading(bool on) {
 }
 
 void TcpConnection::shutdown_write() {
-  if (fd_) net::shutdown_write(fd_.get());
+  if (!fd_) return;
+  net::shutdown_write(fd_.get());
+  fin_sent_ = true;
 }
 
 void TcpConnection::close(bool abortive) {
@@ -122,7 +125,7 @@ void TcpConnection::close(bool abortive) {
 
 std::optional<TcpDelivery> TcpConnection::delivery() const {
   if (!fd_) return std::nullopt;
-  return tcp_delivery(fd_.get());
+  return tcp_delivery(fd_.get(), written_, fin_sent_);
 }
 
 void TcpConnection::read_available() {

@@ -54,6 +54,8 @@ class TcpConnection final : public Transport, public IoHandler {
   std::size_t out_head_ = 0;
   Buffer out_bytes_;  // storage borrowed from the loop while output is pending
   std::size_t queued_ = 0;
+  std::uint64_t written_ = 0;  // bytes the kernel took, since the connection began
+  bool fin_sent_ = false;
   bool reading_ = true;
   bool want_write_ = false;
   bool peer_closed_ = false;
