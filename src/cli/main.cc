@@ -1,10 +1,11 @@
-// unbroken: the command line. Subcommands: serve (analyze and chaos come later).
+// unbroken: the command line. Subcommands: serve, chaos (analyze comes later).
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
 #include "app/serve.h"
 #include "app/serve_config.h"
+#include "chaos/chaos.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"unbroken: an HTTP/1.1 server for networks where clients leave early"};
@@ -12,9 +13,13 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "serve HTTP (static files with --root, diagnostics with --diag)");
   unbroken::app::ServeConfig cfg;
   unbroken::app::add_serve_options(*serve, cfg);
+  auto* chaos = app.add_subcommand("chaos", "misbehaving clients against an HTTP/1.1 server, and a verdict");
+  unbroken::chaos::ChaosConfig chaos_cfg;
+  unbroken::chaos::add_chaos_options(*chaos, chaos_cfg);
   try {
     app.parse(argc, argv);
     if (serve->parsed()) unbroken::app::finish_serve_config(*serve, cfg);
+    if (chaos->parsed()) unbroken::chaos::finish_chaos_config(chaos_cfg);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -28,5 +33,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (serve->parsed()) return unbroken::app::run_serve(cfg);
+  if (chaos->parsed()) {
+    try {
+      return unbroken::chaos::run_chaos(chaos_cfg);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "unbroken chaos: %s\n", e.what());
+      return 2;
+    }
+  }
   return 0;
 }

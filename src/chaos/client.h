@@ -1,0 +1,83 @@
+#pragma once
+// One chaos client: a connection slot that performs its kind's behaviour again and again until the
+// run ends, recording what the server did each time.
+
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <string>
+
+#include "base/unique_fd.h"
+#include "chaos/kind.h"
+#include "chaos/response_reader.h"
+#include "net/event_loop.h"
+
+namespace unbroken::chaos {
+
+class Runner;
+
+class Client final : public net::IoHandler {
+ public:
+  Client(Runner& runner, Kind kind, std::uint64_t seed);
+  ~Client() override;
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Starts the first attempt (or waits for the runner's rate limit).
+  void begin();
+  // The run is over: an attempt still waiting for the server counts as `nothing`; closes.
+  void end_of_run();
+  void on_events(std::uint32_t events) override;
+
+ private:
+  enum class Step : std::uint8_t { kWaiting, kConnecting, kActive, kStalled, kDone };
+
+  void start_attempt();
+  void on_connected();
+  void on_timer();
+  void read_available();
+  void on_response_bytes(std::string_view data);
+  void on_eof();
+  void on_error(int err);
+  // Sends what the socket takes now; the rest waits for writability. False when the socket failed.
+  bool send(std::string_view bytes);
+  void flush_pending();
+
+  // Misbehaving kinds: the attempt ends with what the server did.
+  void react(Reaction r, int status = 0);
+  // The client leaves by design: FIN, or RST when `reset`.
+  void leave(bool reset);
+  // Good clients.
+  void send_good_request();
+  void good_answered();
+  void good_error(std::string_view kind);
+
+  void close_socket(bool reset);
+  void next_attempt(std::chrono::milliseconds after = std::chrono::milliseconds{0});
+  void arm(std::chrono::milliseconds after);
+  std::string request(std::string_view method, std::string_view extra_headers = {}) const;
+  double since_attempt_ms() const;
+
+  Runner& runner_;
+  Kind kind_;
+  std::mt19937_64 rng_;
+  UniqueFd fd_;
+  Step step_ = Step::kWaiting;
+  net::TimerNode timer_;
+  std::string out_;  // bytes the socket did not take yet
+  ResponseReader reader_;
+  net::TimePoint attempt_start_{};
+  // Per attempt.
+  std::uint64_t read_so_far_ = 0;
+  std::uint64_t read_target_ = 0;  // abort-response, rst-response: leave after this many bytes
+  std::string trickle_;            // slowloris, slow-body: what is still to be sent, a byte at a time
+  std::size_t trickle_pos_ = 0;
+  bool paced_ = false;  // slow-read: reading waits for the next tick
+  // Good clients.
+  net::TimePoint sent_at_{};
+  bool waiting_ = false;  // a good request is out
+  std::uint32_t requests_on_connection_ = 0;
+  std::uint64_t generation_ = 0;  // one more for every socket closed
+};
+
+}  // namespace unbroken::chaos

@@ -1,0 +1,274 @@
+// `unbroken chaos` against real servers on loopback: unbroken itself, Python's HTTPServer (one
+// request at a time: slowloris must starve it) and ThreadingHTTPServer, and nginx. Each run is a few
+// seconds long; the assertions are on its JSON report and exit code, and on how the reports differ.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <simdjson.h>
+#include <sys/inotify.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "integration/harness.h"
+
+namespace unbroken::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A child process with stdout and stderr in files.
+class Child {
+ public:
+  Child(std::vector<std::string> args, const std::string& out_path) : out_(out_path) {
+    std::ofstream(out_path).close();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int out = ::open(out_path.c_str(), O_WRONLY | O_TRUNC);
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execvp(argv[0], argv.data());
+      ::_exit(127);
+    }
+  }
+  ~Child() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  // The exit code, waiting at most `within` (then -1).
+  int wait(std::chrono::milliseconds within) {
+    auto deadline = std::chrono::steady_clock::now() + within;
+    int status = 0;
+    // waitpid has no timeout: a SIGCHLD-free poll, each step bounded by the child's own deadline.
+    while (::waitpid(pid_, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) return -1;
+      ::usleep(20'000);
+    }
+    reaped_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  // Waits (inotify) until the output contains `marker`; returns the output.
+  std::string wait_output(const std::string& marker, std::chrono::milliseconds within = 15s) {
+    int ino = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    ::inotify_add_watch(ino, out_.c_str(), IN_MODIFY);
+    auto deadline = std::chrono::steady_clock::now() + within;
+    std::string text = slurp(out_);
+    while (text.find(marker) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{ino, POLLIN, 0};
+      ::poll(&p, 1, 100);
+      char buf[4096];
+      while (::read(ino, buf, sizeof buf) > 0) {
+      }
+      text = slurp(out_);
+    }
+    ::close(ino);
+    return text;
+  }
+  [[nodiscard]] std::string output() const { return slurp(out_); }
+
+ private:
+  std::string out_;
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+};
+
+struct ChaosRun {
+  int exit_code = -1;
+  std::string json;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+
+  [[nodiscard]] std::uint64_t good(const char* field) const { return doc["good"][field].get_uint64().value_unsafe(); }
+  [[nodiscard]] std::uint64_t reaction(const char* kind, const char* reaction) const {
+    return doc["kinds"][kind][reaction].get_uint64().value_unsafe();
+  }
+  [[nodiscard]] std::uint64_t status(const char* kind, const char* code) const {
+    auto v = doc["kinds"][kind]["statuses"][code].get_uint64();
+    return v.error() ? 0 : v.value_unsafe();
+  }
+  [[nodiscard]] bool passed() const { return doc["verdict"]["passed"].get_bool().value_unsafe(); }
+};
+
+class ChaosTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/unbroken-chaos-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Runs chaos with --json for `seconds` and parses its report.
+  std::unique_ptr<ChaosRun> chaos(const std::string& url, const std::string& mix, int seconds,
+                                  std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{UNBROKEN_BINARY, "chaos", url, "--json", "--duration", std::to_string(seconds) + "s",
+                                  "--mix", mix};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto run = std::make_unique<ChaosRun>();
+    Child c(args, dir_ + "/chaos-" + std::to_string(++runs_) + ".out");
+    run->exit_code = c.wait(std::chrono::seconds(seconds + 20));
+    std::string out = c.output();
+    run->json = out.substr(out.find('{') == std::string::npos ? 0 : out.find('{'));
+    auto parsed = run->parser.parse(run->json);
+    EXPECT_FALSE(parsed.error()) << "not JSON: " << out;
+    if (!parsed.error()) run->doc = parsed.value_unsafe();
+    return run;
+  }
+
+  std::unique_ptr<Child> python_server(const std::string& flavour, std::uint16_t& port) {
+    fs::path script = fs::path(__FILE__).parent_path() / "targets" / "python_server.py";
+    auto c = std::make_unique<Child>(std::vector<std::string>{"python3", script.string(), flavour},
+                                     dir_ + "/python-" + flavour + ".out");
+    std::string out = c->wait_output("port ");
+    port = static_cast<std::uint16_t>(std::stoi(out.substr(out.find("port ") + 5)));
+    return c;
+  }
+
+  std::string dir_;
+  int runs_ = 0;
+};
+
+std::string url(std::uint16_t port, const std::string& path) {
+  return "http://127.0.0.1:" + std::to_string(port) + path;
+}
+
+TEST_F(ChaosTest, UnbrokenServesGoodClientsWhileEveryKindMisbehaves) {
+  auto server = Server::start({{"--header-timeout", "1s", "--body-timeout", "1s", "--send-timeout", "1s",
+                                "--keepalive-timeout", "2s"}});
+  auto run = chaos(url(server->port(), "/diag/bytes/13"),
+                   "good=8,hangup-wait=1,abort-head=1,rst-head=1,abort-body=1,abort-response=1,rst-response=1,"
+                   "slowloris=2,slow-body=1,pipeline-close=1,idle=2,refresh-storm=1",
+                   3, {"--connections", "24", "--trickle", "100ms", "--good-timeout", "2s"});
+  EXPECT_EQ(run->exit_code, 0) << run->json;
+  EXPECT_TRUE(run->passed());
+  EXPECT_GT(run->good("requests"), 100u);
+  EXPECT_EQ(run->good("errors"), 0u) << run->json;
+  // A head trickled for longer than --header-timeout gets its 408; a silent connection is closed.
+  EXPECT_GT(run->reaction("slowloris", "closed_408"), 0u) << run->json;
+  EXPECT_GT(run->reaction("idle", "closed_silently"), 0u) << run->json;
+  // A half-sent head followed by FIN: the client is gone, the server closes without an answer.
+  EXPECT_GT(run->reaction("abort-head", "closed_silently"), 0u) << run->json;
+  EXPECT_GT(run->reaction("hangup-wait", "left"), 0u);
+  EXPECT_GT(run->reaction("refresh-storm", "attempts"), 0u);
+  EXPECT_TRUE(server->alive());
+}
+
+TEST_F(ChaosTest, AClientThatStopsReadingIsResetByTheSendTimeout) {
+  auto server = Server::start({{"--send-timeout", "1s"}});
+  // 64 MiB cannot fit in the socket buffers: the server is left with bytes nobody reads.
+  auto run = chaos(url(server->port(), "/diag/bytes/67108864"), "stall=2", 3, {"--connections", "2"});
+  EXPECT_GT(run->reaction("stall", "reset"), 0u) << run->json;
+  EXPECT_EQ(run->reaction("stall", "nothing") + run->reaction("stall", "reset") + run->reaction("stall", "closed_silently") +
+                run->reaction("stall", "answered"),
+            run->reaction("stall", "attempts"));
+}
+
+TEST_F(ChaosTest, SlowlorisStarvesPythonsSingleThreadedServer) {
+  std::uint16_t port = 0;
+  auto target = python_server("single", port);
+  auto run = chaos(url(port, "/"), "good=4,slowloris=4", 3,
+                   {"--connections", "8", "--trickle", "100ms", "--good-timeout", "1s"});
+  EXPECT_EQ(run->exit_code, 1) << run->json;
+  EXPECT_FALSE(run->passed());
+  EXPECT_GT(run->good("errors"), 0u) << run->json;
+  // Nothing stops a slowloris there: no header timeout.
+  EXPECT_EQ(run->reaction("slowloris", "closed_408"), 0u);
+}
+
+TEST_F(ChaosTest, ThreadingServerKeepsServingButNeverCutsSlowloris) {
+  std::uint16_t port = 0;
+  auto target = python_server("threading", port);
+  auto run = chaos(url(port, "/"), "good=4,slowloris=4", 3,
+                   {"--connections", "8", "--trickle", "100ms", "--good-timeout", "2s"});
+  EXPECT_EQ(run->exit_code, 0) << run->json;
+  EXPECT_GT(run->good("requests"), 50u);
+  // A thread per connection: the slow clients hold their threads until the run ends.
+  EXPECT_EQ(run->reaction("slowloris", "closed_408"), 0u) << run->json;
+  EXPECT_GT(run->reaction("slowloris", "nothing"), 0u) << run->json;
+
+  // unbroken, same mix: the slow clients are cut with a 408 when the header timeout expires.
+  auto server = Server::start({{"--header-timeout", "1s"}});
+  auto ours = chaos(url(server->port(), "/diag/bytes/13"), "good=4,slowloris=4", 3,
+                    {"--connections", "8", "--trickle", "100ms", "--good-timeout", "2s"});
+  EXPECT_EQ(ours->exit_code, 0) << ours->json;
+  EXPECT_GT(ours->reaction("slowloris", "closed_408"), 0u) << ours->json;
+}
+
+TEST_F(ChaosTest, NginxClosesSlowClientsSilentlyWhereUnbrokenAnswers408) {
+  std::uint16_t port = 0;
+  {
+    // A free port for nginx, which cannot report one it picked itself.
+    UniqueFd probe(::socket(AF_INET, SOCK_STREAM, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ASSERT_EQ(::bind(probe.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ::getsockname(probe.get(), reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+  }
+  std::ofstream(dir_ + "/nginx.conf") << "worker_processes 1;\ndaemon off;\npid " << dir_ << "/nginx.pid;\n"
+                                      << "error_log " << dir_ << "/nginx.err;\nevents { worker_connections 1024; }\n"
+                                      << "http {\n  access_log off;\n  client_header_timeout 1s;\n"
+                                      << "  client_body_temp_path " << dir_ << "; proxy_temp_path " << dir_
+                                      << "; fastcgi_temp_path " << dir_ << "; uwsgi_temp_path " << dir_
+                                      << "; scgi_temp_path " << dir_ << ";\n"
+                                      << "  server { listen 127.0.0.1:" << port
+                                      << "; location / { return 200 \"hello, chaos\\n\"; } }\n}\n";
+  Child nginx({"nginx", "-c", dir_ + "/nginx.conf"}, dir_ + "/nginx.out");
+  // nginx says nothing when it is ready: wait for its port to accept.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    UniqueFd probe = connect_to(port, 100ms);
+    if (probe) break;
+    ::poll(nullptr, 0, 20);  // nothing to wait on: nginx prints no readiness line
+  }
+  auto run = chaos(url(port, "/"), "good=4,slowloris=2,idle=2", 3,
+                   {"--connections", "8", "--trickle", "100ms", "--good-timeout", "2s"});
+  EXPECT_EQ(run->exit_code, 0) << run->json << slurp(dir_ + "/nginx.err");
+  EXPECT_GT(run->good("requests"), 100u);
+  // nginx's client_header_timeout closes without a response; unbroken answers 408 (see above).
+  EXPECT_GT(run->reaction("slowloris", "closed_silently") + run->reaction("slowloris", "reset"), 0u) << run->json;
+  EXPECT_EQ(run->reaction("slowloris", "closed_408"), 0u) << run->json;
+  EXPECT_GT(run->reaction("idle", "closed_silently"), 0u) << run->json;
+}
+
+TEST_F(ChaosTest, BadFlagsAreOneLineAndExitTwo) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"ftp://127.0.0.1/"}, {"http://127.0.0.1:1/", "--mix", "nosuch=1"}, {"http://127.0.0.1:1/", "--duration", "5"}}) {
+    std::vector<std::string> full{UNBROKEN_BINARY, "chaos"};
+    full.insert(full.end(), args.begin(), args.end());
+    Child c(full, dir_ + "/bad.out");
+    EXPECT_EQ(c.wait(10s), 2);
+    std::string out = c.output();
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+    EXPECT_EQ(out.rfind("unbroken", 0), 0u) << out;
+  }
+}
+
+TEST_F(ChaosTest, ATargetThatIsNotThereFailsTheVerdict) {
+  auto run = chaos("http://127.0.0.1:1/", "good=2,idle=1", 1, {"--connections", "3"});
+  EXPECT_EQ(run->exit_code, 1);
+  EXPECT_EQ(run->good("requests"), 0u);
+  EXPECT_GT(run->reaction("idle", "connect_failed"), 0u);
+}
+
+}  // namespace
+}  // namespace unbroken::testing
