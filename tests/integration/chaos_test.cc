@@ -47,8 +47,12 @@ class Child {
       ::_exit(127);
     }
   }
+  // SIGTERM first: a process with children of its own (nginx's master) takes them down with it,
+  // where SIGKILL would leave them running.
   ~Child() {
-    if (pid_ > 0 && !reaped_) {
+    if (pid_ <= 0 || reaped_) return;
+    ::kill(pid_, SIGTERM);
+    if (wait(5s) == -1 && !reaped_) {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, nullptr, 0);
     }
