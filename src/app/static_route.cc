@@ -11,10 +11,14 @@ void mount_static_files(http::Router& router, std::shared_ptr<const http::Static
                            req.header("if-modified-since"),
                            req.header("range"),
                            req.header("if-range")};
-    http::StaticResponse r = files->serve(sr);
+    // The fallback runs on the loop threads: one cache each, no locks.
+    thread_local http::StaticCache cache;
+    http::StaticResponse r = files->serve(sr, &cache);
     for (auto& [k, v] : r.headers) ex->add_header(std::move(k), std::move(v));
     if (r.file.valid()) {
       ex->respond_file(r.status, std::move(r.file), r.offset, r.length);
+    } else if (r.cached) {
+      ex->respond(r.status, r.cached_body, "");
     } else {
       ex->respond(r.status, std::move(r.body), "");
     }

@@ -396,6 +396,35 @@ StaticResponse serve_file(Opened opened, std::string_view name, const StaticRequ
   return r;
 }
 
+// The response for a cached file, as serve_file() would give it for a whole-file request.
+StaticResponse serve_cached(const StaticCache::Entry& e, const StaticRequest& req) {
+  StaticResponse r;
+  r.headers.emplace_back("ETag", e.etag);
+  if (!e.last_modified.empty()) r.headers.emplace_back("Last-Modified", e.last_modified);
+  if (not_modified(req, Validators{e.etag, e.last_modified, e.mtime})) {
+    r.status = 304;
+    return r;
+  }
+  r.headers.emplace_back("Content-Type", e.content_type);
+  r.headers.emplace_back("Accept-Ranges", "bytes");
+  r.cached = true;
+  r.cached_body = e.content;
+  return r;
+}
+
+// Reads the whole (small) file; false if it changed size under us or cannot be read.
+bool read_whole(int fd, std::uint64_t size, std::string& out) {
+  out.resize(size);
+  std::uint64_t got = 0;
+  while (got < size) {
+    ssize_t n = ::pread(fd, out.data() + got, size - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    got += static_cast<std::uint64_t>(n);
+  }
+  return true;
+}
+
 }  // namespace
 
 Result<StaticFiles> StaticFiles::open(const std::string& root) {
@@ -409,7 +438,20 @@ Result<StaticFiles> StaticFiles::open(const std::string& root) {
   return StaticFiles(std::move(dir));
 }
 
-StaticResponse StaticFiles::serve(const StaticRequest& req) const {
+StaticResponse StaticFiles::serve(const StaticRequest& req, StaticCache* cache) const {
+  // Whole-file GET and HEAD only; a range (or an If-Range) takes the full path below.
+  bool cacheable = cache != nullptr && (req.method == "GET" || req.method == "HEAD") && req.range.empty();
+  std::string_view key = req.target.substr(0, req.target.find('?'));
+  auto now = std::chrono::steady_clock::now();
+  if (cacheable) {
+    auto it = cache->entries_.find(key);
+    if (it != cache->entries_.end()) {
+      if (now - it->second.checked < cache->revalidate_after_) return serve_cached(it->second, req);
+      // Stale: forget it and look again (a hot small file is read once a second at most).
+      cache->total_bytes_ -= it->second.content.size();
+      cache->entries_.erase(it);
+    }
+  }
   if (req.method != "GET" && req.method != "HEAD") {
     StaticResponse r = text_response(405, "method not allowed\n");
     r.headers.emplace_back("Allow", "GET, HEAD");
@@ -438,6 +480,26 @@ StaticResponse StaticFiles::serve(const StaticRequest& req) const {
     return text_response(404, "not found\n");  // "/file.txt/" names a directory that is not one
   }
   if (!S_ISREG(opened->st.st_mode)) return text_response(404, "not found\n");
+  auto size = static_cast<std::uint64_t>(opened->st.st_size);
+  if (cacheable && size <= StaticCache::kMaxFileBytes) {
+    StaticCache::Entry e;
+    if (read_whole(opened->fd.get(), size, e.content)) {
+      Validators v = validators_for(opened->st);
+      e.etag = std::move(v.etag);
+      e.last_modified = std::move(v.last_modified);
+      e.mtime = v.mtime;
+      e.content_type = content_type_for(name);
+      e.checked = now;
+      // Bounded: when full, start again (hot files come back at their next request).
+      if (cache->entries_.size() >= StaticCache::kMaxEntries || cache->total_bytes_ + size > StaticCache::kMaxTotalBytes) {
+        cache->entries_.clear();
+        cache->total_bytes_ = 0;
+      }
+      cache->total_bytes_ += size;
+      auto [it, inserted] = cache->entries_.insert_or_assign(std::string(key), std::move(e));
+      return serve_cached(it->second, req);
+    }
+  }
   return serve_file(std::move(*opened), name, req);
 }
 

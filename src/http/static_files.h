@@ -3,9 +3,12 @@
 // openat2(RESOLVE_BENEATH), so neither "..", percent-encoded tricks nor symlinks can reach a file
 // outside the root; the response names an open descriptor and the caller sends it with sendfile.
 
+#include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -32,7 +35,47 @@ struct StaticResponse {
   std::uint64_t offset = 0;
   std::uint64_t length = 0;
   std::string body;  // otherwise: a small body (e.g. "not found\n"); may be empty (304)
-  [[nodiscard]] std::uint64_t content_length() const { return file.valid() ? length : body.size(); }
+  // A file from the StaticCache: the body is these bytes, valid until that cache's next serve().
+  bool cached = false;
+  std::string_view cached_body;
+  [[nodiscard]] std::uint64_t content_length() const {
+    return file.valid() ? length : cached ? cached_body.size() : body.size();
+  }
+};
+
+// One loop's cache of small files (up to kMaxFileBytes each): contents and validators, so that a hot
+// file costs no open, fstat, sendfile and close per request. An entry is checked against the file
+// system again once it is older than kRevalidateAfter (a changed file is served stale for at most
+// that long, like nginx's open_file_cache_valid). Not thread-safe: one per loop thread.
+class StaticCache {
+ public:
+  static constexpr std::uint64_t kMaxFileBytes = 64 * 1024;
+  static constexpr std::size_t kMaxEntries = 4096;
+  static constexpr std::uint64_t kMaxTotalBytes = 32 * 1024 * 1024;
+  static constexpr std::chrono::milliseconds kRevalidateAfter{1000};
+
+  explicit StaticCache(std::chrono::milliseconds revalidate_after = kRevalidateAfter)
+      : revalidate_after_(revalidate_after) {}
+
+  struct Entry {
+    std::string content;
+    std::string etag;
+    std::string last_modified;
+    std::time_t mtime = 0;
+    std::string_view content_type;
+    std::chrono::steady_clock::time_point checked;
+  };
+
+ private:
+  friend class StaticFiles;
+  // Looked up by the request's path as a view: no string is built per request.
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
+  std::uint64_t total_bytes_ = 0;
+  std::chrono::milliseconds revalidate_after_;
 };
 
 class StaticFiles {
@@ -42,7 +85,9 @@ class StaticFiles {
   static Result<StaticFiles> open(const std::string& root);
   // Never throws. For HEAD the caller will omit the body but uses the same headers and content_length().
   // Stateless apart from the root descriptor: safe to call from several loops at once.
-  StaticResponse serve(const StaticRequest& req) const;
+  StaticResponse serve(const StaticRequest& req) const { return serve(req, nullptr); }
+  // The same, answering whole-file GET and HEAD requests for small files from `cache` (may be null).
+  StaticResponse serve(const StaticRequest& req, StaticCache* cache) const;
 
  private:
   explicit StaticFiles(UniqueFd root) : root_(std::move(root)) {}

@@ -389,3 +389,62 @@ TEST_F(StaticFilesTest, OpenRejectsNonDirectories) {
 
 }  // namespace
 }  // namespace unbroken::http
+
+namespace unbroken::http {
+namespace {
+
+std::string wire_body(const StaticResponse& r) {
+  return r.cached ? std::string(r.cached_body) : body(r);
+}
+
+TEST_F(StaticFilesTest, CachedAnswersAreTheUncachedOnes) {
+  StaticCache cache(std::chrono::hours(1));
+  for (int round = 0; round < 2; ++round) {  // the second round comes from the cache
+    for (std::string_view target : {"/hello.txt", "/digits.txt", "/sub/", "/empty.txt", "/nope", "/sub", "/page.html?x=1"}) {
+      for (std::string_view method : {"GET", "HEAD"}) {
+        Req req{.method = method, .target = target};
+        auto plain = files_->serve(req.to_request());
+        auto cached = files_->serve(req.to_request(), &cache);
+        EXPECT_EQ(cached.status, plain.status) << target;
+        EXPECT_EQ(cached.headers, plain.headers) << target;
+        EXPECT_EQ(cached.content_length(), plain.content_length()) << target;
+        EXPECT_EQ(wire_body(cached), wire_body(plain)) << target;
+      }
+    }
+  }
+  // Conditional requests are answered from the cached validators.
+  Req conditional{.target = "/digits.txt", .if_none_match = kDigitsEtag};
+  EXPECT_EQ(files_->serve(conditional.to_request(), &cache).status, 304);
+}
+
+TEST_F(StaticFilesTest, ACachedFileIsReadAgainOnlyAfterRevalidation) {
+  StaticCache long_lived(std::chrono::hours(1));
+  StaticCache always(std::chrono::milliseconds(0));
+  Req req{.target = "/hello.txt"};
+  EXPECT_EQ(wire_body(files_->serve(req.to_request(), &long_lived)), kHello);
+  EXPECT_EQ(wire_body(files_->serve(req.to_request(), &always)), kHello);
+  write_file(root_ + "/hello.txt", "changed, and longer than before\n");
+  auto stale = files_->serve(req.to_request(), &long_lived);
+  EXPECT_TRUE(stale.cached);
+  EXPECT_EQ(wire_body(stale), kHello) << "within the revalidation period the cache answers alone";
+  EXPECT_EQ(wire_body(files_->serve(req.to_request(), &always)), "changed, and longer than before\n");
+  std::filesystem::remove(root_ + "/hello.txt");
+  EXPECT_EQ(files_->serve(req.to_request(), &always).status, 404) << "a deleted file is gone at revalidation";
+}
+
+TEST_F(StaticFilesTest, RangesAndLargeFilesBypassTheCache) {
+  StaticCache cache(std::chrono::hours(1));
+  Req range{.target = "/digits.txt", .range = "bytes=2-4"};
+  auto r = files_->serve(range.to_request(), &cache);
+  EXPECT_EQ(r.status, 206);
+  EXPECT_FALSE(r.cached);
+  EXPECT_EQ(body(r), "234");
+  write_file(root_ + "/big.bin", std::string(StaticCache::kMaxFileBytes + 1, 'b'));
+  Req big{.target = "/big.bin"};
+  auto b = files_->serve(big.to_request(), &cache);
+  EXPECT_FALSE(b.cached);
+  EXPECT_TRUE(b.file.valid());
+}
+
+}  // namespace
+}  // namespace unbroken::http
