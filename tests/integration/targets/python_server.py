@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A chaos target from Python's standard library: `single` is http.server.HTTPServer (one request at
 a time), `threading` is ThreadingHTTPServer (a thread per connection). Binds port 0 on 127.0.0.1,
-prints "port N" on stdout, and answers every GET with 13 bytes."""
+prints "port N" on stdout, and answers every GET with 13 bytes; or, given a directory, serves its
+files (SimpleHTTPRequestHandler)."""
+import functools
 import http.server
 import sys
 
@@ -21,7 +23,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 def main():
     cls = http.server.ThreadingHTTPServer if sys.argv[1] == "threading" else http.server.HTTPServer
-    server = cls(("127.0.0.1", 0), Handler)
+    handler = Handler
+    if len(sys.argv) > 2:
+
+        class Files(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+        handler = functools.partial(Files, directory=sys.argv[2])
+    server = cls(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     print(f"port {server.server_address[1]}", flush=True)
     server.serve_forever()
