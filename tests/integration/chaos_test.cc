@@ -254,6 +254,38 @@ TEST_F(ChaosTest, NginxClosesSlowClientsSilentlyWhereUnbrokenAnswers408) {
   EXPECT_GT(run->reaction("idle", "closed_silently"), 0u) << run->json;
 }
 
+TEST_F(ChaosTest, EveryHangUpUnderChurnIsOneRecordAndNoDescriptorLeaks) {
+  auto server = Server::start({{"--threads", "2"}});
+  int baseline = server->open_fds();
+  // Thousands of clients that send a request and leave while the handler waits: the stop button,
+  // pressed as fast as one core can press it.
+  auto run = chaos(url(server->port(), "/diag/delay/300"), "hangup-wait=1", 2, {"--connections", "20"});
+  std::uint64_t left = run->reaction("hangup-wait", "left");
+  ASSERT_GT(left, 100u) << run->json;
+  // Each departure is recorded once the handler lets go (wasted_ms): wait for the last of them.
+  auto is_departure = [](const Record& r) {
+    return r.at("outcome") == "client_closed" && r.at("ua") == "unbroken-chaos/hangup-wait";
+  };
+  std::size_t seen = 0;
+  auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto records = server->records();
+    seen = static_cast<std::size_t>(std::count_if(records.begin(), records.end(), is_departure));
+    if (seen >= left) break;
+    server->wait_record([](const Record&) { return true; }, 200ms, records.size());
+  }
+  EXPECT_EQ(seen, left) << "one record per departed client";
+  for (const auto& r : server->records()) {
+    if (!is_departure(r)) continue;
+    EXPECT_EQ(r.at("status"), "499");
+    EXPECT_EQ(r.at("phase"), "handler");
+    EXPECT_EQ(r.at("cancelled"), "true");
+  }
+  EXPECT_EQ(server->metric(R"(unbroken_disconnects_total{outcome="client_closed",phase="handler"})"),
+            static_cast<double>(left));
+  EXPECT_TRUE(server->wait_fds(baseline)) << "descriptors leaked";
+}
+
 TEST_F(ChaosTest, BadFlagsAreOneLineAndExitTwo) {
   for (const auto& args : std::vector<std::vector<std::string>>{
            {"ftp://127.0.0.1/"}, {"http://127.0.0.1:1/", "--mix", "nosuch=1"}, {"http://127.0.0.1:1/", "--duration", "5"}}) {
