@@ -3,9 +3,11 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 RELEASE_DIR := build/release
 ASAN_DIR := build/asan
+FUZZ_DIR := build/fuzz
+FUZZ_SECONDS ?= 60
 ARGS ?= --root www --diag
 
-.PHONY: all deps build build-asan serve test test-release test-asan format clean
+.PHONY: all deps build build-asan build-fuzz fuzz fuzz-smoke serve test test-release test-asan format clean
 
 all: build
 
@@ -32,7 +34,20 @@ test-asan: build-asan
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS)
 
-test: test-release test-asan
+# libFuzzer targets (clang, ASan+UBSan): the request parser, a whole connection in memory, the
+# config loader. fuzz-smoke runs each for 60 s; `make fuzz FUZZ_SECONDS=3600` for longer.
+build-fuzz: deps
+	@cmake -S . -B $(FUZZ_DIR) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DUNBROKEN_FUZZ=ON \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_request_parser fuzz_http_connection fuzz_serve_config
+
+fuzz-smoke: build-fuzz
+	@scripts/fuzz 60
+
+fuzz: build-fuzz
+	@scripts/fuzz $(FUZZ_SECONDS)
+
+test: test-release test-asan fuzz-smoke
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

@@ -105,6 +105,9 @@ template <typename... Fs>
 struct Overloaded : Fs... {
   using Fs::operator()...;
 };
+// Implicit for aggregates in C++20, but clang 14 (the fuzzing build) does not deduce it yet.
+template <typename... Fs>
+Overloaded(Fs...) -> Overloaded<Fs...>;
 
 // A value that failed; the caller prefixes "--flag: " or "file:line: key: ". `line` is set when the
 // culprit is an element of a TOML array rather than the key's own value.

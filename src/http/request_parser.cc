@@ -167,7 +167,9 @@ RequestParser::Outcome RequestParser::feed(std::string_view data, BodySink* sink
   llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
   sink_ = nullptr;
   std::size_t consumed = data.size();
-  if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+  if (err != HPE_OK) {
+    // Paused or failed: only the bytes before that point were parsed. The obs-fold scan below must
+    // not look past them, or a fold after a bad version would change the answer with the split.
     consumed = static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - data.data());
   }
   // A feed that started in the head pauses where the head (or a bodiless message) ends, so what
@@ -195,7 +197,7 @@ RequestParser::Outcome RequestParser::feed(std::string_view data, BodySink* sink
   }
   if (err != HPE_OK && err != HPE_PAUSED) {
     map_llhttp_error(err);
-    return {Status::kError, static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - data.data())};
+    return {Status::kError, consumed};
   }
   if (was_in_head && head_bytes_ > limits_.max_header_bytes) {
     failed_ = true;

@@ -3,6 +3,8 @@
 
 #include "http/http_connection.h"
 
+#include "common/fake_transport.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -12,49 +14,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-class FakeTransport : public net::Transport {
- public:
-  void set_handler(net::TransportHandler* h) override { handler_ = h; }
-  net::Buffer& input() override { return in_; }
-  void queue(std::string_view bytes) override { pending_ += bytes; }
-  void queue_file(UniqueFd, std::uint64_t, std::uint64_t length) override { pending_ += std::string(length, 'F'); }
-  Result<std::size_t> flush() override {
-    if (fail_with_) return Errno{fail_with_};
-    std::size_t n = std::min(pending_.size(), window_);
-    out_ += pending_.substr(0, n);
-    pending_.erase(0, n);
-    window_ -= n;
-    return n;
-  }
-  [[nodiscard]] std::size_t queued_bytes() const override { return pending_.size(); }
-  void set_reading(bool on) override { reading_ = on; }
-  void shutdown_write() override { shut_ = true; }
-  void close(bool abortive) override {
-    closed_ = true;
-    abortive_ = abortive;
-  }
-  [[nodiscard]] std::optional<net::TcpDelivery> delivery() const override { return std::nullopt; }
-  [[nodiscard]] const std::string& peer() const override { return peer_; }
-
-  // Test side.
-  void receive(std::string_view bytes) {
-    in_.append(bytes);
-    handler_->on_data(in_);
-  }
-  // Lets the "kernel" take n more bytes, as an EPOLLOUT would.
-  void drain(std::size_t n) {
-    window_ = n;
-    auto r = flush();
-    if (*r > 0) handler_->on_written(*r);
-  }
-
-  net::TransportHandler* handler_ = nullptr;
-  net::Buffer in_;
-  std::string pending_, out_, peer_ = "10.0.0.1:1234";
-  std::size_t window_ = SIZE_MAX;
-  int fail_with_ = 0;
-  bool reading_ = true, shut_ = false, closed_ = false, abortive_ = false;
-};
+using testing::FakeTransport;
 
 struct Rec {
   std::string outcome, phase, timer, path;
