@@ -51,6 +51,7 @@ int RequestParser::on_message_begin(llhttp_t* p) {
   s.value_.clear();
   s.head_bytes_ = s.body_bytes_ = 0;
   s.host_count_ = 0;
+  s.te_chunked_ = false;
   s.in_message_ = true;
   s.head_complete_ = s.message_complete_ = false;
   return 0;
@@ -78,7 +79,10 @@ int RequestParser::on_header_value(llhttp_t* p, const char* at, std::size_t len)
 }
 
 int RequestParser::check_transfer_encoding(std::string_view value) {
-  // RFC 9112 6.1/6.3: chunked must be the final coding, once; we implement no other coding.
+  // RFC 9112 6.1/6.3: chunked must be the final coding, once; we implement no other coding. Several
+  // Transfer-Encoding lines form one list: a line after one that ended in chunked puts something
+  // after chunked (llhttp would frame by the last line alone, a proxy perhaps by the first).
+  if (te_chunked_) return fail(400, "chunked is not the final transfer coding");
   bool chunked_seen = false;
   bool chunked_last = false;
   while (!value.empty()) {
@@ -94,6 +98,7 @@ int RequestParser::check_transfer_encoding(std::string_view value) {
     value.remove_prefix(comma + 1);
   }
   if (!chunked_last) return fail(400, "chunked is not the final transfer coding");
+  te_chunked_ = true;
   return 0;
 }
 

@@ -84,6 +84,7 @@ class RequestParser {
   std::uint64_t head_bytes_ = 0;
   std::uint64_t body_bytes_ = 0;
   int host_count_ = 0;
+  bool te_chunked_ = false;  // a Transfer-Encoding line of this message ended in chunked
   int error_status_ = 0;
   const char* error_reason_ = "";
   bool in_message_ = false;

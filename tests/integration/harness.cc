@@ -312,18 +312,31 @@ std::optional<Response> read_response(int fd, bool head_request) {
   if (bodiless) {
   } else if (r.headers.count("content-length")) {
     std::size_t len = std::stoull(r.headers["content-length"]);
-    while (rest.size() < len)
-      if (!fill(fd, rest)) return r;  // short body: returned as far as it came
+    while (rest.size() < len) {
+      if (!fill(fd, rest)) {  // short body: returned as far as it came
+        r.body = rest;
+        r.complete = false;
+        return r;
+      }
+    }
     r.body = rest.substr(0, len);
     rest.erase(0, len);
   } else if (r.headers["transfer-encoding"] == "chunked") {
     for (;;) {
       std::size_t eol;
-      while ((eol = rest.find("\r\n")) == std::string::npos)
-        if (!fill(fd, rest)) return r;
+      while ((eol = rest.find("\r\n")) == std::string::npos) {
+        if (!fill(fd, rest)) {
+          r.complete = false;
+          return r;
+        }
+      }
       std::size_t size = std::stoull(rest.substr(0, eol), nullptr, 16);
-      while (rest.size() < eol + 2 + size + 2)
-        if (!fill(fd, rest)) return r;
+      while (rest.size() < eol + 2 + size + 2) {
+        if (!fill(fd, rest)) {
+          r.complete = false;
+          return r;
+        }
+      }
       r.body += rest.substr(eol + 2, size);
       rest.erase(0, eol + 2 + size + 2);
       if (size == 0) break;

@@ -116,7 +116,8 @@ struct Response {
   int status = 0;
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
-  bool closed = false;  // the server closed the connection after it
+  bool closed = false;    // the server closed the connection after it
+  bool complete = true;  // false when the connection ended before the body did
 };
 // Reads one response (Content-Length, chunked, or until close). nullopt on EOF/timeout before a head.
 std::optional<Response> read_response(int fd, bool head_request = false);

@@ -105,6 +105,9 @@ const Case kCases[] = {
     {"garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400},
     {"space in header name", "GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n", 400},
     {"bare lf", "GET / HTTP/1.1\nHost: a\n\n", 400},
+    // Found by the smuggling table: two lines that each say chunked are "chunked, chunked".
+    {"chunked on two lines", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+    {"coding after a chunked line", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n0\r\n\r\n", 400},
     // Found by fuzz_request_parser: the fold after the bad version used to be seen only when both
     // arrived in one read (400 whole, 505 split).
     {"bad version then obs-fold", "GET / HTTP/1.a.1\r\nHosta\r\nX: a\r\n b\r\n\r\n", 505},
