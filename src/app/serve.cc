@@ -98,6 +98,7 @@ int run_serve(const ServeConfig& cfg) {
     opts.workers = cfg.workers ? cfg.workers : cores;
     opts.limits = limits_of(cfg);
     opts.max_connections = cfg.max_connections;
+    opts.max_connections_per_ip = cfg.max_connections_per_ip;
     http::Server server(opts, router, [&access_log, &noise](const http::RequestRecord& r) {
       if (access_log) access_log->write(r);
       noise.observe(r);

@@ -42,6 +42,7 @@ enum class Check {
   kThreads,        // 0..kMaxThreads
   kPositive,       // duration or byte size > 0
   kPositiveCount,  // a number of things > 0, parsed like a size so "10k" works
+  kCount,          // a number of things, 0 meaning no limit
 };
 
 // One row per setting: the flag and the TOML key are the same name, so they cannot drift apart.
@@ -57,7 +58,7 @@ struct OptionSpec {
 constexpr unsigned kMaxThreads = 256;
 constexpr std::string_view kConfigFlag = "--config";
 
-constexpr std::array<OptionSpec, 22> kOptions{{
+constexpr std::array<OptionSpec, 23> kOptions{{
     {"--listen", "listen", "HOST:PORT", "serve HTTP on this address; repeat for several, [::1]:8080 for IPv6",
      &ServeConfig::listen, Check::kAddress},
     {"--admin", "admin", "HOST:PORT", "admin listener address (metrics, dashboard), or off", &ServeConfig::admin,
@@ -90,6 +91,9 @@ constexpr std::array<OptionSpec, 22> kOptions{{
     {"--max-body", "max_body", "SIZE", "largest request body accepted", &ServeConfig::max_body, Check::kPositive},
     {"--max-connections", "max_connections", "N", "open client connections allowed per process",
      &ServeConfig::max_connections, Check::kPositiveCount},
+    {"--max-connections-per-ip", "max_connections_per_ip", "N",
+     "open connections allowed per client address; more are answered 503 (0: no limit)",
+     &ServeConfig::max_connections_per_ip, Check::kCount},
     {"--diag", "diag", "", "mount the diagnostic routes under /diag/", &ServeConfig::diag, Check::kNone},
     {"--session-store", "session_store", "STORE", "sessions: memory, sqlite:PATH or redis://HOST:PORT[/DB]",
      &ServeConfig::session_store, Check::kSessionStore},
@@ -238,13 +242,13 @@ void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::stri
             cfg.*f = *d;
           },
           [&](std::uint64_t ServeConfig::*f) {
-            bool count = spec.check == Check::kPositiveCount;
+            bool count = spec.check == Check::kPositiveCount || spec.check == Check::kCount;
             std::string noun = count ? "invalid count " : "invalid size ";
             auto n = parse_size(text);
             if (!n)
               throw BadValue{noun + quote(text) +
                              (count ? " (use e.g. 10000 or 10k)" : " (use e.g. 65536, 64KiB, 8MiB)")};
-            if (*n == 0) throw BadValue{noun + quote(text) + " (must be greater than 0)"};
+            if (*n == 0 && spec.check != Check::kCount) throw BadValue{noun + quote(text) + " (must be greater than 0)"};
             cfg.*f = *n;
           },
           [&](bool ServeConfig::*f) { cfg.*f = parse_bool(text); },
@@ -329,7 +333,7 @@ std::vector<std::string> toml_values(const OptionSpec& spec, const toml::node& n
                         [&](std::uint64_t ServeConfig::*) {
                           if (const auto* s = node.as_string()) return std::vector<std::string>{s->get()};
                           if (node.is_integer()) return integer();
-                          throw wrong(spec.check == Check::kPositiveCount
+                          throw wrong(spec.check == Check::kPositiveCount || spec.check == Check::kCount
                                           ? "an integer"
                                           : "an integer or a size string such as \"8MiB\"");
                         },

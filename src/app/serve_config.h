@@ -30,6 +30,7 @@ struct ServeConfig {
   std::uint64_t max_header_bytes = 16 * 1024;
   std::uint64_t max_body = 8 * 1024 * 1024;
   std::uint64_t max_connections = 10'000;  // per process
+  std::uint64_t max_connections_per_ip = 0;  // per client address; 0 = no limit
   bool diag = false;
   std::string session_store = "sqlite:./var/sessions.db";  // memory, sqlite:PATH or redis://HOST:PORT[/DB]
   std::chrono::milliseconds session_ttl{30 * 60'000};      // sliding: each use extends it

@@ -214,6 +214,10 @@ void HttpConnection::begin_request() {
 
 void HttpConnection::on_head() {
   disarm(TimerKind::kHeader);
+  if (refuse_status_ != 0) {
+    reject(refuse_status_, Outcome::kLimitExceeded, refuse_reason_);
+    return;
+  }
   phase_ = Phase::kRequestBody;
   exchange_ = std::allocate_shared<Exchange>(PoolAllocator<Exchange>{}, this, ctx_.loop);
   Request& req = exchange_->request_;

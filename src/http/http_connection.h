@@ -24,6 +24,11 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
 
   // Arms the wait for the first request.
   void start();
+  // Answers the first request with `status` and `reason`, then closes (a limit was reached).
+  void refuse(int status, std::string_view reason) {
+    refuse_status_ = status;
+    refuse_reason_ = reason;
+  }
   // Graceful shutdown: an idle connection closes now; a busy one finishes its request (with
   // Connection: close) within the drain timeout.
   void begin_drain();
@@ -117,6 +122,8 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   bool paused_for_output_ = false;
   bool flush_scheduled_ = false;
 
+  int refuse_status_ = 0;
+  std::string_view refuse_reason_;  // a literal
   std::uint64_t req_no_ = 0;
   int status_ = 0;
   std::uint64_t bytes_in_ = 0;

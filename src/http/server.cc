@@ -10,7 +10,11 @@ struct Server::Loop {
   LoopStats stats;
   std::unique_ptr<LoopContext> ctx;
   std::vector<std::unique_ptr<net::Listener>> listeners;
-  std::unordered_map<HttpConnection*, std::unique_ptr<HttpConnection>> conns;
+  struct Entry {
+    std::unique_ptr<HttpConnection> conn;
+    std::string ip;  // counted in per_ip_ while open; empty when there is no per-address limit
+  };
+  std::unordered_map<HttpConnection*, Entry> conns;
   std::thread thread;
   bool stopping = false;
 };
@@ -80,7 +84,17 @@ void Server::accept(Loop& l, UniqueFd fd, const net::SocketAddress& peer) {
   if (auto r = transport->start(); !r) return;  // the socket closes with the transport
   auto conn = std::make_unique<HttpConnection>(*l.ctx, std::move(transport), next_conn_id_.fetch_add(1));
   HttpConnection* raw = conn.get();
-  l.conns.emplace(raw, std::move(conn));
+  std::string ip;
+  if (options_.max_connections_per_ip > 0) {
+    // The address without the port: "10.0.0.1:5000" -> "10.0.0.1", "[::1]:5000" -> "[::1]".
+    ip = peer.to_string();
+    ip.erase(ip.rfind(':'));
+    std::lock_guard lock(per_ip_mu_);
+    // Over the limit: the connection still gets an answer (503 to its first request) rather than
+    // a reset it cannot tell from a crash.
+    if (++per_ip_[ip] > options_.max_connections_per_ip) raw->refuse(503, "too many connections from your address\n");
+  }
+  l.conns.emplace(raw, Loop::Entry{std::move(conn), std::move(ip)});
   active_.fetch_add(1, std::memory_order_relaxed);
   l.stats.connections_active.add();
   l.stats.connections_accepted.add();
@@ -92,6 +106,12 @@ void Server::on_closed(Loop& l, HttpConnection* c) {
   l.stats.connections_active.sub();
   // Freed at the end of the turn: the connection may be deep in its own callback right now.
   l.loop->defer([this, &l, c] {
+    auto it = l.conns.find(c);
+    if (it != l.conns.end() && !it->second.ip.empty()) {
+      std::lock_guard lock(per_ip_mu_);
+      auto n = per_ip_.find(it->second.ip);
+      if (n != per_ip_.end() && --n->second == 0) per_ip_.erase(n);
+    }
     l.conns.erase(c);
     if (l.stopping && l.conns.empty()) l.loop->stop();
     // A descriptor or a connection slot was freed: accept again if we had to pause.
@@ -106,7 +126,7 @@ void Server::drain_loop(Loop& l) {
   for (auto& listener : l.listeners) listener->close();
   std::vector<HttpConnection*> snapshot;
   snapshot.reserve(l.conns.size());
-  for (auto& [raw, conn] : l.conns) snapshot.push_back(raw);
+  for (auto& [raw, entry] : l.conns) snapshot.push_back(raw);
   for (HttpConnection* c : snapshot) c->begin_drain();
   l.loop->defer([&l] {
     if (l.conns.empty()) l.loop->stop();

@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -23,6 +25,8 @@ struct ServerOptions {
   std::size_t max_queued_work = 1024;
   HttpLimits limits;
   std::uint64_t max_connections = 10'000;
+  // Connections from one client address beyond this many are answered 503 and closed (0: no limit).
+  std::uint64_t max_connections_per_ip = 0;
 };
 
 class Server {
@@ -61,6 +65,9 @@ class Server {
   std::atomic<std::uint64_t> active_{0};
   std::atomic<std::uint64_t> next_conn_id_{1};
   std::atomic<bool> draining_{false};
+  // Open connections by client address, for max_connections_per_ip (all loops share it).
+  std::mutex per_ip_mu_;
+  std::unordered_map<std::string, std::uint64_t> per_ip_;
 };
 
 }  // namespace unbroken::http

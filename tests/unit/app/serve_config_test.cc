@@ -115,7 +115,10 @@ TEST_F(ServeConfigTest, EveryFlagReachesItsField) {
                            "10m",
                            "--max-connections",
                            "10k",
+                           "--max-connections-per-ip",
+                           "0",
                            "--diag"});
+  EXPECT_EQ(cfg.max_connections_per_ip, 0u) << "0 is no limit, and accepted";
   EXPECT_EQ(cfg.listen, std::vector<std::string>{"0.0.0.0:80"});
   EXPECT_EQ(cfg.admin, "off");
   EXPECT_EQ(cfg.root, dir_.string());
@@ -181,6 +184,8 @@ TEST_F(ServeConfigTest, BadFlagValuesGiveOneLineNamingFlagAndValue) {
       {{"--max-header-bytes", "0"}, "--max-header-bytes: invalid size '0' (must be greater than 0)"},
       {{"--max-connections", "lots"}, "--max-connections: invalid count 'lots' (use e.g. 10000 or 10k)"},
       {{"--max-connections", "0"}, "--max-connections: invalid count '0' (must be greater than 0)"},
+      {{"--max-connections-per-ip", "lots"}, "--max-connections-per-ip: invalid count 'lots' (use e.g. 10000 or 10k)"},
+      {{"--max-connections-per-ip", "-1"}, "--max-connections-per-ip: invalid count '-1' (use e.g. 10000 or 10k)"},
       {{"--threads", "300"}, "--threads: invalid thread count '300' (use 1..256, or 0 for one per core)"},
       {{"--threads", "99999999999999999999"},
        "--threads: invalid thread count '99999999999999999999' (use 1..256, or 0 for one per core)"},

@@ -1,0 +1,81 @@
+// Connection limits under a flood: --max-connections-per-ip answers the surplus from one address
+// with 503 and a close, while another address is still served.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "integration/harness.h"
+
+namespace unbroken::testing {
+namespace {
+
+// A client socket from a chosen loopback source address (127.0.0.2 is another client to the server).
+UniqueFd connect_from(const char* source, std::uint16_t port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  timeval tv{5, 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source, &local.sin_addr);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) return UniqueFd();
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return UniqueFd();
+  return fd;
+}
+
+std::optional<Response> request(int fd) {
+  send_all(fd, "GET /diag/bytes/5 HTTP/1.1\r\nHost: a\r\n\r\n");
+  return read_response(fd);
+}
+
+TEST(Limits, PerAddressLimitAnswers503AndAnotherAddressIsServed) {
+  auto server = Server::start({{"--max-connections-per-ip", "20", "--threads", "2"}});
+  const int base_fds = server->open_fds();
+  // The flood: 20 connections from 127.0.0.1 that hold their slots (one request each, kept alive).
+  std::vector<UniqueFd> flood;
+  for (int i = 0; i < 20; ++i) {
+    flood.push_back(connect_from("127.0.0.1", server->port()));
+    ASSERT_TRUE(flood.back());
+    auto r = request(flood.back().get());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << "connection " << i << " is within the limit";
+  }
+  // One more from the same address: a 503 and a close, not a reset.
+  UniqueFd extra = connect_from("127.0.0.1", server->port());
+  ASSERT_TRUE(extra);
+  auto refused = request(extra.get());
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(refused->body, "too many connections from your address\n");
+  EXPECT_TRUE(refused->closed);
+  bool eof = false;
+  read_until_close(extra.get(), &eof);
+  EXPECT_TRUE(eof);
+  // Another client address is served meanwhile.
+  UniqueFd other = connect_from("127.0.0.2", server->port());
+  ASSERT_TRUE(other);
+  auto served = request(other.get());
+  ASSERT_TRUE(served);
+  EXPECT_EQ(served->status, 200);
+  // The refusal is recorded as a limit, and counted.
+  auto rec = server->wait_record([](const Record& r) { return r.at("status") == "503"; });
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->at("outcome"), "limit_exceeded");
+  EXPECT_EQ(rec->at("client").rfind("127.0.0.1:", 0), 0u);
+  // A slot freed is a slot given back: once the server has closed the three it no longer holds
+  // (one of the flood, the refused one, the other address), the next connection is admitted.
+  flood.pop_back();
+  extra.reset();
+  other.reset();
+  ASSERT_TRUE(server->wait_fds(base_fds + 19));
+  UniqueFd next = connect_from("127.0.0.1", server->port());
+  auto r = request(next.get());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << "the freed slot was not given back";
+}
+
+}  // namespace
+}  // namespace unbroken::testing
