@@ -4,10 +4,11 @@ JOBS ?= $(shell nproc)
 RELEASE_DIR := build/release
 ASAN_DIR := build/asan
 FUZZ_DIR := build/fuzz
+TSAN_DIR := build/tsan
 FUZZ_SECONDS ?= 60
 ARGS ?= --root www --diag
 
-.PHONY: all deps build build-asan build-fuzz fuzz fuzz-smoke serve test test-release test-asan format clean
+.PHONY: all deps build build-asan build-tsan build-fuzz fuzz fuzz-smoke serve test test-release test-asan test-tsan format clean
 
 all: build
 
@@ -34,6 +35,18 @@ test-asan: build-asan
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS)
 
+# The integration suite under ThreadSanitizer: several loops and the worker pool busy in the server
+# processes it starts. A report anywhere (a test or a server) stops that process and fails the run.
+build-tsan: deps
+	@cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUNBROKEN_TSAN=ON >/dev/null
+	@cmake --build $(TSAN_DIR) -j $(JOBS) --target unbroken integration_tests
+
+test-tsan: build-tsan
+	@rm -rf $(TSAN_DIR)/reports && mkdir -p $(TSAN_DIR)/reports
+	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1:abort_on_error=1:log_path=$(CURDIR)/$(TSAN_DIR)/reports/tsan \
+		ctest --output-on-failure -j $(JOBS) -L integration
+	@if ls $(TSAN_DIR)/reports/tsan* >/dev/null 2>&1; then cat $(TSAN_DIR)/reports/tsan*; exit 1; fi
+
 # libFuzzer targets (clang, ASan+UBSan): the request parser, a whole connection in memory, the
 # config loader. fuzz-smoke runs each for 60 s; `make fuzz FUZZ_SECONDS=3600` for longer.
 build-fuzz: deps
@@ -47,7 +60,7 @@ fuzz-smoke: build-fuzz
 fuzz: build-fuzz
 	@scripts/fuzz $(FUZZ_SECONDS)
 
-test: test-release test-asan fuzz-smoke
+test: test-release test-asan test-tsan fuzz-smoke
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

@@ -109,7 +109,19 @@ void HttpConnection::on_timer() {
     deadlines_[static_cast<std::size_t>(kind)] = kNever;
     switch (kind) {
       case TimerKind::kLinger: close_connection(false); break;
-      case TimerKind::kRecord: emit_pending(); break;
+      case TimerKind::kRecord:
+        // Still unacknowledged bytes (a large response the client is still reading): look again
+        // later rather than log a delivery that is only in progress, up to the send timeout.
+        if (pending_ && !closed_ && ctx_.loop.now() - pending_->ended < timeout_of(TimerKind::kSend)) {
+          RequestRecord probe = pending_->rec;
+          fill_delivery(probe, pending_->bytes_before);
+          if (probe.bytes_acked && *probe.bytes_acked < probe.bytes_out) {
+            arm(TimerKind::kRecord, kRecordDelay);
+            break;
+          }
+        }
+        emit_pending();
+        break;
       case TimerKind::kKeepalive:
         // An idle keep-alive connection timing out is a normal end: counted, not recorded.
         ctx_.stats.timeouts[static_cast<std::size_t>(kind)].add();
@@ -534,7 +546,7 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
     // What the client acknowledged is known only after its ACKs arrive: keep the record until the
     // next request starts, the connection ends, or kRecordDelay passes, then ask the kernel once.
     emit_pending();
-    pending_.emplace(PendingRecord{exchange_, rec, bytes_before});
+    pending_.emplace(PendingRecord{exchange_, rec, bytes_before, ctx_.loop.now()});
     arm(TimerKind::kRecord, kRecordDelay);
   } else {
     fill_delivery(rec, bytes_before);

@@ -103,6 +103,7 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
     ExchangePtr exchange;  // owns the strings the record points into
     RequestRecord rec;
     std::uint64_t bytes_before;
+    net::TimePoint ended;  // when the response was complete
   };
   std::optional<PendingRecord> pending_;
 

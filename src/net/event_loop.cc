@@ -5,6 +5,10 @@
 #include <thread>
 
 namespace unbroken::net {
+namespace {
+constexpr std::size_t kReadBufferSize = 16 * 1024;
+constexpr std::size_t kMaxFreeBuffers = 256;  // 4 MiB per loop at most
+}  // namespace
 
 class EventLoop::Waker : public IoHandler {
  public:
@@ -84,7 +88,10 @@ EventLoop::EventLoop(Poller poller, UniqueFd wake_fd)
     : poller_(std::move(poller)),
       now_(Clock::now()),
       timers_(now_),
-      waker_(std::make_unique<Waker>(std::move(wake_fd))) {}
+      waker_(std::make_unique<Waker>(std::move(wake_fd))) {
+  // Room for the whole pool up front: giving a buffer back never allocates.
+  free_buffers_.reserve(kMaxFreeBuffers);
+}
 
 EventLoop::~EventLoop() = default;
 
@@ -124,10 +131,6 @@ void EventLoop::run_deferred() {
   }
 }
 
-namespace {
-constexpr std::size_t kReadBufferSize = 16 * 1024;
-constexpr std::size_t kMaxFreeBuffers = 256;  // 4 MiB per loop at most
-}  // namespace
 
 std::vector<char> EventLoop::take_buffer() {
   if (free_buffers_.empty()) return std::vector<char>(kReadBufferSize);

@@ -10,7 +10,6 @@ namespace {
 
 constexpr std::size_t kWakeBytes = 64 * 1024;
 constexpr auto kFlushInterval = std::chrono::milliseconds(50);
-constexpr std::size_t kBatchReserve = 4 * kWakeBytes;
 
 void append(fmt::memory_buffer& out, std::string_view s) {
   out.append(s.data(), s.data() + s.size());
@@ -121,9 +120,10 @@ AccessLog::AccessLog(std::string path, LogFormat format, std::size_t max_queued_
     : path_(std::move(path)), format_(format), max_queued_(max_queued_bytes) {
   open_file();
   if (file_ == nullptr) throw std::runtime_error(fmt::format("--log: cannot open '{}'", path_));
-  // The loops append to pending_ and the writer swaps it with its batch: with both this size from
-  // the start, a steady stream of records never grows either (no allocation per record).
-  pending_.reserve(kBatchReserve);
+  // The loops append to pending_ and the writer swaps it with its batch: with both at the queue's
+  // bound from the start, neither ever grows (no allocation on a loop thread, even when the writer
+  // falls behind). Only the pages actually written become resident.
+  pending_.reserve(max_queued_);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -173,7 +173,7 @@ void AccessLog::write(const http::RequestRecord& rec) {
 
 void AccessLog::run() {
   std::string batch;
-  batch.reserve(kBatchReserve);
+  batch.reserve(max_queued_);
   for (;;) {
     {
       std::unique_lock lock(mu_);
