@@ -19,6 +19,8 @@ constexpr std::array kTimerPriority{TimerKind::kDrain,  TimerKind::kHandler,   T
                                     TimerKind::kHeader, TimerKind::kKeepalive, TimerKind::kLinger, TimerKind::kRecord};
 // How long an answered request's record waits for the client's ACKs before SIOCOUTQ is read.
 constexpr std::chrono::milliseconds kRecordDelay{100};
+// Body bytes that count as progress for the body timeout (at 30 s, a floor of about 34 bytes/s).
+constexpr std::uint64_t kMinBodyProgress = 1024;
 
 Outcome outcome_of(net::SocketError e) {
   return e == net::SocketError::kBrokenPipe ? Outcome::kBrokenPipe : Outcome::kClientReset;
@@ -243,6 +245,7 @@ void HttpConnection::on_head() {
                 : !path_matched_ && router.fallback() ? router.fallback_slot()
                                                       : router.unmatched_slot();
   if (!req.has_body()) return;
+  body_progress_ = 0;
   arm(TimerKind::kBody, ctx_.limits.body_timeout);
   if (req.expect_continue) {
     transport_->queue("HTTP/1.1 100 Continue\r\n\r\n");
@@ -253,7 +256,14 @@ void HttpConnection::on_head() {
 
 void HttpConnection::on_body(std::string_view chunk) {
   if (closed_ || !exchange_) return;
-  arm(TimerKind::kBody, ctx_.limits.body_timeout);  // body timeout = no progress for that long
+  // Body timeout = no progress for that long, where progress is kMinBodyProgress bytes: a body
+  // trickled a byte at a time (slow-body, slowhttptest -B) would otherwise hold the connection for
+  // ever, as it does nginx's client_body_timeout.
+  body_progress_ += chunk.size();
+  if (body_progress_ >= kMinBodyProgress) {
+    body_progress_ = 0;
+    arm(TimerKind::kBody, ctx_.limits.body_timeout);
+  }
   if (!dispatched_) {
     exchange_->request_.body.append(chunk);
   } else if (exchange_->body_chunk_) {

@@ -128,6 +128,7 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   std::uint64_t req_no_ = 0;
   int status_ = 0;
   std::uint64_t bytes_in_ = 0;
+  std::uint64_t body_progress_ = 0;  // body bytes since the body timer was last re-armed
   std::uint64_t bytes_out_ = 0;
   std::uint64_t conn_bytes_out_ = 0;  // before the current request: to place the acknowledged bytes
   net::TimePoint request_start_{};

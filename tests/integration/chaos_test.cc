@@ -167,6 +167,8 @@ TEST_F(ChaosTest, UnbrokenServesGoodClientsWhileEveryKindMisbehaves) {
   // A head trickled for longer than --header-timeout gets its 408; a silent connection is closed.
   EXPECT_GT(run->reaction("slowloris", "closed_408"), 0u) << run->json;
   EXPECT_GT(run->reaction("idle", "closed_silently"), 0u) << run->json;
+  // A body trickled a byte at a time makes no progress that counts: 408 at the body timeout.
+  EXPECT_GT(run->reaction("slow-body", "closed_408"), 0u) << run->json;
   // A half-sent head followed by FIN: the client is gone, the server closes without an answer.
   EXPECT_GT(run->reaction("abort-head", "closed_silently"), 0u) << run->json;
   EXPECT_GT(run->reaction("hangup-wait", "left"), 0u);

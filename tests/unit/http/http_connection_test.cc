@@ -158,6 +158,34 @@ TEST_F(ConnectionTest, HeaderTimeoutAnswers408AndNamesTheTimer) {
   EXPECT_TRUE(transport_->shut_);  // lingering close: FIN first, then drain what the client sends
 }
 
+TEST_F(ConnectionTest, BodyTimeoutCountsKilobytesNotBytesAsProgress) {
+  router_.add("POST", "/upload", [](const ExchangePtr& ex) { ex->respond(200, "ok\n"); });
+  transport_->receive("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n");
+  // A byte every 400 ms: progress in bytes, never in kilobytes. The timer runs out at 1 s.
+  transport_->receive("x");
+  advance(milliseconds(400));
+  transport_->receive("x");
+  advance(milliseconds(400));
+  transport_->receive("x");
+  EXPECT_TRUE(records_.empty());
+  advance(milliseconds(220));
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(records_[0].timer, "body");
+  EXPECT_EQ(records_[0].status, 408);
+}
+
+TEST_F(ConnectionTest, BodyTimeoutRestartsWithEachKilobyte) {
+  router_.add("POST", "/upload", [](const ExchangePtr& ex) { ex->respond(200, "ok\n"); });
+  transport_->receive("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 3072\r\n\r\n");
+  for (int i = 0; i < 3; ++i) {
+    advance(milliseconds(800));
+    transport_->receive(std::string(1024, 'x'));  // slow, but a kilobyte within each second
+  }
+  advance(milliseconds(200));
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(records_[0].status, 200);
+}
+
 TEST_F(ConnectionTest, HandlerTimeoutAnswers503AndCancels) {
   transport_->receive("GET /async HTTP/1.1\r\nHost: a\r\n\r\n");
   advance(milliseconds(1100));
