@@ -1,8 +1,9 @@
-// unbroken: the command line. Subcommands: serve (analyze and chaos come later).
+// unbroken: the command line. Subcommands: serve, analyze (chaos comes later).
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "analyze/analyze_command.h"
 #include "app/serve.h"
 #include "app/serve_config.h"
 
@@ -12,9 +13,13 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "serve HTTP (static files with --root, diagnostics with --diag)");
   unbroken::app::ServeConfig cfg;
   unbroken::app::add_serve_options(*serve, cfg);
+  auto* analyze = app.add_subcommand("analyze", "read access logs and say who departs, where, and which timeout cuts them");
+  unbroken::analyze::AnalyzeConfig analyze_cfg;
+  unbroken::analyze::add_analyze_options(*analyze, analyze_cfg);
   try {
     app.parse(argc, argv);
     if (serve->parsed()) unbroken::app::finish_serve_config(*serve, cfg);
+    if (analyze->parsed()) unbroken::analyze::finish_analyze_config(analyze_cfg);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -28,5 +33,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (serve->parsed()) return unbroken::app::run_serve(cfg);
+  if (analyze->parsed()) return unbroken::analyze::run_analyze(analyze_cfg);
   return 0;
 }
