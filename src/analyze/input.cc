@@ -168,20 +168,19 @@ struct LineSink {
   bool detected = false;
   Format format = Format::kNginx;
   Entry entry;
+  std::uint64_t number = 0;  // of the current line in the file, blank ones included
 
   void unparsed() {
     ++summary.unparsed;
-    if (summary.first_unparsed.size() < kFirstUnparsed) summary.first_unparsed.push_back(summary.lines);
+    if (summary.first_unparsed.size() < kFirstUnparsed) summary.first_unparsed.push_back(number);
   }
 
   // One line without its '\n'; `capacity` bytes from line.data() are readable.
   void line(std::string_view line, std::size_t capacity) {
-    ++summary.lines;
+    ++number;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.find_first_not_of(" \t") == std::string_view::npos) {
-      --summary.lines;  // blank lines are not log lines
-      return;
-    }
+    if (line.find_first_not_of(" \t") == std::string_view::npos) return;  // blank lines are not log lines
+    ++summary.lines;
     if (!detected) {
       format = detect_format(line);
       summary.format = std::string(name(format));
@@ -223,6 +222,7 @@ void read_one(ByteSource& src, LineSink& sink, std::vector<char>& buf, Progress&
     if (start == 0 && len == kChunk) {
       // A line longer than the buffer: it is counted once, and its bytes skipped to the next '\n'.
       if (!skipping) {
+        ++sink.number;
         ++sink.summary.lines;
         sink.unparsed();
       }
@@ -236,10 +236,7 @@ void read_one(ByteSource& src, LineSink& sink, std::vector<char>& buf, Progress&
   }
   // The last line without a '\n': a log cut off mid-write, most often.
   if (len > 0 && !skipping) sink.line(std::string_view(buf.data(), len), buf.size());
-  if (!src.error().empty()) {
-    ++sink.summary.lines;
-    sink.unparsed();
-  }
+  sink.summary.error = src.error();
 }
 
 }  // namespace
@@ -293,17 +290,17 @@ std::vector<InputSummary> read_inputs(const std::vector<std::string>& paths, con
     int fd = p == "-" ? 0 : ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       // Checked by expand_inputs; a file removed since is one unreadable input, not the end.
-      s.lines = s.unparsed = 1;
+      s.error = std::strerror(errno);
       out.push_back(std::move(s));
       continue;
     }
     ByteSource src(fd, p != "-");
-    LineSink sink{opts, analyzer, s, json, false, Format::kNginx, Entry{}};
+    LineSink sink{opts, analyzer, s, json, false, Format::kNginx, Entry{}, 0};
     if (src.start()) {
       s.gzip = src.gzip();
       read_one(src, sink, buf, progress, done);
     } else {
-      s.lines = s.unparsed = 1;
+      s.error = src.error();
     }
     s.bytes = src.raw_bytes();
     done += s.bytes;

@@ -22,8 +22,9 @@ struct ReadOptions {
   bool progress = false;               // a progress bar on stderr
 };
 
-// Feeds every line of every input to the analyzer. Unreadable lines are counted in the summaries;
-// a read error (a truncated gzip member, EIO) ends that input and is counted as one unparsed line.
+// Feeds every line of every input to the analyzer. Unreadable lines are counted in the summaries; a
+// read error (a truncated gzip member, EIO) ends that input, keeps what was read, and is named in its
+// summary's `error`.
 [[nodiscard]] std::vector<InputSummary> read_inputs(const std::vector<std::string>& paths, const ReadOptions& opts,
                                                     Analyzer& analyzer);
 

@@ -98,7 +98,13 @@ std::string render_json(const Report& r) {
     out += fmt::format(R"(,"gzip":{},"bytes":{},"lines":{},"unparsed":{},"first_unparsed_lines":[)", in.gzip, in.bytes,
                        in.lines, in.unparsed);
     for (std::size_t k = 0; k < in.first_unparsed.size(); ++k) out += fmt::format("{}{}", k ? "," : "", in.first_unparsed[k]);
-    out += "]}";
+    out += R"(],"error":)";
+    if (in.error.empty()) {
+      out += "null";
+    } else {
+      str(out, in.error);
+    }
+    out += "}";
   }
   out += "],";
   out += R"("span":{"from":)";

@@ -19,6 +19,7 @@ struct InputSummary {
   std::uint64_t lines = 0;
   std::uint64_t unparsed = 0;
   std::vector<std::uint64_t> first_unparsed;  // line numbers, the first few
+  std::string error;                          // why reading stopped early, or empty
 };
 
 // A row of a top-k table. Counts come from a Space-Saving sketch: `requests` or `departures` (whichever

@@ -166,6 +166,7 @@ std::string render_text(const Report& r, std::size_t width) {
       }
       line += in.unparsed > in.first_unparsed.size() ? ", ...)" : ")";
     }
+    if (!in.error.empty()) line += fmt::format("; stopped early: {}", in.error);
     out += line + "\n";
   }
   double rate = r.requests ? static_cast<double>(r.departures) / static_cast<double>(r.requests) : 0;
