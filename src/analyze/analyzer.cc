@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace unbroken::analyze {
 namespace {
@@ -74,6 +75,22 @@ Analyzer::Analyzer(Filters filters)
 
 Analyzer::~Analyzer() = default;
 
+std::size_t Analyzer::AgentHash::operator()(std::string_view s) const noexcept {
+  std::uint64_t h = s.size() * 0x9E3779B97F4A7C15ULL;
+  auto word = [&](std::size_t at) {
+    std::uint64_t w = 0;
+    std::memcpy(&w, s.data() + at, std::min<std::size_t>(8, s.size() - at));
+    return w;
+  };
+  if (!s.empty()) {
+    for (std::size_t at : {std::size_t{0}, s.size() / 2, s.size() > 8 ? s.size() - 8 : 0}) {
+      h = (h ^ word(at)) * 0x100000001B3ULL;
+      h ^= h >> 29;
+    }
+  }
+  return static_cast<std::size_t>(h);
+}
+
 void Analyzer::Dimension::add(std::string_view key, const Entry& e) {
   KeyStats& s = all.add(key);
   s.requests += 1;
@@ -137,7 +154,12 @@ void Analyzer::add(const Entry& e) {
   routes_.add(route_, e);
   ips_.add(address.empty() ? std::string_view("-") : address, e);
   if (client_network(address, network_)) networks_.add(network_, e);
-  agents_.add(ua_family(e.ua, ua_scratch_), e);
+  auto cached = ua_cache_.find(e.ua);
+  if (cached == ua_cache_.end()) {
+    if (ua_cache_.size() >= 4096) ua_cache_.clear();
+    cached = ua_cache_.emplace(std::string(e.ua), std::string(ua_family(e.ua, ua_scratch_))).first;
+  }
+  agents_.add(cached->second, e);
 
   if (!e.departed()) return;
   ++departures_;
@@ -162,7 +184,12 @@ void Analyzer::add_time(const Entry& e) {
   if (e.ts_ms == kNoTime) return;
   if (first_ms_ == kNoTime || e.ts_ms < first_ms_) first_ms_ = e.ts_ms;
   if (last_ms_ == kNoTime || e.ts_ms > last_ms_) last_ms_ = e.ts_ms;
-  Bucket& b = buckets_[floor_to(e.ts_ms, bucket_ms_)];
+  std::int64_t start = floor_to(e.ts_ms, bucket_ms_);
+  if (start != last_bucket_start_ || last_bucket_ == nullptr) {
+    last_bucket_ = &buckets_[start];  // std::map: the pointer stays valid as buckets are added
+    last_bucket_start_ = start;
+  }
+  Bucket& b = *last_bucket_;
   b.requests += 1;
   b.by_outcome[static_cast<std::size_t>(e.outcome)] += 1;
   if (buckets_.size() > kMaxMinuteBuckets && bucket_ms_ < kHourMs) {
@@ -174,6 +201,7 @@ void Analyzer::add_time(const Entry& e) {
     }
     buckets_.swap(hours);
     bucket_ms_ = kHourMs;
+    last_bucket_ = nullptr;
   }
 }
 

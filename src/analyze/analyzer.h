@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "analyze/entry.h"
@@ -98,6 +99,16 @@ class Analyzer {
   Delivery delivery_;
   // Scratch buffers reused for every line.
   std::string route_, network_, ua_scratch_;
+  // User agents repeat: their family is looked up once per distinct string (bounded; cleared when full).
+  // The hash reads the length and three 8-byte words: agents are long and differ in many places.
+  struct AgentHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept;
+  };
+  std::unordered_map<std::string, std::string, AgentHash, std::equal_to<>> ua_cache_;
+  // Logs come in time order: the bucket of the previous line is most often this line's.
+  std::int64_t last_bucket_start_ = kNoTime;
+  Bucket* last_bucket_ = nullptr;
 };
 
 }  // namespace unbroken::analyze

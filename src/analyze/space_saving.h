@@ -10,7 +10,6 @@
 #include <functional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace unbroken::analyze {
@@ -33,36 +32,45 @@ class SpaceSaving {
   explicit SpaceSaving(std::size_t capacity) : capacity_(capacity) {
     counters_.reserve(capacity);
     heap_.reserve(capacity);
-    index_.reserve(capacity * 2);
+    pos_.reserve(capacity);
+    std::size_t size = 16;
+    while (size < capacity * 4) size *= 2;  // load at most 1/4: probes stay short
+    table_.assign(size, Bucket{0, 0});
+    mask_ = size - 1;
   }
 
   // Adds weight to key and returns its counter's aux, to be updated by the caller.
   Aux& add(std::string_view key, std::uint64_t weight = 1) {
     total_ += weight;
-    if (auto it = index_.find(key); it != index_.end()) {
-      Counter& c = counters_[it->second];
+    const std::size_t h = StringHash{}(key);
+    if (std::size_t at = find(key, h); at != kNone) {
+      std::uint32_t slot = table_[at].slot - 1;
+      Counter& c = counters_[slot];
       c.count += weight;
-      sift_down(pos_[it->second]);
+      std::uint32_t pos = pos_[slot];
+      heap_[pos].count = c.count;
+      sift_down(pos);
       return c.aux;
     }
     if (counters_.size() < capacity_) {
       auto slot = static_cast<std::uint32_t>(counters_.size());
       counters_.push_back(Counter{std::string(key), weight, 0, Aux{}});
-      index_.emplace(counters_.back().key, slot);
-      heap_.push_back(slot);
+      insert(h, slot);
+      heap_.push_back(HeapEntry{weight, slot});
       pos_.push_back(static_cast<std::uint32_t>(heap_.size() - 1));
       sift_up(heap_.size() - 1);
       return counters_[slot].aux;
     }
     // Evict the minimum: the newcomer inherits its count as the error bound.
-    std::uint32_t slot = heap_[0];
+    std::uint32_t slot = heap_[0].slot;
     Counter& c = counters_[slot];
-    index_.erase(c.key);
+    erase(find(c.key, StringHash{}(c.key)));
     c.key.assign(key);
     c.error = c.count;
     c.count += weight;
     c.aux = Aux{};
-    index_.emplace(c.key, slot);
+    insert(h, slot);
+    heap_[0].count = c.count;
     sift_down(0);
     evicted_ = true;
     return c.aux;
@@ -92,15 +100,54 @@ class SpaceSaving {
   [[nodiscard]] std::uint64_t total() const { return total_; }
   // The guaranteed bound on any count's overestimate: 0 while no key was ever evicted.
   [[nodiscard]] std::uint64_t max_error() const {
-    return evicted_ && !heap_.empty() ? counters_[heap_[0]].count : 0;
+    return evicted_ && !heap_.empty() ? heap_[0].count : 0;
   }
 
  private:
-  bool less(std::size_t a, std::size_t b) const { return counters_[heap_[a]].count < counters_[heap_[b]].count; }
+  // The key index: open addressing with linear probing over a flat array, so that a lookup is one
+  // or two cache lines rather than a node chase, and an eviction allocates nothing.
+  struct Bucket {
+    std::uint32_t hash;  // low bits of the key's hash, to skip most key comparisons
+    std::uint32_t slot;  // counter slot + 1; 0 marks an empty bucket
+  };
+  static constexpr std::size_t kNone = ~std::size_t{0};
+
+  std::size_t find(std::string_view key, std::size_t h) const {
+    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Bucket& b = table_[i];
+      if (b.slot == 0) return kNone;
+      if (b.hash == static_cast<std::uint32_t>(h) && counters_[b.slot - 1].key == key) return i;
+    }
+  }
+  void insert(std::size_t h, std::uint32_t slot) {
+    std::size_t i = h & mask_;
+    while (table_[i].slot != 0) i = (i + 1) & mask_;
+    table_[i] = Bucket{static_cast<std::uint32_t>(h), slot + 1};
+  }
+  // Backward-shift deletion: later entries of the probe run move up, so no tombstones pile up.
+  void erase(std::size_t i) {
+    for (std::size_t j = (i + 1) & mask_; table_[j].slot != 0; j = (j + 1) & mask_) {
+      std::size_t home = table_[j].hash & mask_;
+      // Move j into the hole at i unless its home lies cyclically in (i, j].
+      bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+      if (!stays) {
+        table_[i] = table_[j];
+        i = j;
+      }
+    }
+    table_[i] = Bucket{0, 0};
+  }
+
+  // The count is copied into the heap so that sifting reads one array, not counters_ at random.
+  struct HeapEntry {
+    std::uint64_t count;
+    std::uint32_t slot;
+  };
+  bool less(std::size_t a, std::size_t b) const { return heap_[a].count < heap_[b].count; }
   void swap_at(std::size_t a, std::size_t b) {
     std::swap(heap_[a], heap_[b]);
-    pos_[heap_[a]] = static_cast<std::uint32_t>(a);
-    pos_[heap_[b]] = static_cast<std::uint32_t>(b);
+    pos_[heap_[a].slot] = static_cast<std::uint32_t>(a);
+    pos_[heap_[b].slot] = static_cast<std::uint32_t>(b);
   }
   void sift_up(std::size_t i) {
     while (i > 0 && less(i, (i - 1) / 2)) {
@@ -123,9 +170,10 @@ class SpaceSaving {
   std::uint64_t total_ = 0;
   bool evicted_ = false;
   std::vector<Counter> counters_;
-  std::vector<std::uint32_t> heap_;  // min-heap of counter slots by count
+  std::vector<HeapEntry> heap_;      // min-heap of counter slots by count
   std::vector<std::uint32_t> pos_;   // slot -> index in heap_
-  std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> index_;
+  std::vector<Bucket> table_;
+  std::size_t mask_ = 0;
 };
 
 }  // namespace unbroken::analyze

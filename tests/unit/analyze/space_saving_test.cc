@@ -7,6 +7,7 @@
 
 #include <map>
 #include <random>
+#include <set>
 
 #include "analyze/analyzer.h"
 
@@ -45,6 +46,14 @@ TEST(SpaceSaving, HeavyHittersSurviveAMillionDistinctKeys) {
   EXPECT_EQ(s.total(), n);
   EXPECT_LE(s.max_error(), n / k);
   EXPECT_EQ(s.counters().size(), k);
+  // Every eviction removed its key from the index: no key is held twice, and the counts add up.
+  std::set<std::string> keys;
+  std::uint64_t sum = 0;
+  for (const auto& c : s.counters()) {
+    EXPECT_TRUE(keys.insert(c.key).second) << c.key;
+    sum += c.count;
+  }
+  EXPECT_EQ(sum, n);
   auto top = s.top(3, [](const auto& c) { return c.count; });
   ASSERT_EQ(top.size(), 3u);
   EXPECT_EQ(top[0]->key, "heavy-a");
