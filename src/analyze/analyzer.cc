@@ -20,6 +20,10 @@ std::int64_t floor_to(std::int64_t v, std::int64_t unit) {
   return q * unit;
 }
 
+// A duration a log may hold: finite, not negative, under ~30 years. Anything else is ignored rather
+// than summed into an infinity that would make the JSON report invalid.
+bool sane_ms(double ms) { return ms > 0 && ms < 1e12; }
+
 Row to_row(const SpaceSaving<KeyStats>::Counter& c, bool ranked_by_departures) {
   Row r;
   r.key = c.key;
@@ -99,7 +103,7 @@ void Analyzer::Dimension::add(std::string_view key, const Entry& e) {
   KeyStats& d = departed.add(key);
   d.departures += 1;
   for (KeyStats* k : {&s, &d}) {
-    if (e.wasted_ms > 0) k->wasted_ms += e.wasted_ms;
+    if (sane_ms(e.wasted_ms)) k->wasted_ms += e.wasted_ms;
     if (e.bytes_out > 0) {
       k->partial += 1;
       k->bytes_out += static_cast<std::uint64_t>(e.bytes_out);
@@ -164,7 +168,7 @@ void Analyzer::add(const Entry& e) {
   if (!e.departed()) return;
   ++departures_;
   if (e.cancelled) ++cancelled_;
-  if (e.wasted_ms > 0) wasted_ms_ += e.wasted_ms;
+  if (sane_ms(e.wasted_ms)) wasted_ms_ += e.wasted_ms;
   if (e.bytes_out > 0) {
     delivery_.partial += 1;
     delivery_.bytes_out += static_cast<std::uint64_t>(e.bytes_out);
@@ -173,8 +177,8 @@ void Analyzer::add(const Entry& e) {
       delivery_.with_acked += 1;
       delivery_.bytes_out_with_acked += static_cast<std::uint64_t>(e.bytes_out);
       delivery_.bytes_acked += static_cast<std::uint64_t>(e.bytes_acked);
-      double f = static_cast<double>(e.bytes_acked) / static_cast<double>(e.bytes_out);
-      delivery_.acked_fraction[std::min<std::size_t>(9, static_cast<std::size_t>(std::max(0.0, f) * 10))] += 1;
+      double f = std::clamp(static_cast<double>(e.bytes_acked) / static_cast<double>(e.bytes_out), 0.0, 1.0);
+      delivery_.acked_fraction[std::min<std::size_t>(9, static_cast<std::size_t>(f * 10))] += 1;
     }
   }
   add_duration(e);
@@ -206,10 +210,11 @@ void Analyzer::add_time(const Entry& e) {
 }
 
 void Analyzer::add_duration(const Entry& e) {
-  if (e.duration_ms < 0) return;
+  if (!(e.duration_ms >= 0)) return;  // also NaN
   ++with_duration_;
+  // Compared as a double before the cast: converting an out-of-range double to an integer is UB.
+  if (e.duration_ms >= static_cast<double>(kBins) * kBinMs) return;
   auto bin = static_cast<std::size_t>(e.duration_ms / kBinMs);
-  if (bin >= static_cast<std::size_t>(kBins)) return;
   hist_[bin] += 1;
   hist_sum_ms_[bin] += e.duration_ms;
   // Who ended where is kept only from 1 s up: cliffs below that are not told apart from fast requests.

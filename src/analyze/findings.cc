@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <unordered_map>
 
 #include "analyze/analyzer.h"
@@ -41,7 +42,9 @@ std::string timeout_text(std::int64_t ms) {
 
 std::vector<Share> merge_top(const std::unordered_map<std::string, std::uint64_t>& m, std::size_t n) {
   std::vector<Share> v;
-  for (const auto& [k, c] : m) v.push_back(Share{k, c});
+  for (const auto& [k, c] : m) {
+    if (c > 1) v.push_back(Share{k, c});
+  }
   std::sort(v.begin(), v.end(), [](const Share& a, const Share& b) { return a.count != b.count ? a.count > b.count : a.key < b.key; });
   if (v.size() > n) v.resize(n);
   return v;
@@ -93,8 +96,10 @@ void Analyzer::build_cliffs(Report& r) const {
       auto u = static_cast<std::size_t>(j);
       total_ms += hist_sum_ms_[u];
       if (!detail_[u]) continue;
-      for (const auto& rc : detail_[u]->routes.counters()) routes[rc.key] += rc.count;
-      for (const auto& nc : detail_[u]->networks.counters()) networks[nc.key] += nc.count;
+      // Each bin keeps only 8 routes and 8 networks: count - error is what is certain of each, so a
+      // cliff spread over many networks names none rather than eight with inflated counts.
+      for (const auto& rc : detail_[u]->routes.counters()) routes[rc.key] += rc.count - rc.error;
+      for (const auto& nc : detail_[u]->networks.counters()) networks[nc.key] += nc.count - nc.error;
       for (std::size_t t = 0; t < kTimerCount; ++t) timers[t] += detail_[u]->timers[t];
       for (const auto& [ms, k] : detail_[u]->timeouts) timeouts[ms] += k;
     }
@@ -189,10 +194,12 @@ void Analyzer::build_findings(Report& r) const {
 
   // A key stands out against everybody else's rate, not the overall one: a network that makes up a
   // third of the departures raises the overall rate it would be compared with.
+  // A key that is half the traffic or more has no "everybody else" to stand out from: +inf.
   auto rest = [&](const Row& k) {
     std::uint64_t n = r.requests > k.requests ? r.requests - k.requests : 0;
     std::uint64_t d = r.departures > k.departures ? r.departures - k.departures : 0;
-    return n > 0 ? static_cast<double>(d) / static_cast<double>(n) : 0.0;
+    if (n < 20 || k.requests * 2 > r.requests) return std::numeric_limits<double>::infinity();
+    return static_cast<double>(d) / static_cast<double>(n);
   };
   std::vector<std::string> networks_named;
   std::size_t named = 0;

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cctype>
+#include <cmath>
 #include <charconv>
 #include <cstring>
 
@@ -31,7 +32,8 @@ bool parse_seconds(std::string_view s, double& out) {
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
   if (s.empty() || s == "-") return false;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && end == s.data() + s.size();
+  // from_chars takes "inf" and "nan"; a log's seconds are finite and below ~30 years.
+  return ec == std::errc() && end == s.data() + s.size() && std::isfinite(out) && out >= 0 && out < 1e12;
 }
 
 // What an nginx status says about how the request ended: nginx logs no outcome of its own.

@@ -250,7 +250,7 @@ std::string render_text(const Report& r, std::size_t width) {
     for (const Share& s : c.routes) routes += fmt::format("{}{} ({})", routes.empty() ? "" : ", ", s.key, s.count);
     for (const Share& s : c.networks) nets += fmt::format("{}{} ({})", nets.empty() ? "" : ", ", s.key, s.count);
     if (!routes.empty()) out += "    routes: " + wrap(routes, width, 12) + "\n";
-    if (!nets.empty()) out += "    clients: " + wrap(nets, width, 13) + "\n";
+    out += nets.empty() ? "    clients: spread over many networks\n" : "    clients: " + wrap(nets, width, 13) + "\n";
   }
 
   if (!r.timers.empty()) {
