@@ -48,11 +48,11 @@ test-tsan: build-tsan
 	@if ls $(TSAN_DIR)/reports/tsan* >/dev/null 2>&1; then cat $(TSAN_DIR)/reports/tsan*; exit 1; fi
 
 # libFuzzer targets (clang, ASan+UBSan): the request parser, a whole connection in memory, the
-# config loader. fuzz-smoke runs each for 60 s; `make fuzz FUZZ_SECONDS=3600` for longer.
+# config loader, the analyze input formats. fuzz-smoke runs each for 60 s; `make fuzz FUZZ_SECONDS=3600` for longer.
 build-fuzz: deps
 	@cmake -S . -B $(FUZZ_DIR) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DUNBROKEN_FUZZ=ON \
 		-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_request_parser fuzz_http_connection fuzz_serve_config
+	@cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_request_parser fuzz_http_connection fuzz_serve_config fuzz_analyze_formats
 
 fuzz-smoke: build-fuzz
 	@scripts/fuzz 60

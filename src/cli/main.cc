@@ -1,8 +1,9 @@
-// unbroken: the command line. Subcommands: serve, chaos (analyze comes later).
+// unbroken: the command line. Subcommands: serve, chaos, analyze.
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "analyze/analyze_command.h"
 #include "app/serve.h"
 #include "app/serve_config.h"
 #include "chaos/chaos.h"
@@ -16,10 +17,14 @@ int main(int argc, char** argv) {
   auto* chaos = app.add_subcommand("chaos", "misbehaving clients against an HTTP/1.1 server, and a verdict");
   unbroken::chaos::ChaosConfig chaos_cfg;
   unbroken::chaos::add_chaos_options(*chaos, chaos_cfg);
+  auto* analyze = app.add_subcommand("analyze", "read access logs and say who departs, where, and which timeout cuts them");
+  unbroken::analyze::AnalyzeConfig analyze_cfg;
+  unbroken::analyze::add_analyze_options(*analyze, analyze_cfg);
   try {
     app.parse(argc, argv);
     if (serve->parsed()) unbroken::app::finish_serve_config(*serve, cfg);
     if (chaos->parsed()) unbroken::chaos::finish_chaos_config(chaos_cfg);
+    if (analyze->parsed()) unbroken::analyze::finish_analyze_config(analyze_cfg);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -41,5 +46,6 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (analyze->parsed()) return unbroken::analyze::run_analyze(analyze_cfg);
   return 0;
 }

@@ -27,71 +27,6 @@ namespace {
 constexpr const char* kChromium = "/usr/bin/chromium";
 constexpr const char* kScreenshot = "/tmp/unbroken-dashboard.png";
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-struct ChildResult {
-  int status = -1;  // exit status, or -1 when it had to be killed
-  std::string out;
-  std::string err;
-};
-
-// Runs argv in a process group of its own, stdout and stderr to files in dir, HOME and the XDG
-// directories pointed into dir so the browser leaves nothing in the real home. Chromium forks a
-// zygote and renderers: the whole group is killed at the deadline, and after a normal exit too,
-// in case a helper outlived the browser.
-ChildResult run(const std::vector<std::string>& argv, const std::string& dir, std::chrono::milliseconds within) {
-  std::string out_path = dir + "/stdout", err_path = dir + "/stderr";
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int null = ::open("/dev/null", O_RDONLY);
-    ::dup2(null, 0);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    ::setenv("HOME", dir.c_str(), 1);
-    ::setenv("XDG_CONFIG_HOME", (dir + "/config").c_str(), 1);
-    ::setenv("XDG_CACHE_HOME", (dir + "/cache").c_str(), 1);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  ChildResult r;
-  if (pid < 0) return r;
-  ::setpgid(pid, pid);  // also from the parent: no window where a kill of the group misses the child
-  int pfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  auto deadline = std::chrono::steady_clock::now() + within;
-  for (;;) {
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
-      r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      break;
-    }
-    if (std::chrono::steady_clock::now() >= deadline) {
-      ::kill(-pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      break;
-    }
-    pollfd p{pfd, POLLIN, 0};
-    ::poll(&p, 1, 100);
-  }
-  ::kill(-pid, SIGKILL);
-  if (pfd >= 0) ::close(pfd);
-  r.out = slurp(out_path);
-  r.err = slurp(err_path);
-  return r;
-}
-
-// Headless Chromium on url with a fresh profile, virtual time so that 8 s of page time (four polls
-// 2 s apart) pass in well under a second of real time.
 ChildResult chromium(const std::string& url, const std::vector<std::string>& output_flags) {
   char tmpl[] = "/tmp/unbroken-chromium-XXXXXX";
   std::string dir = ::mkdtemp(tmpl);
@@ -109,7 +44,7 @@ ChildResult chromium(const std::string& url, const std::vector<std::string>& out
                                 "--virtual-time-budget=8000"};
   argv.insert(argv.end(), output_flags.begin(), output_flags.end());
   argv.push_back(url);
-  ChildResult r = run(argv, dir, 45s);
+  ChildResult r = run_isolated(argv, dir, 45s);
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return r;

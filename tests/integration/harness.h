@@ -126,4 +126,15 @@ std::string read_until_close(int fd, bool* eof = nullptr);
 // One request on a new connection.
 std::optional<Response> get(std::uint16_t port, const std::string& target, const std::string& extra_headers = "");
 
+struct ChildResult {
+  int status = -1;  // exit status, or -1 when it had to be killed
+  std::string out;
+  std::string err;
+};
+// Runs argv in a process group of its own, stdout and stderr to files in dir, HOME and the XDG
+// directories pointed into dir so a browser leaves nothing in the real home. Chromium forks a zygote
+// and renderers: the whole group is killed at the deadline, and after a normal exit too, in case a
+// helper outlived the browser.
+ChildResult run_isolated(const std::vector<std::string>& argv, const std::string& dir, std::chrono::milliseconds within);
+
 }  // namespace unbroken::testing

@@ -1,0 +1,323 @@
+#include "analyze/analyzer.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace unbroken::analyze {
+namespace {
+
+constexpr std::int64_t kHourMs = 3'600'000;
+// A week of minutes; past that the timeline rolls up to hours so that its size stays bounded.
+constexpr std::size_t kMaxMinuteBuckets = 7 * 24 * 60;
+constexpr std::size_t kTopRows = 20;
+
+std::int64_t floor_to(std::int64_t v, std::int64_t unit) {
+  std::int64_t q = v / unit;
+  if (v % unit != 0 && v < 0) --q;
+  return q * unit;
+}
+
+// A duration a log may hold: finite, not negative, under ~30 years. Anything else is ignored rather
+// than summed into an infinity that would make the JSON report invalid.
+bool sane_ms(double ms) { return ms > 0 && ms < 1e12; }
+
+Row to_row(const SpaceSaving<KeyStats>::Counter& c, bool ranked_by_departures) {
+  Row r;
+  r.key = c.key;
+  r.error = c.error;
+  r.departures = ranked_by_departures ? c.count : c.aux.departures;
+  r.requests = ranked_by_departures ? 0 : c.count;
+  r.ratio = r.requests > 0 ? static_cast<double>(r.departures) / static_cast<double>(r.requests) : 0;
+  r.wasted_ms = c.aux.wasted_ms;
+  r.partial = c.aux.partial;
+  r.bytes_out = c.aux.bytes_out;
+  r.bytes_acked = c.aux.bytes_acked;
+  return r;
+}
+
+// The request count the `all` sketch holds for key, to put beside a departure-ranked row.
+template <class Sketch>
+void fill_requests(std::vector<Row>& rows, const Sketch& all) {
+  std::unordered_map<std::string_view, std::uint64_t> counts;
+  for (const auto& c : all.counters()) counts.emplace(c.key, c.count);
+  for (Row& r : rows) {
+    auto it = counts.find(r.key);
+    if (it == counts.end()) continue;
+    r.requests = std::max(it->second, r.departures);
+    r.ratio = static_cast<double>(r.departures) / static_cast<double>(r.requests);
+  }
+}
+
+// Rows ranked by departure ratio among keys whose request count is certainly at least min_requests.
+std::vector<Row> by_ratio(const SpaceSaving<KeyStats>& all, std::uint64_t min_requests, std::size_t n) {
+  std::vector<Row> rows;
+  for (const auto& c : all.counters()) {
+    if (c.count - c.error < min_requests || c.aux.departures == 0) continue;
+    rows.push_back(to_row(c, false));
+    // Requests since the key took its counter: the ratio of what this counter saw, not inflated by
+    // the inherited error.
+    rows.back().requests = c.aux.requests;
+    rows.back().ratio = static_cast<double>(c.aux.departures) / static_cast<double>(c.aux.requests);
+  }
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+    return a.ratio != b.ratio ? a.ratio > b.ratio : a.departures > b.departures;
+  });
+  if (rows.size() > n) rows.resize(n);
+  return rows;
+}
+
+}  // namespace
+
+Analyzer::Analyzer(Filters filters)
+    : filters_(std::move(filters)),
+      hist_(kBins, 0),
+      hist_sum_ms_(kBins, 0.0),
+      detail_(kBins) {}
+
+Analyzer::~Analyzer() = default;
+
+std::size_t Analyzer::AgentHash::operator()(std::string_view s) const noexcept {
+  std::uint64_t h = s.size() * 0x9E3779B97F4A7C15ULL;
+  auto word = [&](std::size_t at) {
+    std::uint64_t w = 0;
+    std::memcpy(&w, s.data() + at, std::min<std::size_t>(8, s.size() - at));
+    return w;
+  };
+  if (!s.empty()) {
+    for (std::size_t at : {std::size_t{0}, s.size() / 2, s.size() > 8 ? s.size() - 8 : 0}) {
+      h = (h ^ word(at)) * 0x100000001B3ULL;
+      h ^= h >> 29;
+    }
+  }
+  return static_cast<std::size_t>(h);
+}
+
+void Analyzer::Dimension::add(std::string_view key, const Entry& e) {
+  KeyStats& s = all.add(key);
+  s.requests += 1;
+  if (!e.departed()) return;
+  s.departures += 1;
+  KeyStats& d = departed.add(key);
+  d.departures += 1;
+  for (KeyStats* k : {&s, &d}) {
+    if (sane_ms(e.wasted_ms)) k->wasted_ms += e.wasted_ms;
+    if (e.bytes_out > 0) {
+      k->partial += 1;
+      k->bytes_out += static_cast<std::uint64_t>(e.bytes_out);
+      if (e.bytes_acked >= 0) k->bytes_acked += static_cast<std::uint64_t>(e.bytes_acked);
+    }
+  }
+}
+
+bool Analyzer::keep(const Entry& e, std::string_view route_key) {
+  if (filters_.since_ms != kNoTime && (e.ts_ms == kNoTime || e.ts_ms < filters_.since_ms)) return false;
+  if (filters_.until_ms != kNoTime && (e.ts_ms == kNoTime || e.ts_ms >= filters_.until_ms)) return false;
+  if (!filters_.route.empty()) {
+    std::string path(e.path.substr(0, e.path.find('?')));
+    std::string route(route_key.substr(route_key.find(' ') + 1));
+    if (::fnmatch(filters_.route.c_str(), route.c_str(), 0) != 0 &&
+        ::fnmatch(filters_.route.c_str(), path.c_str(), 0) != 0 &&
+        ::fnmatch(filters_.route.c_str(), std::string(route_key).c_str(), 0) != 0) {
+      return false;
+    }
+  }
+  if (filters_.client && !filters_.client->matches(client_address(e.client))) return false;
+  return true;
+}
+
+void Analyzer::add(const Entry& e) {
+  route_.assign(e.method.empty() ? std::string_view("-") : e.method);
+  route_.push_back(' ');
+  if (e.method.empty() && e.path.empty() && e.route.empty()) {
+    route_.assign(kNoRequestLine);
+  } else if (!e.route.empty()) {
+    route_.append(e.route);
+  } else {
+    std::string normalised;
+    normalise_route(e.path, normalised);
+    route_.append(normalised);
+  }
+  if ((filters_.since_ms != kNoTime || filters_.until_ms != kNoTime || !filters_.route.empty() || filters_.client) &&
+      !keep(e, route_)) {
+    ++filtered_;
+    return;
+  }
+  ++requests_;
+  auto o = static_cast<std::size_t>(e.outcome);
+  outcome_phase_[o][static_cast<std::size_t>(e.phase)] += 1;
+  if (e.timer != Timer::kNone) {
+    timers_[static_cast<std::size_t>(e.timer)] += 1;
+    if (e.timeout_ms >= 0) timer_settings_[static_cast<std::size_t>(e.timer)][e.timeout_ms] += 1;
+  }
+  add_time(e);
+
+  std::string_view address = client_address(e.client);
+  routes_.add(route_, e);
+  ips_.add(address.empty() ? std::string_view("-") : address, e);
+  if (client_network(address, network_)) networks_.add(network_, e);
+  auto cached = ua_cache_.find(e.ua);
+  if (cached == ua_cache_.end()) {
+    if (ua_cache_.size() >= 4096) ua_cache_.clear();
+    cached = ua_cache_.emplace(std::string(e.ua), std::string(ua_family(e.ua, ua_scratch_))).first;
+  }
+  agents_.add(cached->second, e);
+
+  if (!e.departed()) return;
+  ++departures_;
+  if (e.cancelled) ++cancelled_;
+  if (sane_ms(e.wasted_ms)) wasted_ms_ += e.wasted_ms;
+  if (e.bytes_out > 0) {
+    delivery_.partial += 1;
+    delivery_.bytes_out += static_cast<std::uint64_t>(e.bytes_out);
+    if (e.bytes_unsent > 0) delivery_.bytes_unsent += static_cast<std::uint64_t>(e.bytes_unsent);
+    if (e.bytes_acked >= 0) {
+      delivery_.with_acked += 1;
+      delivery_.bytes_out_with_acked += static_cast<std::uint64_t>(e.bytes_out);
+      delivery_.bytes_acked += static_cast<std::uint64_t>(e.bytes_acked);
+      double f = std::clamp(static_cast<double>(e.bytes_acked) / static_cast<double>(e.bytes_out), 0.0, 1.0);
+      delivery_.acked_fraction[std::min<std::size_t>(9, static_cast<std::size_t>(f * 10))] += 1;
+    }
+  }
+  add_duration(e);
+}
+
+void Analyzer::add_time(const Entry& e) {
+  if (e.ts_ms == kNoTime) return;
+  if (first_ms_ == kNoTime || e.ts_ms < first_ms_) first_ms_ = e.ts_ms;
+  if (last_ms_ == kNoTime || e.ts_ms > last_ms_) last_ms_ = e.ts_ms;
+  std::int64_t start = floor_to(e.ts_ms, bucket_ms_);
+  if (start != last_bucket_start_ || last_bucket_ == nullptr) {
+    last_bucket_ = &buckets_[start];  // std::map: the pointer stays valid as buckets are added
+    last_bucket_start_ = start;
+  }
+  Bucket& b = *last_bucket_;
+  b.requests += 1;
+  b.by_outcome[static_cast<std::size_t>(e.outcome)] += 1;
+  if (buckets_.size() > kMaxMinuteBuckets && bucket_ms_ < kHourMs) {
+    std::map<std::int64_t, Bucket> hours;
+    for (const auto& [start, m] : buckets_) {
+      Bucket& h = hours[floor_to(start, kHourMs)];
+      h.requests += m.requests;
+      for (std::size_t i = 0; i < kOutcomeCount; ++i) h.by_outcome[i] += m.by_outcome[i];
+    }
+    buckets_.swap(hours);
+    bucket_ms_ = kHourMs;
+    last_bucket_ = nullptr;
+  }
+}
+
+void Analyzer::add_duration(const Entry& e) {
+  if (!(e.duration_ms >= 0)) return;  // also NaN
+  ++with_duration_;
+  // Compared as a double before the cast: converting an out-of-range double to an integer is UB.
+  if (e.duration_ms >= static_cast<double>(kBins) * kBinMs) return;
+  auto bin = static_cast<std::size_t>(e.duration_ms / kBinMs);
+  hist_[bin] += 1;
+  hist_sum_ms_[bin] += e.duration_ms;
+  // Who ended where is kept only from 1 s up: cliffs below that are not told apart from fast requests.
+  if (bin < 10) return;
+  auto& d = detail_[bin];
+  if (!d) d = std::make_unique<BinDetail>();
+  d->routes.add(route_);
+  if (!network_.empty()) d->networks.add(network_);
+  d->timers[static_cast<std::size_t>(e.timer)] += 1;
+  if (e.timer != Timer::kNone && e.timeout_ms >= 0) d->timeouts[e.timeout_ms] += 1;
+}
+
+Report Analyzer::finish(std::vector<InputSummary> inputs) const {
+  Report r;
+  r.inputs = std::move(inputs);
+  for (const auto& in : r.inputs) {
+    r.lines += in.lines;
+    r.unparsed += in.unparsed;
+  }
+  r.filtered_out = filtered_;
+  r.requests = requests_;
+  r.departures = departures_;
+  r.outcome_phase = outcome_phase_;
+  for (std::size_t o = 0; o < kOutcomeCount; ++o) {
+    for (std::size_t p = 0; p < kPhaseCount; ++p) {
+      r.by_outcome[o] += outcome_phase_[o][p];
+      if (o != 0) r.by_phase[p] += outcome_phase_[o][p];
+    }
+  }
+  r.first_ms = first_ms_;
+  r.last_ms = last_ms_;
+
+  // Per minute, or per hour once the span is longer than two days.
+  std::int64_t unit = bucket_ms_;
+  if (unit < kHourMs && first_ms_ != kNoTime && last_ms_ - first_ms_ > 48 * kHourMs) unit = kHourMs;
+  r.bucket = unit == kHourMs ? "hour" : "minute";
+  for (const auto& [start, b] : buckets_) {
+    std::int64_t s = floor_to(start, unit);
+    if (r.timeline.empty() || r.timeline.back().start_ms != s) r.timeline.push_back(TimeBucket{s, 0, 0, {}});
+    TimeBucket& t = r.timeline.back();
+    t.requests += b.requests;
+    for (std::size_t i = 0; i < kOutcomeCount; ++i) {
+      t.by_outcome[i] += b.by_outcome[i];
+      if (i != 0) t.departures += b.by_outcome[i];
+    }
+  }
+
+  for (const auto* c : routes_.departed.top(kTopRows, [](const auto& c) { return c.count; })) {
+    r.routes_by_departures.push_back(to_row(*c, true));
+  }
+  fill_requests(r.routes_by_departures, routes_.all);
+  r.routes_by_ratio = by_ratio(routes_.all, 20, kTopRows);
+  for (const auto* c : ips_.departed.top(kTopRows, [](const auto& c) { return c.count; })) {
+    r.ips.push_back(to_row(*c, true));
+  }
+  fill_requests(r.ips, ips_.all);
+  for (const auto* c : networks_.departed.top(kTopRows, [](const auto& c) { return c.count; })) {
+    r.networks.push_back(to_row(*c, true));
+  }
+  fill_requests(r.networks, networks_.all);
+  r.networks_by_ratio = by_ratio(networks_.all, 20, kTopRows);
+  r.ips_by_ratio = by_ratio(ips_.all, 20, kTopRows);
+  for (const auto* c : agents_.all.top(kTopRows, [](const auto& c) { return c.count; })) {
+    r.user_agents.push_back(to_row(*c, false));
+  }
+  for (const auto* c : routes_.departed.top(kTopRows, [](const auto& c) { return c.aux.wasted_ms; })) {
+    if (c->aux.wasted_ms > 0) r.wasted_by_route.push_back(to_row(*c, true));
+  }
+
+  for (std::size_t t = 1; t < kTimerCount; ++t) {
+    if (timers_[t] == 0) continue;
+    TimerRow row{static_cast<Timer>(t), timers_[t], -1};
+    std::uint64_t best = 0;
+    for (const auto& [ms, n] : timer_settings_[t]) {
+      if (n > best) best = n, row.timeout_ms = ms;
+    }
+    r.timers.push_back(row);
+  }
+  std::sort(r.timers.begin(), r.timers.end(), [](const TimerRow& a, const TimerRow& b) { return a.count > b.count; });
+
+  r.delivery = delivery_;
+  r.wasted_ms = wasted_ms_;
+  r.cancelled = cancelled_;
+  r.with_duration = with_duration_;
+  r.hist_bin_s = kBinMs / 1000.0;
+  std::size_t last = hist_.size();
+  while (last > 0 && hist_[last - 1] == 0) --last;
+  r.histogram.assign(hist_.begin(), hist_.begin() + static_cast<std::ptrdiff_t>(last));
+
+  auto info = [&](std::string table, const SpaceSaving<KeyStats>& s) {
+    r.sketches.push_back(SketchInfo{std::move(table), s.capacity(), s.total(), s.max_error()});
+  };
+  info("routes", routes_.all);
+  info("routes_departed", routes_.departed);
+  info("clients", ips_.all);
+  info("clients_departed", ips_.departed);
+  info("networks", networks_.all);
+  info("networks_departed", networks_.departed);
+  info("user_agents", agents_.all);
+
+  build_cliffs(r);
+  build_findings(r);
+  return r;
+}
+
+}  // namespace unbroken::analyze

@@ -1,0 +1,114 @@
+#pragma once
+// Folds entries into bounded aggregates: counts by outcome and phase, a timeline, top-k sketches for
+// routes, clients, networks and user agents, and a departure-duration histogram for cliff detection.
+// Memory is fixed by the sketch capacities and the histogram size, not by the input. One thread.
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "analyze/entry.h"
+#include "analyze/keys.h"
+#include "analyze/report.h"
+#include "analyze/space_saving.h"
+
+namespace unbroken::analyze {
+
+struct Filters {
+  std::int64_t since_ms = kNoTime;  // inclusive
+  std::int64_t until_ms = kNoTime;  // exclusive
+  std::string route;                // fnmatch pattern on the normalised route or the path
+  std::optional<ClientFilter> client;
+};
+
+struct KeyStats {
+  std::uint64_t requests = 0;
+  std::uint64_t departures = 0;
+  double wasted_ms = 0;
+  std::uint64_t partial = 0;
+  std::uint64_t bytes_out = 0;
+  std::uint64_t bytes_acked = 0;
+};
+
+struct Empty {};
+
+// The route of a request that never got as far as a request line (a header timeout, a bad request).
+inline constexpr std::string_view kNoRequestLine = "(no request line)";
+
+class Analyzer {
+ public:
+  static constexpr std::size_t kRouteCapacity = 2048;
+  static constexpr std::size_t kClientCapacity = 8192;
+  static constexpr std::size_t kAgentCapacity = 512;
+  static constexpr int kBinMs = 100;
+  static constexpr int kBins = 6000;  // 0 .. 600 s
+
+  explicit Analyzer(Filters filters = {});
+  ~Analyzer();
+
+  void add(const Entry& e);
+  // Builds the report; inputs are the per-file statistics the reader kept.
+  [[nodiscard]] Report finish(std::vector<InputSummary> inputs) const;
+
+ private:
+  // Keys a sketch pair is kept for: every request counts in `all`, departures also in `departed`,
+  // so the departure tables rank by departures rather than inheriting the request ranking.
+  struct Dimension {
+    explicit Dimension(std::size_t capacity) : all(capacity), departed(capacity) {}
+    SpaceSaving<KeyStats> all;
+    SpaceSaving<KeyStats> departed;
+    void add(std::string_view key, const Entry& e);
+  };
+  // Who ended in one duration bin: the routes and networks a cliff is made of.
+  struct BinDetail {
+    BinDetail() : routes(8), networks(8) {}
+    SpaceSaving<Empty> routes;
+    SpaceSaving<Empty> networks;
+    std::array<std::uint64_t, kTimerCount> timers{};
+    std::map<std::int64_t, std::uint64_t> timeouts;
+  };
+  struct Bucket {
+    std::uint64_t requests = 0;
+    std::array<std::uint64_t, kOutcomeCount> by_outcome{};
+  };
+
+  [[nodiscard]] bool keep(const Entry& e, std::string_view route_key);
+  void add_duration(const Entry& e);
+  void add_time(const Entry& e);
+  void build_cliffs(Report& r) const;
+  void build_findings(Report& r) const;
+
+  Filters filters_;
+  std::uint64_t requests_ = 0, departures_ = 0, filtered_ = 0, cancelled_ = 0, with_duration_ = 0;
+  double wasted_ms_ = 0;
+  std::array<std::array<std::uint64_t, kPhaseCount>, kOutcomeCount> outcome_phase_{};
+  std::array<std::uint64_t, kTimerCount> timers_{};
+  std::array<std::map<std::int64_t, std::uint64_t>, kTimerCount> timer_settings_;
+  std::int64_t first_ms_ = kNoTime, last_ms_ = kNoTime;
+  std::int64_t bucket_ms_ = 60'000;
+  std::map<std::int64_t, Bucket> buckets_;
+  Dimension routes_{kRouteCapacity}, ips_{kClientCapacity}, networks_{kClientCapacity}, agents_{kAgentCapacity};
+  std::vector<std::uint64_t> hist_;
+  std::vector<double> hist_sum_ms_;
+  std::vector<std::unique_ptr<BinDetail>> detail_;
+  Delivery delivery_;
+  // Scratch buffers reused for every line.
+  std::string route_, network_, ua_scratch_;
+  // User agents repeat: their family is looked up once per distinct string (bounded; cleared when full).
+  // The hash reads the length and three 8-byte words: agents are long and differ in many places.
+  struct AgentHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept;
+  };
+  std::unordered_map<std::string, std::string, AgentHash, std::equal_to<>> ua_cache_;
+  // Logs come in time order: the bucket of the previous line is most often this line's.
+  std::int64_t last_bucket_start_ = kNoTime;
+  Bucket* last_bucket_ = nullptr;
+};
+
+}  // namespace unbroken::analyze

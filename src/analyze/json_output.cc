@@ -1,0 +1,248 @@
+#include <fmt/format.h>
+
+#include "analyze/output.h"
+#include "analyze/time_parse.h"
+
+namespace unbroken::analyze {
+namespace {
+
+// Strings come from logs: control characters, quotes and backslashes are escaped. Bytes from 0x80 up
+// pass through: simdjson has validated JSON input as UTF-8, and nginx and HAProxy write other bytes
+// as \xHH escapes, which are plain ASCII here.
+void str(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+std::string num(double d) { return fmt::format("{:.4g}", d); }
+std::string ms(double d) { return fmt::format("{:.3f}", d); }
+
+void key(std::string& out, std::string_view k) {
+  str(out, k);
+  out.push_back(':');
+}
+
+void time_or_null(std::string& out, std::int64_t t) {
+  if (t == kNoTime) {
+    out += "null";
+  } else {
+    str(out, format_iso8601(t));
+  }
+}
+
+void rows(std::string& out, std::string_view name, const std::vector<Row>& rs) {
+  key(out, name);
+  out += "[";
+  for (std::size_t i = 0; i < rs.size(); ++i) {
+    const Row& r = rs[i];
+    if (i) out += ",";
+    out += "{";
+    key(out, "key"), str(out, r.key);
+    out += fmt::format(R"(,"requests":{},"departures":{},"ratio":{},"error":{},"wasted_ms":{},"partial":{},)"
+                       R"("bytes_out":{},"bytes_acked":{}}})",
+                       r.requests, r.departures, num(r.ratio), r.error, ms(r.wasted_ms), r.partial, r.bytes_out,
+                       r.bytes_acked);
+  }
+  out += "]";
+}
+
+void outcome_map(std::string& out, const std::array<std::uint64_t, kOutcomeCount>& a) {
+  out += "{";
+  for (std::size_t o = 0; o < kOutcomeCount; ++o) {
+    if (o) out += ",";
+    key(out, kOutcomeNames[o]);
+    out += std::to_string(a[o]);
+  }
+  out += "}";
+}
+
+void shares(std::string& out, const std::vector<Share>& v) {
+  out += "[";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ",";
+    out += "{";
+    key(out, "key"), str(out, v[i].key);
+    out += fmt::format(R"(,"count":{}}})", v[i].count);
+  }
+  out += "]";
+}
+
+}  // namespace
+
+std::string render_json(const Report& r) {
+  std::string out;
+  out.reserve(64 << 10);
+  out += R"({"schema":"unbroken-analyze/1","inputs":[)";
+  for (std::size_t i = 0; i < r.inputs.size(); ++i) {
+    const InputSummary& in = r.inputs[i];
+    if (i) out += ",";
+    out += "{";
+    key(out, "name"), str(out, in.name);
+    out += ",";
+    key(out, "format"), str(out, in.format);
+    out += fmt::format(R"(,"gzip":{},"bytes":{},"lines":{},"unparsed":{},"first_unparsed_lines":[)", in.gzip, in.bytes,
+                       in.lines, in.unparsed);
+    for (std::size_t k = 0; k < in.first_unparsed.size(); ++k) out += fmt::format("{}{}", k ? "," : "", in.first_unparsed[k]);
+    out += R"(],"error":)";
+    if (in.error.empty()) {
+      out += "null";
+    } else {
+      str(out, in.error);
+    }
+    out += "}";
+  }
+  out += "],";
+  out += R"("span":{"from":)";
+  time_or_null(out, r.first_ms);
+  out += R"(,"to":)";
+  time_or_null(out, r.last_ms);
+  out += R"(,"bucket":)";
+  str(out, r.bucket);
+  out += "},";
+  double rate = r.requests ? static_cast<double>(r.departures) / static_cast<double>(r.requests) : 0;
+  out += fmt::format(R"("totals":{{"lines":{},"unparsed":{},"filtered_out":{},"requests":{},"departures":{},)"
+                     R"("departure_rate":{},"by_outcome":)",
+                     r.lines, r.unparsed, r.filtered_out, r.requests, r.departures, num(rate));
+  outcome_map(out, r.by_outcome);
+  out += R"(,"departures_by_phase":{)";
+  for (std::size_t p = 0; p < kPhaseCount; ++p) {
+    if (p) out += ",";
+    key(out, kPhaseNames[p]);
+    out += std::to_string(r.by_phase[p]);
+  }
+  out += R"(},"outcome_phase":{)";
+  for (std::size_t o = 0; o < kOutcomeCount; ++o) {
+    if (o) out += ",";
+    key(out, kOutcomeNames[o]);
+    out += "{";
+    for (std::size_t p = 0; p < kPhaseCount; ++p) {
+      if (p) out += ",";
+      key(out, kPhaseNames[p]);
+      out += std::to_string(r.outcome_phase[o][p]);
+    }
+    out += "}";
+  }
+  out += "}},";
+
+  out += R"("findings":[)";
+  for (std::size_t i = 0; i < r.findings.size(); ++i) {
+    const Finding& f = r.findings[i];
+    if (i) out += ",";
+    out += fmt::format(R"({{"rank":{},"kind":)", i + 1);
+    str(out, f.kind);
+    out += R"(,"subject":)";
+    str(out, f.subject);
+    out += fmt::format(R"(,"score":{},"text":)", num(f.score));
+    str(out, f.text);
+    out += "}";
+  }
+  out += "],";
+
+  out += R"("timeline":[)";
+  for (std::size_t i = 0; i < r.timeline.size(); ++i) {
+    const TimeBucket& b = r.timeline[i];
+    if (i) out += ",";
+    out += R"({"start":)";
+    time_or_null(out, b.start_ms);
+    out += fmt::format(R"(,"requests":{},"departures":{},"by_outcome":)", b.requests, b.departures);
+    outcome_map(out, b.by_outcome);
+    out += "}";
+  }
+  out += "],";
+
+  out += R"("cliffs":[)";
+  for (std::size_t i = 0; i < r.cliffs.size(); ++i) {
+    const Cliff& c = r.cliffs[i];
+    if (i) out += ",";
+    out += fmt::format(R"({{"seconds":{:.3f},"from":{:.1f},"to":{:.1f},"count":{},"share":{},"background":{},"known":)",
+                       c.seconds, c.from, c.to, c.count, num(c.share), num(c.background));
+    if (c.known.empty()) {
+      out += "null";
+    } else {
+      str(out, c.known);
+    }
+    out += R"(,"server_timer":)";
+    if (c.server_timer == Timer::kNone) {
+      out += "null";
+    } else {
+      out += "{";
+      key(out, "timer"), str(out, name(c.server_timer));
+      out += fmt::format(R"(,"timeout_ms":{},"count":{}}})", c.server_timeout_ms, c.server_timer_count);
+    }
+    out += R"(,"routes":)";
+    shares(out, c.routes);
+    out += R"(,"networks":)";
+    shares(out, c.networks);
+    out += "}";
+  }
+  out += "],";
+
+  out += R"("routes":{)";
+  rows(out, "by_departures", r.routes_by_departures);
+  out += ",";
+  rows(out, "by_ratio", r.routes_by_ratio);
+  out += R"(},"clients":{)";
+  rows(out, "by_departures", r.ips);
+  out += ",";
+  rows(out, "by_ratio", r.ips_by_ratio);
+  out += R"(},"networks":{)";
+  rows(out, "by_departures", r.networks);
+  out += ",";
+  rows(out, "by_ratio", r.networks_by_ratio);
+  out += "},";
+  rows(out, "user_agents", r.user_agents);
+  out += ",";
+
+  out += R"("timers":[)";
+  for (std::size_t i = 0; i < r.timers.size(); ++i) {
+    if (i) out += ",";
+    out += "{";
+    key(out, "timer"), str(out, name(r.timers[i].timer));
+    out += fmt::format(R"(,"count":{},"timeout_ms":{}}})", r.timers[i].count, r.timers[i].timeout_ms);
+  }
+  out += "],";
+
+  const Delivery& d = r.delivery;
+  out += fmt::format(R"("delivery":{{"partial":{},"bytes_out":{},"bytes_unsent":{},"with_acked":{},)"
+                     R"("bytes_out_with_acked":{},"bytes_acked":{},"acked_fraction_tenths":[)",
+                     d.partial, d.bytes_out, d.bytes_unsent, d.with_acked, d.bytes_out_with_acked, d.bytes_acked);
+  for (std::size_t i = 0; i < d.acked_fraction.size(); ++i) out += fmt::format("{}{}", i ? "," : "", d.acked_fraction[i]);
+  out += "]},";
+  out += fmt::format(R"("wasted":{{"total_ms":{},"cancelled":{},)", ms(r.wasted_ms), r.cancelled);
+  rows(out, "by_route", r.wasted_by_route);
+  out += "},";
+
+  out += fmt::format(R"("duration_histogram":{{"bin_seconds":{},"departures_with_duration":{},"counts":[)", num(r.hist_bin_s),
+                     r.with_duration);
+  for (std::size_t i = 0; i < r.histogram.size(); ++i) out += fmt::format("{}{}", i ? "," : "", r.histogram[i]);
+  out += "]},";
+
+  out += R"("sketches":[)";
+  for (std::size_t i = 0; i < r.sketches.size(); ++i) {
+    const SketchInfo& s = r.sketches[i];
+    if (i) out += ",";
+    out += "{";
+    key(out, "table"), str(out, s.table);
+    out += fmt::format(R"(,"algorithm":"space-saving","capacity":{},"total":{},"max_error":{}}})", s.capacity, s.total,
+                       s.max_error);
+  }
+  out += "]}\n";
+  return out;
+}
+
+}  // namespace unbroken::analyze

@@ -1,0 +1,24 @@
+#pragma once
+// The three renderings of a Report. Each writes the whole document to `out`; none fails.
+
+#include <cstdio>
+#include <string>
+
+#include "analyze/report.h"
+
+namespace unbroken::analyze {
+
+// Aligned tables, findings first, sized to `width` columns.
+[[nodiscard]] std::string render_text(const Report& r, std::size_t width);
+
+// The stable schema documented in docs/analyze.md ("schema": "unbroken-analyze/1").
+[[nodiscard]] std::string render_json(const Report& r);
+
+// One self-contained HTML file: inline SVG charts and CSS, no script, no external resource.
+[[nodiscard]] std::string render_html(const Report& r);
+
+// Shared by the renderers.
+[[nodiscard]] std::string group_digits(std::uint64_t n);
+[[nodiscard]] std::string human_bytes(std::uint64_t b);
+
+}  // namespace unbroken::analyze

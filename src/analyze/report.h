@@ -1,0 +1,120 @@
+#pragma once
+// What `unbroken analyze` found, computed once at the end and read by the text, JSON and HTML
+// writers. Plain data: every number a writer prints is here, so the three outputs cannot disagree.
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "analyze/entry.h"
+
+namespace unbroken::analyze {
+
+struct InputSummary {
+  std::string name;
+  std::string format;  // "json", "nginx", "haproxy", or "empty"
+  bool gzip = false;
+  std::uint64_t bytes = 0;  // as read from the file (compressed for .gz)
+  std::uint64_t lines = 0;
+  std::uint64_t unparsed = 0;
+  std::vector<std::uint64_t> first_unparsed;  // line numbers, the first few
+  std::string error;                          // why reading stopped early, or empty
+};
+
+// A row of a top-k table. Counts come from a Space-Saving sketch: `requests` or `departures` (whichever
+// the table ranks by) may be overestimated by at most `error`.
+struct Row {
+  std::string key;
+  std::uint64_t requests = 0;
+  std::uint64_t departures = 0;
+  double ratio = 0;  // departures / requests
+  std::uint64_t error = 0;
+  double wasted_ms = 0;
+  std::uint64_t partial = 0;  // departures after some response bytes
+  std::uint64_t bytes_out = 0;
+  std::uint64_t bytes_acked = 0;
+};
+
+struct Share {
+  std::string key;
+  std::uint64_t count = 0;
+};
+
+// Departure durations piling up at one value: somebody's timeout.
+struct Cliff {
+  double seconds = 0;  // mean duration of the departures in the pile
+  double from = 0, to = 0;
+  std::uint64_t count = 0;
+  double share = 0;            // of all departures with a duration
+  double background = 0;       // departures expected there from the neighbourhood
+  std::string known;           // the well-known default it matches, or empty
+  Timer server_timer = Timer::kNone;  // the server's own timer, when most of the pile carries it
+  std::int64_t server_timeout_ms = -1;
+  std::uint64_t server_timer_count = 0;
+  std::vector<Share> routes;
+  std::vector<Share> networks;
+};
+
+struct Finding {
+  std::string kind;     // cliff, timer, client_network, client, route, user_agent, delivery, wasted_work
+  std::string subject;  // the route, network, timer or value it is about
+  std::string text;     // one plain-language sentence or two
+  double score = 0;     // ranking weight: roughly the share of departures it explains
+};
+
+struct TimeBucket {
+  std::int64_t start_ms = 0;
+  std::uint64_t requests = 0;
+  std::uint64_t departures = 0;
+  std::array<std::uint64_t, kOutcomeCount> by_outcome{};
+};
+
+struct TimerRow {
+  Timer timer = Timer::kNone;
+  std::uint64_t count = 0;
+  std::int64_t timeout_ms = -1;  // the most common configured value
+};
+
+struct Delivery {
+  std::uint64_t partial = 0;  // departures with bytes_out > 0
+  std::uint64_t bytes_out = 0;
+  std::uint64_t with_acked = 0;  // of the partial ones, how many logged bytes_acked
+  std::uint64_t bytes_out_with_acked = 0;
+  std::uint64_t bytes_acked = 0;
+  std::uint64_t bytes_unsent = 0;
+  std::array<std::uint64_t, 10> acked_fraction{};  // acked/out in tenths, for those with acked
+};
+
+struct SketchInfo {
+  std::string table;
+  std::size_t capacity = 0;
+  std::uint64_t total = 0;
+  std::uint64_t max_error = 0;
+};
+
+struct Report {
+  std::vector<InputSummary> inputs;
+  std::uint64_t lines = 0, unparsed = 0, filtered_out = 0;
+  std::uint64_t requests = 0, departures = 0;
+  std::array<std::uint64_t, kOutcomeCount> by_outcome{};
+  std::array<std::uint64_t, kPhaseCount> by_phase{};  // departures only
+  std::array<std::array<std::uint64_t, kPhaseCount>, kOutcomeCount> outcome_phase{};
+  std::int64_t first_ms = kNoTime, last_ms = kNoTime;
+  std::string bucket = "minute";
+  std::vector<TimeBucket> timeline;
+  std::vector<Row> routes_by_departures, routes_by_ratio, ips, ips_by_ratio, networks, networks_by_ratio, user_agents;
+  std::vector<Row> wasted_by_route;
+  std::vector<Cliff> cliffs;
+  std::vector<TimerRow> timers;
+  Delivery delivery;
+  double wasted_ms = 0;
+  std::uint64_t cancelled = 0;
+  std::uint64_t with_duration = 0;  // departures that logged a duration
+  double hist_bin_s = 0.1;
+  std::vector<std::uint64_t> histogram;  // departures per duration bin, [0, bins * hist_bin_s)
+  std::vector<Finding> findings;
+  std::vector<SketchInfo> sketches;
+};
+
+}  // namespace unbroken::analyze

@@ -1,0 +1,25 @@
+#pragma once
+// Timestamps of the three log formats to Unix milliseconds (UTC). Hand-rolled rather than strptime:
+// these run once per line, and strptime plus timegm cost more than parsing the whole JSON record.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace unbroken::analyze {
+
+// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+[[nodiscard]] std::int64_t days_from_civil(int y, unsigned m, unsigned d);
+
+// "2026-11-26T23:50:01.123Z", "2026-11-26T23:50:01+01:00", "2026-11-26 23:50", "2026-11-26".
+[[nodiscard]] std::optional<std::int64_t> parse_iso8601(std::string_view s);
+
+// nginx $time_local "10/Oct/2000:13:55:36 -0700"; HAProxy's accept date "06/Feb/2009:12:14:14.655"
+// (no zone: read as UTC).
+[[nodiscard]] std::optional<std::int64_t> parse_clf_time(std::string_view s);
+
+// "2026-11-26T23:50:01.123Z", always UTC with milliseconds.
+[[nodiscard]] std::string format_iso8601(std::int64_t ms);
+
+}  // namespace unbroken::analyze
