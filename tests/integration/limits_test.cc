@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <filesystem>
+
 #include "integration/harness.h"
 
 namespace unbroken::testing {
@@ -75,6 +77,26 @@ TEST(Limits, PerAddressLimitAnswers503AndAnotherAddressIsServed) {
   auto r = request(next.get());
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200) << "the freed slot was not given back";
+}
+
+TEST(Limits, MaxConnectionsHoldsUnderAnIdleFloodAndGoodClientsAreServed) {
+  // 50 slots, 95 clients that connect and never send: accepting pauses at the limit (the rest wait
+  // in the backlog), the header timeout frees the slots, and the good clients get their turn.
+  auto server = Server::start({{"--max-connections", "50", "--header-timeout", "1s", "--threads", "1"}});
+  const int base_fds = server->open_fds();
+  std::vector<std::string> args{UNBROKEN_BINARY, "chaos", "http://127.0.0.1:" + std::to_string(server->port()) +
+                                "/diag/bytes/13", "--duration", "4s", "--connections", "100", "--mix",
+                                "good=5,idle=95", "--good-timeout", "3s", "--json"};
+  char tmpl[] = "/tmp/unbroken-flood-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  ChildResult run = run_isolated(args, dir, 30s);
+  EXPECT_EQ(run.status, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find(R"("errors":0,)"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find(R"("passed":true)"), std::string::npos) << run.out;
+  EXPECT_LE(server->metric("unbroken_connections_active"), 50);
+  EXPECT_TRUE(server->alive());
+  EXPECT_TRUE(server->wait_fds(base_fds)) << "descriptors leaked";
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
