@@ -22,19 +22,6 @@ constexpr int kSlowReadBuffer = 4096;
 constexpr std::uint64_t kAbortBodyLength = 64 * 1024;
 constexpr std::uint64_t kSlowBodyLength = 1024 * 1024;
 
-bool reaction_kind(Kind k) {
-  switch (k) {
-    case Kind::kAbortHead:
-    case Kind::kAbortBody:
-    case Kind::kSlowloris:
-    case Kind::kSlowBody:
-    case Kind::kSlowRead:
-    case Kind::kStall:
-    case Kind::kIdle: return true;
-    default: return false;
-  }
-}
-
 }  // namespace
 
 Client::Client(Runner& runner, Kind kind, std::uint64_t seed)
@@ -436,12 +423,10 @@ void Client::good_error(std::string_view kind) {
 }
 
 void Client::end_of_run() {
-  if (fd_ && kind_ != Kind::kGood && (step_ == Step::kActive || step_ == Step::kStalled) && reaction_kind(kind_)) {
+  // An attempt still waiting for the server (or still reading, not yet at its point of leaving)
+  // saw no reaction within the run.
+  if (fd_ && kind_ != Kind::kGood && (step_ == Step::kActive || step_ == Step::kStalled))
     ++runner_.stats(kind_).reactions[static_cast<std::size_t>(Reaction::kNothing)];
-  } else if (fd_ && kind_ != Kind::kGood && step_ == Step::kActive) {
-    // Reading a response when the run ended (abort-response, refresh-storm): it did not get to leave.
-    ++runner_.stats(kind_).reactions[static_cast<std::size_t>(Reaction::kNothing)];
-  }
   if (waiting_) runner_.good_abandoned();
   waiting_ = false;
   runner_.loop().timers().cancel(timer_);

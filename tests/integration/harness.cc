@@ -242,18 +242,28 @@ std::map<int, std::string>& leftovers() {
   return map;
 }
 
-UniqueFd connect_to(std::uint16_t port, std::chrono::milliseconds timeout) {
+UniqueFd connect_from(const char* source, std::uint16_t port, std::chrono::milliseconds timeout) {
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   leftovers().erase(fd.get());  // a new socket may reuse the number of a closed one
   timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
   ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (source != nullptr) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source, &local.sin_addr);
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) return UniqueFd();
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return UniqueFd();
   return fd;
+}
+
+UniqueFd connect_to(std::uint16_t port, std::chrono::milliseconds timeout) {
+  return connect_from(nullptr, port, timeout);
 }
 
 void send_all(int fd, std::string_view data) {

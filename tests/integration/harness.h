@@ -108,6 +108,8 @@ class SharedServerTest : public ::testing::Test {
 
 // A blocking client socket with a receive timeout.
 UniqueFd connect_to(std::uint16_t port, std::chrono::milliseconds timeout = 10s);
+// The same from a chosen loopback source address (127.0.0.2 is another client to the server).
+UniqueFd connect_from(const char* source, std::uint16_t port, std::chrono::milliseconds timeout = 10s);
 void send_all(int fd, std::string_view data);
 // Closes with RST instead of FIN.
 void reset(UniqueFd& fd);

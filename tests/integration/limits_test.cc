@@ -1,8 +1,6 @@
 // Connection limits under a flood: --max-connections-per-ip answers the surplus from one address
 // with 503 and a close, while another address is still served.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include <filesystem>
 
@@ -10,23 +8,6 @@
 
 namespace unbroken::testing {
 namespace {
-
-// A client socket from a chosen loopback source address (127.0.0.2 is another client to the server).
-UniqueFd connect_from(const char* source, std::uint16_t port) {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  timeval tv{5, 0};
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in local{};
-  local.sin_family = AF_INET;
-  ::inet_pton(AF_INET, source, &local.sin_addr);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) return UniqueFd();
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return UniqueFd();
-  return fd;
-}
 
 std::optional<Response> request(int fd) {
   send_all(fd, "GET /diag/bytes/5 HTTP/1.1\r\nHost: a\r\n\r\n");

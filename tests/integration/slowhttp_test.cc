@@ -2,9 +2,7 @@
 // bounded in connections and time. Its own CSV report is the judge: its probe found the service
 // available in every second of the attack, and the attack's connections were closed by our timeouts.
 
-#include <sys/wait.h>
 
-#include <fcntl.h>
 
 #include <filesystem>
 #include <fstream>
@@ -29,24 +27,11 @@ struct Second {
 std::vector<Second> attack(std::uint16_t port, const std::string& path, const std::vector<std::string>& mode_args) {
   char tmpl[] = "/tmp/unbroken-slowhttp-XXXXXX";
   std::string dir = ::mkdtemp(tmpl);
-  std::vector<std::string> args{"slowhttptest", "-c", std::to_string(kConnections), "-r", "60", "-l", "8", "-p", "2",
+  std::vector<std::string> args{"/usr/bin/slowhttptest", "-c", std::to_string(kConnections), "-r", "60", "-l", "8", "-p", "2",
                                 "-u", "http://127.0.0.1:" + std::to_string(port) + path, "-g", "-o", dir + "/report"};
   args.insert(args.end(), mode_args.begin(), mode_args.end());
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::chdir(dir.c_str());
-    int null = ::open("/dev/null", O_WRONLY);
-    ::dup2(null, 1);
-    ::dup2(null, 2);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execvp(argv[0], argv.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);  // bounded by -l: slowhttptest stops itself
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 127) << "slowhttptest did not run";
+  ChildResult run = run_isolated(args, dir, 60s);  // slowhttptest stops itself after -l seconds
+  EXPECT_TRUE(run.status != -1 && run.status != 127) << "slowhttptest did not run: " << run.err;
   std::vector<Second> rows;
   std::ifstream csv(dir + "/report.csv");
   std::string line;
