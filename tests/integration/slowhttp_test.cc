@@ -23,11 +23,12 @@ struct Second {
   int service = 0;  // slowhttptest's chart value: the connection count while available, 0 when not
 };
 
-// Runs slowhttptest with `mode_args` and returns its per-second CSV rows.
+// Runs slowhttptest with `mode_args` and returns its per-second CSV rows. Its probe waits up to 5 s
+// (-p) before calling the service unavailable: the sanitizer builds are several times slower.
 std::vector<Second> attack(std::uint16_t port, const std::string& path, const std::vector<std::string>& mode_args) {
   char tmpl[] = "/tmp/unbroken-slowhttp-XXXXXX";
   std::string dir = ::mkdtemp(tmpl);
-  std::vector<std::string> args{"/usr/bin/slowhttptest", "-c", std::to_string(kConnections), "-r", "60", "-l", "8", "-p", "2",
+  std::vector<std::string> args{"/usr/bin/slowhttptest", "-c", std::to_string(kConnections), "-r", "60", "-l", "8", "-p", "5",
                                 "-u", "http://127.0.0.1:" + std::to_string(port) + path, "-g", "-o", dir + "/report"};
   args.insert(args.end(), mode_args.begin(), mode_args.end());
   ChildResult run = run_isolated(args, dir, 60s);  // slowhttptest stops itself after -l seconds
