@@ -49,7 +49,7 @@ int RequestParser::on_message_begin(llhttp_t* p) {
   s.request_.clear();
   s.field_.clear();
   s.value_.clear();
-  s.head_bytes_ = s.body_bytes_ = 0;
+  s.body_bytes_ = 0;
   s.host_count_ = 0;
   s.te_chunked_ = false;
   s.in_message_ = true;
@@ -167,7 +167,9 @@ RequestParser::Outcome RequestParser::feed(std::string_view data, BodySink* sink
   if (failed_) return {Status::kError, 0};
   sink_ = sink;
   if (llhttp_get_errno(&parser_) == HPE_PAUSED) llhttp_resume(&parser_);
-  bool was_in_head = !head_complete_ || message_complete_;
+  // Between messages counts as head: stray empty lines before a request line are scanned like it.
+  // (head_complete_ stays set after a message until the next one begins, so it alone cannot say.)
+  bool was_in_head = !in_message_ || !head_complete_;
   message_complete_ = false;
   llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
   sink_ = nullptr;
@@ -185,7 +187,7 @@ RequestParser::Outcome RequestParser::feed(std::string_view data, BodySink* sink
     // reject it, and a proxy in front may have read the fold differently: reject it here.
     for (std::size_t i = 0; i < consumed; ++i) {
       char c = data[i];
-      if ((c == ' ' || c == '\t') && prev_was_lf_ && head_bytes_ - consumed + i > 0) {
+      if ((c == ' ' || c == '\t') && prev_was_lf_) {
         failed_ = true;
         error_status_ = 400;
         error_reason_ = "obsolete line folding";
@@ -210,7 +212,15 @@ RequestParser::Outcome RequestParser::feed(std::string_view data, BodySink* sink
     error_reason_ = "request head too large";
     return {Status::kError, consumed};
   }
-  if (message_complete_) return {Status::kMessage, consumed};
+  if (message_complete_) {
+    // The LF that ended this message must not make a space after it look like a fold: what follows
+    // is the next request line, which llhttp judges.
+    prev_was_lf_ = false;
+    // Counted from here, empty lines before the next request line count toward its head's limit
+    // however the stream was cut.
+    head_bytes_ = 0;
+    return {Status::kMessage, consumed};
+  }
   if (err == HPE_PAUSED && head_complete_) return {Status::kHead, consumed};
   return {Status::kNeedMore, consumed};
 }

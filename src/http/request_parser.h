@@ -52,7 +52,8 @@ class RequestParser {
   }
   [[nodiscard]] int error_status() const { return error_status_; }
   [[nodiscard]] std::string_view error_reason() const { return error_reason_; }
-  // Bytes of the current request's head so far / total body bytes parsed.
+  // Bytes of the current request's head so far (empty lines before its request line included) / total
+  // body bytes parsed.
   [[nodiscard]] std::uint64_t head_bytes() const { return head_bytes_; }
   [[nodiscard]] std::uint64_t body_bytes() const { return body_bytes_; }
   // True between the first byte of a request and its message completion.

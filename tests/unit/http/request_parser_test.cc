@@ -111,6 +111,10 @@ const Case kCases[] = {
     // Found by fuzz_request_parser: the fold after the bad version used to be seen only when both
     // arrived in one read (400 whole, 505 split).
     {"bad version then obs-fold", "GET / HTTP/1.a.1\r\nHosta\r\nX: a\r\n b\r\n\r\n", 505},
+    // Found by fuzz_request_parser: when the empty line between two requests arrived in a read of
+    // its own, the next head was not scanned, so its fold passed (400 whole, two requests split).
+    {"empty line then a folded request",
+     "GET /a HTTP/1.1\r\nHost: a\r\n\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", 400},
     {"unsupported expectation", "GET / HTTP/1.1\r\nHost: a\r\nExpect: magic\r\n\r\n", 417},
 };
 
