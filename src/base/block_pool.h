@@ -5,6 +5,7 @@
 // Sanitizer builds pass every block straight to the heap, so ASan still sees use-after-free.
 
 #include <cstddef>
+#include <memory>
 #include <new>
 #include <utility>
 
@@ -83,5 +84,29 @@ struct PoolAllocator {
   }
   friend bool operator==(const PoolAllocator&, const PoolAllocator&) { return true; }
 };
+
+// A std::unique_ptr whose object lives in a BlockPool block: for per-connection state that exists
+// only for a moment (an idle connection then carries a null pointer instead of the object).
+template <class T>
+struct PoolDelete {
+  void operator()(T* p) const {
+    p->~T();
+    BlockPool<sizeof(T)>::give(p);
+  }
+};
+template <class T>
+using PoolPtr = std::unique_ptr<T, PoolDelete<T>>;
+
+template <class T, class... Args>
+PoolPtr<T> make_pooled(Args&&... args) {
+  static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+  void* block = BlockPool<sizeof(T)>::take();
+  try {
+    return PoolPtr<T>(new (block) T{std::forward<Args>(args)...});
+  } catch (...) {
+    BlockPool<sizeof(T)>::give(block);
+    throw;
+  }
+}
 
 }  // namespace unbroken

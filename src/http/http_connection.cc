@@ -40,7 +40,6 @@ HttpConnection::HttpConnection(LoopContext& ctx, std::unique_ptr<net::Transport>
     : ctx_(ctx),
       transport_(std::move(transport)),
       id_(id),
-      parser_(ParserLimits{ctx.limits.max_header_bytes, 100, ctx.limits.max_body}),
       timer_([this] { on_timer(); }) {
   deadlines_.fill(kNever);
   transport_->set_handler(this);
@@ -48,6 +47,7 @@ HttpConnection::HttpConnection(LoopContext& ctx, std::unique_ptr<net::Transport>
 
 HttpConnection::~HttpConnection() {
   if (exchange_) exchange_->conn_ = nullptr;
+  if (parser_) ctx_.parsers.give(std::move(parser_));
 }
 
 void HttpConnection::start() {
@@ -181,8 +181,9 @@ void HttpConnection::process() {
     // Pipelining: the next request waits until this one is answered; bytes stay buffered (bounded
     // by max_buffered_input, after which the transport stops reading).
     if (exchange_ && message_done_) break;
+    if (!parser_) parser_ = ctx_.parsers.take();
     if (phase_ == Phase::kIdle) begin_request();
-    auto r = parser_.feed(in.readable(), this);
+    auto r = parser_->feed(in.readable(), this);
     in.consume(r.consumed);
     bytes_in_ += r.consumed;
     if (closed_ || closing_) break;
@@ -190,14 +191,17 @@ void HttpConnection::process() {
       case RequestParser::Status::kNeedMore: break;
       case RequestParser::Status::kError:
         in.clear();
-        reject(parser_.error_status(), outcome_of_status(parser_.error_status()),
-               fmt::format("{}\n", parser_.error_reason()));
+        reject(parser_->error_status(), outcome_of_status(parser_->error_status()),
+               fmt::format("{}\n", parser_->error_reason()));
         break;
       case RequestParser::Status::kHead: on_head(); break;
       case RequestParser::Status::kMessage: on_message(); break;
     }
   }
   in_process_ = false;
+  // Between requests with nothing buffered, the connection is idle: its parser goes back to the loop.
+  if (parser_ && phase_ == Phase::kIdle && !closed_ && in.empty() && !parser_->in_message())
+    ctx_.parsers.give(std::move(parser_));
   update_reading();
 }
 
@@ -235,7 +239,7 @@ void HttpConnection::on_head() {
   phase_ = Phase::kRequestBody;
   exchange_ = std::allocate_shared<Exchange>(PoolAllocator<Exchange>{}, this, ctx_.loop);
   Request& req = exchange_->request_;
-  req = std::move(parser_.request());
+  req = std::move(parser_->request());
   req.client = transport_->peer();
   auto m = ctx_.router.match(req.method, req.path(), req.params);
   route_ = m.route;
@@ -524,7 +528,8 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
   if (is_departure(outcome) && !head_sent) status = 499;
 
   // Views point into the exchange's request (or the parser's, before there is one).
-  const Request& req = exchange_ ? exchange_->request_ : parser_.request();
+  static const Request kNoRequest;
+  const Request& req = exchange_ ? exchange_->request_ : parser_ ? parser_->request() : kNoRequest;
   RequestRecord rec;
   rec.ts = std::chrono::system_clock::now();
   rec.conn = id_;
@@ -556,7 +561,7 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
     // What the client acknowledged is known only after its ACKs arrive: keep the record until the
     // next request starts, the connection ends, or kRecordDelay passes, then ask the kernel once.
     emit_pending();
-    pending_.emplace(PendingRecord{exchange_, rec, bytes_before, ctx_.loop.now()});
+    pending_ = make_pooled<PendingRecord>(exchange_, rec, bytes_before, ctx_.loop.now());
     arm(TimerKind::kRecord, kRecordDelay);
   } else {
     fill_delivery(rec, bytes_before);
@@ -640,7 +645,14 @@ void HttpConnection::emit_pending() {
   if (ctx_.record) ctx_.record(p.rec);
   // The last owner of a finished exchange hands its request back to the parser: the next request
   // reuses the strings' capacity instead of allocating them again.
-  if (p.exchange.use_count() == 1 && !parser_.in_message()) parser_.recycle(std::move(p.exchange->request_));
+  // (An idle connection holds no parser: the storage goes to one in the loop's pool.)
+  if (p.exchange.use_count() == 1) {
+    if (!parser_) {
+      ctx_.parsers.recycle(std::move(p.exchange->request_));
+    } else if (!parser_->in_message()) {
+      parser_->recycle(std::move(p.exchange->request_));
+    }
+  }
 }
 
 void HttpConnection::reject(int status, Outcome outcome, std::string_view reason, std::optional<TimerKind> timer) {

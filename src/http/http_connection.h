@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 
+#include "base/block_pool.h"
 #include "http/exchange.h"
 #include "http/loop_context.h"
 #include "http/record.h"
@@ -93,7 +94,7 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   LoopContext& ctx_;
   std::unique_ptr<net::Transport> transport_;
   std::uint64_t id_;
-  RequestParser parser_;
+  std::unique_ptr<RequestParser> parser_;  // from ctx_.parsers while a request is being read
   net::TimerNode timer_;
   std::array<net::TimePoint, kTimerCount> deadlines_;
   net::TimePoint timer_armed_at_{};  // when timer_ fires, if armed (never after the earliest deadline)
@@ -105,7 +106,7 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
     std::uint64_t bytes_before;
     net::TimePoint ended;  // when the response was complete
   };
-  std::optional<PendingRecord> pending_;
+  PoolPtr<PendingRecord> pending_;  // null while there is none: idle connections stay small
 
   Phase phase_ = Phase::kIdle;
   ExchangePtr exchange_;

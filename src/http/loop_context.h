@@ -4,11 +4,13 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "http/exchange.h"
 #include "http/record.h"
+#include "http/request_parser.h"
 #include "http/response_head.h"
 #include "http/router.h"
 #include "http/stats.h"
@@ -40,13 +42,45 @@ struct HttpLimits {
 
 using RecordSink = std::function<void(const RequestRecord&)>;
 
+// Parsers for the connections of one loop that are reading a request. An idle keep-alive connection
+// holds none (nginx frees its header buffer the same way), so 10,000 idle clients do not keep
+// 10,000 parsers and their request strings; a returned parser keeps its capacity for the next
+// request, so steady serving allocates nothing.
+class ParserPool {
+ public:
+  explicit ParserPool(const HttpLimits& limits) : limits_{limits.max_header_bytes, 100, limits.max_body} {
+    free_.reserve(kMaxFree);
+  }
+  std::unique_ptr<RequestParser> take() {
+    if (free_.empty()) return std::make_unique<RequestParser>(limits_);
+    std::unique_ptr<RequestParser> p = std::move(free_.back());
+    free_.pop_back();
+    return p;
+  }
+  // A finished request's storage, for the next parser taken (dropped when none is free).
+  void recycle(Request&& r) {
+    if (!free_.empty()) free_.back()->recycle(std::move(r));
+  }
+  void give(std::unique_ptr<RequestParser> p) {
+    if (free_.size() >= kMaxFree) return;
+    p->reset();
+    free_.push_back(std::move(p));
+  }
+
+ private:
+  static constexpr std::size_t kMaxFree = 1024;
+  ParserLimits limits_;
+  std::vector<std::unique_ptr<RequestParser>> free_;
+};
+
 struct LoopContext {
   LoopContext(net::EventLoop& l, const HttpLimits& lim, const Router& r, LoopStats& s)
-      : loop(l), limits(lim), router(r), stats(s) {}
+      : loop(l), limits(lim), router(r), stats(s), parsers(lim) {}
   net::EventLoop& loop;
   const HttpLimits& limits;
   const Router& router;
   LoopStats& stats;
+  ParserPool parsers;
   WorkerPool* workers = nullptr;
   RecordSink record;
   DateCache date;

@@ -38,6 +38,28 @@ RequestParser::RequestParser(ParserLimits limits) : limits_(limits) {
   parser_.data = this;
 }
 
+void RequestParser::reset() {
+  llhttp_init(&parser_, HTTP_REQUEST, &settings());
+  parser_.data = this;
+  request_.clear();
+  field_.clear();
+  value_.clear();
+  trim_capacity();
+  sink_ = nullptr;
+  head_bytes_ = body_bytes_ = 0;
+  host_count_ = 0;
+  te_chunked_ = false;
+  error_status_ = 0;
+  error_reason_ = "";
+  in_message_ = head_complete_ = message_complete_ = failed_ = prev_was_lf_ = false;
+}
+
+void RequestParser::trim_capacity() {
+  for (std::string* s : {&request_.body, &request_.target, &value_}) {
+    if (s->capacity() > kMaxKeptCapacity) std::string().swap(*s);
+  }
+}
+
 int RequestParser::fail(int status, const char* reason) {
   error_status_ = status;
   error_reason_ = reason;

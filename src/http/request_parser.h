@@ -49,7 +49,12 @@ class RequestParser {
   void recycle(Request&& r) {
     r.clear();
     request_ = std::move(r);
+    trim_capacity();
   }
+  // Back to the state of a new parser for a new connection, keeping the request's capacity (up
+  // to kMaxKeptCapacity per string, so one large upload does not pin its buffer forever).
+  void reset();
+  static constexpr std::size_t kMaxKeptCapacity = 16 * 1024;
   [[nodiscard]] int error_status() const { return error_status_; }
   [[nodiscard]] std::string_view error_reason() const { return error_reason_; }
   // Bytes of the current request's head so far (empty lines before its request line included) / total
@@ -73,6 +78,7 @@ class RequestParser {
   static const llhttp_settings_t& settings();
 
   int fail(int status, const char* reason);
+  void trim_capacity();
   int check_transfer_encoding(std::string_view value);
   void map_llhttp_error(llhttp_errno_t err);
 
