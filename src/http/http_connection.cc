@@ -5,7 +5,6 @@
 #include <charconv>
 
 #include "base/block_pool.h"
-
 #include "http/blocking_exchange.h"
 #include "http/worker_pool.h"
 
@@ -37,10 +36,7 @@ double ms_between(net::TimePoint a, net::TimePoint b) {
 }  // namespace
 
 HttpConnection::HttpConnection(LoopContext& ctx, std::unique_ptr<net::Transport> transport, std::uint64_t id)
-    : ctx_(ctx),
-      transport_(std::move(transport)),
-      id_(id),
-      timer_([this] { on_timer(); }) {
+    : ctx_(ctx), transport_(std::move(transport)), id_(id), timer_([this] { on_timer(); }) {
   deadlines_.fill(kNever);
   transport_->set_handler(this);
 }
@@ -359,8 +355,7 @@ void HttpConnection::ex_start(Exchange& ex, int status, std::optional<std::uint6
   status_ = status;
   std::string& head = ctx_.scratch;
   head.clear();
-  append_head(head,
-              HeadSpec{status, &ex.headers_, length, ex.chunked_, keep_alive_, req.version_minor, content_type},
+  append_head(head, HeadSpec{status, &ex.headers_, length, ex.chunked_, keep_alive_, req.version_minor, content_type},
               ctx_.date.get());
   transport_->queue(head);
   phase_ = Phase::kResponse;
