@@ -1,8 +1,9 @@
 #include "observe/access_log.h"
 
-#include <fmt/chrono.h>
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
+#include <ctime>
 #include <stdexcept>
 
 namespace unbroken::observe {
@@ -65,6 +66,30 @@ void append_escaped(fmt::memory_buffer& out, std::string_view s) {
   out.push_back('"');
 }
 
+// "2026-11-27T07:42:05.631Z": RFC 3339 in UTC. fmt 9 formats a system_clock time with localtime(),
+// which would label local time "Z" on a machine with a time zone (and take the zone lock per
+// record), so the seconds are formatted with gmtime_r, once per second per thread.
+void append_timestamp(fmt::memory_buffer& out, std::chrono::system_clock::time_point ts) {
+  struct Cache {
+    std::time_t second = -1;
+    char text[32] = {};
+    std::size_t size = 0;
+  };
+  thread_local Cache cache;
+  auto secs = std::chrono::time_point_cast<std::chrono::seconds>(ts);
+  if (ts < secs) secs -= std::chrono::seconds(1);  // before 1970 the cast rounds toward zero
+  auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(ts - secs).count();
+  std::time_t t = std::chrono::system_clock::to_time_t(secs);
+  if (t != cache.second) {
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    cache.size = std::strftime(cache.text, sizeof cache.text, "%Y-%m-%dT%H:%M:%S", &tm);
+    cache.second = t;
+  }
+  out.append(cache.text, cache.text + cache.size);
+  fmt::format_to(fmt::appender(out), FMT_COMPILE(".{:03d}Z"), millis);
+}
+
 void field(fmt::memory_buffer& out, std::string_view name) {
   append(out, ",\"");
   append(out, name);
@@ -75,30 +100,30 @@ void field(fmt::memory_buffer& out, std::string_view name) {
 
 void append_json(fmt::memory_buffer& out, const http::RequestRecord& r) {
   auto it = fmt::appender(out);
-  auto secs = std::chrono::time_point_cast<std::chrono::seconds>(r.ts);
-  auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(r.ts - secs).count();
-  fmt::format_to(it, "{{\"ts\":\"{:%Y-%m-%dT%H:%M:%S}.{:03d}Z\"", secs, millis);
-  fmt::format_to(it, ",\"conn\":{},\"req\":{}", r.conn, r.req);
+  append(out, "{\"ts\":\"");
+  append_timestamp(out, r.ts);
+  fmt::format_to(it, FMT_COMPILE("\",\"conn\":{},\"req\":{}"), r.conn, r.req);
   field(out, "client"), append_escaped(out, r.client);
   field(out, "method"), append_escaped(out, r.method);
   field(out, "path"), append_escaped(out, r.path);
-  fmt::format_to(it, ",\"status\":{}", r.status);
+  fmt::format_to(it, FMT_COMPILE(",\"status\":{}"), r.status);
   field(out, "ua"), append_escaped(out, r.ua);
   field(out, "referer"), append_escaped(out, r.referer);
-  fmt::format_to(it, ",\"outcome\":\"{}\",\"phase\":\"{}\"", http::name(r.outcome), http::name(r.phase));
-  if (r.timer) fmt::format_to(it, ",\"timer\":\"{}\",\"timeout_ms\":{}", http::name(*r.timer), r.timeout_ms);
-  fmt::format_to(it, ",\"bytes_in\":{},\"bytes_out\":{}", r.bytes_in, r.bytes_out);
-  if (r.bytes_acked) fmt::format_to(it, ",\"bytes_acked\":{}", *r.bytes_acked);
-  if (r.bytes_unsent) fmt::format_to(it, ",\"bytes_unsent\":{}", *r.bytes_unsent);
-  fmt::format_to(it, ",\"duration_ms\":{:.3f},\"handler_ms\":{:.3f},\"cancelled\":{},\"wasted_ms\":{:.3f}}}\n",
+  fmt::format_to(it, FMT_COMPILE(",\"outcome\":\"{}\",\"phase\":\"{}\""), http::name(r.outcome), http::name(r.phase));
+  if (r.timer)
+    fmt::format_to(it, FMT_COMPILE(",\"timer\":\"{}\",\"timeout_ms\":{}"), http::name(*r.timer), r.timeout_ms);
+  fmt::format_to(it, FMT_COMPILE(",\"bytes_in\":{},\"bytes_out\":{}"), r.bytes_in, r.bytes_out);
+  if (r.bytes_acked) fmt::format_to(it, FMT_COMPILE(",\"bytes_acked\":{}"), *r.bytes_acked);
+  if (r.bytes_unsent) fmt::format_to(it, FMT_COMPILE(",\"bytes_unsent\":{}"), *r.bytes_unsent);
+  fmt::format_to(it,
+                 FMT_COMPILE(",\"duration_ms\":{:.3f},\"handler_ms\":{:.3f},\"cancelled\":{},\"wasted_ms\":{:.3f}}}\n"),
                  r.duration_ms, r.handler_ms, r.cancelled, r.wasted_ms);
 }
 
 void append_text(fmt::memory_buffer& out, const http::RequestRecord& r) {
   auto it = fmt::appender(out);
-  auto secs = std::chrono::time_point_cast<std::chrono::seconds>(r.ts);
-  auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(r.ts - secs).count();
-  fmt::format_to(it, "{:%Y-%m-%dT%H:%M:%S}.{:03d}Z ", secs, millis);
+  append_timestamp(out, r.ts);
+  append(out, " ");
   append(out, r.client);
   append(out, " ");
   append_escaped(out, fmt::format("{} {}", r.method, r.path));

@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 #include <simdjson.h>
+#include <stdlib.h>
+
+#include <cstdlib>
+#include <ctime>
 
 namespace unbroken::observe {
 namespace {
@@ -55,9 +59,25 @@ TEST(AccessLogJson, HostileBytesStayOneValidLine) {
 
 TEST(AccessLogJson, FieldsAndTimestamp) {
   std::string line = json_of("/x", "ua");
-  EXPECT_NE(line.find("\"ts\":\"2026-11-18T"), std::string::npos) << line;
-  EXPECT_NE(line.find(".123Z\""), std::string::npos) << line;
+  EXPECT_NE(line.find("\"ts\":\"2026-11-18T11:06:40.123Z\""), std::string::npos) << line;
   EXPECT_NE(line.find("\"timer\":\"send\",\"timeout_ms\":30000"), std::string::npos) << line;
+}
+
+// fmt 9 formats a system_clock time in local time: the record must say UTC whatever TZ says.
+TEST(AccessLogJson, TimestampIsUtcUnderAnyTimeZone) {
+  const char* saved = std::getenv("TZ");
+  std::string old = saved ? saved : "";
+  ::setenv("TZ", "UNB-14", 1);  // 14 hours east of UTC, no zone files needed
+  ::tzset();
+  std::string line = json_of("/x", "ua");
+  fmt::memory_buffer text;
+  http::RequestRecord r;
+  r.ts = std::chrono::system_clock::time_point(std::chrono::seconds(1'795'003'600));  // an hour later
+  append_text(text, r);
+  saved ? ::setenv("TZ", old.c_str(), 1) : ::unsetenv("TZ");
+  ::tzset();
+  EXPECT_NE(line.find("\"ts\":\"2026-11-18T11:06:40.123Z\""), std::string::npos) << line;
+  EXPECT_EQ(fmt::to_string(text).rfind("2026-11-18T12:06:40.000Z ", 0), 0U) << fmt::to_string(text);
 }
 
 }  // namespace
