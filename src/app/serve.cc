@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -145,9 +146,21 @@ int run_serve(const ServeConfig& cfg) {
         spdlog::info("SIGHUP: reopening the access log");
         continue;
       }
-      spdlog::info("{}: draining (up to {} ms)", strsignal(sig), cfg.drain_timeout.count());
+      spdlog::info("{}: draining (up to {} ms); send it again to exit at once", strsignal(sig),
+                   cfg.drain_timeout.count());
       break;
     }
+    // A second SIGTERM or SIGINT during the drain (Ctrl-C twice): the operator will not wait. The
+    // watcher touches nothing of this function's (it may outlive it by an instant at exit).
+    std::thread([signals] {
+      for (;;) {
+        int sig = 0;
+        if (sigwait(&signals, &sig) != 0 || sig == SIGHUP) continue;
+        spdlog::warn("second {}: exiting without finishing the drain", strsignal(sig));
+        spdlog::default_logger()->flush();
+        std::_Exit(128 + sig);
+      }
+    }).detach();
     server.drain();
     server.wait();
     if (admin) {

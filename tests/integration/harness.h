@@ -41,6 +41,8 @@ class Server {
 
   // Sends sig and waits for the exit status (or -1 when it did not exit within `within`).
   int stop(int sig = SIGTERM, std::chrono::milliseconds within = 15s);
+  // Waits for an exit already under way, sending nothing (a second SIGTERM would cut a drain short).
+  int wait_exit(std::chrono::milliseconds within = 15s) { return stop(0, within); }
   [[nodiscard]] bool alive() const;
   [[nodiscard]] int open_fds() const;
   [[nodiscard]] std::uint64_t rss_kib() const;
@@ -118,7 +120,7 @@ struct Response {
   int status = 0;
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
-  bool closed = false;    // the server closed the connection after it
+  bool closed = false;   // the server closed the connection after it
   bool complete = true;  // false when the connection ended before the body did
 };
 // Reads one response (Content-Length, chunked, or until close). nullopt on EOF/timeout before a head.
@@ -137,6 +139,7 @@ struct ChildResult {
 // directories pointed into dir so a browser leaves nothing in the real home. Chromium forks a zygote
 // and renderers: the whole group is killed at the deadline, and after a normal exit too, in case a
 // helper outlived the browser.
-ChildResult run_isolated(const std::vector<std::string>& argv, const std::string& dir, std::chrono::milliseconds within);
+ChildResult run_isolated(const std::vector<std::string>& argv, const std::string& dir,
+                         std::chrono::milliseconds within);
 
 }  // namespace unbroken::testing

@@ -36,7 +36,7 @@ TEST(Lifecycle, GracefulShutdownFinishesTheRequestInFlight) {
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->body, "ok\n");
   EXPECT_EQ(r->headers["connection"], "close");
-  EXPECT_EQ(server->stop(SIGTERM), 0);
+  EXPECT_EQ(server->wait_exit(), 0);
   EXPECT_FALSE(connect_to(server->port())) << "listeners are closed";
 }
 
@@ -50,9 +50,33 @@ TEST(Lifecycle, DrainTimeoutCutsWhatDoesNotFinish) {
   ASSERT_GE(server->metric("unbroken_connections_active"), 1);
   auto start = std::chrono::steady_clock::now();
   ::kill(server->pid(), SIGTERM);
-  auto exit_code = server->stop(SIGTERM, 10s);
+  auto exit_code = server->wait_exit(10s);
   EXPECT_EQ(exit_code, 0);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
+TEST(Lifecycle, SecondSignalExitsWithoutWaitingForTheDrain) {
+  auto server = Server::start({{"--drain-timeout", "60s"}});
+  UniqueFd busy = connect_to(server->port());
+  send_all(busy.get(), "GET /diag/delay/60000 HTTP/1.1\r\nHost: t\r\n\r\n");
+  for (int i = 0; i < 200 && server->metric("unbroken_connections_active") < 1; ++i)
+    std::this_thread::sleep_for(10ms);  // polling a gauge: there is no event to await
+  ASSERT_GE(server->metric("unbroken_connections_active"), 1);
+  ::kill(server->pid(), SIGTERM);
+  // The first signal has been taken once the drain has begun (/healthz 503); a second one sent
+  // before that could merge with it.
+  int health = 0;
+  for (int i = 0; i < 200 && health != 503; ++i) {
+    auto h = get(server->admin_port(), "/healthz");
+    health = h ? h->status : -1;
+    if (health == 200) std::this_thread::sleep_for(5ms);  // polling a state another process changes
+  }
+  ASSERT_EQ(health, 503);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(server->stop(SIGINT, 10s), 128 + SIGINT);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s) << "the 60 s drain was not waited for";
+  EXPECT_NE(server->stderr_text().find("second Interrupt: exiting without finishing the drain"), std::string::npos)
+      << server->stderr_text();
 }
 
 TEST(Lifecycle, SigpipeDoesNotKillTheServer) {
