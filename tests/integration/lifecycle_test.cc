@@ -10,6 +10,29 @@
 namespace unbroken::testing {
 namespace {
 
+// Sends SIGTERM and returns /healthz's status once the drain has begun (503), or the last one seen.
+// The signal is handled asynchronously; until then a second signal could merge with this one.
+int start_drain(Server& server) {
+  ::kill(server.pid(), SIGTERM);
+  int health = 0;
+  for (int i = 0; i < 200 && health != 503; ++i) {
+    auto h = get(server.admin_port(), "/healthz");
+    health = h ? h->status : -1;
+    if (health == 200) std::this_thread::sleep_for(5ms);  // polling a state another process changes
+  }
+  return health;
+}
+
+// Opens a connection with a request the handler holds for a minute; returns once it is counted.
+UniqueFd start_long_request(Server& server) {
+  UniqueFd busy = connect_to(server.port());
+  send_all(busy.get(), "GET /diag/delay/60000 HTTP/1.1\r\nHost: t\r\n\r\n");
+  for (int i = 0; i < 200 && server.metric("unbroken_connections_active") < 1; ++i)
+    std::this_thread::sleep_for(10ms);  // polling a gauge: there is no event to await
+  EXPECT_GE(server.metric("unbroken_connections_active"), 1);
+  return busy;
+}
+
 TEST(Lifecycle, GracefulShutdownFinishesTheRequestInFlight) {
   auto server = Server::start({{"--drain-timeout", "5s"}});
   UniqueFd busy = connect_to(server->port());
@@ -19,15 +42,7 @@ TEST(Lifecycle, GracefulShutdownFinishesTheRequestInFlight) {
   ASSERT_TRUE(read_response(idle.get()));
   // The delay handler is running once its request was read; the idle one is in keep-alive.
   ASSERT_TRUE(server->wait_record([](const Record& r) { return r.at("path") == "/hello.txt"; }));
-  ::kill(server->pid(), SIGTERM);
-  // The signal is handled asynchronously: /healthz turns 503 once the drain has begun.
-  int health = 0;
-  for (int i = 0; i < 200 && health != 503; ++i) {
-    auto h = get(server->admin_port(), "/healthz");
-    health = h ? h->status : -1;
-    if (health == 200) std::this_thread::sleep_for(5ms);  // polling a state another process changes
-  }
-  EXPECT_EQ(health, 503);
+  EXPECT_EQ(start_drain(*server), 503);
   bool eof = false;
   EXPECT_EQ(read_until_close(idle.get(), &eof), "");  // idle keep-alive connection closed at once
   EXPECT_TRUE(eof);
@@ -42,12 +57,7 @@ TEST(Lifecycle, GracefulShutdownFinishesTheRequestInFlight) {
 
 TEST(Lifecycle, DrainTimeoutCutsWhatDoesNotFinish) {
   auto server = Server::start({{"--drain-timeout", "300ms"}});
-  UniqueFd busy = connect_to(server->port());
-  send_all(busy.get(), "GET /diag/delay/60000 HTTP/1.1\r\nHost: t\r\n\r\n");
-  // The request is in flight once the server counts its connection.
-  for (int i = 0; i < 200 && server->metric("unbroken_connections_active") < 1; ++i)
-    std::this_thread::sleep_for(10ms);  // polling a gauge: there is no event to await
-  ASSERT_GE(server->metric("unbroken_connections_active"), 1);
+  UniqueFd busy = start_long_request(*server);
   auto start = std::chrono::steady_clock::now();
   ::kill(server->pid(), SIGTERM);
   auto exit_code = server->wait_exit(10s);
@@ -57,21 +67,8 @@ TEST(Lifecycle, DrainTimeoutCutsWhatDoesNotFinish) {
 
 TEST(Lifecycle, SecondSignalExitsWithoutWaitingForTheDrain) {
   auto server = Server::start({{"--drain-timeout", "60s"}});
-  UniqueFd busy = connect_to(server->port());
-  send_all(busy.get(), "GET /diag/delay/60000 HTTP/1.1\r\nHost: t\r\n\r\n");
-  for (int i = 0; i < 200 && server->metric("unbroken_connections_active") < 1; ++i)
-    std::this_thread::sleep_for(10ms);  // polling a gauge: there is no event to await
-  ASSERT_GE(server->metric("unbroken_connections_active"), 1);
-  ::kill(server->pid(), SIGTERM);
-  // The first signal has been taken once the drain has begun (/healthz 503); a second one sent
-  // before that could merge with it.
-  int health = 0;
-  for (int i = 0; i < 200 && health != 503; ++i) {
-    auto h = get(server->admin_port(), "/healthz");
-    health = h ? h->status : -1;
-    if (health == 200) std::this_thread::sleep_for(5ms);  // polling a state another process changes
-  }
-  ASSERT_EQ(health, 503);
+  UniqueFd busy = start_long_request(*server);
+  ASSERT_EQ(start_drain(*server), 503);
   auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(server->stop(SIGINT, 10s), 128 + SIGINT);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s) << "the 60 s drain was not waited for";
