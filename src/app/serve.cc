@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +27,7 @@ http::HttpLimits limits_of(const ServeConfig& cfg) {
   l.body_timeout = cfg.body_timeout;
   l.handler_timeout = cfg.handler_timeout;
   l.send_timeout = cfg.send_timeout;
+  l.min_send_rate = cfg.min_send_rate;
   l.keepalive_timeout = cfg.keepalive_timeout;
   l.drain_timeout = cfg.drain_timeout;
   l.max_header_bytes = cfg.max_header_bytes;
@@ -47,6 +49,34 @@ std::string joined(const std::vector<net::SocketAddress>& addrs) {
   std::string out;
   for (const auto& a : addrs) out += (out.empty() ? "http://" : " http://") + a.to_string();
   return out;
+}
+
+// Descriptors the server needs besides its client connections: stdio, the log, the session store,
+// an epoll, an eventfd and the listeners per loop, the admin listener and its 256 connections.
+std::uint64_t own_descriptors(const ServeConfig& cfg, unsigned threads) {
+  return 64 + 256 + std::uint64_t{threads} * (2 + cfg.listen.size());
+}
+
+// Like Go (os: raise the open file soft limit at start), the soft RLIMIT_NOFILE goes up to the hard
+// limit when it cannot hold --max-connections; one line says so if even the hard limit cannot.
+void fit_descriptor_limit(const ServeConfig& cfg, unsigned threads) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  std::uint64_t need = cfg.max_connections + own_descriptors(cfg, threads);
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need) return;
+  rlim_t was = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = was;
+  if (rl.rlim_cur >= need) {
+    spdlog::info("descriptor limit raised from {} to {} for --max-connections {}", was, rl.rlim_cur,
+                 cfg.max_connections);
+    return;
+  }
+  spdlog::warn(
+      "--max-connections {} needs about {} descriptors but the limit is {} (hard limit): accepting will pause "
+      "at EMFILE before the connection limit; raise it (ulimit -n, LimitNOFILE= in a systemd unit) or lower "
+      "--max-connections",
+      cfg.max_connections, need, rl.rlim_cur);
 }
 
 void setup_operational_log() {
@@ -100,6 +130,17 @@ int run_serve(const ServeConfig& cfg) {
     opts.limits = limits_of(cfg);
     opts.max_connections = cfg.max_connections;
     opts.max_connections_per_ip = cfg.max_connections_per_ip;
+    fit_descriptor_limit(cfg, opts.threads);
+    opts.on_accept_limit = [limit = cfg.max_connections](bool paused, std::uint64_t open) {
+      if (paused) {
+        spdlog::warn(
+            "accepting paused: {} connections open, the --max-connections limit; new clients wait in the listen "
+            "backlog until some close (raise it with --max-connections N or max_connections in the config)",
+            limit);
+      } else {
+        spdlog::info("accepting resumed: {} connections open", open);
+      }
+    };
     http::Server server(opts, router, [&access_log, &noise](const http::RequestRecord& r) {
       if (access_log) access_log->write(r);
       noise.observe(r);

@@ -43,6 +43,7 @@ enum class Check {
   kPositive,       // duration or byte size > 0
   kPositiveCount,  // a number of things > 0, parsed like a size so "10k" works
   kCount,          // a number of things, 0 meaning no limit
+  kRate,           // bytes a second, "1KiB/s" or "1KiB"; 0 meaning no minimum
 };
 
 // One row per setting: the flag and the TOML key are the same name, so they cannot drift apart.
@@ -58,7 +59,7 @@ struct OptionSpec {
 constexpr unsigned kMaxThreads = 256;
 constexpr std::string_view kConfigFlag = "--config";
 
-constexpr std::array<OptionSpec, 23> kOptions{{
+constexpr std::array<OptionSpec, 24> kOptions{{
     {"--listen", "listen", "HOST:PORT", "serve HTTP on this address; repeat for several, [::1]:8080 for IPv6",
      &ServeConfig::listen, Check::kAddress},
     {"--admin", "admin", "HOST:PORT", "admin listener address (metrics, dashboard), or off", &ServeConfig::admin,
@@ -82,6 +83,9 @@ constexpr std::array<OptionSpec, 23> kOptions{{
      &ServeConfig::handler_timeout, Check::kPositive},
     {"--send-timeout", "send_timeout", "DURATION", "longest wait for the client to accept response bytes",
      &ServeConfig::send_timeout, Check::kPositive},
+    {"--min-send-rate", "min_send_rate", "RATE",
+     "cut a client that reads slower than this, averaged over the send timeout (0: no minimum)",
+     &ServeConfig::min_send_rate, Check::kRate},
     {"--keepalive-timeout", "keepalive_timeout", "DURATION", "how long an idle keep-alive connection stays open",
      &ServeConfig::keepalive_timeout, Check::kPositive},
     {"--drain-timeout", "drain_timeout", "DURATION", "on SIGTERM, time left to open requests; 0 closes at once",
@@ -243,12 +247,18 @@ void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::stri
           },
           [&](std::uint64_t ServeConfig::*f) {
             bool count = spec.check == Check::kPositiveCount || spec.check == Check::kCount;
-            std::string noun = count ? "invalid count " : "invalid size ";
-            auto n = parse_size(text);
+            bool rate = spec.check == Check::kRate;
+            std::string noun = count ? "invalid count " : rate ? "invalid rate " : "invalid size ";
+            std::string_view number = text;
+            if (rate && number.ends_with("/s")) number.remove_suffix(2);
+            auto n = parse_size(number);
             if (!n)
               throw BadValue{noun + quote(text) +
-                             (count ? " (use e.g. 10000 or 10k)" : " (use e.g. 65536, 64KiB, 8MiB)")};
-            if (*n == 0 && spec.check != Check::kCount) throw BadValue{noun + quote(text) + " (must be greater than 0)"};
+                             (count  ? " (use e.g. 10000 or 10k)"
+                              : rate ? " (use e.g. 1KiB/s or 512; 0 for no minimum)"
+                                     : " (use e.g. 65536, 64KiB, 8MiB)")};
+            if (*n == 0 && spec.check != Check::kCount && !rate)
+              throw BadValue{noun + quote(text) + " (must be greater than 0)"};
             cfg.*f = *n;
           },
           [&](bool ServeConfig::*f) { cfg.*f = parse_bool(text); },
@@ -268,7 +278,8 @@ std::string default_text(const OptionSpec& spec, const ServeConfig& cfg) {
                         [&](unsigned ServeConfig::*f) { return std::to_string(cfg.*f); },
                         [&](Millis ServeConfig::*f) { return format_duration(cfg.*f); },
                         [&](std::uint64_t ServeConfig::*f) {
-                          return spec.check == Check::kPositiveCount ? std::to_string(cfg.*f) : format_size(cfg.*f);
+                          if (spec.check == Check::kPositiveCount) return std::to_string(cfg.*f);
+                          return format_size(cfg.*f) + (spec.check == Check::kRate ? "/s" : "");
                         },
                         [&](bool ServeConfig::*f) { return std::string(cfg.*f ? "on" : "off"); },
                     },

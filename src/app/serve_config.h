@@ -29,7 +29,8 @@ struct ServeConfig {
       keepalive_timeout{15'000}, drain_timeout{10'000};
   std::uint64_t max_header_bytes = 16 * 1024;
   std::uint64_t max_body = 8 * 1024 * 1024;
-  std::uint64_t max_connections = 10'000;  // per process
+  std::uint64_t min_send_rate = 1024;        // bytes a second over send_timeout; 0 = no minimum
+  std::uint64_t max_connections = 10'000;    // per process
   std::uint64_t max_connections_per_ip = 0;  // per client address; 0 = no limit
   bool diag = false;
   std::string session_store = "sqlite:./var/sessions.db";  // memory, sqlite:PATH or redis://HOST:PORT[/DB]

@@ -91,6 +91,10 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool head_only_ = false;  // HEAD: the head is sent, body bytes are dropped
   std::optional<std::uint64_t> length_;
   std::uint64_t body_written_ = 0;
+  // Where the head starts in the request's output (after a 100 Continue, say) and its size: a
+  // framing error in the body can replace a head none of which was sent.
+  std::uint64_t head_at_ = 0;
+  std::size_t head_len_ = 0;
   struct Departed {
     RequestRecord rec;
     std::chrono::steady_clock::time_point at;

@@ -14,8 +14,9 @@ namespace {
 constexpr net::TimePoint kNever = net::TimePoint::max();
 constexpr std::size_t kNoRoute = SIZE_MAX;
 // Checked in this order when the connection's one timer fires.
-constexpr std::array kTimerPriority{TimerKind::kDrain,  TimerKind::kHandler,   TimerKind::kSend,   TimerKind::kBody,
-                                    TimerKind::kHeader, TimerKind::kKeepalive, TimerKind::kLinger, TimerKind::kRecord};
+constexpr std::array kTimerPriority{TimerKind::kDrain,     TimerKind::kHandler, TimerKind::kSend,
+                                    TimerKind::kSendRate,  TimerKind::kBody,    TimerKind::kHeader,
+                                    TimerKind::kKeepalive, TimerKind::kLinger,  TimerKind::kRecord};
 // How long an answered request's record waits for the client's ACKs before SIOCOUTQ is read.
 constexpr std::chrono::milliseconds kRecordDelay{100};
 // Body bytes that count as progress for the body timeout (at 30 s, a floor of about 34 bytes/s).
@@ -58,7 +59,8 @@ std::chrono::milliseconds HttpConnection::timeout_of(TimerKind kind) const {
     case TimerKind::kHeader: return l.header_timeout;
     case TimerKind::kBody: return l.body_timeout;
     case TimerKind::kHandler: return l.handler_timeout;
-    case TimerKind::kSend: return l.send_timeout;
+    case TimerKind::kSend:
+    case TimerKind::kSendRate: return l.send_timeout;
     case TimerKind::kKeepalive: return l.keepalive_timeout;
     case TimerKind::kDrain: return l.drain_timeout;
     case TimerKind::kLinger: return l.linger_timeout;
@@ -144,9 +146,22 @@ void HttpConnection::on_timer() {
                  kind == TimerKind::kBody ? "request body timed out\n" : "handler timed out\n", kind);
         }
         break;
+      case TimerKind::kSendRate:
+        // Each read of a few bytes is progress to the send timer; the rate over a whole window
+        // is not. Judged only if output still waits for the client at the window's end (if not,
+        // the client has caught up, and the next window starts when output waits again).
+        if (transport_->queued_bytes() == 0) break;
+        if (conn_bytes_out_ - rate_window_bytes_ >=
+            ctx_.limits.min_send_rate * static_cast<std::uint64_t>(timeout_of(kind).count()) / 1000) {
+          rate_window_bytes_ = conn_bytes_out_;
+          arm(TimerKind::kSendRate, timeout_of(kind));
+          break;
+        }
+        [[fallthrough]];
       case TimerKind::kSend:
-        // The client stopped reading: reset, so the kernel frees the queued bytes at once.
-        end_request(Outcome::kTimeout, kind);
+        // The client stopped reading: reset, so the kernel frees the queued bytes at once. (After
+        // an error answer the request has its record already.)
+        if (phase_ != Phase::kIdle || exchange_) end_request(Outcome::kTimeout, kind);
         close_connection(true);
         break;
       case TimerKind::kDrain:
@@ -187,6 +202,8 @@ void HttpConnection::process() {
       case RequestParser::Status::kNeedMore: break;
       case RequestParser::Status::kError:
         in.clear();
+        // With an exchange the head was read: the error is in the body, whatever the handler did.
+        if (exchange_) phase_ = Phase::kRequestBody;
         reject(parser_->error_status(), outcome_of_status(parser_->error_status()),
                fmt::format("{}\n", parser_->error_reason()));
         break;
@@ -357,6 +374,8 @@ void HttpConnection::ex_start(Exchange& ex, int status, std::optional<std::uint6
   head.clear();
   append_head(head, HeadSpec{status, &ex.headers_, length, ex.chunked_, keep_alive_, req.version_minor, content_type},
               ctx_.date.get());
+  ex.head_at_ = bytes_out_ + transport_->queued_bytes();
+  ex.head_len_ = head.size();
   transport_->queue(head);
   phase_ = Phase::kResponse;
   if (flush) schedule_flush();
@@ -446,12 +465,7 @@ bool HttpConnection::flush_output() {
   }
   account_written(*r);
   std::size_t queued = transport_->queued_bytes();
-  // Send timeout: no write progress for that long while output waits for the client.
-  if (queued == 0) {
-    disarm(TimerKind::kSend);
-  } else if (*r > 0 || deadlines_[static_cast<std::size_t>(TimerKind::kSend)] == kNever) {
-    arm(TimerKind::kSend, ctx_.limits.send_timeout);
-  }
+  watch_delivery(queued, *r > 0);
   update_handler_timer(queued);
   bool over = queued >= ctx_.limits.output_high_water;
   if (over != paused_for_output_) {
@@ -465,11 +479,7 @@ void HttpConnection::on_written(std::size_t n) {
   if (closed_) return;
   account_written(n);
   std::size_t queued = transport_->queued_bytes();
-  if (queued == 0) {
-    disarm(TimerKind::kSend);
-  } else {
-    arm(TimerKind::kSend, ctx_.limits.send_timeout);
-  }
+  watch_delivery(queued, true);
   update_handler_timer(queued);
   if (queued < ctx_.limits.output_low_water) {
     if (paused_for_output_) {
@@ -487,6 +497,23 @@ void HttpConnection::on_written(std::size_t n) {
     return;
   }
   maybe_complete();
+}
+
+void HttpConnection::watch_delivery(std::size_t queued, bool progressed) {
+  if (queued == 0) {
+    disarm(TimerKind::kSend);
+    return;
+  }
+  // Send timeout: no write progress for that long while output waits for the client.
+  if (progressed || deadlines_[static_cast<std::size_t>(TimerKind::kSend)] == kNever)
+    arm(TimerKind::kSend, ctx_.limits.send_timeout);
+  // Minimum rate: what the client took over a window of one send timeout, from when output began
+  // to wait for it. A queue that empties for a moment (a streaming producer refilling it after each
+  // wake-up) does not restart the window, or a steady slow reader would never be judged.
+  if (ctx_.limits.min_send_rate > 0 && deadlines_[static_cast<std::size_t>(TimerKind::kSendRate)] == kNever) {
+    rate_window_bytes_ = conn_bytes_out_;
+    arm(TimerKind::kSendRate, ctx_.limits.send_timeout);
+  }
 }
 
 void HttpConnection::update_handler_timer(std::size_t queued) {
@@ -522,9 +549,7 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
   // A client that left before the response head is a 499, never a 5xx.
   if (is_departure(outcome) && !head_sent) status = 499;
 
-  // Views point into the exchange's request (or the parser's, before there is one).
-  static const Request kNoRequest;
-  const Request& req = exchange_ ? exchange_->request_ : parser_ ? parser_->request() : kNoRequest;
+  const Request& req = current_request();
   RequestRecord rec;
   rec.ts = std::chrono::system_clock::now();
   rec.conn = id_;
@@ -582,6 +607,7 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
   disarm(TimerKind::kHandler);
   disarm(TimerKind::kBody);
   disarm(TimerKind::kHeader);
+  disarm(TimerKind::kSendRate);  // the next response is judged from its own first wait
 }
 
 void HttpConnection::release_callbacks(ExchangePtr ex) {
@@ -650,22 +676,40 @@ void HttpConnection::emit_pending() {
   }
 }
 
+const Request& HttpConnection::current_request() const {
+  // The exchange's request, or the parser's before there is one (views in a record point into it).
+  static const Request kNoRequest;
+  return exchange_ ? exchange_->request_ : parser_ ? parser_->request() : kNoRequest;
+}
+
 void HttpConnection::reject(int status, Outcome outcome, std::string_view reason, std::optional<TimerKind> timer) {
   if (closed_ || closing_) return;
   if (exchange_ && exchange_->started_) {
-    // Part of a response is out: there is no way to answer; end the connection.
-    end_request(outcome, timer);
-    close_connection(true);
-    return;
+    Exchange& ex = *exchange_;
+    if (bytes_out_ > ex.head_at_) {
+      // Part of the response is out: there is no answering any more. Cut it where the kernel has
+      // it (a chunked body gets no final chunk, so the client can tell) and close. The record keeps
+      // the status the client saw, or 0 if not even the whole head reached it.
+      transport_->discard_output_after(0);
+      if (bytes_out_ < ex.head_at_ + ex.head_len_) status_ = 0;
+      end_request(outcome, timer);
+      keep_alive_ = false;
+      graceful_close();
+      return;
+    }
+    // Not a byte of the handler's head has left: the error answer takes its place.
+    transport_->discard_output_after(static_cast<std::size_t>(ex.head_at_ - bytes_out_));
   }
   keep_alive_ = false;
   status_ = status;
   std::string& out = ctx_.scratch;
   out.clear();
-  int minor = exchange_ ? exchange_->request_.version_minor : 1;
-  append_head(out, HeadSpec{status, nullptr, reason.size(), false, false, minor, "text/plain; charset=utf-8"},
+  const Request& req = current_request();
+  append_head(out,
+              HeadSpec{status, nullptr, reason.size(), false, false, req.version_minor, "text/plain; charset=utf-8"},
               ctx_.date.get());
-  out.append(reason);
+  // RFC 9110 9.3.2: a response to HEAD carries no content, errors included.
+  if (req.method != "HEAD") out.append(reason);
   transport_->queue(out);
   closing_ = true;
   flush_output();

@@ -68,7 +68,10 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   void schedule_flush();
   void account_written(std::size_t n);
   void maybe_complete();
+  // Arms or clears the send and send-rate timers after a write; `queued` is what still waits.
+  void watch_delivery(std::size_t queued, bool progressed);
   void update_handler_timer(std::size_t queued);
+  [[nodiscard]] const Request& current_request() const;
   void update_reading();
 
   // Answers `status` with Connection: close and closes gracefully.
@@ -131,7 +134,8 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   std::uint64_t bytes_in_ = 0;
   std::uint64_t body_progress_ = 0;  // body bytes since the body timer was last re-armed
   std::uint64_t bytes_out_ = 0;
-  std::uint64_t conn_bytes_out_ = 0;  // before the current request: to place the acknowledged bytes
+  std::uint64_t conn_bytes_out_ = 0;     // before the current request: to place the acknowledged bytes
+  std::uint64_t rate_window_bytes_ = 0;  // conn_bytes_out_ when the send-rate window began
   net::TimePoint request_start_{};
   net::TimePoint handler_start_{};
   net::TimePoint handler_end_{};

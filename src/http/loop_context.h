@@ -28,6 +28,9 @@ struct HttpLimits {
   std::chrono::milliseconds send_timeout{30'000};
   std::chrono::milliseconds keepalive_timeout{15'000};
   std::chrono::milliseconds drain_timeout{10'000};
+  // Below this many bytes a second, averaged over send_timeout while output waits for the client,
+  // the connection is cut (timer send_rate); 0: no minimum.
+  std::uint64_t min_send_rate = 1024;
   // After an error response, how long to read and discard what the client still sends, so that
   // closing does not turn into a RST that destroys the response (nginx lingering_close).
   std::chrono::milliseconds linger_timeout{2'000};

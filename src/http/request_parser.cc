@@ -13,6 +13,82 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+bool is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+bool is_unreserved_or_sub_delim(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos;
+}
+
+// RFC 3986 3.2.3: port = *DIGIT; one that names no TCP port is refused too.
+bool valid_port(std::string_view port) {
+  if (port.size() > 5) return false;
+  unsigned v = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  return v <= 65535;
+}
+
+// RFC 9112 3.2: Host = uri-host [ ":" port ], uri-host = IP-literal / IPv4address / reg-name. An
+// empty value is allowed (a target without an authority).
+bool valid_host(std::string_view v) {
+  std::string_view host = v;
+  std::string_view rest;
+  if (!v.empty() && v.front() == '[') {
+    auto close = v.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    // IPv6address or IPvFuture ("v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )).
+    for (char c : v.substr(1, close - 1))
+      if (!is_hex(c) && c != ':' && c != '.' && !(v[1] == 'v' && is_unreserved_or_sub_delim(c))) return false;
+    host = {};
+    rest = v.substr(close + 1);
+  } else {
+    auto colon = v.find(':');
+    host = v.substr(0, colon);
+    rest = colon == std::string_view::npos ? std::string_view{} : v.substr(colon);
+  }
+  for (std::size_t i = 0; i < host.size(); ++i) {
+    char c = host[i];
+    if (c == '%') {
+      if (i + 2 >= host.size() || !is_hex(host[i + 1]) || !is_hex(host[i + 2])) return false;
+      i += 2;
+    } else if (!is_unreserved_or_sub_delim(c)) {
+      return false;
+    }
+  }
+  if (rest.empty()) return true;
+  return rest.front() == ':' && valid_port(rest.substr(1));
+}
+
+// What a person reads in a 400: the problem in words, never llhttp's internal code.
+const char* describe(llhttp_errno_t err, const char* llhttp_reason) {
+  switch (err) {
+    case HPE_INVALID_METHOD: return "invalid method";
+    case HPE_INVALID_URL: return "invalid request target";
+    case HPE_INVALID_VERSION:
+      // llhttp says "Invalid HTTP version" for digits it does not accept (HTTP/3.0): the version
+      // is well-formed but unsupported (505). Anything else is a malformed version (400).
+      return std::string_view(llhttp_reason) == "Invalid HTTP version" ? "unsupported HTTP version"
+                                                                       : "malformed HTTP version";
+    case HPE_INVALID_HEADER_TOKEN: return "invalid character in a header field";
+    case HPE_INVALID_CONTENT_LENGTH: return "invalid Content-Length";
+    case HPE_UNEXPECTED_CONTENT_LENGTH: return "Content-Length together with Transfer-Encoding";
+    case HPE_INVALID_TRANSFER_ENCODING: return "invalid Transfer-Encoding";
+    case HPE_INVALID_CHUNK_SIZE: return "invalid chunk size";
+    case HPE_CR_EXPECTED: return "bare LF: lines end with CRLF";
+    case HPE_LF_EXPECTED: return "CR without LF: lines end with CRLF";
+    case HPE_UNEXPECTED_SPACE: return "unexpected whitespace";
+    case HPE_INVALID_CONSTANT: return "malformed request line";
+    case HPE_PAUSED_H2_UPGRADE: return "HTTP/2 is not supported here; speak HTTP/1.1";
+    // llhttp's own reasons are sentences ("Expected CRLF after chunk"); its codes are not.
+    default: return *llhttp_reason != '\0' ? llhttp_reason : "malformed request";
+  }
+}
+
 }  // namespace
 
 const llhttp_settings_t& RequestParser::settings() {
@@ -20,6 +96,7 @@ const llhttp_settings_t& RequestParser::settings() {
     llhttp_settings_t st;
     llhttp_settings_init(&st);
     st.on_message_begin = on_message_begin;
+    st.on_method_complete = on_method_complete;
     st.on_url = on_url;
     st.on_header_field = on_header_field;
     st.on_header_field_complete = on_header_field_complete;
@@ -79,6 +156,17 @@ int RequestParser::on_message_begin(llhttp_t* p) {
   return 0;
 }
 
+int RequestParser::on_method_complete(llhttp_t* p) {
+  RequestParser& s = self(p);
+  // Known this early, the method lets an error in the rest of the head still be answered to HEAD
+  // without a body (RFC 9110 9.3.2).
+  s.request_.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
+  // PRI is reserved for the HTTP/2 preface (RFC 9113 3.4): answer now rather than wait, perhaps
+  // until the header timeout, for the rest of a preface we cannot speak anyway.
+  if (p->method == HTTP_PRI) return s.fail(505, "HTTP/2 is not supported here; speak HTTP/1.1");
+  return 0;
+}
+
 int RequestParser::on_url(llhttp_t* p, const char* at, std::size_t len) {
   self(p).request_.target.append(at, len);
   return 0;
@@ -91,6 +179,8 @@ int RequestParser::on_header_field(llhttp_t* p, const char* at, std::size_t len)
 
 int RequestParser::on_header_field_complete(llhttp_t* p) {
   RequestParser& s = self(p);
+  // RFC 9110 5.1: a field name is a token, never empty (llhttp takes ": value" for a field).
+  if (s.field_.empty()) return s.fail(400, "empty header field name");
   if (s.request_.headers.size() >= s.limits_.max_headers) return s.fail(431, "too many header fields");
   return 0;
 }
@@ -126,7 +216,11 @@ int RequestParser::check_transfer_encoding(std::string_view value) {
 
 int RequestParser::on_header_value_complete(llhttp_t* p) {
   RequestParser& s = self(p);
-  if (iequals(s.field_, "host") && ++s.host_count_ > 1) return s.fail(400, "more than one Host header");
+  if (s.field_.empty()) return s.fail(400, "empty header field name");
+  if (iequals(s.field_, "host")) {
+    if (++s.host_count_ > 1) return s.fail(400, "more than one Host header");
+    if (!valid_host(trim(s.value_))) return s.fail(400, "invalid Host header");
+  }
   if (iequals(s.field_, "transfer-encoding")) {
     if (int r = s.check_transfer_encoding(s.value_); r != 0) return r;
   }
@@ -139,7 +233,6 @@ int RequestParser::on_header_value_complete(llhttp_t* p) {
 int RequestParser::on_headers_complete(llhttp_t* p) {
   RequestParser& s = self(p);
   Request& r = s.request_;
-  r.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
   r.version_major = p->http_major;
   r.version_minor = p->http_minor;
   if (!(r.version_major == 1 && (r.version_minor == 0 || r.version_minor == 1)))
@@ -180,9 +273,10 @@ void RequestParser::map_llhttp_error(llhttp_errno_t err) {
   failed_ = true;
   // Our own checks set the status; llhttp reports them as HPE_USER or HPE_CB_* codes.
   if (error_status_ != 0) return;
-  error_status_ = 400;
-  error_reason_ = llhttp_errno_name(err);
-  if (err == HPE_INVALID_VERSION) error_status_ = 505;
+  const char* reason = llhttp_get_error_reason(&parser_) ? llhttp_get_error_reason(&parser_) : "";
+  error_reason_ = describe(err, reason);
+  error_status_ =
+      std::string_view(error_reason_) == "unsupported HTTP version" || err == HPE_PAUSED_H2_UPGRADE ? 505 : 400;
 }
 
 RequestParser::Outcome RequestParser::feed(std::string_view data, BodySink* sink) {

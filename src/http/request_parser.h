@@ -67,6 +67,7 @@ class RequestParser {
 
  private:
   static int on_message_begin(llhttp_t* p);
+  static int on_method_complete(llhttp_t* p);
   static int on_url(llhttp_t* p, const char* at, std::size_t len);
   static int on_header_field(llhttp_t* p, const char* at, std::size_t len);
   static int on_header_field_complete(llhttp_t* p);

@@ -63,7 +63,9 @@ void append_header(std::string& out, std::string_view name, std::string_view val
 
 // Plain appends rather than fmt: this runs for every response.
 void append_head(std::string& out, const HeadSpec& spec, std::string_view date) {
-  out.append(spec.version_minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  // RFC 9110 6.2: a server sends its own highest version, also to a 1.0 client; the 1.0
+  // connection rules (version_minor) still decide keep-alive and framing.
+  out.append("HTTP/1.1 ");
   append_number(out, static_cast<std::uint64_t>(spec.status));
   out.append(" ").append(reason_phrase(spec.status)).append("\r\nServer: unbroken\r\n");
   append_header(out, "Date", date);

@@ -52,7 +52,7 @@ Result<void> Server::start() {
       auto listener = std::make_unique<net::Listener>(
           *raw->loop, std::move(*fd),
           [this, raw](UniqueFd cfd, const net::SocketAddress& peer) { accept(*raw, std::move(cfd), peer); },
-          [this] { return active_.load(std::memory_order_relaxed) < options_.max_connections; },
+          [this, raw] { return admit(*raw); },
           [raw](int err) {
             AcceptError e = err == EMFILE    ? AcceptError::kEmfile
                             : err == ENFILE  ? AcceptError::kEnfile
@@ -60,7 +60,8 @@ Result<void> Server::start() {
                             : err == ENOMEM  ? AcceptError::kEnomem
                                              : AcceptError::kOther;
             raw->stats.accept_errors[static_cast<std::size_t>(e)].add();
-          });
+          },
+          [this] { caught_up(); });
       if (auto r = listener->start(); !r) return r.error();
       l->listeners.push_back(std::move(listener));
     }
@@ -99,6 +100,25 @@ void Server::accept(Loop& l, UniqueFd fd, const net::SocketAddress& peer) {
   l.stats.connections_active.add();
   l.stats.connections_accepted.add();
   raw->start();
+}
+
+bool Server::admit(Loop& l) {
+  std::uint64_t open = active_.load(std::memory_order_relaxed);
+  if (open < options_.max_connections) return true;
+  // Every loop's listener pauses and retries every 100 ms while at the limit: one report per
+  // episode, not one per retry or per loop.
+  if (!limit_paused_.exchange(true)) {
+    l.stats.accept_pauses.add();
+    if (options_.on_accept_limit) options_.on_accept_limit(true, open);
+  }
+  return false;
+}
+
+void Server::caught_up() {
+  // A pause ends when the clients that waited in the backlog are all in, not at the first free
+  // slot: a server held at its limit by churn reports one pause, not one per closed connection.
+  if (limit_paused_.load(std::memory_order_relaxed) && limit_paused_.exchange(false) && options_.on_accept_limit)
+    options_.on_accept_limit(false, active_.load(std::memory_order_relaxed));
 }
 
 void Server::on_closed(Loop& l, HttpConnection* c) {

@@ -3,6 +3,7 @@
 // its own connections, sharing nothing but the read-only router, the record sink and the worker pool.
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,6 +28,9 @@ struct ServerOptions {
   std::uint64_t max_connections = 10'000;
   // Connections from one client address beyond this many are answered 503 and closed (0: no limit).
   std::uint64_t max_connections_per_ip = 0;
+  // Told once when accepting pauses at max_connections (paused = true) and once when the pause is
+  // over (the clients that waited are all accepted), with the open count; any loop thread.
+  std::function<void(bool paused, std::uint64_t open)> on_accept_limit;
 };
 
 class Server {
@@ -55,6 +59,10 @@ class Server {
   void accept(Loop& l, UniqueFd fd, const net::SocketAddress& peer);
   void on_closed(Loop& l, HttpConnection* c);
   void drain_loop(Loop& l);
+  // The admission check of loop l's listeners: false at max_connections (a pause begins).
+  bool admit(Loop& l);
+  // A listener's backlog is empty (ends a pause).
+  void caught_up();
 
   ServerOptions options_;
   const Router& router_;
@@ -65,6 +73,7 @@ class Server {
   std::atomic<std::uint64_t> active_{0};
   std::atomic<std::uint64_t> next_conn_id_{1};
   std::atomic<bool> draining_{false};
+  std::atomic<bool> limit_paused_{false};  // a pause at max_connections is under way (reported once)
   // Open connections by client address, for max_connections_per_ip (all loops share it).
   std::mutex per_ip_mu_;
   std::unordered_map<std::string, std::uint64_t> per_ip_;

@@ -55,6 +55,7 @@ struct LoopStats {
   std::array<std::array<Counter, kPhaseCount>, kOutcomeCount> disconnects;
   std::array<Counter, kTimerCount> timeouts;
   std::array<Counter, kAcceptErrorCount> accept_errors;
+  Counter accept_pauses;  // times accepting paused at max_connections (one per episode, see Server)
   Counter handler_cancelled;
   // Added to by whichever thread drops a departed exchange (a worker, for blocking handlers).
   std::atomic<std::uint64_t> wasted_us{0};

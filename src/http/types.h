@@ -30,11 +30,22 @@ enum class Outcome : std::uint8_t {
 };
 inline constexpr std::size_t kOutcomeCount = 9;
 
-// kLinger and kRecord are housekeeping: lingering close after an error, and the short wait before
-// an answered request's delivery is read. They are not timeouts a client meets.
-enum class TimerKind : std::uint8_t { kHeader, kBody, kHandler, kSend, kKeepalive, kDrain, kLinger, kRecord };
-inline constexpr std::size_t kTimerCount = 8;
-inline constexpr std::size_t kClientTimerCount = 6;  // header .. drain
+// kSendRate is the minimum delivery rate, judged once per send timeout while output waits for the
+// client. kLinger and kRecord are housekeeping: lingering close after an error, and the short wait
+// before an answered request's delivery is read. They are not timeouts a client meets.
+enum class TimerKind : std::uint8_t {
+  kHeader,
+  kBody,
+  kHandler,
+  kSend,
+  kKeepalive,
+  kDrain,
+  kSendRate,
+  kLinger,
+  kRecord
+};
+inline constexpr std::size_t kTimerCount = 9;
+inline constexpr std::size_t kClientTimerCount = 7;  // header .. send_rate
 
 constexpr std::string_view name(Phase p) {
   constexpr std::array<std::string_view, kPhaseCount> n{"idle", "request_headers", "request_body", "handler",
@@ -48,8 +59,8 @@ constexpr std::string_view name(Outcome o) {
   return n[static_cast<std::size_t>(o)];
 }
 constexpr std::string_view name(TimerKind t) {
-  constexpr std::array<std::string_view, kTimerCount> n{"header",    "body",  "handler", "send",
-                                                        "keepalive", "drain", "linger"};
+  constexpr std::array<std::string_view, kTimerCount> n{"header", "body",      "handler", "send",  "keepalive",
+                                                        "drain",  "send_rate", "linger",  "record"};
   return n[static_cast<std::size_t>(t)];
 }
 

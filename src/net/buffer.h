@@ -52,6 +52,8 @@ class Buffer {
     commit(s.size());
   }
   void clear() { begin_ = end_ = 0; }
+  // Keeps the first n readable bytes (n <= size()).
+  void truncate(std::size_t n) { end_ = begin_ + n; }
 
  private:
   std::vector<char> data_;

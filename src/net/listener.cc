@@ -5,12 +5,14 @@ namespace {
 constexpr std::chrono::milliseconds kAcceptRetry{100};
 }
 
-Listener::Listener(EventLoop& loop, UniqueFd fd, AcceptFn on_accept, AdmitFn admit, ErrorFn on_error)
+Listener::Listener(EventLoop& loop, UniqueFd fd, AcceptFn on_accept, AdmitFn admit, ErrorFn on_error,
+                   CaughtUpFn on_caught_up)
     : loop_(loop),
       fd_(std::move(fd)),
       on_accept_(std::move(on_accept)),
       admit_(std::move(admit)),
       on_error_(std::move(on_error)),
+      on_caught_up_(std::move(on_caught_up)),
       retry_([this] { resume(); }) {}
 
 Listener::~Listener() {
@@ -55,7 +57,10 @@ void Listener::accept_all() {
     auto r = accept_tcp(fd_.get(), &peer);
     if (!r) {
       Errno e = r.error();
-      if (e.would_block()) return;
+      if (e.would_block()) {
+        if (on_caught_up_) on_caught_up_();
+        return;
+      }
       on_error_(e.code);
       // EMFILE, ENFILE, ENOBUFS, ENOMEM: the pending connection stays in the backlog; with an
       // edge-triggered fd no new event would come, so retry on a timer instead of spinning.

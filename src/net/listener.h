@@ -16,8 +16,11 @@ class Listener final : public IoHandler {
   // Returns false when the connection limit is reached; accepting pauses until resume().
   using AdmitFn = std::function<bool()>;
   using ErrorFn = std::function<void(int err)>;
+  // The backlog is empty: every client that waited has been accepted.
+  using CaughtUpFn = std::function<void()>;
 
-  Listener(EventLoop& loop, UniqueFd fd, AcceptFn on_accept, AdmitFn admit, ErrorFn on_error);
+  Listener(EventLoop& loop, UniqueFd fd, AcceptFn on_accept, AdmitFn admit, ErrorFn on_error,
+           CaughtUpFn on_caught_up = nullptr);
   ~Listener() override;
   [[nodiscard]] Result<void> start();
   // Stops accepting for good and closes the socket (graceful shutdown).
@@ -37,6 +40,7 @@ class Listener final : public IoHandler {
   AcceptFn on_accept_;
   AdmitFn admit_;
   ErrorFn on_error_;
+  CaughtUpFn on_caught_up_;
   TimerNode retry_;
   bool paused_ = false;
 };

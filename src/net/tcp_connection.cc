@@ -39,6 +39,30 @@ void TcpConnection::queue_file(UniqueFd file, std::uint64_t offset, std::uint64_
   out_.push_back(Segment{std::move(file), offset, length});
 }
 
+void TcpConnection::discard_output_after(std::size_t keep) {
+  if (keep >= queued_) return;
+  queued_ = keep;
+  std::size_t bytes_kept = 0;
+  std::size_t i = out_head_;
+  for (; i < out_.size() && keep > 0; ++i) {
+    Segment& s = out_[i];
+    s.remaining = std::min<std::uint64_t>(s.remaining, keep);
+    keep -= static_cast<std::size_t>(s.remaining);
+    if (!s.file) bytes_kept += static_cast<std::size_t>(s.remaining);
+  }
+  out_.erase(out_.begin() + static_cast<std::ptrdiff_t>(i), out_.end());
+  if (out_head_ == out_.size()) {
+    release_output_storage();
+  } else {
+    out_bytes_.truncate(bytes_kept);
+  }
+  bool want = out_head_ < out_.size();
+  if (want != want_write_) {
+    want_write_ = want;
+    update_interest();
+  }
+}
+
 void TcpConnection::release_output_storage() {
   out_.clear();
   out_head_ = 0;

@@ -21,6 +21,7 @@ class TcpConnection final : public Transport, public IoHandler {
   void queue_file(UniqueFd file, std::uint64_t offset, std::uint64_t length) override;
   Result<std::size_t> flush() override;
   [[nodiscard]] std::size_t queued_bytes() const override { return queued_; }
+  void discard_output_after(std::size_t keep) override;
   void set_reading(bool on) override;
   void shutdown_write() override;
   void close(bool abortive) override;

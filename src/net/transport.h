@@ -39,6 +39,9 @@ class Transport {
   // rest goes when the socket is writable, reported through on_written().
   [[nodiscard]] virtual Result<std::size_t> flush() = 0;
   [[nodiscard]] virtual std::size_t queued_bytes() const = 0;
+  // Drops queued output after its first `keep` bytes, unsent (a response cut short, or one that is
+  // replaced before any byte of it left).
+  virtual void discard_output_after(std::size_t keep) = 0;
   // Reading stops while paused (the kernel buffers, the peer is slowed by TCP); hang-ups are
   // still reported. Resuming reports bytes that arrived meanwhile.
   virtual void set_reading(bool on) = 0;

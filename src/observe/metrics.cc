@@ -95,6 +95,9 @@ std::string render_metrics(const MetricsSources& src) {
                       MetricType::Counter));
   add(fs.back(), total(src, [](const LoopStats& s) -> C { return s.response_bytes_acked; }));
 
+  fs.push_back(family("unbroken_accept_pauses_total",
+                      "Times accepting paused because --max-connections connections were open.", MetricType::Counter));
+  add(fs.back(), total(src, [](const LoopStats& s) -> C { return s.accept_pauses; }));
   fs.push_back(family("unbroken_accept_errors_total", "accept(2) failures by errno.", MetricType::Counter));
   for (std::size_t e = 0; e < http::kAcceptErrorCount; ++e)
     add(fs.back(), total(src, [e](const LoopStats& s) -> C { return s.accept_errors[e]; }),

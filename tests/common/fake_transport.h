@@ -24,6 +24,9 @@ class FakeTransport : public net::Transport {
     return n;
   }
   [[nodiscard]] std::size_t queued_bytes() const override { return pending_.size(); }
+  void discard_output_after(std::size_t keep) override {
+    if (keep < pending_.size()) pending_.resize(keep);
+  }
   void set_reading(bool on) override { reading_ = on; }
   void shutdown_write() override { shut_ = true; }
   void close(bool abortive) override {

@@ -108,7 +108,8 @@ TEST_F(AnalyzeFindings, AllThreePlantedPatternsTakeTheFirstThreePlaces) {
   auto root = report({write_json({.cliff = true, .network = true, .header_timer = true}), "--format", "json"});
   auto k = kinds(root);
   ASSERT_GE(k.size(), 3u);
-  EXPECT_EQ(std::set<std::string>(k.begin(), k.begin() + 3), (std::set<std::string>{"cliff", "client_network", "timer"}));
+  EXPECT_EQ(std::set<std::string>(k.begin(), k.begin() + 3),
+            (std::set<std::string>{"cliff", "client_network", "timer"}));
   EXPECT_EQ(uint64_t(root["totals"]["unparsed"]), 0u);
   EXPECT_EQ(uint64_t(root["totals"]["requests"]), 4000u + 300 + 600 + 400);
 }

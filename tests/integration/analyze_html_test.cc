@@ -25,9 +25,16 @@ constexpr const char* kScreenshot = "/tmp/unbroken-analyze-report.png";
 
 // Runs Chromium isolated in dir (see run_isolated), with the flags for one output.
 RunResult chromium(const std::string& url, const std::vector<std::string>& flags, const std::string& dir) {
-  std::vector<std::string> argv{kChromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                                "--disable-dev-shm-usage", "--user-data-dir=" + dir + "/profile"};
+  std::vector<std::string> argv{kChromium,
+                                "--headless",
+                                "--no-sandbox",
+                                "--disable-gpu",
+                                "--no-first-run",
+                                "--disable-background-networking",
+                                "--disable-component-update",
+                                "--disable-sync",
+                                "--disable-dev-shm-usage",
+                                "--user-data-dir=" + dir + "/profile"};
   argv.insert(argv.end(), flags.begin(), flags.end());
   argv.push_back(url);
   ChildResult c = run_isolated(argv, dir, std::chrono::seconds(45));
@@ -68,7 +75,8 @@ TEST(AnalyzeHtml, ReportOpensInABrowserWithItsFourCharts) {
   std::string dir = temp_dir();
   std::string text;
   std::int64_t conn = 0;
-  for (const GenRecord& r : generate({.cliff = true, .network = true, .header_timer = true})) text += json_line(r, ++conn);
+  for (const GenRecord& r : generate({.cliff = true, .network = true, .header_timer = true}))
+    text += json_line(r, ++conn);
   write_file(dir + "/access.log", text);
   std::string html = dir + "/report.html";
   RunResult run = run_analyze({dir + "/access.log", "--format", "html", "--out", html});
@@ -98,7 +106,8 @@ TEST(AnalyzeHtml, ReportOpensInABrowserWithItsFourCharts) {
   // 1. Departures over time: stacked bars whose values add up to every departure.
   auto over_time = tags_in_chart(dom, "departures-over-time", "data-value");
   EXPECT_GE(over_time.size(), 20u);
-  double departures = std::strtod(attr(dom.substr(dom.find("<p class=\"summary\"")), "data-departures").c_str(), nullptr);
+  double departures =
+      std::strtod(attr(dom.substr(dom.find("<p class=\"summary\"")), "data-departures").c_str(), nullptr);
   EXPECT_GT(departures, 1000);
   EXPECT_DOUBLE_EQ(sum_values(over_time), departures);
 
@@ -131,8 +140,9 @@ TEST(AnalyzeHtml, ReportOpensInABrowserWithItsFourCharts) {
 
   // A picture for people.
   ::unlink(kScreenshot);
-  RunResult shot = chromium("file://" + html,
-                            {std::string("--screenshot=") + kScreenshot, "--window-size=1000,2400", "--hide-scrollbars"}, dir);
+  RunResult shot =
+      chromium("file://" + html,
+               {std::string("--screenshot=") + kScreenshot, "--window-size=1000,2400", "--hide-scrollbars"}, dir);
   EXPECT_EQ(shot.status, 0) << shot.err.substr(shot.err.size() > 4000 ? shot.err.size() - 4000 : 0);
   struct stat st {};
   EXPECT_EQ(::stat(kScreenshot, &st), 0) << "no screenshot at " << kScreenshot;

@@ -74,10 +74,10 @@ TEST_F(AnalyzeInputs, NginxCombinedWithRequestTime) {
   EXPECT_EQ(uint64_t(in["lines"]), 10u);
   EXPECT_EQ(unparsed_lines(in), (std::vector<std::uint64_t>{7, 8, 10}));  // garbage, cut off, 32 November
   EXPECT_EQ(uint64_t(root["totals"]["requests"]), 7u);
-  EXPECT_EQ(outcome(root, "client_closed", "handler"), 2u);        // 499
-  EXPECT_EQ(outcome(root, "timeout", "request_body"), 1u);         // 408 after a request line
-  EXPECT_EQ(outcome(root, "timeout", "request_headers"), 1u);      // 408 without one
-  EXPECT_EQ(outcome(root, "timeout", "handler"), 1u);              // 504
+  EXPECT_EQ(outcome(root, "client_closed", "handler"), 2u);    // 499
+  EXPECT_EQ(outcome(root, "timeout", "request_body"), 1u);     // 408 after a request line
+  EXPECT_EQ(outcome(root, "timeout", "request_headers"), 1u);  // 408 without one
+  EXPECT_EQ(outcome(root, "timeout", "handler"), 1u);          // 504
   auto route = root["routes"]["by_departures"].at(0);
   EXPECT_EQ(std::string_view(route["key"]), "GET /users/{id}/orders");  // /users/42 and /users/10 as one
   EXPECT_EQ(uint64_t(route["departures"]), 2u);
@@ -101,12 +101,12 @@ TEST_F(AnalyzeInputs, HaproxyTerminationStates) {
   simdjson::dom::element in = root["inputs"].at(0);
   EXPECT_EQ(std::string_view(in["format"]), "haproxy");
   EXPECT_EQ(unparsed_lines(in), (std::vector<std::uint64_t>{7, 8}));  // cut at the length limit, not HTTP
-  EXPECT_EQ(outcome(root, "client_closed", "handler"), 1u);     // CH
-  EXPECT_EQ(outcome(root, "client_closed", "response"), 1u);    // CD
-  EXPECT_EQ(outcome(root, "timeout", "request_headers"), 1u);   // cR
-  EXPECT_EQ(outcome(root, "timeout", "handler"), 1u);           // sH
-  EXPECT_EQ(outcome(root, "handler_error", "handler"), 1u);     // SC
-  EXPECT_EQ(outcome(root, "ok", "response"), 1u);               // ----
+  EXPECT_EQ(outcome(root, "client_closed", "handler"), 1u);           // CH
+  EXPECT_EQ(outcome(root, "client_closed", "response"), 1u);          // CD
+  EXPECT_EQ(outcome(root, "timeout", "request_headers"), 1u);         // cR
+  EXPECT_EQ(outcome(root, "timeout", "handler"), 1u);                 // sH
+  EXPECT_EQ(outcome(root, "handler_error", "handler"), 1u);           // SC
+  EXPECT_EQ(outcome(root, "ok", "response"), 1u);                     // ----
 }
 
 TEST_F(AnalyzeInputs, GzipGlobsStdinAndMixedFormatsInOneRun) {
@@ -116,9 +116,11 @@ TEST_F(AnalyzeInputs, GzipGlobsStdinAndMixedFormatsInOneRun) {
                      fixture("nginx_combined.log"));
   auto inputs = root["inputs"].get_array();
   ASSERT_EQ(inputs.size(), 5u);
-  const std::pair<const char*, const char*> want[] = {
-      {"json", "a.log.1"}, {"haproxy", "a.log.2"}, {"haproxy", "haproxy.log.gz"}, {"nginx", "(stdin)"},
-      {"haproxy", "truncated.log.gz"}};
+  const std::pair<const char*, const char*> want[] = {{"json", "a.log.1"},
+                                                      {"haproxy", "a.log.2"},
+                                                      {"haproxy", "haproxy.log.gz"},
+                                                      {"nginx", "(stdin)"},
+                                                      {"haproxy", "truncated.log.gz"}};
   for (std::size_t i = 0; i < 5; ++i) {
     EXPECT_EQ(std::string_view(inputs.at(i)["format"]), want[i].first) << i;
     EXPECT_TRUE(std::string_view(inputs.at(i)["name"]).ends_with(want[i].second)) << i;
@@ -129,7 +131,8 @@ TEST_F(AnalyzeInputs, GzipGlobsStdinAndMixedFormatsInOneRun) {
   // The cut-off gzip file: what could be read is counted, and the reason it stopped is named.
   EXPECT_EQ(std::string_view(inputs.at(4)["error"]), "the gzip stream is truncated");
   EXPECT_GE(uint64_t(inputs.at(4)["lines"]), 3u);
-  EXPECT_EQ(uint64_t(root["totals"]["requests"]), 6u + 6 + 6 + 7 + (uint64_t(inputs.at(4)["lines"]) - uint64_t(inputs.at(4)["unparsed"])));
+  EXPECT_EQ(uint64_t(root["totals"]["requests"]),
+            6u + 6 + 6 + 7 + (uint64_t(inputs.at(4)["lines"]) - uint64_t(inputs.at(4)["unparsed"])));
 }
 
 TEST_F(AnalyzeInputs, PlantedPatternsInNginxAndHaproxyLogs) {

@@ -55,7 +55,7 @@ const BadCase kBad[] = {
     {"conflicting content-lengths",
      "POST /diag/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400, "protocol_error"},
     {"missing host", "GET / HTTP/1.1\r\n\r\n", 400, "protocol_error"},
-    // Buffered-body routes: a streaming route (echo) has already started its response by then.
+    // A buffered-body route; strict_http_test has the streaming route (echo) and the whole family.
     {"bad chunk framing", "POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n", 400,
      "protocol_error"},
     {"body over --max-body", "POST /diag/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n", 413,

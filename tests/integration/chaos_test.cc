@@ -123,7 +123,7 @@ class ChaosTest : public ::testing::Test {
   std::unique_ptr<ChaosRun> chaos(const std::string& url, const std::string& mix, int seconds,
                                   std::vector<std::string> extra = {}) {
     std::vector<std::string> args{UNBROKEN_BINARY, "chaos", url, "--json", "--duration", std::to_string(seconds) + "s",
-                                  "--mix", mix};
+                                  "--mix",         mix};
     args.insert(args.end(), extra.begin(), extra.end());
     auto run = std::make_unique<ChaosRun>();
     Child c(args, dir_ + "/chaos-" + std::to_string(++runs_) + ".out");
@@ -154,8 +154,8 @@ std::string url(std::uint16_t port, const std::string& path) {
 }
 
 TEST_F(ChaosTest, UnbrokenServesGoodClientsWhileEveryKindMisbehaves) {
-  auto server = Server::start({{"--header-timeout", "1s", "--body-timeout", "1s", "--send-timeout", "1s",
-                                "--keepalive-timeout", "2s"}});
+  auto server = Server::start(
+      {{"--header-timeout", "1s", "--body-timeout", "1s", "--send-timeout", "1s", "--keepalive-timeout", "2s"}});
   auto run = chaos(url(server->port(), "/diag/bytes/13"),
                    "good=8,hangup-wait=1,abort-head=1,rst-head=1,abort-body=1,abort-response=1,rst-response=1,"
                    "slowloris=2,slow-body=1,pipeline-close=1,idle=2,refresh-storm=1",
@@ -181,8 +181,8 @@ TEST_F(ChaosTest, AClientThatStopsReadingIsResetByTheSendTimeout) {
   // 64 MiB cannot fit in the socket buffers: the server is left with bytes nobody reads.
   auto run = chaos(url(server->port(), "/diag/bytes/67108864"), "stall=2", 3, {"--connections", "2"});
   EXPECT_GT(run->reaction("stall", "reset"), 0u) << run->json;
-  EXPECT_EQ(run->reaction("stall", "nothing") + run->reaction("stall", "reset") + run->reaction("stall", "closed_silently") +
-                run->reaction("stall", "answered"),
+  EXPECT_EQ(run->reaction("stall", "nothing") + run->reaction("stall", "reset") +
+                run->reaction("stall", "closed_silently") + run->reaction("stall", "answered"),
             run->reaction("stall", "attempts"));
 }
 
@@ -289,8 +289,9 @@ TEST_F(ChaosTest, EveryHangUpUnderChurnIsOneRecordAndNoDescriptorLeaks) {
 }
 
 TEST_F(ChaosTest, BadFlagsAreOneLineAndExitTwo) {
-  for (const auto& args : std::vector<std::vector<std::string>>{
-           {"ftp://127.0.0.1/"}, {"http://127.0.0.1:1/", "--mix", "nosuch=1"}, {"http://127.0.0.1:1/", "--duration", "5"}}) {
+  for (const auto& args : std::vector<std::vector<std::string>>{{"ftp://127.0.0.1/"},
+                                                                {"http://127.0.0.1:1/", "--mix", "nosuch=1"},
+                                                                {"http://127.0.0.1:1/", "--duration", "5"}}) {
     std::vector<std::string> full{UNBROKEN_BINARY, "chaos"};
     full.insert(full.end(), args.begin(), args.end());
     Child c(full, dir_ + "/bad.out");

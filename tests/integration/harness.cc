@@ -76,7 +76,7 @@ std::unique_ptr<Server> Server::start(ServeOptions opts) {
     ::dup2(null, 0);
     ::dup2(null, 1);
     if (opts.rlimit_nofile) {
-      rlimit rl{*opts.rlimit_nofile, *opts.rlimit_nofile};
+      rlimit rl{*opts.rlimit_nofile, opts.rlimit_nofile_hard.value_or(*opts.rlimit_nofile)};
       ::setrlimit(RLIMIT_NOFILE, &rl);
     }
     std::vector<char*> argv;
@@ -394,7 +394,8 @@ std::vector<Record> SharedServerTest::records_since_start() const {
   return out;
 }
 
-ChildResult run_isolated(const std::vector<std::string>& argv, const std::string& dir, std::chrono::milliseconds within) {
+ChildResult run_isolated(const std::vector<std::string>& argv, const std::string& dir,
+                         std::chrono::milliseconds within) {
   std::string out_path = dir + "/stdout", err_path = dir + "/stderr";
   pid_t pid = ::fork();
   if (pid == 0) {

@@ -24,8 +24,9 @@ using namespace std::chrono_literals;
 using Record = std::map<std::string, std::string>;
 
 struct ServeOptions {
-  std::vector<std::string> args;                         // extra flags for `unbroken serve`
-  std::optional<unsigned> rlimit_nofile = std::nullopt;  // lowered in the child before exec
+  std::vector<std::string> args;                              // extra flags for `unbroken serve`
+  std::optional<unsigned> rlimit_nofile = std::nullopt;       // lowered in the child before exec
+  std::optional<unsigned> rlimit_nofile_hard = std::nullopt;  // the hard limit, when not the same
 };
 
 class Server {

@@ -2,11 +2,10 @@
 // bounded in connections and time. Its own CSV report is the judge: its probe found the service
 // available in every second of the attack, and the attack's connections were closed by our timeouts.
 
-
+#include <poll.h>
 
 #include <filesystem>
 #include <fstream>
-#include <poll.h>
 #include <sstream>
 
 #include "integration/harness.h"
@@ -28,8 +27,20 @@ struct Second {
 std::vector<Second> attack(std::uint16_t port, const std::string& path, const std::vector<std::string>& mode_args) {
   char tmpl[] = "/tmp/unbroken-slowhttp-XXXXXX";
   std::string dir = ::mkdtemp(tmpl);
-  std::vector<std::string> args{"/usr/bin/slowhttptest", "-c", std::to_string(kConnections), "-r", "60", "-l", "8", "-p", "5",
-                                "-u", "http://127.0.0.1:" + std::to_string(port) + path, "-g", "-o", dir + "/report"};
+  std::vector<std::string> args{"/usr/bin/slowhttptest",
+                                "-c",
+                                std::to_string(kConnections),
+                                "-r",
+                                "60",
+                                "-l",
+                                "8",
+                                "-p",
+                                "5",
+                                "-u",
+                                "http://127.0.0.1:" + std::to_string(port) + path,
+                                "-g",
+                                "-o",
+                                dir + "/report"};
   args.insert(args.end(), mode_args.begin(), mode_args.end());
   ChildResult run = run_isolated(args, dir, 60s);  // slowhttptest stops itself after -l seconds
   EXPECT_TRUE(run.status != -1 && run.status != 127) << "slowhttptest did not run: " << run.err;
@@ -56,7 +67,8 @@ class SlowHttp : public ::testing::Test {
   // cut by our `timer` (from the server's metrics: slowhttptest notices a reset only when it next reads).
   void expect_survived(const std::vector<Second>& rows, const char* mode, const char* timer) {
     ASSERT_GE(rows.size(), 4u) << mode << ": no report";
-    for (std::size_t i = 0; i < rows.size(); ++i) EXPECT_GT(rows[i].service, 0) << mode << ": unavailable, second " << i;
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      EXPECT_GT(rows[i].service, 0) << mode << ": unavailable, second " << i;
     std::string sample = std::string("unbroken_timeouts_total{timer=\"") + timer + "\"}";
     auto deadline = std::chrono::steady_clock::now() + 10s;
     double cut = 0;
@@ -79,8 +91,9 @@ TEST_F(SlowHttp, SlowBodyIsCutByTheBodyTimeout) {
 
 TEST_F(SlowHttp, SlowReadIsCutByTheSendTimeout) {
   // A 4 MiB response read 32 bytes every 3 s through a tiny window.
-  expect_survived(attack(server_->port(), "/diag/bytes/4194304", {"-X", "-w", "64", "-y", "128", "-n", "3", "-z", "32"}),
-                  "slow read", "send");
+  expect_survived(
+      attack(server_->port(), "/diag/bytes/4194304", {"-X", "-w", "64", "-y", "128", "-n", "3", "-z", "32"}),
+      "slow read", "send");
 }
 
 }  // namespace

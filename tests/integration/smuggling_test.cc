@@ -48,13 +48,13 @@ std::vector<Variant> variants() {
     Expect expect;
   };
   const std::vector<Name> names = {
-      {"Transfer-Encoding", Expect::kAccept},   {"transfer-encoding", Expect::kAccept},
-      {"TRANSFER-ENCODING", Expect::kAccept},   {"Transfer-encoding", Expect::kAccept},
-      {"Transfer-Encoding ", Expect::kReject},  {"Transfer-Encoding\t", Expect::kReject},
-      {" Transfer-Encoding", Expect::kReject},  {"\tTransfer-Encoding", Expect::kReject},
-      {"Transfer-Encoding\x0b", Expect::kReject}, {std::string("Transfer-Encoding\0", 18), Expect::kReject},
+      {"Transfer-Encoding", Expect::kAccept},         {"transfer-encoding", Expect::kAccept},
+      {"TRANSFER-ENCODING", Expect::kAccept},         {"Transfer-encoding", Expect::kAccept},
+      {"Transfer-Encoding ", Expect::kReject},        {"Transfer-Encoding\t", Expect::kReject},
+      {" Transfer-Encoding", Expect::kReject},        {"\tTransfer-Encoding", Expect::kReject},
+      {"Transfer-Encoding\x0b", Expect::kReject},     {std::string("Transfer-Encoding\0", 18), Expect::kReject},
       {"Transfer\xc3\xa9-Encoding", Expect::kReject}, {"Transfer_Encoding", Expect::kEither},
-      {"X-Transfer-Encoding", Expect::kEither}, {"Transfer-Encodings", Expect::kEither},
+      {"X-Transfer-Encoding", Expect::kEither},       {"Transfer-Encodings", Expect::kEither},
   };
   // 2. Values.
   struct Value {
@@ -62,17 +62,30 @@ std::vector<Variant> variants() {
     Expect expect;  // with a standard name
   };
   const std::vector<Value> values = {
-      {"chunked", Expect::kAccept},          {"Chunked", Expect::kAccept},
-      {"CHUNKED", Expect::kAccept},          {" chunked", Expect::kAccept},
-      {"chunked ", Expect::kAccept},         {"\tchunked", Expect::kEither},
-      {"chunked\t", Expect::kEither},        {"identity, chunked", Expect::kReject},
-      {"chunked, identity", Expect::kReject}, {"gzip, chunked", Expect::kReject},
-      {"chunked, chunked", Expect::kReject}, {"chunked,", Expect::kEither},
-      {",chunked", Expect::kEither},         {"chunked;q=1", Expect::kReject},
-      {"\x0b" "chunked", Expect::kReject},   {"chunked\x0b", Expect::kReject},
-      {"chu nked", Expect::kReject},         {"chunk", Expect::kReject},
-      {"\"chunked\"", Expect::kReject},      {"chunked\xff", Expect::kReject},
-      {"xchunked", Expect::kReject},         {"", Expect::kReject},
+      {"chunked", Expect::kAccept},
+      {"Chunked", Expect::kAccept},
+      {"CHUNKED", Expect::kAccept},
+      {" chunked", Expect::kAccept},
+      {"chunked ", Expect::kAccept},
+      {"\tchunked", Expect::kEither},
+      {"chunked\t", Expect::kEither},
+      {"identity, chunked", Expect::kReject},
+      {"chunked, identity", Expect::kReject},
+      {"gzip, chunked", Expect::kReject},
+      {"chunked, chunked", Expect::kReject},
+      {"chunked,", Expect::kEither},
+      {",chunked", Expect::kEither},
+      {"chunked;q=1", Expect::kReject},
+      {"\x0b"
+       "chunked",
+       Expect::kReject},
+      {"chunked\x0b", Expect::kReject},
+      {"chu nked", Expect::kReject},
+      {"chunk", Expect::kReject},
+      {"\"chunked\"", Expect::kReject},
+      {"chunked\xff", Expect::kReject},
+      {"xchunked", Expect::kReject},
+      {"", Expect::kReject},
   };
   // 3. What comes with it: nothing, a matching or conflicting Content-Length, a duplicate TE.
   struct Companion {
@@ -94,9 +107,9 @@ std::vector<Variant> variants() {
         var.head_fields = n.text + ": " + v.text + "\r\n" + c.fields;
         var.body = framed;
         var.intended = payload;
-        Expect e = n.expect == Expect::kReject || v.expect == Expect::kReject ? Expect::kReject
+        Expect e = n.expect == Expect::kReject || v.expect == Expect::kReject   ? Expect::kReject
                    : n.expect == Expect::kEither || v.expect == Expect::kEither ? Expect::kEither
-                                                                                 : Expect::kAccept;
+                                                                                : Expect::kAccept;
         if (c.forces_reject && e != Expect::kEither) e = Expect::kReject;
         if (n.expect == Expect::kEither) {
           // An unknown header name leaves the message without a body (or with the CL one): the
@@ -182,7 +195,8 @@ std::vector<Variant> variants() {
     out.push_back({"chunked body: " + name, "Transfer-Encoding: chunked\r\n", body, intended, expect});
   }
   // 6. Folding and line ends in the head around the framing fields.
-  out.push_back({"obs-fold before te", "X-A: a\r\n b\r\nTransfer-Encoding: chunked\r\n", framed, payload, Expect::kReject});
+  out.push_back(
+      {"obs-fold before te", "X-A: a\r\n b\r\nTransfer-Encoding: chunked\r\n", framed, payload, Expect::kReject});
   out.push_back({"te folded", "Transfer-Encoding:\r\n chunked\r\n", framed, payload, Expect::kReject});
   out.push_back({"te bare lf", "Transfer-Encoding: chunked\n", framed, payload, Expect::kReject});
   out.push_back({"cl folded", "Content-Length:\r\n " + ls + "\r\n", payload, payload, Expect::kReject});

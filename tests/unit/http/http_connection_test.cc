@@ -3,11 +3,11 @@
 
 #include "http/http_connection.h"
 
-#include "common/fake_transport.h"
-
 #include <gtest/gtest.h>
 
 #include <map>
+
+#include "common/fake_transport.h"
 
 namespace unbroken::http {
 namespace {
@@ -20,6 +20,7 @@ struct Rec {
   std::string outcome, phase, timer, path;
   int status;
   bool cancelled;
+  std::uint64_t bytes_out;
 };
 
 // A connection with its loop, routes and a fake transport; records and closes are collected.
@@ -38,10 +39,21 @@ struct Rig {
       held_ = ex;
     });
     router_.add("GET", "/throw", [](const ExchangePtr&) { throw std::runtime_error("boom"); });
+    // Streams the body back as it comes, like /diag/echo: the head is queued before the body.
+    router_.add(
+        "POST", "/echo",
+        [this](const ExchangePtr& ex) {
+          held_ = ex;
+          ex->start(200);
+          ex->on_body([ex](std::string_view chunk) { ex->write(chunk); }, [ex] { ex->finish(); });
+        },
+        BodyMode::kStream);
+    router_.add("GET", "/big", [](const ExchangePtr& ex) { ex->respond(200, std::string(64 * 1024, 'x')); });
     ctx_ = std::make_unique<LoopContext>(*loop_, limits_, router_, stats_);
     ctx_->record = [this](const RequestRecord& r) {
       records_.push_back(Rec{std::string(name(r.outcome)), std::string(name(r.phase)),
-                             r.timer ? std::string(name(*r.timer)) : "", std::string(r.path), r.status, r.cancelled});
+                             r.timer ? std::string(name(*r.timer)) : "", std::string(r.path), r.status, r.cancelled,
+                             r.bytes_out});
     };
     ctx_->on_closed = [this](HttpConnection*) { ++closed_; };
     auto t = std::make_unique<FakeTransport>();
@@ -198,7 +210,8 @@ TEST_F(ConnectionTest, HandlerTimeoutAnswers503AndCancels) {
 }
 
 TEST_F(ConnectionTest, SendTimeoutWhenTheClientStopsReading) {
-  transport_->window_ = 10;  // the kernel takes 10 bytes, then the client stops reading
+  limits_.min_send_rate = 0;  // the send timer alone
+  transport_->window_ = 10;   // the kernel takes 10 bytes, then the client stops reading
   transport_->receive("GET /stream HTTP/1.1\r\nHost: a\r\n\r\n");
   advance(milliseconds(500));
   transport_->drain(5);  // progress re-arms the send timer
@@ -232,15 +245,137 @@ TEST_F(ConnectionTest, HandlerExceptionIs500AndHandlerError) {
 }
 
 TEST_F(ConnectionTest, OutputBackPressureStopsReading) {
-  router_.add("GET", "/big", [](const ExchangePtr& ex) {
+  router_.add("GET", "/huge", [](const ExchangePtr& ex) {
     ex->start(200, 1 << 20);
     ex->write(std::string(1 << 20, 'x'));
   });
   transport_->window_ = 0;
-  transport_->receive("GET /big HTTP/1.1\r\nHost: a\r\n\r\n");
+  transport_->receive("GET /huge HTTP/1.1\r\nHost: a\r\n\r\n");
   EXPECT_FALSE(transport_->reading_);
   transport_->drain(SIZE_MAX);
   EXPECT_TRUE(transport_->reading_);
+}
+
+// A framing error in the body of a streaming route, while no byte of the handler's head has left:
+// a 400 takes the head's place, with Connection: close and the lingering close, never a reset.
+TEST_F(ConnectionTest, BodyFramingErrorBeforeTheHeadLeftIs400) {
+  for (const char* body : {"x\r\n", "-5\r\nhello\r\n", "0x5\r\nhello\r\n", "\r\n", "5\nhello\r\n"}) {
+    Rig t;
+    t.transport_->receive(std::string("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n") + body);
+    const std::string& out = t.transport_->out_;
+    EXPECT_EQ(out.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << body << out;
+    EXPECT_EQ(out.find("HTTP/1.1 200"), std::string::npos) << body;
+    EXPECT_NE(out.find("Connection: close\r\n"), std::string::npos) << body;
+    EXPECT_EQ(out.find("HPE_"), std::string::npos) << body;
+    EXPECT_TRUE(t.transport_->shut_) << body;
+    EXPECT_FALSE(t.transport_->abortive_) << body;
+    ASSERT_TRUE(t.held_) << body;
+    EXPECT_TRUE(t.held_->token().cancelled()) << body;
+    t.held_.reset();
+    t.advance(milliseconds(1));
+    ASSERT_EQ(t.records_.size(), 1u) << body;
+    EXPECT_EQ(t.records_[0].status, 400) << body;
+    EXPECT_EQ(t.records_[0].outcome, "protocol_error") << body;
+    EXPECT_EQ(t.records_[0].phase, "request_body") << body;
+    EXPECT_TRUE(t.records_[0].cancelled) << body;
+    EXPECT_EQ(t.records_[0].bytes_out, out.size()) << body;
+    EXPECT_EQ(t.stats_.requests_by_status[400].get(), 1u) << body;
+    EXPECT_EQ(t.stats_.requests_by_status[200].get(), 0u) << body;
+  }
+}
+
+// Once the head is out there is no answering: the response is cut (no final chunk) and the record
+// keeps the status the client saw.
+TEST_F(ConnectionTest, BodyFramingErrorAfterTheHeadLeftCutsTheResponse) {
+  // A bad chunk size after a good chunk, and a chunk longer than its size (its first 3 bytes are
+  // echoed before the parser sees the rest).
+  for (const char* body : {"5\r\nhello\r\nzz\r\n", "3\r\nhello\r\n0\r\n\r\n"}) {
+    Rig t;
+    t.transport_->receive(std::string("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n") + body);
+    const std::string& out = t.transport_->out_;
+    EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << body;
+    EXPECT_EQ(out.find("400"), std::string::npos) << body;
+    EXPECT_EQ(out.find("0\r\n\r\n"), std::string::npos) << body << ": a cut chunked response must not look complete";
+    EXPECT_TRUE(t.transport_->shut_) << body;
+    t.held_.reset();
+    t.advance(milliseconds(1));
+    ASSERT_EQ(t.records_.size(), 1u) << body;
+    EXPECT_EQ(t.records_[0].status, 200) << body;
+    EXPECT_EQ(t.records_[0].outcome, "protocol_error") << body;
+    EXPECT_EQ(t.records_[0].phase, "request_body") << body;
+    EXPECT_TRUE(t.records_[0].cancelled) << body;
+  }
+}
+
+// RFC 9110 9.3.2: no content in a response to HEAD, the parser's own errors included.
+TEST_F(ConnectionTest, ErrorAnswersToHeadCarryNoContent) {
+  for (const char* in : {"HEAD / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                         "HEAD / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                         "HEAD / HTTP/1.1\r\nHost: a b\r\n\r\n", "HEAD /nope HTTP/1.1\r\nHost: a\r\n\r\n"}) {
+    Rig t;
+    t.transport_->receive(in);
+    const std::string& out = t.transport_->out_;
+    ASSERT_NE(out.find("\r\n\r\n"), std::string::npos) << in;
+    EXPECT_EQ(out.substr(out.find("\r\n\r\n") + 4), "") << in;
+    EXPECT_EQ(out.rfind("HTTP/1.1 4", 0), 0u) << in;
+  }
+}
+
+// RFC 9110 6.2: answered in our own version, with the 1.0 connection rules kept.
+TEST_F(ConnectionTest, Http10IsAnsweredHttp11WithTheRulesOf10) {
+  transport_->receive("GET /sync HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(transport_->out_.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << transport_->out_;
+  EXPECT_NE(transport_->out_.find("Connection: close\r\n"), std::string::npos);
+  EXPECT_TRUE(transport_->shut_);
+
+  Rig t;
+  t.transport_->receive("GET /sync HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_EQ(t.transport_->out_.rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  EXPECT_NE(t.transport_->out_.find("Connection: keep-alive\r\n"), std::string::npos);
+  EXPECT_FALSE(t.transport_->shut_);
+}
+
+// A reader that takes a few bytes now and then keeps the send timer from firing; the rate over a
+// send timeout does not (1 s here, 1 KiB/s minimum).
+TEST_F(ConnectionTest, SendRateCutsASlowReader) {
+  transport_->window_ = 100;
+  transport_->receive("GET /big HTTP/1.1\r\nHost: a\r\n\r\n");
+  for (int i = 0; i < 4; ++i) {
+    advance(milliseconds(200));
+    transport_->drain(50);  // progress every 200 ms: the send timer never runs out
+  }
+  EXPECT_TRUE(records_.empty());
+  advance(milliseconds(250));
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(records_[0].timer, "send_rate");
+  EXPECT_EQ(records_[0].outcome, "timeout");
+  EXPECT_EQ(records_[0].phase, "response");
+  EXPECT_TRUE(transport_->abortive_);
+  EXPECT_EQ(stats_.timeouts[static_cast<std::size_t>(TimerKind::kSendRate)].get(), 1u);
+}
+
+TEST_F(ConnectionTest, SendRateNeverCutsAnHonestSlowClient) {
+  transport_->window_ = 100;
+  transport_->receive("GET /big HTTP/1.1\r\nHost: a\r\n\r\n");
+  // 1.5 KiB/s, just above the minimum, for the whole 64 KiB: about 43 s.
+  for (int i = 0; i < 250 && records_.empty(); ++i) {
+    advance(milliseconds(200));
+    transport_->drain(300);
+  }
+  advance(milliseconds(200));
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(records_[0].outcome, "ok");
+  EXPECT_EQ(records_[0].status, 200);
+
+  Rig off;  // 0 turns the minimum off: only the send timer is left
+  off.limits_.min_send_rate = 0;
+  off.transport_->window_ = 100;
+  off.transport_->receive("GET /big HTTP/1.1\r\nHost: a\r\n\r\n");
+  for (int i = 0; i < 20; ++i) {
+    off.advance(milliseconds(200));
+    off.transport_->drain(10);
+  }
+  EXPECT_TRUE(off.records_.empty());
 }
 
 }  // namespace

@@ -106,19 +106,105 @@ const Case kCases[] = {
     {"space in header name", "GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n", 400},
     {"bare lf", "GET / HTTP/1.1\nHost: a\n\n", 400},
     // Found by the smuggling table: two lines that each say chunked are "chunked, chunked".
-    {"chunked on two lines", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
-    {"coding after a chunked line", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n0\r\n\r\n", 400},
+    {"chunked on two lines",
+     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+    {"coding after a chunked line",
+     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n0\r\n\r\n", 400},
     // Found by fuzz_request_parser: the fold after the bad version used to be seen only when both
     // arrived in one read (400 whole, 505 split).
-    {"bad version then obs-fold", "GET / HTTP/1.a.1\r\nHosta\r\nX: a\r\n b\r\n\r\n", 505},
+    {"bad version then obs-fold", "GET / HTTP/1.a.1\r\nHosta\r\nX: a\r\n b\r\n\r\n", 400},
     // Found by fuzz_request_parser: when the empty line between two requests arrived in a read of
     // its own, the next head was not scanned, so its fold passed (400 whole, two requests split).
     {"empty line then a folded request",
      "GET /a HTTP/1.1\r\nHost: a\r\n\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", 400},
     {"unsupported expectation", "GET / HTTP/1.1\r\nHost: a\r\nExpect: magic\r\n\r\n", 417},
+    // RFC 9110 5.1: a field name is a token, so never empty.
+    {"empty field name", "GET / HTTP/1.1\r\nHost: a\r\n: v\r\n\r\n", 400},
+    {"a line that is only a colon", "GET / HTTP/1.1\r\nHost: a\r\n:\r\n\r\n", 400},
+    {"empty field name first", "GET / HTTP/1.1\r\n: v\r\nHost: a\r\n\r\n", 400},
+    // RFC 9112 3.2: Host = uri-host [ ":" port ].
+    {"host with a space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
+    {"host with braces", "GET / HTTP/1.1\r\nHost: {a}\r\n\r\n", 400},
+    {"host above 0x7e", "GET / HTTP/1.1\r\nHost: caf\xc3\xa9.example\r\n\r\n", 400},
+    {"host with a letter port", "GET / HTTP/1.1\r\nHost: a:http\r\n\r\n", 400},
+    {"host with a port above 65535", "GET / HTTP/1.1\r\nHost: a:65536\r\n\r\n", 400},
+    {"host with two ports", "GET / HTTP/1.1\r\nHost: a:80:80\r\n\r\n", 400},
+    {"host with an open bracket", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400},
+    {"host with a bad pct-encoding", "GET / HTTP/1.1\r\nHost: a%4\r\n\r\n", 400},
+    {"host ipv6 and port", "GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", 0},
+    {"host ipv4", "GET / HTTP/1.1\r\nHost: 127.0.0.1:65535\r\n\r\n", 0},
+    {"host reg-name", "GET / HTTP/1.1\r\nHost: a-b.c_d~e%41!$&'()*+,;=\r\n\r\n", 0},
+    {"host empty", "GET / HTTP/1.1\r\nHost: \r\n\r\n", 0},
+    // A malformed version is a 400; a well-formed one we do not speak is a 505.
+    {"version in words", "GET / HTTP/one.one\r\nHost: a\r\n\r\n", 400},
+    {"version with a slash after it", "GET / HTTP/1.1/\r\nHost: a\r\n\r\n", 400},
+    {"negative version", "GET / HTTP/-1,0\r\nHost: a\r\n\r\n", 400},
+    {"version with leading zeros", "GET / HTTP/0000000001.1\r\nHost: a\r\n\r\n", 400},
+    {"version two digits", "GET / HTTP/1.10\r\nHost: a\r\n\r\n", 400},
+    {"http/3.0", "GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505},
+    // The HTTP/2 preface, complete or not, is answered at once.
+    {"h2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505},
+    {"h2 preface request line", "PRI * HTTP/2.0\r\n", 505},
+    {"h2 preface method", "PRI ", 505},
+    // The chunk-size family: every malformed size is a 400, and so is a chunk that does not end
+    // where its size says.
+    {"chunk size x", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nx\r\n", 400},
+    {"chunk size negative", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n", 400},
+    {"chunk size 0x", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n", 400},
+    {"chunk size plus", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n+5\r\nhello\r\n", 400},
+    {"chunk size empty", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\r\nhello\r\n", 400},
+    {"chunk size nul",
+     std::string("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5") + '\0' + "\r\nhello\r\n", 400},
+    {"chunk size 19 digits",
+     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000000\r\nhello\r\n", 400},
+    {"chunk size bare lf", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n",
+     400},
+    {"chunk longer than its size",
+     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n", 400},
+    {"chunk without its crlf", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello0\r\n\r\n",
+     400},
 };
 
 INSTANTIATE_TEST_SUITE_P(Requests, ParserTable, ::testing::ValuesIn(kCases));
+
+// Error texts are read by people: a sentence, never llhttp's internal code.
+TEST(RequestParser, ErrorReasonsSpeakToPeople) {
+  for (const Case& c : kCases) {
+    if (c.status == 0) continue;
+    RequestParser p({});
+    Collect sink;
+    std::string_view rest = c.input;
+    while (!rest.empty()) {
+      auto r = p.feed(rest, &sink);
+      rest.remove_prefix(r.consumed);
+      if (r.status == RequestParser::Status::kError || r.status == RequestParser::Status::kNeedMore) break;
+    }
+    std::string reason(p.error_reason());
+    EXPECT_FALSE(reason.empty()) << c.name;
+    EXPECT_EQ(reason.find("HPE_"), std::string::npos) << c.name << ": " << reason;
+  }
+  auto reason_of = [](const std::string& in) {
+    RequestParser p({});
+    Collect sink;
+    std::string_view rest = in;
+    for (int i = 0; i < 3 && !rest.empty(); ++i) rest.remove_prefix(p.feed(rest, &sink).consumed);
+    return std::string(p.error_reason());
+  };
+  EXPECT_EQ(reason_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nx\r\n"), "invalid chunk size");
+  EXPECT_EQ(reason_of("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), "more than one Host header");
+  EXPECT_EQ(reason_of("GET / HTTP/one.one\r\nHost: a\r\n\r\n"), "malformed HTTP version");
+  EXPECT_EQ(reason_of("GET / HTTP/3.0\r\nHost: a\r\n\r\n"), "unsupported HTTP version");
+}
+
+// The method is known as soon as it is parsed, so an error later in the head can still be answered
+// to HEAD without a body.
+TEST(RequestParser, MethodIsKnownWhenTheHeadFails) {
+  RequestParser p({});
+  Collect sink;
+  auto r = p.feed("HEAD / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", &sink);
+  ASSERT_EQ(r.status, RequestParser::Status::kError);
+  EXPECT_EQ(p.request().method, "HEAD");
+}
 
 TEST(RequestParser, HeadPausesBeforeTheBody) {
   RequestParser p({});
