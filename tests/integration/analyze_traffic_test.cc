@@ -84,12 +84,17 @@ TEST_F(AnalyzeTraffic, DepartureFindingsComeFirstWhenThereAreAny) {
   ASSERT_EQ(r.status, 0) << r.err;
   auto findings = r.out.find("Findings\n  1. ");
   ASSERT_NE(findings, std::string::npos);
-  EXPECT_LT(findings, r.out.find("Departures by outcome and phase"));
-  EXPECT_LT(r.out.find("Departures by outcome and phase"), r.out.find("\nTraffic\n"));
+  const auto departures = r.out.find("Departures by outcome and phase"), traffic = r.out.find("\nTraffic\n");
+  ASSERT_NE(traffic, std::string::npos) << r.out;
+  EXPECT_LT(findings, departures);
+  EXPECT_LT(departures, traffic);
   ASSERT_EQ(run_analyze({dir_ + "/access.log", "--format", "html", "--out", dir_ + "/r.html"}).status, 0);
   std::string page = slurp_file(dir_ + "/r.html");
-  EXPECT_LT(page.find(R"(<ol class="findings">)"), page.find(R"(data-chart="departures-over-time")"));
-  EXPECT_LT(page.find(R"(data-chart="departures-over-time")"), page.find(R"(data-chart="requests-over-time")"));
+  const auto chart = page.find(R"(data-chart="departures-over-time")");
+  const auto requests = page.find(R"(data-chart="requests-over-time")");
+  ASSERT_NE(requests, std::string::npos);
+  EXPECT_LT(page.find(R"(<ol class="findings">)"), chart);
+  EXPECT_LT(chart, requests);
 }
 
 }  // namespace
