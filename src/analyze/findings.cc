@@ -104,7 +104,7 @@ void Analyzer::add_cut_short(Report& r) const {
     route = route.substr(route.find(' ') + 1);  // the method: downloads are GETs
     r.findings.push_back(
         {"cut_short", p.key,
-         fmt::format("{} abandons {} of {} downloads: {} of {} cut short after {} ({} for other "
+         fmt::format("{} abandons {} of {} downloads: {} of {} cut short, {} sent before the cuts ({} for other "
                      "downloads; {}).",
                      net, pct(p.ratio), route, p.departures, p.requests, human_bytes(p.bytes_out), pct1(others), how),
          1.2 * static_cast<double>(p.departures) / deps + 0.25});

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <cstdio>
 #include <map>
 
 #include "analyze_logs.h"
@@ -56,6 +57,9 @@ TEST_F(AnalyzeCutShort, InferredFromSizesInACombinedLogAndNamedWithTheNetwork) {
   EXPECT_EQ(uint64_t(cs["exact"]), 0u);
   // Each of 50 files is fetched 12 times, 70% abandoned: a file whose full size was seen fewer than
   // three times cannot be judged, and its cuts are missed. Every other one is found.
+  std::printf("combined log: %llu downloads abandoned, %llu on files served in full 3+ times; inferred %llu\n",
+              static_cast<unsigned long long>(planted_), static_cast<unsigned long long>(judgeable_),
+              static_cast<unsigned long long>(inferred));
   EXPECT_EQ(inferred, judgeable_);
   EXPECT_GT(judgeable_, planted_ / 2);
   // Every inferred cut is one of the planted ones: all on the planted network's downloads.
@@ -82,6 +86,8 @@ TEST_F(AnalyzeCutShort, StdinIsJudgedAgainstTheSizesSeenSoFar) {
   EXPECT_EQ(std::string_view(root["inputs"].at(0)["completion"]), "inferred");
   const uint64_t online = root["cut_short"]["inferred"];
   // Downloads before a file's full size was seen three times cannot be judged in one pass.
+  std::printf("stdin, one pass: inferred %llu (from the file, two passes: %llu)\n",
+              static_cast<unsigned long long>(online), static_cast<unsigned long long>(from_file));
   EXPECT_GT(online, planted_ / 5);
   EXPECT_LE(online, from_file);
   EXPECT_EQ(std::string_view(root["cut_short"]["by_network_route"].at(0)["key"]),
