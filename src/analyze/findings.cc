@@ -59,7 +59,9 @@ std::vector<Share> merge_top(const std::unordered_map<std::string, std::uint64_t
 // was complete, only that none looked cut.
 std::string no_departures(const Report& r) {
   bool inferred = false, unknown = false;
+  std::string_view format;  // of the first input whose cuts are inferred
   for (const InputSummary& in : r.inputs) {
+    if (in.completion == "inferred" && !inferred) format = in.format;
     inferred |= in.completion == "inferred";
     unknown |= in.completion.empty() && in.lines > in.unparsed;
   }
@@ -69,10 +71,10 @@ std::string no_departures(const Report& r) {
   std::string text = fmt::format("No departures seen in {} requests: no status shows one (499, 408, 504)", r.requests);
   if (inferred) {
     text += fmt::format(
-        " and no 200 was shorter than the size its path is served at in full ({} of {} successful GETs could be "
-        "judged). The combined format does not log whether a response was complete, so this is inferred: a download "
-        "cut short on a path never served in full, or whose size varies, would not show",
-        r.cut_short.judged, r.traffic.status_classes[2]);
+        " and no 200 was shorter than the size its path is served at in full ({} of {} 2xx responses could be "
+        "judged). The {} format does not say whether a response was complete, so this is inferred: a download cut "
+        "short on a path never served in full, or whose size varies, would not show",
+        r.cut_short.judged, r.traffic.status_classes[2], format);
   }
   return text + ".";
 }

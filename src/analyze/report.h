@@ -13,7 +13,7 @@ namespace unbroken::analyze {
 
 struct InputSummary {
   std::string name;
-  std::string format;  // "json", "nginx", "haproxy", or "empty"
+  std::string format;  // "json", "combined", "custom" (another log_format), "haproxy", or "empty"
   bool gzip = false;
   std::uint64_t bytes = 0;  // as read from the file (compressed for .gz)
   std::uint64_t lines = 0;
