@@ -266,10 +266,13 @@ void read_one(ByteSource& src, LineSink& sink, std::vector<char>& buf, Progress&
   sink.summary.error = src.error();
 }
 
-// The first pass over a file for the cut-short inference; false when its format needs none (or the
-// file cannot be read, which the second pass then reports).
+// The first pass over a file for the cut-short inference; false when its format needs none, when it
+// cannot be read twice (a pipe named by a path: /dev/stdin, <(zcat ...)), or when it cannot be read
+// at all, which the second pass then reports.
 bool learn_sizes(const std::string& path, const ReadOptions& opts, Analyzer& analyzer, JsonLineParser& json,
                  std::vector<char>& buf) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   ByteSource src(fd, true);

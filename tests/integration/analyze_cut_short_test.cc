@@ -94,6 +94,25 @@ TEST_F(AnalyzeCutShort, StdinIsJudgedAgainstTheSizesSeenSoFar) {
             "203.0.113.0/24 GET /downloads/{id}.zip");
 }
 
+// A pipe named by a path cannot be read twice: it is judged in one pass, like stdin, not emptied by
+// a first pass.
+TEST_F(AnalyzeCutShort, APipeNamedByAPathIsReadOnce) {
+  std::string path = write_log("access.log", nginx_line);
+  std::string out;
+  std::string command = fmt::format("cat '{}' | '{}' analyze /dev/stdin --format json", path, UNBROKEN_BINARY);
+  std::FILE* p = ::popen(command.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char chunk[65536];
+  for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, p)) > 0;) out.append(chunk, n);
+  ASSERT_EQ(::pclose(p), 0);
+  simdjson::dom::parser parser;
+  simdjson::padded_string doc(out);
+  simdjson::dom::element root;
+  ASSERT_EQ(parser.parse(doc).get(root), simdjson::SUCCESS) << out.substr(0, 300);
+  EXPECT_EQ(uint64_t(root["totals"]["requests"]), 4000u + 600);
+  EXPECT_GT(uint64_t(root["cut_short"]["inferred"]), planted_ / 5);
+}
+
 TEST_F(AnalyzeCutShort, ExactWhenTheFormatHasRequestCompletion) {
   auto line = [](const GenRecord& r) {
     std::string s = nginx_line(r);
