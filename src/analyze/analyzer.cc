@@ -22,7 +22,9 @@ std::int64_t floor_to(std::int64_t v, std::int64_t unit) {
 
 // A duration a log may hold: finite, not negative, under ~30 years. Anything else is ignored rather
 // than summed into an infinity that would make the JSON report invalid.
-bool sane_ms(double ms) { return ms > 0 && ms < 1e12; }
+bool sane_ms(double ms) {
+  return ms > 0 && ms < 1e12;
+}
 
 Row to_row(const SpaceSaving<KeyStats>::Counter& c, bool ranked_by_departures) {
   Row r;
@@ -35,6 +37,7 @@ Row to_row(const SpaceSaving<KeyStats>::Counter& c, bool ranked_by_departures) {
   r.partial = c.aux.partial;
   r.bytes_out = c.aux.bytes_out;
   r.bytes_acked = c.aux.bytes_acked;
+  r.bytes = c.aux.bytes;
   return r;
 }
 
@@ -72,10 +75,7 @@ std::vector<Row> by_ratio(const SpaceSaving<KeyStats>& all, std::uint64_t min_re
 }  // namespace
 
 Analyzer::Analyzer(Filters filters)
-    : filters_(std::move(filters)),
-      hist_(kBins, 0),
-      hist_sum_ms_(kBins, 0.0),
-      detail_(kBins) {}
+    : filters_(std::move(filters)), hist_(kBins, 0), hist_sum_ms_(kBins, 0.0), detail_(kBins) {}
 
 Analyzer::~Analyzer() = default;
 
@@ -98,6 +98,7 @@ std::size_t Analyzer::AgentHash::operator()(std::string_view s) const noexcept {
 void Analyzer::Dimension::add(std::string_view key, const Entry& e) {
   KeyStats& s = all.add(key);
   s.requests += 1;
+  if (e.bytes_out > 0) s.bytes += static_cast<std::uint64_t>(e.bytes_out);
   if (!e.departed()) return;
   s.departures += 1;
   KeyStats& d = departed.add(key);
@@ -129,6 +130,30 @@ bool Analyzer::keep(const Entry& e, std::string_view route_key) {
 }
 
 void Analyzer::add(const Entry& e) {
+  if (cut_mode_ == CutInference::kLogged) {
+    // The parser has marked the cut ones; every successful GET with a body was judged.
+    add_judged(e, e.method == "GET" && e.status >= 200 && e.status < 300 && e.status != 204);
+    return;
+  }
+  if (cut_mode_ == CutInference::kOff || e.outcome != Outcome::kOk) {
+    add_judged(e, false);
+    return;
+  }
+  if (cut_mode_ == CutInference::kOnline) sizes_.learn(e);
+  SizeProfile::Verdict v = sizes_.judge(e);
+  if (v != SizeProfile::Verdict::kCut) {
+    add_judged(e, v == SizeProfile::Verdict::kFull);
+    return;
+  }
+  // A departure like HAProxy's CD: the client left while the response was being sent.
+  Entry cut = e;
+  cut.outcome = Outcome::kClientClosed;
+  cut.phase = Phase::kResponse;
+  cut.cut = Cut::kInferred;
+  add_judged(cut, true);
+}
+
+void Analyzer::add_judged(const Entry& e, bool judged) {
   route_.assign(e.method.empty() ? std::string_view("-") : e.method);
   route_.push_back(' ');
   if (e.method.empty() && e.path.empty() && e.route.empty()) {
@@ -164,6 +189,7 @@ void Analyzer::add(const Entry& e) {
     cached = ua_cache_.emplace(std::string(e.ua), std::string(ua_family(e.ua, ua_scratch_))).first;
   }
   agents_.add(cached->second, e);
+  add_traffic(e, judged);
 
   if (!e.departed()) return;
   ++departures_;
@@ -184,6 +210,22 @@ void Analyzer::add(const Entry& e) {
   add_duration(e);
 }
 
+void Analyzer::add_traffic(const Entry& e, bool judged) {
+  if (e.status >= 100 && e.status <= 999) statuses_[static_cast<std::size_t>(e.status)] += 1;
+  if (e.bytes_out >= 0) {
+    bytes_out_ += static_cast<std::uint64_t>(e.bytes_out);
+    ++with_bytes_;
+  }
+  if (e.cut == Cut::kExact) ++cuts_exact_;
+  if (e.cut == Cut::kInferred) ++cuts_inferred_;
+  if (!judged) return;
+  ++cuts_judged_;
+  pair_.assign(network_.empty() ? client_address(e.client) : std::string_view(network_));
+  pair_.push_back(' ');
+  pair_.append(route_);
+  cut_pairs_.add(pair_, e);
+}
+
 void Analyzer::add_time(const Entry& e) {
   if (e.ts_ms == kNoTime) return;
   if (first_ms_ == kNoTime || e.ts_ms < first_ms_) first_ms_ = e.ts_ms;
@@ -195,12 +237,14 @@ void Analyzer::add_time(const Entry& e) {
   }
   Bucket& b = *last_bucket_;
   b.requests += 1;
+  if (e.bytes_out > 0) b.bytes += static_cast<std::uint64_t>(e.bytes_out);
   b.by_outcome[static_cast<std::size_t>(e.outcome)] += 1;
   if (buckets_.size() > kMaxMinuteBuckets && bucket_ms_ < kHourMs) {
     std::map<std::int64_t, Bucket> hours;
     for (const auto& [start, m] : buckets_) {
       Bucket& h = hours[floor_to(start, kHourMs)];
       h.requests += m.requests;
+      h.bytes += m.bytes;
       for (std::size_t i = 0; i < kOutcomeCount; ++i) h.by_outcome[i] += m.by_outcome[i];
     }
     buckets_.swap(hours);
@@ -233,6 +277,7 @@ Report Analyzer::finish(std::vector<InputSummary> inputs) const {
   for (const auto& in : r.inputs) {
     r.lines += in.lines;
     r.unparsed += in.unparsed;
+    r.repaired += in.repaired;
   }
   r.filtered_out = filtered_;
   r.requests = requests_;
@@ -253,9 +298,10 @@ Report Analyzer::finish(std::vector<InputSummary> inputs) const {
   r.bucket = unit == kHourMs ? "hour" : "minute";
   for (const auto& [start, b] : buckets_) {
     std::int64_t s = floor_to(start, unit);
-    if (r.timeline.empty() || r.timeline.back().start_ms != s) r.timeline.push_back(TimeBucket{s, 0, 0, {}});
+    if (r.timeline.empty() || r.timeline.back().start_ms != s) r.timeline.push_back(TimeBucket{s, 0, 0, 0, {}});
     TimeBucket& t = r.timeline.back();
     t.requests += b.requests;
+    t.bytes += b.bytes;
     for (std::size_t i = 0; i < kOutcomeCount; ++i) {
       t.by_outcome[i] += b.by_outcome[i];
       if (i != 0) t.departures += b.by_outcome[i];
@@ -314,10 +360,48 @@ Report Analyzer::finish(std::vector<InputSummary> inputs) const {
   info("networks", networks_.all);
   info("networks_departed", networks_.departed);
   info("user_agents", agents_.all);
+  if (cuts_judged_ > 0) info("cut_short_pairs", cut_pairs_.all);
+  build_traffic(r);
 
   build_cliffs(r);
   build_findings(r);
   return r;
+}
+
+}  // namespace unbroken::analyze
+
+namespace unbroken::analyze {
+
+void Analyzer::build_traffic(Report& r) const {
+  Traffic& t = r.traffic;
+  for (std::size_t code = 0; code < statuses_.size(); ++code) {
+    if (statuses_[code] == 0) continue;
+    t.status_classes[code >= 100 && code < 600 ? code / 100 : 0] += statuses_[code];
+    t.statuses.push_back(Share{std::to_string(code), statuses_[code]});
+  }
+  std::uint64_t with_status = 0;
+  for (std::uint64_t n : t.status_classes) with_status += n;
+  t.status_classes[0] += requests_ - std::min(requests_, with_status);
+  std::stable_sort(t.statuses.begin(), t.statuses.end(),
+                   [](const Share& a, const Share& b) { return a.count > b.count; });
+  t.bytes_out = bytes_out_;
+  t.with_bytes = with_bytes_;
+  for (const auto* c : routes_.all.top(kTopRows, [](const auto& c) { return c.count; })) {
+    t.routes.push_back(to_row(*c, false));
+  }
+  for (const auto* c : ips_.all.top(kTopRows, [](const auto& c) { return c.count; })) {
+    t.clients.push_back(to_row(*c, false));
+  }
+
+  CutShort& cs = r.cut_short;
+  cs.exact = cuts_exact_;
+  cs.inferred = cuts_inferred_;
+  cs.judged = cuts_judged_;
+  cs.sized_paths = sizes_.sized_paths();
+  for (const auto* c : cut_pairs_.departed.top(kTopRows, [](const auto& c) { return c.count; })) {
+    cs.pairs.push_back(to_row(*c, true));
+  }
+  fill_requests(cs.pairs, cut_pairs_.all);
 }
 
 }  // namespace unbroken::analyze

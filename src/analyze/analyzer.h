@@ -15,6 +15,7 @@
 #include "analyze/entry.h"
 #include "analyze/keys.h"
 #include "analyze/report.h"
+#include "analyze/size_profile.h"
 #include "analyze/space_saving.h"
 
 namespace unbroken::analyze {
@@ -33,9 +34,16 @@ struct KeyStats {
   std::uint64_t partial = 0;
   std::uint64_t bytes_out = 0;
   std::uint64_t bytes_acked = 0;
+  std::uint64_t bytes = 0;  // of all its requests, departed or not
 };
 
 struct Empty {};
+
+// How the input being read shows a 200 that was cut short: by its outcome (unbroken's log, HAProxy's
+// termination state: nothing to do), by $request_completion or Content-Length (kLogged), or not at all,
+// so that it is inferred from sizes learned over the whole input beforehand (kLearned) or, for an input
+// that cannot be read twice (stdin), from the sizes seen so far (kOnline).
+enum class CutInference : std::uint8_t { kOff, kLogged, kLearned, kOnline };
 
 // The route of a request that never got as far as a request line (a header timeout, a bad request).
 inline constexpr std::string_view kNoRequestLine = "(no request line)";
@@ -51,7 +59,11 @@ class Analyzer {
   explicit Analyzer(Filters filters = {});
   ~Analyzer();
 
+  // Judges a 200 against the size profile when the input's mode asks for it, then counts the entry.
   void add(const Entry& e);
+  // The first pass over an input in mode kLearned: sizes only, nothing is counted.
+  void learn_size(const Entry& e) { sizes_.learn(e); }
+  void set_cut_inference(CutInference mode) { cut_mode_ = mode; }
   // Builds the report; inputs are the per-file statistics the reader kept.
   [[nodiscard]] Report finish(std::vector<InputSummary> inputs) const;
 
@@ -74,14 +86,19 @@ class Analyzer {
   };
   struct Bucket {
     std::uint64_t requests = 0;
+    std::uint64_t bytes = 0;
     std::array<std::uint64_t, kOutcomeCount> by_outcome{};
   };
 
   [[nodiscard]] bool keep(const Entry& e, std::string_view route_key);
+  void add_judged(const Entry& e, bool judged);
+  void add_traffic(const Entry& e, bool judged);
   void add_duration(const Entry& e);
   void add_time(const Entry& e);
   void build_cliffs(Report& r) const;
   void build_findings(Report& r) const;
+  void build_traffic(Report& r) const;
+  void add_cut_short(Report& r) const;  // the cut_short findings  // the traffic picture and the cut-short counts
 
   Filters filters_;
   std::uint64_t requests_ = 0, departures_ = 0, filtered_ = 0, cancelled_ = 0, with_duration_ = 0;
@@ -97,8 +114,14 @@ class Analyzer {
   std::vector<double> hist_sum_ms_;
   std::vector<std::unique_ptr<BinDetail>> detail_;
   Delivery delivery_;
+  SizeProfile sizes_;
+  CutInference cut_mode_ = CutInference::kOff;
+  std::uint64_t cuts_exact_ = 0, cuts_inferred_ = 0, cuts_judged_ = 0;
+  Dimension cut_pairs_{kRouteCapacity};  // "network route": judged downloads and their cuts
+  std::array<std::uint64_t, 1000> statuses_{};
+  std::uint64_t bytes_out_ = 0, with_bytes_ = 0;
   // Scratch buffers reused for every line.
-  std::string route_, network_, ua_scratch_;
+  std::string route_, network_, ua_scratch_, pair_;
   // User agents repeat: their family is looked up once per distinct string (bounded; cleared when full).
   // The hash reads the length and three 8-byte words: agents are long and differ in many places.
   struct AgentHash {

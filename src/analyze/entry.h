@@ -33,14 +33,24 @@ inline constexpr std::size_t kTimerCount = 7;
 inline constexpr std::array<std::string_view, kOutcomeCount> kOutcomeNames{
     "ok",       "client_closed", "client_reset", "broken_pipe", "timeout", "protocol_error", "limit_exceeded",
     "shutdown", "handler_error"};
-inline constexpr std::array<std::string_view, kPhaseCount> kPhaseNames{
-    "idle", "request_headers", "request_body", "handler", "response", "unknown"};
+inline constexpr std::array<std::string_view, kPhaseCount> kPhaseNames{"idle",    "request_headers", "request_body",
+                                                                       "handler", "response",        "unknown"};
 inline constexpr std::array<std::string_view, kTimerCount> kTimerNames{"none", "header",    "body", "handler",
                                                                        "send", "keepalive", "drain"};
 
-constexpr std::string_view name(Outcome o) { return kOutcomeNames[static_cast<std::size_t>(o)]; }
-constexpr std::string_view name(Phase p) { return kPhaseNames[static_cast<std::size_t>(p)]; }
-constexpr std::string_view name(Timer t) { return kTimerNames[static_cast<std::size_t>(t)]; }
+constexpr std::string_view name(Outcome o) {
+  return kOutcomeNames[static_cast<std::size_t>(o)];
+}
+constexpr std::string_view name(Phase p) {
+  return kPhaseNames[static_cast<std::size_t>(p)];
+}
+constexpr std::string_view name(Timer t) {
+  return kTimerNames[static_cast<std::size_t>(t)];
+}
+
+// How a response the log shows as a success was found cut short: the log said so ($request_completion,
+// a Content-Length the body fell short of), or its size was below the size its path is served at in full.
+enum class Cut : std::uint8_t { kNone, kExact, kInferred };
 
 inline constexpr std::int64_t kNoTime = std::numeric_limits<std::int64_t>::min();
 
@@ -63,6 +73,8 @@ struct Entry {
   double handler_ms = -1;
   double wasted_ms = -1;
   bool cancelled = false;
+  Cut cut = Cut::kNone;
+  bool repaired = false;  // the line's last quoted field had no closing quote and was read to the end
 
   // A request that did not end with a complete response: the client left, a timer cut it, or the
   // server gave up. Everything the report calls a departure.

@@ -26,8 +26,12 @@ constexpr std::array<KnownTimeout, 4> kKnown{{
     {120, "a common proxy and load-balancer default"},
 }};
 
-std::string pct(double f) { return fmt::format("{:.0f}%", f * 100); }
-std::string pct1(double f) { return fmt::format("{:.1f}%", f * 100); }
+std::string pct(double f) {
+  return fmt::format("{:.0f}%", f * 100);
+}
+std::string pct1(double f) {
+  return fmt::format("{:.1f}%", f * 100);
+}
 
 std::string seconds(double s) {
   if (s >= 10) return fmt::format("{:.0f} s", s);
@@ -45,12 +49,76 @@ std::vector<Share> merge_top(const std::unordered_map<std::string, std::uint64_t
   for (const auto& [k, c] : m) {
     if (c > 1) v.push_back(Share{k, c});
   }
-  std::sort(v.begin(), v.end(), [](const Share& a, const Share& b) { return a.count != b.count ? a.count > b.count : a.key < b.key; });
+  std::sort(v.begin(), v.end(),
+            [](const Share& a, const Share& b) { return a.count != b.count ? a.count > b.count : a.key < b.key; });
   if (v.size() > n) v.resize(n);
   return v;
 }
 
+// Claims no more than the inputs show: a format that logs no completion cannot say that every response
+// was complete, only that none looked cut.
+std::string no_departures(const Report& r) {
+  bool inferred = false, unknown = false;
+  std::string_view format;  // of the first input whose cuts are inferred
+  for (const InputSummary& in : r.inputs) {
+    if (in.completion == "inferred" && !inferred) format = in.format;
+    inferred |= in.completion == "inferred";
+    unknown |= in.completion.empty() && in.lines > in.unparsed;
+  }
+  if (!inferred && !unknown) {
+    return fmt::format("No departures: all {} requests ended with a complete response.", r.requests);
+  }
+  std::string text = fmt::format("No departures seen in {} requests: no status shows one (499, 408, 504)", r.requests);
+  if (inferred) {
+    text += fmt::format(
+        " and no 200 was shorter than the size its path is served at in full ({} of {} 2xx responses could be "
+        "judged). The {} format does not say whether a response was complete, so this is inferred: a download cut "
+        "short on a path never served in full, or whose size varies, would not show",
+        r.cut_short.judged, r.traffic.status_classes[2], format);
+  }
+  return text + ".";
+}
+
 }  // namespace
+
+// Cut-short 200s: the network and route with the highest share of its downloads cut, against the
+// share of all other judged downloads, and the total when no network stands out.
+void Analyzer::add_cut_short(Report& r) const {
+  const CutShort& cs = r.cut_short;
+  const std::uint64_t cuts = cs.exact + cs.inferred;
+  if (cuts < 10) return;
+  const double deps = static_cast<double>(std::max<std::uint64_t>(r.departures, 1));
+  const std::string how = cs.inferred == 0
+                              ? "exact: the log records whether each response was complete"
+                              : fmt::format(
+                                    "inferred: each was a 200 shorter than the size its path is served at in "
+                                    "full, judged on {} downloads of {} paths",
+                                    cs.judged, cs.sized_paths);
+  std::size_t named = 0;
+  for (const Row& p : cs.pairs) {
+    if (named == 3) break;
+    std::uint64_t n = cs.judged > p.requests ? cs.judged - p.requests : 0;
+    std::uint64_t d = cuts > p.departures ? cuts - p.departures : 0;
+    double others = n > 0 ? static_cast<double>(d) / static_cast<double>(n) : 0;
+    if (p.requests < 20 || p.departures < 10 || p.ratio < std::max(0.2, 3 * others)) continue;
+    auto sp = p.key.find(' ');
+    std::string net = p.key.substr(0, sp), route = p.key.substr(sp + 1);
+    route = route.substr(route.find(' ') + 1);  // the method: downloads are GETs
+    r.findings.push_back(
+        {"cut_short", p.key,
+         fmt::format("{} abandons {} of {} downloads: {} of {} cut short, {} sent before the cuts ({} for other "
+                     "downloads; {}).",
+                     net, pct(p.ratio), route, p.departures, p.requests, human_bytes(p.bytes_out), pct1(others), how),
+         1.2 * static_cast<double>(p.departures) / deps + 0.25});
+    ++named;
+  }
+  if (named > 0) return;
+  r.findings.push_back(
+      {"cut_short", "",
+       fmt::format("{} of {} downloads ({}) were cut short before their last byte ({}).", cuts, cs.judged,
+                   pct1(static_cast<double>(cuts) / static_cast<double>(std::max<std::uint64_t>(cs.judged, 1))), how),
+       0.8 * static_cast<double>(cuts) / deps + 0.1});
+}
 
 // A cliff is a narrow window of departure durations holding many times what its neighbourhood
 // predicts. The window widens with the value (0.5%, at least one 100 ms bin either side): a 120 s
@@ -59,7 +127,8 @@ void Analyzer::build_cliffs(Report& r) const {
   const auto n = static_cast<std::ptrdiff_t>(hist_.size());
   auto sum = [&](std::ptrdiff_t a, std::ptrdiff_t b) {  // [a, b], clipped
     std::uint64_t s = 0;
-    for (std::ptrdiff_t i = std::max<std::ptrdiff_t>(a, 0); i <= std::min(b, n - 1); ++i) s += hist_[static_cast<std::size_t>(i)];
+    for (std::ptrdiff_t i = std::max<std::ptrdiff_t>(a, 0); i <= std::min(b, n - 1); ++i)
+      s += hist_[static_cast<std::size_t>(i)];
     return s;
   };
   const double min_share = 0.01 * static_cast<double>(with_duration_);
@@ -141,7 +210,7 @@ void Analyzer::build_findings(Report& r) const {
   if (r.requests == 0) return;
   const double deps = static_cast<double>(std::max<std::uint64_t>(r.departures, 1));
   if (r.departures == 0) {
-    out.push_back({"none", "", fmt::format("No departures: all {} requests ended with a complete response.", r.requests), 0});
+    out.push_back({"none", "", no_departures(r), 0});
     return;
   }
 
@@ -171,25 +240,28 @@ void Analyzer::build_findings(Report& r) const {
         "{} departures ({} of departures with a duration) ended at {:.1f} s (between {:.1f} and {:.1f} s){}. No "
         "server timer fired for them: a client, proxy or load-balancer timeout of about {} is cutting them",
         c.count, pct1(c.share), c.seconds, c.from, c.to, where, seconds(c.seconds));
-    text += own.empty() ? " (the log names none of the server's own timers)." : fmt::format(" (the server's own timers: {}).", own);
+    text += own.empty() ? " (the log names none of the server's own timers)."
+                        : fmt::format(" (the server's own timers: {}).", own);
     if (!c.known.empty()) text += fmt::format(" {}.", c.known);
-    out.push_back({"cliff", fmt::format("{:.1f}s", c.seconds), std::move(text),
-                   1.5 * static_cast<double>(c.count) / deps + 0.3});
+    out.push_back(
+        {"cliff", fmt::format("{:.1f}s", c.seconds), std::move(text), 1.5 * static_cast<double>(c.count) / deps + 0.3});
   }
 
   for (const TimerRow& t : r.timers) {
     double share_req = static_cast<double>(t.count) / static_cast<double>(r.requests);
     if (t.count < 10 || share_req < 0.01) continue;
-    std::string text = fmt::format("The server's {} timer ({}) fired on {} requests, {} of all requests and {} of departures",
-                                   name(t.timer), timeout_text(t.timeout_ms), t.count, pct1(share_req),
-                                   pct1(static_cast<double>(t.count) / deps));
+    std::string text = fmt::format(
+        "The server's {} timer ({}) fired on {} requests, {} of all requests and {} of departures", name(t.timer),
+        timeout_text(t.timeout_ms), t.count, pct1(share_req), pct1(static_cast<double>(t.count) / deps));
     if (auto it = timer_piles.find(static_cast<std::size_t>(t.timer)); it != timer_piles.end()) {
       const Cliff& c = *it->second;
-      text += fmt::format("; departures pile up at {:.1f} s ({} between {:.1f} and {:.1f} s)", c.seconds, c.count, c.from, c.to);
+      text += fmt::format("; departures pile up at {:.1f} s ({} between {:.1f} and {:.1f} s)", c.seconds, c.count,
+                          c.from, c.to);
       if (!c.routes.empty() && c.routes[0].key != kNoRequestLine) text += fmt::format(", most on {}", c.routes[0].key);
     }
     text += ". If these clients are legitimate, the timer is too short for them.";
-    out.push_back({"timer", std::string(name(t.timer)), std::move(text), 1.2 * static_cast<double>(t.count) / deps + 0.2});
+    out.push_back(
+        {"timer", std::string(name(t.timer)), std::move(text), 1.2 * static_cast<double>(t.count) / deps + 0.2});
   }
 
   // A key stands out against everybody else's rate, not the overall one: a network that makes up a
@@ -260,13 +332,17 @@ void Analyzer::build_findings(Report& r) const {
                    0.8 * static_cast<double>(ua.departures) / deps});
   }
 
+  add_cut_short(r);
+
   const Delivery& d = r.delivery;
   if (d.partial >= 10 && static_cast<double>(d.partial) >= 0.05 * deps) {
-    std::string text = fmt::format("{} responses were cut off mid-body after {} written", d.partial, human_bytes(d.bytes_out));
+    std::string text =
+        fmt::format("{} responses were cut off mid-body after {} written", d.partial, human_bytes(d.bytes_out));
     if (d.with_acked > 0) {
       text += fmt::format("; of the {} with delivery logged, the clients acknowledged {} of {} ({})", d.with_acked,
                           human_bytes(d.bytes_acked), human_bytes(d.bytes_out_with_acked),
-                          pct(static_cast<double>(d.bytes_acked) / static_cast<double>(std::max<std::uint64_t>(d.bytes_out_with_acked, 1))));
+                          pct(static_cast<double>(d.bytes_acked) /
+                              static_cast<double>(std::max<std::uint64_t>(d.bytes_out_with_acked, 1))));
     }
     out.push_back({"delivery", "", text + ".", 0.5 * static_cast<double>(d.partial) / deps});
   }

@@ -12,8 +12,8 @@
 namespace unbroken::analyze {
 namespace {
 
-constexpr std::array<std::string_view, kOutcomeCount> kColours{
-    "#9aa5b1", "#e4572e", "#f3a712", "#a8c686", "#669bbc", "#8e6c8a", "#29335c", "#c9b79c", "#d1495b"};
+constexpr std::array<std::string_view, kOutcomeCount> kColours{"#9aa5b1", "#e4572e", "#f3a712", "#a8c686", "#669bbc",
+                                                               "#8e6c8a", "#29335c", "#c9b79c", "#d1495b"};
 
 std::string esc(std::string_view s) {
   std::string out;
@@ -31,7 +31,9 @@ std::string esc(std::string_view s) {
   return out;
 }
 
-std::string pct(double f) { return fmt::format("{:.1f}%", f * 100); }
+std::string pct(double f) {
+  return fmt::format("{:.1f}%", f * 100);
+}
 
 // A round number at or above v for an axis maximum: 1, 2, 5 times a power of ten.
 double nice_max(double v) {
@@ -43,30 +45,30 @@ double nice_max(double v) {
   return 10 * p;
 }
 
+struct Frame {
+  double w, h, left, bottom, top;
+};
+
+// The heading, the <svg> element, the time axis and the top of the value axis of a chart over time.
+void time_chart(std::string& out, const std::string& title, std::string_view name, Frame f, double top_value) {
+  out += fmt::format("<h2>{}</h2>", title);
+  out += fmt::format(R"(<svg data-chart="{}" viewBox="0 0 {} {}" width="{}" height="{}" role="img">)", name, f.w, f.h,
+                     f.w, f.h);
+  out += fmt::format(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" class="axis"/>)", f.left, f.h - f.bottom, f.w - 10,
+                     f.h - f.bottom);
+  out += fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>)", f.left - 4, f.top + 10,
+                     group_digits(static_cast<std::uint64_t>(top_value)));
+}
+
 void departures_over_time(std::string& out, const Report& r) {
   constexpr double kW = 900, kH = 260, kLeft = 50, kBottom = 30, kTop = 10;
-  std::size_t group = std::max<std::size_t>(1, (r.timeline.size() + 119) / 120);
-  std::vector<TimeBucket> bars;
-  for (std::size_t i = 0; i < r.timeline.size(); i += group) {
-    TimeBucket b = r.timeline[i];
-    for (std::size_t j = i + 1; j < std::min(i + group, r.timeline.size()); ++j) {
-      b.requests += r.timeline[j].requests;
-      b.departures += r.timeline[j].departures;
-      for (std::size_t o = 0; o < kOutcomeCount; ++o) b.by_outcome[o] += r.timeline[j].by_outcome[o];
-    }
-    bars.push_back(b);
-  }
+  auto [bars, unit] = group_timeline(r, 120);
   std::uint64_t peak = 0;
   for (const auto& b : bars) peak = std::max(peak, b.departures);
   double top = nice_max(static_cast<double>(peak));
-  out += fmt::format(R"(<h2>Departures over time (per {}{})</h2>)", group > 1 ? fmt::format("{} ", group) : "",
-                     r.bucket + (group > 1 ? "s" : ""));
-  out += fmt::format(R"(<svg data-chart="departures-over-time" viewBox="0 0 {} {}" width="{}" height="{}" role="img">)",
-                     kW, kH, kW, kH);
+  time_chart(out, fmt::format("Departures over time (per {})", unit), "departures-over-time",
+             {kW, kH, kLeft, kBottom, kTop}, top);
   double plot_h = kH - kBottom - kTop, plot_w = kW - kLeft - 10;
-  out += fmt::format(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" class="axis"/>)", kLeft, kH - kBottom, kW - 10, kH - kBottom);
-  out += fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>)", kLeft - 4, kTop + 10,
-                     group_digits(static_cast<std::uint64_t>(top)));
   out += fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="end">0</text>)", kLeft - 4, kH - kBottom);
   double bw = bars.empty() ? 0 : plot_w / static_cast<double>(bars.size());
   for (std::size_t i = 0; i < bars.size(); ++i) {
@@ -108,9 +110,11 @@ void outcome_phase(std::string& out, const Report& r) {
   for (std::size_t o : outcomes) {
     for (std::size_t p = 0; p < kPhaseCount; ++p) peak = std::max(peak, r.outcome_phase[o][p]);
   }
-  double w = kLeft + kCellW * kPhaseCount + 10, h = kTop + kCellH * static_cast<double>(std::max<std::size_t>(outcomes.size(), 1)) + 10;
+  double w = kLeft + kCellW * kPhaseCount + 10,
+         h = kTop + kCellH * static_cast<double>(std::max<std::size_t>(outcomes.size(), 1)) + 10;
   out += "<h2>Departures by outcome and phase</h2>";
-  out += fmt::format(R"(<svg data-chart="outcome-phase" viewBox="0 0 {} {}" width="{}" height="{}" role="img">)", w, h, w, h);
+  out += fmt::format(R"(<svg data-chart="outcome-phase" viewBox="0 0 {} {}" width="{}" height="{}" role="img">)", w, h,
+                     w, h);
   for (std::size_t p = 0; p < kPhaseCount; ++p) {
     out += fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="middle">{}</text>)",
                        kLeft + kCellW * (static_cast<double>(p) + 0.5), kTop - 10, kPhaseNames[p]);
@@ -127,7 +131,8 @@ void outcome_phase(std::string& out, const Report& r) {
       out += fmt::format(
           R"(<rect x="{}" y="{}" width="{}" height="{}" fill="#e4572e" fill-opacity="{:.2f}" data-outcome="{}" )"
           R"(data-phase="{}" data-value="{}"><title>{} in {}: {}</title></rect>)",
-          x + 1, y + 1, kCellW - 2, kCellH - 2, a, kOutcomeNames[o], kPhaseNames[p], v, kOutcomeNames[o], kPhaseNames[p], v);
+          x + 1, y + 1, kCellW - 2, kCellH - 2, a, kOutcomeNames[o], kPhaseNames[p], v, kOutcomeNames[o],
+          kPhaseNames[p], v);
       if (v > 0) {
         out += fmt::format(R"(<text x="{}" y="{}" class="cell" text-anchor="middle">{}</text>)", x + kCellW / 2,
                            y + kCellH / 2 + 4, group_digits(v));
@@ -152,10 +157,11 @@ void duration_histogram(std::string& out, const Report& r) {
   double top = nice_max(static_cast<double>(peak));
   double span_s = bin_s * static_cast<double>(bins.size());
   out += fmt::format("<h2>Durations of departures ({:.1f} s bins), cliffs marked</h2>", bin_s);
-  out += fmt::format(R"(<svg data-chart="duration-histogram" viewBox="0 0 {} {}" width="{}" height="{}" role="img">)", kW,
-                     kH, kW, kH);
+  out += fmt::format(R"(<svg data-chart="duration-histogram" viewBox="0 0 {} {}" width="{}" height="{}" role="img">)",
+                     kW, kH, kW, kH);
   double plot_w = kW - kLeft - 10, plot_h = kH - kBottom - kTop;
-  out += fmt::format(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" class="axis"/>)", kLeft, kH - kBottom, kW - 10, kH - kBottom);
+  out += fmt::format(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" class="axis"/>)", kLeft, kH - kBottom, kW - 10,
+                     kH - kBottom);
   out += fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>)", kLeft - 4, kTop + 10,
                      group_digits(static_cast<std::uint64_t>(top)));
   double bw = bins.empty() ? 0 : plot_w / static_cast<double>(bins.size());
@@ -176,7 +182,10 @@ void duration_histogram(std::string& out, const Report& r) {
         R"(<line x1="{:.1f}" y1="{}" x2="{:.1f}" y2="{}" class="cliff" data-cliff="{:.1f}" data-value="{}"/>)"
         R"(<text x="{:.1f}" y="{}" class="cliff-label" text-anchor="{}">{:.1f} s ({}){}</text>)",
         x, kTop - 4, x, kH - kBottom, c.seconds, c.count, x, kTop - 8,
-        x > kW - 120 ? "end" : x < kLeft + 80 ? "start" : "middle", c.seconds, group_digits(c.count),
+        x > kW - 120     ? "end"
+        : x < kLeft + 80 ? "start"
+                         : "middle",
+        c.seconds, group_digits(c.count),
         c.server_timer != Timer::kNone ? fmt::format(" {} timer", name(c.server_timer)) : "");
   }
   for (double t : {0.0, span_s / 2, span_s}) {
@@ -193,18 +202,20 @@ void top_routes(std::string& out, const Report& r) {
   std::uint64_t peak = 1;
   for (std::size_t i = 0; i < n; ++i) peak = std::max(peak, r.routes_by_departures[i].departures);
   out += "<h2>Top routes by departures</h2>";
-  out += fmt::format(R"(<svg data-chart="top-routes" viewBox="0 0 {} {}" width="{}" height="{}" role="img">)", kW, h, kW, h);
+  out += fmt::format(R"(<svg data-chart="top-routes" viewBox="0 0 {} {}" width="{}" height="{}" role="img">)", kW, h,
+                     kW, h);
   for (std::size_t i = 0; i < n; ++i) {
     const Row& row = r.routes_by_departures[i];
     double y = 5 + kRowH * static_cast<double>(i);
     double w = (kW - kLabel - 120) * static_cast<double>(row.departures) / static_cast<double>(peak);
     std::string label = row.key.size() > 48 ? row.key.substr(0, 47) + "…" : row.key;
-    out += fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>)", kLabel - 8, y + 16, esc(label));
-    out += fmt::format(
-        R"(<rect x="{}" y="{}" width="{:.1f}" height="{}" fill="#e4572e" data-series="{}" data-value="{}" )"
-        R"(data-requests="{}"><title>{}: {} departures of {} requests</title></rect>)",
-        kLabel, y + 3, std::max(w, 1.0), kRowH - 6, esc(row.key), row.departures, row.requests, esc(row.key),
-        row.departures, row.requests);
+    out +=
+        fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>)", kLabel - 8, y + 16, esc(label));
+    out +=
+        fmt::format(R"(<rect x="{}" y="{}" width="{:.1f}" height="{}" fill="#e4572e" data-series="{}" data-value="{}" )"
+                    R"(data-requests="{}"><title>{}: {} departures of {} requests</title></rect>)",
+                    kLabel, y + 3, std::max(w, 1.0), kRowH - 6, esc(row.key), row.departures, row.requests,
+                    esc(row.key), row.departures, row.requests);
     out += fmt::format(R"(<text x="{:.1f}" y="{}" class="tick">{} ({})</text>)", kLabel + std::max(w, 1.0) + 6, y + 16,
                        group_digits(row.departures), row.requests ? pct(row.ratio) : "?");
   }
@@ -213,8 +224,9 @@ void top_routes(std::string& out, const Report& r) {
 
 void table(std::string& out, std::string_view title, std::string_view key, const std::vector<Row>& rows) {
   if (rows.empty()) return;
-  out += fmt::format("<h2>{}</h2><table><tr><th>{}</th><th>departures</th><th>requests</th><th>ratio</th><th>±</th></tr>",
-                     esc(title), esc(key));
+  out +=
+      fmt::format("<h2>{}</h2><table><tr><th>{}</th><th>departures</th><th>requests</th><th>ratio</th><th>±</th></tr>",
+                  esc(title), esc(key));
   for (std::size_t i = 0; i < std::min<std::size_t>(rows.size(), 15); ++i) {
     const Row& r = rows[i];
     out += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(r.key),
@@ -222,6 +234,88 @@ void table(std::string& out, std::string_view title, std::string_view key, const
                        r.requests ? pct(r.ratio) : "?", group_digits(r.error));
   }
   out += "</table>";
+}
+
+void requests_over_time(std::string& out, const Report& r) {
+  constexpr double kW = 900, kH = 200, kLeft = 60, kBottom = 30, kTop = 10;
+  auto [bars, unit] = group_timeline(r, 120);
+  std::uint64_t peak = 0;
+  for (const auto& b : bars) peak = std::max(peak, b.requests);
+  double top = nice_max(static_cast<double>(peak));
+  time_chart(out, fmt::format("Requests over time (per {})", unit), "requests-over-time",
+             {kW, kH, kLeft, kBottom, kTop}, top);
+  double plot_h = kH - kBottom - kTop, bw = bars.empty() ? 0 : (kW - kLeft - 10) / static_cast<double>(bars.size());
+  for (std::size_t i = 0; i < bars.size(); ++i) {
+    const TimeBucket& b = bars[i];
+    double h = static_cast<double>(b.requests) / top * plot_h;
+    std::string when = format_iso8601(b.start_ms).substr(0, 16);
+    out += fmt::format(
+        R"(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="#669bbc" data-series="requests" )"
+        R"(data-bucket="{}" data-value="{}"><title>{}: {} requests, {}</title></rect>)",
+        kLeft + static_cast<double>(i) * bw + 0.5, kH - kBottom - h, std::max(bw - 1, 0.5), h, when, b.requests, when,
+        b.requests, human_bytes(b.bytes));
+  }
+  out += "</svg>";
+}
+
+void requests_table(std::string& out, std::string_view title, std::string_view key, const Report& r,
+                    const std::vector<Row>& rows) {
+  if (rows.empty()) return;
+  out += fmt::format(
+      "<h2>{}</h2><table><tr><th>{}</th><th>requests</th><th>share</th><th>bytes</th><th>departures</th>"
+      "<th>±</th></tr>",
+      esc(title), esc(key));
+  for (std::size_t i = 0; i < std::min<std::size_t>(rows.size(), 15); ++i) {
+    const Row& row = rows[i];
+    out += fmt::format(
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(row.key),
+        group_digits(row.requests),
+        pct(static_cast<double>(row.requests) / static_cast<double>(std::max<std::uint64_t>(r.requests, 1))),
+        human_bytes(row.bytes), group_digits(row.departures), group_digits(row.error));
+  }
+  out += "</table>";
+}
+
+// The traffic as a whole: what a log without departures is still worth reading for.
+void traffic(std::string& out, const Report& r) {
+  const Traffic& t = r.traffic;
+  out += fmt::format(R"(<h2>Traffic</h2><p data-bytes="{}">{} requests, {} served.</p>)", t.bytes_out,
+                     group_digits(r.requests), human_bytes(t.bytes_out));
+  out += R"(<table data-table="status-classes"><tr><th>status</th><th>requests</th><th>share</th></tr>)";
+  static constexpr std::array<std::string_view, 6> kClass{"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  for (std::size_t c = 1; c <= kClass.size(); ++c) {
+    std::size_t k = c % kClass.size();
+    if (t.status_classes[k] == 0) continue;
+    out += fmt::format(
+        R"(<tr data-class="{}"><td>{}</td><td>{}</td><td>{}</td></tr>)", kClass[k], kClass[k],
+        group_digits(t.status_classes[k]),
+        pct(static_cast<double>(t.status_classes[k]) / static_cast<double>(std::max<std::uint64_t>(r.requests, 1))));
+  }
+  out += "</table><p>Codes: ";
+  for (std::size_t i = 0; i < std::min<std::size_t>(t.statuses.size(), 15); ++i) {
+    out += fmt::format("{}{} ({})", i ? ", " : "", t.statuses[i].key, group_digits(t.statuses[i].count));
+  }
+  out += ".</p>";
+  requests_over_time(out, r);
+  requests_table(out, "Top routes by requests", "route", r, t.routes);
+  requests_table(out, "Top clients by requests", "client", r, t.clients);
+  requests_table(out, "User agents by requests (families)", "family", r, r.user_agents);
+}
+
+void cut_short(std::string& out, const Report& r) {
+  const CutShort& cs = r.cut_short;
+  if (cs.judged == 0 && cs.exact == 0) return;
+  out += fmt::format(R"(<h2>Responses cut short</h2><p data-exact="{}" data-inferred="{}">)", cs.exact, cs.inferred);
+  if (cs.exact > 0)
+    out += fmt::format("{} exact (the log records whether each response was complete). ", group_digits(cs.exact));
+  if (cs.inferred > 0 || cs.exact == 0) {
+    out += fmt::format(
+        "{} inferred: a 200 to a GET shorter than the size its path is served at in full ({} downloads "
+        "judged, {} paths with a full size).",
+        group_digits(cs.inferred), group_digits(cs.judged), group_digits(cs.sized_paths));
+  }
+  out += "</p>";
+  table(out, "Cut short by network and route", "network route", cs.pairs);
 }
 
 }  // namespace
@@ -245,10 +339,12 @@ td:first-child,th:first-child{text-align:left;max-width:480px;overflow-wrap:anyw
   out += fmt::format(R"(<p class="summary" data-requests="{}" data-departures="{}">{} requests, {} departures ({}))",
                      r.requests, r.departures, group_digits(r.requests), group_digits(r.departures), pct(rate));
   if (r.first_ms != kNoTime) {
-    out += fmt::format(", {} to {} UTC", format_iso8601(r.first_ms).substr(0, 19), format_iso8601(r.last_ms).substr(0, 19));
+    out += fmt::format(", {} to {} UTC", format_iso8601(r.first_ms).substr(0, 19),
+                       format_iso8601(r.last_ms).substr(0, 19));
   }
-  out += fmt::format("; {} lines from {} input{}, {} unparsed.</p>", group_digits(r.lines), r.inputs.size(),
-                     r.inputs.size() == 1 ? "" : "s", group_digits(r.unparsed));
+  out +=
+      fmt::format("; {} lines from {} input{}, {} unparsed, {} repaired.</p>", group_digits(r.lines), r.inputs.size(),
+                  r.inputs.size() == 1 ? "" : "s", group_digits(r.unparsed), group_digits(r.repaired));
 
   out += R"(<h2>Findings</h2><ol class="findings">)";
   for (const Finding& f : r.findings) {
@@ -256,16 +352,18 @@ td:first-child,th:first-child{text-align:left;max-width:480px;overflow-wrap:anyw
   }
   out += "</ol>";
 
-  departures_over_time(out, r);
-  outcome_phase(out, r);
-  duration_histogram(out, r);
-  top_routes(out, r);
-
-  table(out, "Top routes by departure ratio (20+ requests)", "route", r.routes_by_ratio);
-  table(out, "Top client networks by departures", "network", r.networks);
-  table(out, "Top client networks by departure ratio (20+ requests)", "network", r.networks_by_ratio);
-  table(out, "Top clients by departures", "client", r.ips);
-  table(out, "User-agent families", "family", r.user_agents);
+  if (r.departures > 0) {
+    departures_over_time(out, r);
+    outcome_phase(out, r);
+    duration_histogram(out, r);
+    top_routes(out, r);
+    table(out, "Top routes by departure ratio (20+ requests)", "route", r.routes_by_ratio);
+    table(out, "Top client networks by departures", "network", r.networks);
+    table(out, "Top client networks by departure ratio (20+ requests)", "network", r.networks_by_ratio);
+    table(out, "Top clients by departures", "client", r.ips);
+  }
+  cut_short(out, r);
+  if (r.requests > 0) traffic(out, r);
 
   if (!r.timers.empty()) {
     out += "<h2>Server timers that fired</h2><table><tr><th>timer</th><th>fired</th><th>timeout</th></tr>";
@@ -279,13 +377,15 @@ td:first-child,th:first-child{text-align:left;max-width:480px;overflow-wrap:anyw
   out += fmt::format("<h2>Delivery of partial responses</h2><p>{} departures after {} written", group_digits(d.partial),
                      human_bytes(d.bytes_out));
   if (d.with_acked > 0) {
-    out += fmt::format("; {} of {} acknowledged where logged", human_bytes(d.bytes_acked), human_bytes(d.bytes_out_with_acked));
+    out += fmt::format("; {} of {} acknowledged where logged", human_bytes(d.bytes_acked),
+                       human_bytes(d.bytes_out_with_acked));
   }
   out += ".</p>";
   out += fmt::format("<h2>Wasted work</h2><p>{:.1f} s of handler time after clients left, {} requests cancelled.</p>",
                      r.wasted_ms / 1000, group_digits(r.cancelled));
-  out += "<h2>Accuracy</h2><p>Top-k tables come from Space-Saving sketches: a count may be overestimated by at most "
-         "the ± column, itself at most N/k.</p><table><tr><th>table</th><th>k</th><th>N</th><th>max error</th></tr>";
+  out +=
+      "<h2>Accuracy</h2><p>Top-k tables come from Space-Saving sketches: a count may be overestimated by at most "
+      "the ± column, itself at most N/k.</p><table><tr><th>table</th><th>k</th><th>N</th><th>max error</th></tr>";
   for (const SketchInfo& s : r.sketches) {
     out += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", s.table, s.capacity,
                        group_digits(s.total), group_digits(s.max_error));

@@ -169,10 +169,28 @@ struct LineSink {
   Format format = Format::kNginx;
   Entry entry;
   std::uint64_t number = 0;  // of the current line in the file, blank ones included
+  bool learning = false;     // the first pass: sizes for the cut-short inference, nothing counted
+  bool learned = false;      // the first pass over this input has run to its end
+  bool stop = false;         // the first pass has nothing to learn from this input
 
   void unparsed() {
     ++summary.unparsed;
     if (summary.first_unparsed.size() < kFirstUnparsed) summary.first_unparsed.push_back(number);
+  }
+
+  // What the input is called and how it shows a cut-short response, decided by its first line.
+  void detected_as(Format f) {
+    format = f;
+    detected = true;
+    if (learning) return;
+    bool nginx = f == Format::kNginx;
+    summary.format = nginx ? std::string(opts.nginx->format_name()) : std::string(name(f));
+    bool logged = !nginx || opts.nginx->logs_completion();
+    summary.completion = logged ? "logged" : "inferred";
+    analyzer.set_cut_inference(!nginx    ? CutInference::kOff
+                               : logged  ? CutInference::kLogged
+                               : learned ? CutInference::kLearned
+                                         : CutInference::kOnline);
   }
 
   // One line without its '\n'; `capacity` bytes from line.data() are readable.
@@ -180,28 +198,36 @@ struct LineSink {
     ++number;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.find_first_not_of(" \t") == std::string_view::npos) return;  // blank lines are not log lines
-    ++summary.lines;
-    if (!detected) {
-      format = detect_format(line);
-      summary.format = std::string(name(format));
-      detected = true;
+    if (!detected) detected_as(detect_format(line));
+    if (learning) {
+      if (format != Format::kNginx || opts.nginx->logs_completion()) {
+        stop = true;
+      } else if (opts.nginx->parse(line, entry)) {
+        analyzer.learn_size(entry);
+      }
+      return;
     }
+    ++summary.lines;
     bool ok = false;
     switch (format) {
       case Format::kJson: ok = json.parse(line, capacity, entry); break;
       case Format::kNginx: ok = opts.nginx->parse(line, entry); break;
       case Format::kHaproxy: ok = parse_haproxy(line, entry); break;
     }
-    if (ok) {
-      analyzer.add(entry);
-    } else {
+    if (!ok) {
       unparsed();
+      return;
     }
+    if (entry.repaired) {
+      ++summary.repaired;
+      if (summary.first_repaired.size() < kFirstUnparsed) summary.first_repaired.push_back(number);
+    }
+    analyzer.add(entry);
   }
 };
 
 void read_one(ByteSource& src, LineSink& sink, std::vector<char>& buf, Progress& progress, std::uint64_t done_before) {
-  std::size_t len = 0;  // bytes in buf, the start of the first unfinished line at 0
+  std::size_t len = 0;    // bytes in buf, the start of the first unfinished line at 0
   bool skipping = false;  // inside a line longer than the buffer
   for (;;) {
     std::size_t got = src.read(buf.data() + len, kChunk - len);
@@ -216,12 +242,13 @@ void read_one(ByteSource& src, LineSink& sink, std::vector<char>& buf, Progress&
         skipping = false;
       } else {
         sink.line(std::string_view(buf.data() + start, end - start), buf.size() - start);
+        if (sink.stop) return;
       }
       start = end + 1;
     }
     if (start == 0 && len == kChunk) {
       // A line longer than the buffer: it is counted once, and its bytes skipped to the next '\n'.
-      if (!skipping) {
+      if (!skipping && !sink.learning) {
         ++sink.number;
         ++sink.summary.lines;
         sink.unparsed();
@@ -237,6 +264,24 @@ void read_one(ByteSource& src, LineSink& sink, std::vector<char>& buf, Progress&
   // The last line without a '\n': a log cut off mid-write, most often.
   if (len > 0 && !skipping) sink.line(std::string_view(buf.data(), len), buf.size());
   sink.summary.error = src.error();
+}
+
+// The first pass over a file for the cut-short inference; false when its format needs none, when it
+// cannot be read twice (a pipe named by a path: /dev/stdin, <(zcat ...)), or when it cannot be read
+// at all, which the second pass then reports.
+bool learn_sizes(const std::string& path, const ReadOptions& opts, Analyzer& analyzer, JsonLineParser& json,
+                 std::vector<char>& buf) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ByteSource src(fd, true);
+  if (!src.start()) return false;
+  InputSummary ignored;
+  LineSink sink{opts, analyzer, ignored, json, false, Format::kNginx, Entry{}, 0, true, false, false};
+  Progress quiet(false, 0);
+  read_one(src, sink, buf, quiet, 0);
+  return sink.detected && !sink.stop;
 }
 
 }  // namespace
@@ -264,9 +309,11 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& args) {
   for (const std::string& p : out) {
     if (p == "-") continue;
     struct stat st {};
-    if (::stat(p.c_str(), &st) != 0) throw std::runtime_error(fmt::format("cannot read '{}': {}", p, std::strerror(errno)));
+    if (::stat(p.c_str(), &st) != 0)
+      throw std::runtime_error(fmt::format("cannot read '{}': {}", p, std::strerror(errno)));
     if (S_ISDIR(st.st_mode)) throw std::runtime_error(fmt::format("'{}' is a directory", p));
-    if (::access(p.c_str(), R_OK) != 0) throw std::runtime_error(fmt::format("cannot read '{}': {}", p, std::strerror(errno)));
+    if (::access(p.c_str(), R_OK) != 0)
+      throw std::runtime_error(fmt::format("cannot read '{}': {}", p, std::strerror(errno)));
   }
   return out;
 }
@@ -294,8 +341,12 @@ std::vector<InputSummary> read_inputs(const std::vector<std::string>& paths, con
       out.push_back(std::move(s));
       continue;
     }
+    // A combined log does not say whether a 200 was complete: a first pass learns the size each path
+    // is served at in full, so that every response is judged against the whole file's sizes, the
+    // first ones included. Stdin cannot be read twice and is judged against the sizes seen so far.
+    bool learned = p != "-" && learn_sizes(p, opts, analyzer, json, buf);
     ByteSource src(fd, p != "-");
-    LineSink sink{opts, analyzer, s, json, false, Format::kNginx, Entry{}, 0};
+    LineSink sink{opts, analyzer, s, json, false, Format::kNginx, Entry{}, 0, false, learned, false};
     if (src.start()) {
       s.gzip = src.gzip();
       read_one(src, sink, buf, progress, done);

@@ -29,8 +29,12 @@ void str(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-std::string num(double d) { return fmt::format("{:.4g}", d); }
-std::string ms(double d) { return fmt::format("{:.3f}", d); }
+std::string num(double d) {
+  return fmt::format("{:.4g}", d);
+}
+std::string ms(double d) {
+  return fmt::format("{:.3f}", d);
+}
 
 void key(std::string& out, std::string_view k) {
   str(out, k);
@@ -54,11 +58,42 @@ void rows(std::string& out, std::string_view name, const std::vector<Row>& rs) {
     out += "{";
     key(out, "key"), str(out, r.key);
     out += fmt::format(R"(,"requests":{},"departures":{},"ratio":{},"error":{},"wasted_ms":{},"partial":{},)"
-                       R"("bytes_out":{},"bytes_acked":{}}})",
+                       R"("bytes_out":{},"bytes_acked":{},"bytes":{}}})",
                        r.requests, r.departures, num(r.ratio), r.error, ms(r.wasted_ms), r.partial, r.bytes_out,
-                       r.bytes_acked);
+                       r.bytes_acked, r.bytes);
   }
   out += "]";
+}
+
+void numbers(std::string& out, const std::vector<std::uint64_t>& v) {
+  out += "[";
+  for (std::size_t k = 0; k < v.size(); ++k) out += fmt::format("{}{}", k ? "," : "", v[k]);
+  out += "]";
+}
+
+// The traffic as a whole, and the cut-short responses with how they were told.
+void traffic(std::string& out, const Report& r) {
+  const Traffic& t = r.traffic;
+  out += fmt::format(R"("traffic":{{"requests":{},"bytes_out":{},"with_bytes":{},"status_classes":{{)", r.requests,
+                     t.bytes_out, t.with_bytes);
+  static constexpr std::array<std::string_view, 6> kClass{"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  for (std::size_t c = 0; c < kClass.size(); ++c)
+    out += fmt::format(R"({}"{}":{})", c ? "," : "", kClass[c], t.status_classes[c]);
+  out += R"(},"statuses":[)";
+  for (std::size_t i = 0; i < t.statuses.size(); ++i) {
+    out += fmt::format(R"({}{{"status":{},"count":{}}})", i ? "," : "", t.statuses[i].key, t.statuses[i].count);
+  }
+  out += "],";
+  rows(out, "routes", t.routes);
+  out += ",";
+  rows(out, "clients", t.clients);
+  out += ",";
+  rows(out, "user_agents", r.user_agents);
+  const CutShort& cs = r.cut_short;
+  out += fmt::format(R"(}},"cut_short":{{"exact":{},"inferred":{},"judged":{},"sized_paths":{},)", cs.exact,
+                     cs.inferred, cs.judged, cs.sized_paths);
+  rows(out, "by_network_route", cs.pairs);
+  out += "},";
 }
 
 void outcome_map(std::string& out, const std::array<std::uint64_t, kOutcomeCount>& a) {
@@ -95,10 +130,18 @@ std::string render_json(const Report& r) {
     key(out, "name"), str(out, in.name);
     out += ",";
     key(out, "format"), str(out, in.format);
-    out += fmt::format(R"(,"gzip":{},"bytes":{},"lines":{},"unparsed":{},"first_unparsed_lines":[)", in.gzip, in.bytes,
+    out += fmt::format(R"(,"gzip":{},"bytes":{},"lines":{},"unparsed":{},"first_unparsed_lines":)", in.gzip, in.bytes,
                        in.lines, in.unparsed);
-    for (std::size_t k = 0; k < in.first_unparsed.size(); ++k) out += fmt::format("{}{}", k ? "," : "", in.first_unparsed[k]);
-    out += R"(],"error":)";
+    numbers(out, in.first_unparsed);
+    out += fmt::format(R"(,"repaired":{},"first_repaired_lines":)", in.repaired);
+    numbers(out, in.first_repaired);
+    out += R"(,"completion":)";
+    if (in.completion.empty()) {
+      out += "null";
+    } else {
+      str(out, in.completion);
+    }
+    out += R"(,"error":)";
     if (in.error.empty()) {
       out += "null";
     } else {
@@ -115,9 +158,9 @@ std::string render_json(const Report& r) {
   str(out, r.bucket);
   out += "},";
   double rate = r.requests ? static_cast<double>(r.departures) / static_cast<double>(r.requests) : 0;
-  out += fmt::format(R"("totals":{{"lines":{},"unparsed":{},"filtered_out":{},"requests":{},"departures":{},)"
-                     R"("departure_rate":{},"by_outcome":)",
-                     r.lines, r.unparsed, r.filtered_out, r.requests, r.departures, num(rate));
+  out += fmt::format(R"("totals":{{"lines":{},"unparsed":{},"repaired":{},"filtered_out":{},"requests":{},)"
+                     R"("departures":{},"departure_rate":{},"by_outcome":)",
+                     r.lines, r.unparsed, r.repaired, r.filtered_out, r.requests, r.departures, num(rate));
   outcome_map(out, r.by_outcome);
   out += R"(,"departures_by_phase":{)";
   for (std::size_t p = 0; p < kPhaseCount; ++p) {
@@ -152,6 +195,7 @@ std::string render_json(const Report& r) {
     out += "}";
   }
   out += "],";
+  traffic(out, r);
 
   out += R"("timeline":[)";
   for (std::size_t i = 0; i < r.timeline.size(); ++i) {
@@ -159,7 +203,7 @@ std::string render_json(const Report& r) {
     if (i) out += ",";
     out += R"({"start":)";
     time_or_null(out, b.start_ms);
-    out += fmt::format(R"(,"requests":{},"departures":{},"by_outcome":)", b.requests, b.departures);
+    out += fmt::format(R"(,"requests":{},"bytes":{},"departures":{},"by_outcome":)", b.requests, b.bytes, b.departures);
     outcome_map(out, b.by_outcome);
     out += "}";
   }
@@ -221,14 +265,15 @@ std::string render_json(const Report& r) {
   out += fmt::format(R"("delivery":{{"partial":{},"bytes_out":{},"bytes_unsent":{},"with_acked":{},)"
                      R"("bytes_out_with_acked":{},"bytes_acked":{},"acked_fraction_tenths":[)",
                      d.partial, d.bytes_out, d.bytes_unsent, d.with_acked, d.bytes_out_with_acked, d.bytes_acked);
-  for (std::size_t i = 0; i < d.acked_fraction.size(); ++i) out += fmt::format("{}{}", i ? "," : "", d.acked_fraction[i]);
+  for (std::size_t i = 0; i < d.acked_fraction.size(); ++i)
+    out += fmt::format("{}{}", i ? "," : "", d.acked_fraction[i]);
   out += "]},";
   out += fmt::format(R"("wasted":{{"total_ms":{},"cancelled":{},)", ms(r.wasted_ms), r.cancelled);
   rows(out, "by_route", r.wasted_by_route);
   out += "},";
 
-  out += fmt::format(R"("duration_histogram":{{"bin_seconds":{},"departures_with_duration":{},"counts":[)", num(r.hist_bin_s),
-                     r.with_duration);
+  out += fmt::format(R"("duration_histogram":{{"bin_seconds":{},"departures_with_duration":{},"counts":[)",
+                     num(r.hist_bin_s), r.with_duration);
   for (std::size_t i = 0; i < r.histogram.size(); ++i) out += fmt::format("{}{}", i ? "," : "", r.histogram[i]);
   out += "]},";
 

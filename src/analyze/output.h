@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "analyze/report.h"
 
@@ -16,6 +17,14 @@ namespace unbroken::analyze {
 
 // One self-contained HTML file: inline SVG charts and CSS, no script, no external resource.
 [[nodiscard]] std::string render_html(const Report& r);
+
+// The timeline in at most max_rows rows, neighbouring buckets added together: `unit` names one row
+// ("minute", "3 minutes").
+struct GroupedTimeline {
+  std::vector<TimeBucket> rows;
+  std::string unit;
+};
+[[nodiscard]] GroupedTimeline group_timeline(const Report& r, std::size_t max_rows);
 
 // Shared by the renderers.
 [[nodiscard]] std::string group_digits(std::uint64_t n);

@@ -2,22 +2,14 @@
 
 #include <array>
 #include <cctype>
-#include <cmath>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 
 #include "analyze/time_parse.h"
 
 namespace unbroken::analyze {
 namespace {
-
-template <std::size_t N>
-int lookup(const std::array<std::string_view, N>& names, std::string_view v) {
-  for (std::size_t i = 0; i < N; ++i) {
-    if (names[i] == v) return static_cast<int>(i);
-  }
-  return -1;
-}
 
 bool parse_int(std::string_view s, std::int64_t& out) {
   if (!s.empty() && s[0] == '+') s.remove_prefix(1);
@@ -36,8 +28,19 @@ bool parse_seconds(std::string_view s, double& out) {
   return ec == std::errc() && end == s.data() + s.size() && std::isfinite(out) && out >= 0 && out < 1e12;
 }
 
-// What an nginx status says about how the request ended: nginx logs no outcome of its own.
-void classify_nginx(Entry& e) {
+// "GET /path HTTP/1.1" into method and path; "-" or garbage leaves both empty.
+void split_request(std::string_view req, Entry& e) {
+  auto sp = req.find(' ');
+  if (sp == std::string_view::npos) return;
+  e.method = req.substr(0, sp);
+  std::string_view rest = req.substr(sp + 1);
+  auto sp2 = rest.rfind(' ');
+  e.path = sp2 == std::string_view::npos ? rest : rest.substr(0, sp2);
+}
+
+}  // namespace
+
+void classify_by_status(Entry& e) {
   switch (e.status) {
     case 499:
       e.outcome = Outcome::kClientClosed;
@@ -70,23 +73,9 @@ void classify_nginx(Entry& e) {
       e.outcome = Outcome::kLimitExceeded;
       e.phase = Phase::kRequestHeaders;
       break;
-    default:
-      e.outcome = Outcome::kOk;
-      e.phase = Phase::kResponse;
+    default: e.outcome = Outcome::kOk; e.phase = Phase::kResponse;
   }
 }
-
-// "GET /path HTTP/1.1" into method and path; "-" or garbage leaves both empty.
-void split_request(std::string_view req, Entry& e) {
-  auto sp = req.find(' ');
-  if (sp == std::string_view::npos) return;
-  e.method = req.substr(0, sp);
-  std::string_view rest = req.substr(sp + 1);
-  auto sp2 = rest.rfind(' ');
-  e.path = sp2 == std::string_view::npos ? rest : rest.substr(0, sp2);
-}
-
-}  // namespace
 
 std::string_view name(Format f) {
   switch (f) {
@@ -114,116 +103,27 @@ Format detect_format(std::string_view line) {
   return Format::kNginx;
 }
 
-bool JsonLineParser::parse(std::string_view line, std::size_t capacity, Entry& e) {
-  using namespace simdjson;
-  e = Entry{};
-  ondemand::document doc;
-  if (parser_.iterate(line.data(), line.size(), capacity).get(doc) != SUCCESS) return false;
-  ondemand::object obj;
-  if (doc.get_object().get(obj) != SUCCESS) return false;
-  bool has_status = false, has_outcome = false;
-  const char* end = line.data() + line.size();
-  for (auto field : obj) {
-    ondemand::raw_json_string raw;
-    if (field.key().get(raw) != SUCCESS) return false;
-    // Our keys have no escapes: the raw key is the key, up to its closing quote.
-    const char* k = raw.raw();
-    const auto* q = static_cast<const char*>(std::memchr(k, '"', static_cast<std::size_t>(end - k)));
-    if (q == nullptr) return false;
-    std::string_view key(k, static_cast<std::size_t>(q - k));
-    ondemand::value v;
-    if (field.value().get(v) != SUCCESS) return false;
-    error_code err = SUCCESS;
-    std::string_view s;
-    std::int64_t n = 0;
-    switch (key.size()) {
-      case 2:
-        if (key == "ts") {
-          err = v.get_string().get(s);
-          if (err == SUCCESS) {
-            auto t = parse_iso8601(s);
-            if (t) e.ts_ms = *t;
-          }
-        } else if (key == "ua") {
-          err = v.get_string().get(e.ua);
-        }
-        break;
-      case 4:
-        if (key == "path") err = v.get_string().get(e.path);
-        break;
-      case 5:
-        if (key == "route") {
-          err = v.get_string().get(e.route);
-        } else if (key == "phase") {
-          err = v.get_string().get(s);
-          int p = lookup(kPhaseNames, s);
-          e.phase = p < 0 ? Phase::kUnknown : static_cast<Phase>(p);
-        } else if (key == "timer") {
-          err = v.get_string().get(s);
-          int t = lookup(kTimerNames, s);
-          e.timer = t < 0 ? Timer::kNone : static_cast<Timer>(t);
-        }
-        break;
-      case 6:
-        if (key == "client") {
-          err = v.get_string().get(e.client);
-        } else if (key == "method") {
-          err = v.get_string().get(e.method);
-        } else if (key == "status") {
-          err = v.get_int64().get(n);
-          e.status = static_cast<int>(n);
-          has_status = err == SUCCESS;
-        }
-        break;
-      case 7:
-        if (key == "outcome") {
-          err = v.get_string().get(s);
-          int o = lookup(kOutcomeNames, s);
-          if (o < 0) return false;
-          e.outcome = static_cast<Outcome>(o);
-          has_outcome = true;
-        }
-        break;
-      case 9:
-        if (key == "bytes_out") {
-          err = v.get_int64().get(e.bytes_out);
-        } else if (key == "cancelled") {
-          err = v.get_bool().get(e.cancelled);
-        } else if (key == "wasted_ms") {
-          err = v.get_double().get(e.wasted_ms);
-        }
-        break;
-      case 10:
-        if (key == "timeout_ms") {
-          err = v.get_int64().get(e.timeout_ms);
-        } else if (key == "handler_ms") {
-          err = v.get_double().get(e.handler_ms);
-        }
-        break;
-      case 11:
-        if (key == "bytes_acked") {
-          err = v.get_int64().get(e.bytes_acked);
-        } else if (key == "duration_ms") {
-          err = v.get_double().get(e.duration_ms);
-        }
-        break;
-      case 12:
-        if (key == "bytes_unsent") err = v.get_int64().get(e.bytes_unsent);
-        break;
-      default:
-        break;
-    }
-    if (err != SUCCESS) return false;
-  }
-  if (!has_status && !has_outcome) return false;
-  // A record from a log without outcomes (another JSON logger) is classified by its status.
-  if (!has_outcome) {
-    Phase keep = e.phase;
-    classify_nginx(e);
-    if (keep != Phase::kUnknown) e.phase = keep;
-  }
-  return true;
-}
+// The log_format variables the parser reads; any other is skipped.
+constexpr std::pair<std::string_view, NginxParser::Var> kVariables[] = {
+    {"remote_addr", NginxParser::Var::kRemoteAddr},
+    {"http_x_forwarded_for", NginxParser::Var::kRemoteAddr},
+    {"realip_remote_addr", NginxParser::Var::kRemoteAddr},
+    {"time_local", NginxParser::Var::kTimeLocal},
+    {"time_iso8601", NginxParser::Var::kTimeIso},
+    {"msec", NginxParser::Var::kMsec},
+    {"request", NginxParser::Var::kRequest},
+    {"request_method", NginxParser::Var::kMethod},
+    {"request_uri", NginxParser::Var::kUri},
+    {"uri", NginxParser::Var::kUri},
+    {"status", NginxParser::Var::kStatus},
+    {"body_bytes_sent", NginxParser::Var::kBytesSent},
+    {"bytes_sent", NginxParser::Var::kBytesSent},
+    {"http_user_agent", NginxParser::Var::kUserAgent},
+    {"request_time", NginxParser::Var::kRequestTime},
+    {"upstream_response_time", NginxParser::Var::kUpstreamTime},
+    {"request_completion", NginxParser::Var::kCompletion},
+    {"sent_http_content_length", NginxParser::Var::kContentLength},
+};
 
 std::optional<NginxParser> NginxParser::compile(std::string_view format, std::string* error) {
   NginxParser p;
@@ -263,26 +163,21 @@ std::optional<NginxParser> NginxParser::compile(std::string_view format, std::st
       return std::nullopt;
     }
     Var v = Var::kOther;
-    if (var == "remote_addr" || var == "http_x_forwarded_for" || var == "realip_remote_addr") v = Var::kRemoteAddr;
-    else if (var == "time_local") v = Var::kTimeLocal;
-    else if (var == "time_iso8601") v = Var::kTimeIso;
-    else if (var == "msec") v = Var::kMsec;
-    else if (var == "request") v = Var::kRequest;
-    else if (var == "request_method") v = Var::kMethod;
-    else if (var == "request_uri" || var == "uri") v = Var::kUri;
-    else if (var == "status") v = Var::kStatus;
-    else if (var == "body_bytes_sent" || var == "bytes_sent") v = Var::kBytesSent;
-    else if (var == "http_user_agent") v = Var::kUserAgent;
-    else if (var == "request_time") v = Var::kRequestTime;
-    else if (var == "upstream_response_time") v = Var::kUpstreamTime;
+    for (const auto& [known, as] : kVariables) {
+      if (var == known) v = as;
+    }
     any |= v == Var::kStatus;
     p.has_request_time_ |= v == Var::kRequestTime;
+    p.has_completion_ |= v == Var::kCompletion;
+    p.has_length_ |= v == Var::kContentLength;
+    p.has_body_bytes_ |= var == "body_bytes_sent";
     p.tokens_.push_back(Token{"", v});
   }
   if (!any) {
     *error = "--nginx-format: the format has no $status, so departures cannot be told apart";
     return std::nullopt;
   }
+  p.combined_ = format == kCombined;
   return p;
 }
 
@@ -290,7 +185,9 @@ bool NginxParser::parse(std::string_view line, Entry& e) const {
   e = Entry{};
   std::size_t pos = 0;
   bool has_status = false;
-  for (std::size_t t = 0; t < tokens_.size(); ++t) {
+  std::int64_t content_length = -1;
+  std::string_view completion;
+  for (std::size_t t = 0; t < tokens_.size() && !e.repaired; ++t) {
     const Token& tok = tokens_[t];
     if (!tok.literal.empty()) {
       if (line.compare(pos, tok.literal.size(), tok.literal) != 0) return false;
@@ -300,7 +197,13 @@ bool NginxParser::parse(std::string_view line, Entry& e) const {
     std::size_t end;
     if (t + 1 < tokens_.size()) {
       end = line.find(tokens_[t + 1].literal, pos);
-      if (end == std::string_view::npos) return false;
+      if (end == std::string_view::npos) {
+        if (!last_quoted(t)) return false;
+        // The last quoted field without its closing quote (a user agent cut off, as published Apache
+        // and nginx logs have): read as far as it goes, as GoAccess does, and counted as repaired.
+        end = line.size();
+        e.repaired = true;
+      }
     } else {
       end = line.find(' ', pos);
       if (end == std::string_view::npos) end = line.size();
@@ -312,12 +215,16 @@ bool NginxParser::parse(std::string_view line, Entry& e) const {
     switch (tok.var) {
       case Var::kRemoteAddr: e.client = v.substr(0, v.find(',')); break;
       case Var::kTimeLocal:
-        if (auto ts = parse_clf_time(v)) e.ts_ms = *ts;
-        else return false;
+        if (auto ts = parse_clf_time(v))
+          e.ts_ms = *ts;
+        else
+          return false;
         break;
       case Var::kTimeIso:
-        if (auto ts = parse_iso8601(v)) e.ts_ms = *ts;
-        else return false;
+        if (auto ts = parse_iso8601(v))
+          e.ts_ms = *ts;
+        else
+          return false;
         break;
       case Var::kMsec:
         if (!parse_seconds(v, d)) return false;
@@ -341,6 +248,10 @@ bool NginxParser::parse(std::string_view line, Entry& e) const {
       case Var::kUpstreamTime:
         if (parse_seconds(v, d)) e.handler_ms = d * 1000;
         break;
+      case Var::kCompletion: completion = v; break;
+      case Var::kContentLength:
+        if (parse_int(v, n)) content_length = n;
+        break;
       case Var::kOther: break;
     }
   }
@@ -357,10 +268,22 @@ bool NginxParser::parse(std::string_view line, Entry& e) const {
       i = j == std::string_view::npos ? j : rest.find_first_not_of(' ', j);
     }
   }
-  // A nginx line cut short in the middle of the user agent has no closing quote: the literal search
-  // above fails and the line is counted as unparsed, which is what a truncated line should be.
-  classify_nginx(e);
+  classify_by_status(e);
+  if (e.outcome == Outcome::kOk && e.status >= 200 && e.status < 300 && e.status != 204 && e.method != "HEAD") {
+    // nginx logs an abandoned download as a 200 with fewer bytes; these two variables say so exactly.
+    bool short_body = has_body_bytes_ && content_length >= 0 && e.bytes_out >= 0 && e.bytes_out < content_length;
+    if ((has_completion_ && completion != "OK") || short_body) {
+      e.outcome = Outcome::kClientClosed;
+      e.phase = Phase::kResponse;
+      e.cut = Cut::kExact;
+    }
+  }
   return true;
+}
+
+bool NginxParser::last_quoted(std::size_t t) const {
+  return t + 2 == tokens_.size() && t > 0 && tokens_[t + 1].literal.starts_with('"') &&
+         tokens_[t - 1].literal.ends_with('"');
 }
 
 bool parse_haproxy(std::string_view line, Entry& e) {
@@ -440,8 +363,8 @@ bool parse_haproxy(std::string_view line, Entry& e) {
     case 'c':
       e.outcome = Outcome::kTimeout;
       e.timer = e.phase == Phase::kRequestHeaders ? Timer::kHeader
-                : e.phase == Phase::kResponse    ? Timer::kSend
-                                                 : Timer::kHeader;
+                : e.phase == Phase::kResponse     ? Timer::kSend
+                                                  : Timer::kHeader;
       break;
     case 's':
       e.outcome = Outcome::kTimeout;

@@ -20,6 +20,10 @@ enum class Format { kJson, kNginx, kHaproxy };
 // milliseconds and no zone in brackets, else nginx.
 [[nodiscard]] Format detect_format(std::string_view line);
 
+// What a status says about how the request ended, for logs with no outcome of their own (nginx's, another
+// server's JSON): sets outcome, phase and timer.
+void classify_by_status(Entry& e);
+
 // unbroken's JSON-lines access log. `capacity` is how many bytes from line.data() may be read:
 // simdjson reads up to SIMDJSON_PADDING past the end of the line.
 class JsonLineParser {
@@ -40,18 +44,44 @@ class NginxParser {
   // nullopt, with the reason in *error, when the format has no variable nginx logs a request with.
   [[nodiscard]] static std::optional<NginxParser> compile(std::string_view format, std::string* error);
   [[nodiscard]] bool parse(std::string_view line, Entry& e) const;
+  // What the input is called: "combined" for the default format, "custom" for any other log_format.
+  // Named by the format, not by a server: Apache and others write combined too.
+  [[nodiscard]] std::string_view format_name() const { return combined_ ? "combined" : "custom"; }
+  // True when the format logs whether a response was complete ($request_completion or
+  // $sent_http_content_length beside $body_bytes_sent): a cut-short 200 is then known, not inferred.
+  [[nodiscard]] bool logs_completion() const { return has_completion_ || (has_length_ && has_body_bytes_); }
+
+  // Public for the table of variable names in parsers.cc.
+  enum class Var : std::uint8_t {
+    kOther,
+    kRemoteAddr,
+    kTimeLocal,
+    kTimeIso,
+    kMsec,
+    kRequest,
+    kMethod,
+    kUri,
+    kStatus,
+    kBytesSent,
+    kUserAgent,
+    kRequestTime,
+    kUpstreamTime,
+    kCompletion,
+    kContentLength,
+  };
 
  private:
-  enum class Var : std::uint8_t {
-    kOther, kRemoteAddr, kTimeLocal, kTimeIso, kMsec, kRequest, kMethod, kUri, kStatus, kBytesSent,
-    kUserAgent, kRequestTime, kUpstreamTime,
-  };
   struct Token {
     std::string literal;  // empty for a variable
     Var var = Var::kOther;
   };
+  // Token t is the last variable, quoted, with only its closing quote (and maybe more) after it.
+  [[nodiscard]] bool last_quoted(std::size_t t) const;
+
   std::vector<Token> tokens_;
   bool has_request_time_ = false;
+  bool combined_ = false;
+  bool has_completion_ = false, has_length_ = false, has_body_bytes_ = false;
 };
 
 // HAProxy's default HTTP log format (`option httplog`), with or without the syslog prefix.

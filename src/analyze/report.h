@@ -13,13 +13,18 @@ namespace unbroken::analyze {
 
 struct InputSummary {
   std::string name;
-  std::string format;  // "json", "nginx", "haproxy", or "empty"
+  std::string format;  // "json", "combined", "custom" (another log_format), "haproxy", or "empty"
   bool gzip = false;
   std::uint64_t bytes = 0;  // as read from the file (compressed for .gz)
   std::uint64_t lines = 0;
   std::uint64_t unparsed = 0;
   std::vector<std::uint64_t> first_unparsed;  // line numbers, the first few
-  std::string error;                          // why reading stopped early, or empty
+  std::uint64_t repaired = 0;                 // read as far as they went (a last quoted field cut off)
+  std::vector<std::uint64_t> first_repaired;
+  // How a response cut short shows in this input: "logged" (an outcome, a termination state,
+  // $request_completion) or "inferred" (a 200 shorter than its path's full size); empty when unknown.
+  std::string completion;
+  std::string error;  // why reading stopped early, or empty
 };
 
 // A row of a top-k table. Counts come from a Space-Saving sketch: `requests` or `departures` (whichever
@@ -34,6 +39,7 @@ struct Row {
   std::uint64_t partial = 0;  // departures after some response bytes
   std::uint64_t bytes_out = 0;
   std::uint64_t bytes_acked = 0;
+  std::uint64_t bytes = 0;  // response bytes of all its requests, where logged
 };
 
 struct Share {
@@ -46,9 +52,9 @@ struct Cliff {
   double seconds = 0;  // mean duration of the departures in the pile
   double from = 0, to = 0;
   std::uint64_t count = 0;
-  double share = 0;            // of all departures with a duration
-  double background = 0;       // departures expected there from the neighbourhood
-  std::string known;           // the well-known default it matches, or empty
+  double share = 0;                   // of all departures with a duration
+  double background = 0;              // departures expected there from the neighbourhood
+  std::string known;                  // the well-known default it matches, or empty
   Timer server_timer = Timer::kNone;  // the server's own timer, when most of the pile carries it
   std::int64_t server_timeout_ms = -1;
   std::uint64_t server_timer_count = 0;
@@ -66,6 +72,7 @@ struct Finding {
 struct TimeBucket {
   std::int64_t start_ms = 0;
   std::uint64_t requests = 0;
+  std::uint64_t bytes = 0;
   std::uint64_t departures = 0;
   std::array<std::uint64_t, kOutcomeCount> by_outcome{};
 };
@@ -86,6 +93,25 @@ struct Delivery {
   std::array<std::uint64_t, 10> acked_fraction{};  // acked/out in tenths, for those with acked
 };
 
+// 200s that were cut short: told by the log (exact) or inferred from the size their path is served at
+// in full. `judged` counts the successful GETs that could be judged either way.
+struct CutShort {
+  std::uint64_t exact = 0;
+  std::uint64_t inferred = 0;
+  std::uint64_t judged = 0;
+  std::size_t sized_paths = 0;  // paths with a full size (of those held at the end)
+  std::vector<Row> pairs;       // "network route" keys by cuts; requests are the judged downloads
+};
+
+// The traffic as a whole, departures or not.
+struct Traffic {
+  std::array<std::uint64_t, 6> status_classes{};  // [0] no valid status, [1..5] 1xx..5xx
+  std::vector<Share> statuses;                    // codes by count
+  std::uint64_t bytes_out = 0;                    // response bytes, where logged
+  std::uint64_t with_bytes = 0;                   // requests that logged them
+  std::vector<Row> routes, clients;               // by requests
+};
+
 struct SketchInfo {
   std::string table;
   std::size_t capacity = 0;
@@ -95,7 +121,7 @@ struct SketchInfo {
 
 struct Report {
   std::vector<InputSummary> inputs;
-  std::uint64_t lines = 0, unparsed = 0, filtered_out = 0;
+  std::uint64_t lines = 0, unparsed = 0, repaired = 0, filtered_out = 0;
   std::uint64_t requests = 0, departures = 0;
   std::array<std::uint64_t, kOutcomeCount> by_outcome{};
   std::array<std::uint64_t, kPhaseCount> by_phase{};  // departures only
@@ -114,6 +140,8 @@ struct Report {
   double hist_bin_s = 0.1;
   std::vector<std::uint64_t> histogram;  // departures per duration bin, [0, bins * hist_bin_s)
   std::vector<Finding> findings;
+  CutShort cut_short;
+  Traffic traffic;
   std::vector<SketchInfo> sketches;
 };
 

@@ -95,13 +95,17 @@ class SpaceSaving {
     return out;
   }
 
+  // The counter key holds, or nullptr when it is not being counted.
+  [[nodiscard]] const Counter* get(std::string_view key) const {
+    std::size_t at = find(key, StringHash{}(key));
+    return at == kNone ? nullptr : &counters_[table_[at].slot - 1];
+  }
+
   [[nodiscard]] const std::vector<Counter>& counters() const { return counters_; }
   [[nodiscard]] std::size_t capacity() const { return capacity_; }
   [[nodiscard]] std::uint64_t total() const { return total_; }
   // The guaranteed bound on any count's overestimate: 0 while no key was ever evicted.
-  [[nodiscard]] std::uint64_t max_error() const {
-    return evicted_ && !heap_.empty() ? heap_[0].count : 0;
-  }
+  [[nodiscard]] std::uint64_t max_error() const { return evicted_ && !heap_.empty() ? heap_[0].count : 0; }
 
  private:
   // The key index: open addressing with linear probing over a flat array, so that a lookup is one
@@ -170,8 +174,8 @@ class SpaceSaving {
   std::uint64_t total_ = 0;
   bool evicted_ = false;
   std::vector<Counter> counters_;
-  std::vector<HeapEntry> heap_;      // min-heap of counter slots by count
-  std::vector<std::uint32_t> pos_;   // slot -> index in heap_
+  std::vector<HeapEntry> heap_;     // min-heap of counter slots by count
+  std::vector<std::uint32_t> pos_;  // slot -> index in heap_
   std::vector<Bucket> table_;
   std::size_t mask_ = 0;
 };

@@ -72,7 +72,9 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
-std::string pct(double f) { return fmt::format("{:.1f}%", f * 100); }
+std::string pct(double f) {
+  return fmt::format("{:.1f}%", f * 100);
+}
 
 std::string bar(double f, std::size_t width) {
   std::string s;
@@ -131,56 +133,8 @@ void rows_table(std::string& out, std::size_t width, std::string_view title, con
   t.render(out, width);
 }
 
-}  // namespace
-
-std::string group_digits(std::uint64_t n) {
-  std::string s = std::to_string(n);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
-  return s;
-}
-
-std::string human_bytes(std::uint64_t b) {
-  if (b >= (1ULL << 30)) return fmt::format("{:.1f} GiB", static_cast<double>(b) / (1ULL << 30));
-  if (b >= (1ULL << 20)) return fmt::format("{:.1f} MiB", static_cast<double>(b) / (1ULL << 20));
-  if (b >= (1ULL << 10)) return fmt::format("{:.1f} KiB", static_cast<double>(b) / (1ULL << 10));
-  return fmt::format("{} B", b);
-}
-
-std::string render_text(const Report& r, std::size_t width) {
-  width = std::clamp<std::size_t>(width, 60, 240);
-  std::string out;
-  out += fmt::format("unbroken analyze: {} input{}, {} lines", r.inputs.size(), r.inputs.size() == 1 ? "" : "s",
-                     group_digits(r.lines));
-  if (r.first_ms != kNoTime) {
-    out += fmt::format(", {} .. {}", format_iso8601(r.first_ms).substr(0, 19), format_iso8601(r.last_ms).substr(0, 19));
-  }
-  out += "\n";
-  for (const InputSummary& in : r.inputs) {
-    std::string line = fmt::format("  {} ({}{}): {} lines", in.name, in.format, in.gzip ? ", gzip" : "",
-                                   group_digits(in.lines));
-    if (in.unparsed > 0) {
-      line += fmt::format(", {} unparsed (line", group_digits(in.unparsed));
-      line += in.first_unparsed.size() > 1 ? "s " : " ";
-      for (std::size_t i = 0; i < in.first_unparsed.size(); ++i) {
-        line += fmt::format("{}{}", i ? ", " : "", in.first_unparsed[i]);
-      }
-      line += in.unparsed > in.first_unparsed.size() ? ", ...)" : ")";
-    }
-    if (!in.error.empty()) line += fmt::format("; stopped early: {}", in.error);
-    out += line + "\n";
-  }
-  double rate = r.requests ? static_cast<double>(r.departures) / static_cast<double>(r.requests) : 0;
-  out += fmt::format("  requests {}, departures {} ({})", group_digits(r.requests), group_digits(r.departures), pct(rate));
-  if (r.filtered_out > 0) out += fmt::format(", {} left out by the filters", group_digits(r.filtered_out));
-  out += "\n";
-
-  section(out, "Findings");
-  if (r.findings.empty()) out += "  (none)\n";
-  for (std::size_t i = 0; i < r.findings.size(); ++i) {
-    std::string prefix = fmt::format("  {}. ", i + 1);
-    out += prefix + wrap(r.findings[i].text, width, prefix.size()) + "\n";
-  }
-
+// Everything about departures: only when there are some, so that a clean log's report is its traffic.
+void departure_sections(std::string& out, const Report& r, std::size_t width) {
   if (r.departures > 0) {
     section(out, "Departures by outcome and phase");
     std::vector<std::string> head{"outcome", "total"};
@@ -203,18 +157,8 @@ std::string render_text(const Report& r, std::size_t width) {
 
   if (!r.timeline.empty()) {
     // At most 30 rows: neighbouring buckets are added together when the span is long.
-    std::size_t group = (r.timeline.size() + 29) / 30;
-    section(out, fmt::format("Departures over time (per {}{})", group > 1 ? fmt::format("{} ", group) : "",
-                             r.bucket + (group > 1 ? "s" : "")));
-    std::vector<TimeBucket> rows;
-    for (std::size_t i = 0; i < r.timeline.size(); i += group) {
-      TimeBucket b = r.timeline[i];
-      for (std::size_t j = i + 1; j < std::min(i + group, r.timeline.size()); ++j) {
-        b.requests += r.timeline[j].requests;
-        b.departures += r.timeline[j].departures;
-      }
-      rows.push_back(b);
-    }
+    auto [rows, unit] = group_timeline(r, 30);
+    section(out, fmt::format("Departures over time (per {})", unit));
     std::uint64_t peak = 1;
     for (const auto& b : rows) peak = std::max(peak, b.departures);
     Table t({"time (UTC)", "requests", "departures", "rate", ""}, true);
@@ -231,14 +175,17 @@ std::string render_text(const Report& r, std::size_t width) {
   rows_table(out, width, "Top routes by departure ratio (20+ requests)", "route", r.routes_by_ratio, true);
   rows_table(out, width, "Top clients by departures", "client", r.ips, false);
   rows_table(out, width, "Top client networks (/24, /64) by departures", "network", r.networks, false);
-  rows_table(out, width, "Top client networks by departure ratio (20+ requests)", "network", r.networks_by_ratio, false);
+  rows_table(out, width, "Top client networks by departure ratio (20+ requests)", "network", r.networks_by_ratio,
+             false);
   rows_table(out, width, "User-agent families", "family", r.user_agents, false);
 
   section(out, "Timeout cliffs (departure durations piling up at one value)");
-  if (r.cliffs.empty()) out += fmt::format("  none among {} departures with a duration\n", group_digits(r.with_duration));
+  if (r.cliffs.empty())
+    out += fmt::format("  none among {} departures with a duration\n", group_digits(r.with_duration));
   for (const Cliff& c : r.cliffs) {
-    out += fmt::format("  {:.1f} s: {} departures between {:.1f} and {:.1f} s ({} of departures, {:.0f} expected there)\n",
-                       c.seconds, group_digits(c.count), c.from, c.to, pct(c.share), c.background);
+    out +=
+        fmt::format("  {:.1f} s: {} departures between {:.1f} and {:.1f} s ({} of departures, {:.0f} expected there)\n",
+                    c.seconds, group_digits(c.count), c.from, c.to, pct(c.share), c.background);
     if (c.server_timer != Timer::kNone) {
       out += fmt::format("    the server's {} timer fired for {} of them (timeout_ms {})\n", name(c.server_timer),
                          group_digits(c.server_timer_count), c.server_timeout_ms);
@@ -275,7 +222,8 @@ std::string render_text(const Report& r, std::size_t width) {
     if (d.with_acked > 0) {
       out += fmt::format("  {} with acknowledgements logged: {} of {} acknowledged ({})\n", group_digits(d.with_acked),
                          human_bytes(d.bytes_acked), human_bytes(d.bytes_out_with_acked),
-                         pct(static_cast<double>(d.bytes_acked) / static_cast<double>(std::max<std::uint64_t>(d.bytes_out_with_acked, 1))));
+                         pct(static_cast<double>(d.bytes_acked) /
+                             static_cast<double>(std::max<std::uint64_t>(d.bytes_out_with_acked, 1))));
       std::string dist;
       for (std::size_t i = 0; i < d.acked_fraction.size(); ++i) {
         dist += fmt::format("{}{}-{}%: {}", i ? ", " : "", i * 10, i * 10 + 10, d.acked_fraction[i]);
@@ -296,11 +244,173 @@ std::string render_text(const Report& r, std::size_t width) {
     }
     t.render(out, width);
   }
+}
+
+// Cut-short 200s, and how they were told: logged by the format, or inferred from sizes.
+void cut_short_section(std::string& out, const Report& r, std::size_t width) {
+  const CutShort& cs = r.cut_short;
+  if (cs.judged == 0 && cs.exact == 0) return;
+  section(out, "Responses cut short (a 200 whose body stopped before its end)");
+  if (cs.exact > 0)
+    out += fmt::format("  {} exact: the log records whether each response was complete\n", group_digits(cs.exact));
+  if (cs.inferred > 0 || cs.exact == 0) {
+    out += "  " +
+           wrap(fmt::format("{} inferred: a 200 to a GET shorter than the size its path is served at in full "
+                            "({} downloads judged, {} paths with a full size)",
+                            group_digits(cs.inferred), group_digits(cs.judged), group_digits(cs.sized_paths)),
+                width, 2) +
+           "\n";
+  }
+  rows_table(out, width, "Cut short by network and route", "network route", cs.pairs, false);
+}
+
+std::string bytes_or_dash(std::uint64_t b, bool logged) {
+  return logged ? human_bytes(b) : "-";
+}
+
+// Top rows by requests: what the traffic is made of.
+void requests_table(std::string& out, std::size_t width, std::string_view title, const std::string& key_name,
+                    const Report& r, const std::vector<Row>& rows) {
+  if (rows.empty()) return;
+  section(out, title);
+  Table t({key_name, "requests", "share", "bytes", "departures", "±"});
+  for (std::size_t i = 0; i < std::min(rows.size(), kRows); ++i) {
+    const Row& row = rows[i];
+    double share = static_cast<double>(row.requests) / static_cast<double>(std::max<std::uint64_t>(r.requests, 1));
+    t.row({row.key, group_digits(row.requests), pct(share), bytes_or_dash(row.bytes, r.traffic.with_bytes > 0),
+           group_digits(row.departures), group_digits(row.error)});
+  }
+  t.render(out, width);
+}
+
+// The picture of the traffic as a whole: statuses, volume over time, the top routes and clients.
+void traffic_sections(std::string& out, const Report& r, std::size_t width) {
+  if (r.requests == 0) return;
+  const Traffic& tr = r.traffic;
+  const bool bytes = tr.with_bytes > 0;
+  section(out, "Traffic");
+  out += fmt::format("  {} requests", group_digits(r.requests));
+  if (bytes)
+    out += fmt::format(", {} served ({} per request)", human_bytes(tr.bytes_out),
+                       human_bytes(tr.bytes_out / tr.with_bytes));
+  out += "\n";
+  Table classes({"status", "requests", "share"});
+  static constexpr std::array<std::string_view, 6> kClass{"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  for (std::size_t c = 1; c <= kClass.size(); ++c) {
+    std::size_t k = c % kClass.size();  // the classes first, "none" last
+    if (tr.status_classes[k] == 0) continue;
+    classes.row({std::string(kClass[k]), group_digits(tr.status_classes[k]),
+                 pct(static_cast<double>(tr.status_classes[k]) / static_cast<double>(r.requests))});
+  }
+  classes.render(out, width);
+  std::string codes;
+  for (std::size_t i = 0; i < std::min<std::size_t>(tr.statuses.size(), 12); ++i) {
+    codes += fmt::format("{}{} {}", i ? ", " : "", tr.statuses[i].key, group_digits(tr.statuses[i].count));
+  }
+  if (!codes.empty()) out += "  codes: " + wrap(codes, width, 9) + "\n";
+
+  if (!r.timeline.empty()) {
+    auto [rows, unit] = group_timeline(r, 30);
+    section(out, fmt::format("Requests over time (per {})", unit));
+    std::uint64_t peak = 1;
+    for (const auto& b : rows) peak = std::max(peak, b.requests);
+    Table t({"time (UTC)", "requests", "bytes", ""}, true);
+    for (const auto& b : rows) {
+      t.row({format_iso8601(b.start_ms).substr(0, 16), group_digits(b.requests), bytes_or_dash(b.bytes, bytes),
+             bar(static_cast<double>(b.requests) / static_cast<double>(peak), width > 80 ? 30 : 15)});
+    }
+    t.render(out, width);
+  }
+  requests_table(out, width, "Top routes by requests", "route", r, tr.routes);
+  requests_table(out, width, "Top clients by requests", "client", r, tr.clients);
+  requests_table(out, width, "User agents by requests (families)", "family", r, r.user_agents);
+}
+
+}  // namespace
+
+GroupedTimeline group_timeline(const Report& r, std::size_t max_rows) {
+  GroupedTimeline g;
+  const std::size_t group = std::max<std::size_t>(1, (r.timeline.size() + max_rows - 1) / max_rows);
+  g.unit = group > 1 ? fmt::format("{} {}s", group, r.bucket) : r.bucket;
+  for (std::size_t i = 0; i < r.timeline.size(); i += group) {
+    TimeBucket b = r.timeline[i];
+    for (std::size_t j = i + 1; j < std::min(i + group, r.timeline.size()); ++j) {
+      const TimeBucket& n = r.timeline[j];
+      b.requests += n.requests;
+      b.bytes += n.bytes;
+      b.departures += n.departures;
+      for (std::size_t o = 0; o < kOutcomeCount; ++o) b.by_outcome[o] += n.by_outcome[o];
+    }
+    g.rows.push_back(b);
+  }
+  return g;
+}
+
+std::string group_digits(std::uint64_t n) {
+  std::string s = std::to_string(n);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
+  return s;
+}
+
+std::string human_bytes(std::uint64_t b) {
+  if (b >= (1ULL << 30)) return fmt::format("{:.1f} GiB", static_cast<double>(b) / (1ULL << 30));
+  if (b >= (1ULL << 20)) return fmt::format("{:.1f} MiB", static_cast<double>(b) / (1ULL << 20));
+  if (b >= (1ULL << 10)) return fmt::format("{:.1f} KiB", static_cast<double>(b) / (1ULL << 10));
+  return fmt::format("{} B", b);
+}
+
+std::string render_text(const Report& r, std::size_t width) {
+  width = std::clamp<std::size_t>(width, 60, 240);
+  std::string out;
+  out += fmt::format("unbroken analyze: {} input{}, {} lines", r.inputs.size(), r.inputs.size() == 1 ? "" : "s",
+                     group_digits(r.lines));
+  if (r.first_ms != kNoTime) {
+    out += fmt::format(", {} .. {}", format_iso8601(r.first_ms).substr(0, 19), format_iso8601(r.last_ms).substr(0, 19));
+  }
+  out += "\n";
+  for (const InputSummary& in : r.inputs) {
+    std::string line =
+        fmt::format("  {} ({}{}): {} lines", in.name, in.format, in.gzip ? ", gzip" : "", group_digits(in.lines));
+    if (in.unparsed > 0) {
+      line += fmt::format(", {} unparsed (line", group_digits(in.unparsed));
+      line += in.first_unparsed.size() > 1 ? "s " : " ";
+      for (std::size_t i = 0; i < in.first_unparsed.size(); ++i) {
+        line += fmt::format("{}{}", i ? ", " : "", in.first_unparsed[i]);
+      }
+      line += in.unparsed > in.first_unparsed.size() ? ", ...)" : ")";
+    }
+    if (in.repaired > 0) {
+      line += fmt::format(", {} repaired (line{} ", group_digits(in.repaired), in.first_repaired.size() > 1 ? "s" : "");
+      for (std::size_t i = 0; i < in.first_repaired.size(); ++i)
+        line += fmt::format("{}{}", i ? ", " : "", in.first_repaired[i]);
+      line += in.repaired > in.first_repaired.size() ? ", ...)" : ")";
+    }
+    if (!in.error.empty()) line += fmt::format("; stopped early: {}", in.error);
+    out += line + "\n";
+  }
+  double rate = r.requests ? static_cast<double>(r.departures) / static_cast<double>(r.requests) : 0;
+  out +=
+      fmt::format("  requests {}, departures {} ({})", group_digits(r.requests), group_digits(r.departures), pct(rate));
+  if (r.filtered_out > 0) out += fmt::format(", {} left out by the filters", group_digits(r.filtered_out));
+  out += "\n";
+
+  section(out, "Findings");
+  if (r.findings.empty()) out += "  (none)\n";
+  for (std::size_t i = 0; i < r.findings.size(); ++i) {
+    std::string prefix = fmt::format("  {}. ", i + 1);
+    out += prefix + wrap(r.findings[i].text, width, prefix.size()) + "\n";
+  }
+
+  if (r.departures > 0) departure_sections(out, r, width);
+  cut_short_section(out, r, width);
+  traffic_sections(out, r, width);
 
   section(out, "Accuracy");
-  out += wrap("Top-k tables come from Space-Saving sketches: memory is fixed whatever the number of distinct keys, "
-              "and a count may be overestimated by at most the ± column, itself at most N/k (N counted, k counters):",
-              width, 2).insert(0, "  ");
+  out += wrap(
+             "Top-k tables come from Space-Saving sketches: memory is fixed whatever the number of distinct keys, "
+             "and a count may be overestimated by at most the ± column, itself at most N/k (N counted, k counters):",
+             width, 2)
+             .insert(0, "  ");
   out += "\n";
   for (const SketchInfo& s : r.sketches) {
     out += fmt::format("  {:<18} k={:<6} N={:<12} max error {}{}\n", s.table, s.capacity, group_digits(s.total),

@@ -5,12 +5,14 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <simdjson.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
@@ -52,8 +54,9 @@ inline std::vector<GenRecord> generate(const Planted& p, unsigned seed = 7) {
   std::mt19937 rng(seed);
   auto uni = [&](double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng); };
   auto pick = [&](int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); };
-  static const char* kRoutes[] = {"/", "/index.html", "/api/users/{}", "/api/users/{}/orders", "/static/app.js",
-                                  "/api/items/{}", "/login", "/api/cart"};
+  static const char* kRoutes[] = {
+      "/",      "/index.html", "/api/users/{}", "/api/users/{}/orders", "/static/app.js", "/api/items/{}",
+      "/login", "/api/cart"};
   static const char* kAgents[] = {"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36",
                                   "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
                                   "curl/7.88.1", "python-requests/2.31"};
@@ -178,8 +181,10 @@ inline std::string haproxy_line(const GenRecord& r) {
   std::strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S", &tm);
   std::strftime(sys, sizeof sys, "%b %e %H:%M:%S", &tm);
   std::string state = "----";
-  if (r.outcome == "timeout") state = "cR--";
-  else if (r.outcome != "ok") state = r.phase == "response" ? "CD--" : "CH--";
+  if (r.outcome == "timeout")
+    state = "cR--";
+  else if (r.outcome != "ok")
+    state = r.phase == "response" ? "CD--" : "CH--";
   std::string client = r.client.find(':') == std::string::npos ? r.client + ":50000" : r.client;
   auto d = static_cast<long>(r.duration_ms);
   std::string timers = r.outcome == "timeout" ? fmt::format("{}/-1/-1/-1/{}", d, d) : fmt::format("0/0/1/{}/{}", d, d);
@@ -247,5 +252,35 @@ inline RunResult run_analyze(const std::vector<std::string>& args, const std::st
 inline std::string fixture(const std::string& name) {
   return (std::filesystem::path(__FILE__).parent_path().parent_path() / "fixtures" / "analyze" / name).string();
 }
+
+// A test with its own temporary directory, and the JSON reports of its runs kept parsed for its life.
+class AnalyzeTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = temp_dir(); }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  // `unbroken analyze ARGS --format json`; fails the test if the run or the document is bad.
+  simdjson::dom::element report(const std::vector<std::string>& args, const std::string& stdin_path = "/dev/null") {
+    std::vector<std::string> all = args;
+    all.insert(all.end(), {"--format", "json"});
+    RunResult r = run_analyze(all, stdin_path);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    docs_.emplace_back(std::make_unique<simdjson::padded_string>(r.out));
+    parsers_.emplace_back(std::make_unique<simdjson::dom::parser>());
+    simdjson::dom::element root;
+    EXPECT_EQ(parsers_.back()->parse(*docs_.back()).get(root), simdjson::SUCCESS) << r.out.substr(0, 300);
+    return root;
+  }
+
+  std::string dir_;
+
+ private:
+  std::vector<std::unique_ptr<simdjson::padded_string>> docs_;
+  std::vector<std::unique_ptr<simdjson::dom::parser>> parsers_;
+};
 
 }  // namespace unbroken::testing

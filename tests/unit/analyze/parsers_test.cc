@@ -109,15 +109,87 @@ TEST(NginxParser, StatusesMapToOutcomes) {
   EXPECT_EQ(e.outcome, Outcome::kOk);
 }
 
-TEST(NginxParser, EveryTruncationIsRejected) {
+// A line cut before its last quoted field is rejected; one cut inside it (a user agent without its
+// closing quote, as published Apache and nginx logs have) is read as far as it goes and marked repaired.
+TEST(NginxParser, EveryTruncationBeforeTheUserAgentIsRejectedAndOneInsideItRepaired) {
   NginxParser p = combined();
   Entry e;
-  for (std::size_t n = 0; n < kNginx.size(); ++n) EXPECT_FALSE(p.parse(kNginx.substr(0, n), e)) << n;
+  const std::size_t ua = kNginx.rfind('"', kNginx.size() - 2) + 1;  // the user agent's first byte
+  for (std::size_t n = 0; n < kNginx.size(); ++n) {
+    if (n < ua) {
+      EXPECT_FALSE(p.parse(kNginx.substr(0, n), e)) << n;
+      continue;
+    }
+    ASSERT_TRUE(p.parse(kNginx.substr(0, n), e)) << n;
+    EXPECT_TRUE(e.repaired) << n;
+    EXPECT_EQ(e.ua, kNginx.substr(ua, n - ua)) << n;
+    EXPECT_EQ(e.status, 499) << n;
+    EXPECT_EQ(e.path, "/users/17/orders?x=1") << n;
+  }
+  ASSERT_TRUE(p.parse(kNginx, e));
+  EXPECT_FALSE(e.repaired);
+  EXPECT_EQ(e.ua, "curl/7.88.1");
+}
+
+TEST(NginxParser, ACutOffUserAgentInTheMiddleOfAFormatIsNotGuessed) {
+  std::string error;
+  // The user agent is quoted but not last: a missing quote there leaves the rest unknowable.
+  auto p =
+      NginxParser::compile(R"($remote_addr [$time_local] "$request" $status "$http_user_agent" $request_time)", &error);
+  ASSERT_TRUE(p) << error;
+  Entry e;
+  EXPECT_TRUE(p->parse(R"(10.0.0.1 [26/Nov/2026:23:50:01 +0000] "GET / HTTP/1.1" 200 "curl/8" 0.010)", e));
+  EXPECT_FALSE(p->parse(R"(10.0.0.1 [26/Nov/2026:23:50:01 +0000] "GET / HTTP/1.1" 200 "curl/8)", e));
+}
+
+TEST(NginxParser, NamedByItsFormatNotByAServer) {
+  std::string error;
+  EXPECT_EQ(combined().format_name(), "combined");
+  EXPECT_FALSE(combined().logs_completion());
+  auto custom = NginxParser::compile(R"($remote_addr "$request" $status)", &error);
+  ASSERT_TRUE(custom) << error;
+  EXPECT_EQ(custom->format_name(), "custom");
+}
+
+// $request_completion and $sent_http_content_length tell a cut-short 200 exactly.
+TEST(NginxParser, RequestCompletionAndContentLengthMarkCutsExactly) {
+  std::string error;
+  auto completion = NginxParser::compile(std::string(NginxParser::kCombined) + " $request_completion", &error);
+  ASSERT_TRUE(completion) << error;
+  EXPECT_TRUE(completion->logs_completion());
+  EXPECT_EQ(completion->format_name(), "custom");
+  const std::string head = R"(10.0.0.1 - - [26/Nov/2026:23:50:01 +0000] "GET /f.mp4 HTTP/1.1" )";
+  Entry e;
+  ASSERT_TRUE(completion->parse(head + R"(200 720896 "-" "curl/8" -)", e));
+  EXPECT_EQ(e.outcome, Outcome::kClientClosed);
+  EXPECT_EQ(e.phase, Phase::kResponse);
+  EXPECT_EQ(e.cut, Cut::kExact);
+  ASSERT_TRUE(completion->parse(head + R"(200 1048576 "-" "curl/8" OK)", e));
+  EXPECT_EQ(e.outcome, Outcome::kOk);
+  EXPECT_EQ(e.cut, Cut::kNone);
+  ASSERT_TRUE(completion->parse(head + R"(304 0 "-" "curl/8" -)", e));  // no body to complete
+  EXPECT_EQ(e.cut, Cut::kNone);
+
+  auto length = NginxParser::compile(std::string(NginxParser::kCombined) + " $sent_http_content_length", &error);
+  ASSERT_TRUE(length) << error;
+  EXPECT_TRUE(length->logs_completion());
+  ASSERT_TRUE(length->parse(head + R"(200 720896 "-" "curl/8" 1048576)", e));
+  EXPECT_EQ(e.cut, Cut::kExact);
+  ASSERT_TRUE(length->parse(head + R"(200 1048576 "-" "curl/8" 1048576)", e));
+  EXPECT_EQ(e.cut, Cut::kNone);
+  ASSERT_TRUE(length->parse(head + R"(200 720896 "-" "curl/8" -)", e));  // chunked: no length to compare
+  EXPECT_EQ(e.cut, Cut::kNone);
+  // $bytes_sent counts the header too: it cannot be compared with Content-Length.
+  auto total = NginxParser::compile(R"($remote_addr "$request" $status $bytes_sent $sent_http_content_length)", &error);
+  ASSERT_TRUE(total) << error;
+  EXPECT_FALSE(total->logs_completion());
 }
 
 TEST(NginxParser, CustomFormat) {
   std::string error;
-  auto p = NginxParser::compile(R"($remote_addr [$time_iso8601] $request_method $request_uri $status $request_time $bytes_sent "$http_user_agent")", &error);
+  auto p = NginxParser::compile(
+      R"($remote_addr [$time_iso8601] $request_method $request_uri $status $request_time $bytes_sent "$http_user_agent")",
+      &error);
   ASSERT_TRUE(p) << error;
   Entry e;
   ASSERT_TRUE(p->parse(R"(10.1.2.3 [2026-11-26T23:50:01+00:00] GET /a/1 499 29.950 0 "Go-http-client/1.1")", e));
