@@ -13,6 +13,7 @@
 
 #include "base/unique_fd.h"
 #include "http/cancel_token.h"
+#include "http/content_encoding.h"
 #include "http/record.h"
 #include "http/request.h"
 #include "http/response_head.h"
@@ -91,6 +92,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool head_only_ = false;  // HEAD: the head is sent, body bytes are dropped
   std::optional<std::uint64_t> length_;
   std::uint64_t body_written_ = 0;
+  std::unique_ptr<GzipStream> gzip_;  // --gzip: this body is compressed as it is written
+  std::string encoding_;              // the Content-Encoding sent, for the record ("" = identity)
   struct Departed {
     RequestRecord rec;
     std::chrono::steady_clock::time_point at;
