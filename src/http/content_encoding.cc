@@ -9,9 +9,14 @@ namespace unbroken::http {
 namespace {
 
 constexpr int kFullQuality = 1000;
-// gzip wrapper around deflate: windowBits 15 + 16 (zlib.h, deflateInit2).
-constexpr int kGzipWindowBits = 15 + 16;
+// deflateInit2: window 2^15, hash memLevel 8, +16 for the gzip wrapper. zlib refuses a window
+// of 2^8 with the gzip wrapper, so 2^9 is the smallest.
+constexpr int kMaxWindowBits = 15;
+constexpr int kMinWindowBits = 9;
+constexpr int kGzipWrapper = 16;
 constexpr int kMemLevel = 8;
+// deflate needs this much lookahead beyond the data (zlib's MIN_LOOKAHEAD).
+constexpr std::uint64_t kLookahead = 262;
 constexpr int kLevel = 1;
 constexpr std::size_t kOutStep = 16 * 1024;
 
@@ -36,13 +41,16 @@ int parse_qvalue(std::string_view v) {
   return q <= kFullQuality ? q : -1;
 }
 
-// The quality of one member "coding;q=0.5;other=x"; -1 for a malformed q (the member is skipped).
+// The quality of one member's parameters "q=0.5;other=x"; -1 for a malformed q (the member is
+// skipped). Lenient about spaces around "=", which the grammar does not allow but clients send.
 int member_quality(std::string_view params) {
   while (!params.empty()) {
     std::size_t semi = params.find(';');
-    std::string_view p = trim_ows(params.substr(0, semi));
+    std::string_view p = params.substr(0, semi);
     params = semi == std::string_view::npos ? std::string_view() : params.substr(semi + 1);
-    if (p.size() >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') return parse_qvalue(trim_ows(p.substr(2)));
+    std::size_t eq = p.find('=');
+    if (eq != std::string_view::npos && iequals(trim_ows(p.substr(0, eq)), "q"))
+      return parse_qvalue(trim_ows(p.substr(eq + 1)));
   }
   return kFullQuality;
 }
@@ -115,9 +123,16 @@ GzipStream::~GzipStream() {
   if (live_) deflateEnd(&zs_);
 }
 
-Result<void> GzipStream::init() {
+Result<void> GzipStream::init(std::optional<std::uint64_t> input_size) {
   if (live_) return {};
-  int rc = deflateInit2(&zs_, kLevel, Z_DEFLATED, kGzipWindowBits, kMemLevel, Z_DEFAULT_STRATEGY);
+  int bits = kMaxWindowBits;
+  int mem_level = kMemLevel;
+  // Halve the window (and the hash with it) while the input still fits in the smaller one.
+  while (input_size && bits > kMinWindowBits && *input_size < (std::uint64_t{1} << (bits - 1)) - kLookahead) {
+    --bits;
+    mem_level = std::max(1, mem_level - 1);
+  }
+  int rc = deflateInit2(&zs_, kLevel, Z_DEFLATED, bits + kGzipWrapper, mem_level, Z_DEFAULT_STRATEGY);
   if (rc != Z_OK) return Errno{ENOMEM};
   live_ = true;
   return {};

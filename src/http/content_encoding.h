@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -60,7 +61,9 @@ class GzipStream {
   GzipStream& operator=(const GzipStream&) = delete;
 
   // ENOMEM when zlib cannot allocate its state: the caller sends the response uncompressed.
-  [[nodiscard]] Result<void> init();
+  // A known input size shrinks the window and hash (zlib's ~256 KiB state is for 32 KiB windows),
+  // as nginx does: a 2 KiB body needs no more than a 2 KiB window.
+  [[nodiscard]] Result<void> init(std::optional<std::uint64_t> input_size = std::nullopt);
   // flush: Z_SYNC_FLUSH, so that what was written so far can be decoded at once (a streaming
   // response is not held back); otherwise zlib may keep it until the next call.
   std::string_view write(std::string_view in, bool flush);

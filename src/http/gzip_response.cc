@@ -77,9 +77,9 @@ bool should_gzip(const GzipSettings& settings, const Request& req, Headers& head
   return choose_encoding(AcceptEncoding::parse(req.header("accept-encoding")), false, true) == Encoding::kGzip;
 }
 
-std::unique_ptr<GzipStream> start_gzip(Headers& headers) {
+std::unique_ptr<GzipStream> start_gzip(Headers& headers, std::optional<std::uint64_t> length) {
   auto stream = std::make_unique<GzipStream>();
-  if (!stream->init()) return nullptr;
+  if (!stream->init(length)) return nullptr;
   headers.emplace_back("Content-Encoding", "gzip");
   for (auto& [k, v] : headers)
     if (iequals(k, "etag") && !v.empty() && v.front() == '"') v.insert(0, "W/");

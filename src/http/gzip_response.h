@@ -28,7 +28,8 @@ bool should_gzip(const GzipSettings& settings, const Request& req, Headers& head
 
 // A started stream, with Content-Encoding: gzip added and a strong ETag made weak (the bytes are not
 // the identity ones; nginx does the same). Null when zlib cannot allocate: send it uncompressed.
-std::unique_ptr<GzipStream> start_gzip(Headers& headers);
+// length: the identity body's, when known (a smaller one needs a smaller zlib state).
+std::unique_ptr<GzipStream> start_gzip(Headers& headers, std::optional<std::uint64_t> length);
 
 // Sends bytes [offset, offset+length) of `file` through ex->write() and finishes, reading a piece
 // at a time whenever the connection is below its high-water mark (back-pressure as for any

@@ -362,7 +362,7 @@ void HttpConnection::ex_start(Exchange& ex, int status, std::optional<std::uint6
   ex.head_only_ = req.method == "HEAD" || status == 204 || status == 304 || status < 200;
   // A body compressed as it goes has no length known in advance: chunked, or to the close.
   if (should_gzip(ctx_.limits.gzip, req, ex.headers_, status, length, content_type) &&
-      (ex.gzip_ = start_gzip(ex.headers_)))
+      (ex.gzip_ = start_gzip(ex.headers_, length)))
     length = std::nullopt;
   ex.encoding_ = content_encoding_of(ex.headers_);
   ex.length_ = length;
