@@ -2,6 +2,7 @@
 // Static file serving beneath one root directory. Path resolution is done by the kernel with
 // openat2(RESOLVE_BENEATH), so neither "..", percent-encoded tricks nor symlinks can reach a file
 // outside the root; the response names an open descriptor and the caller sends it with sendfile.
+// A precompressed sibling (NAME.br, NAME.gz) is answered instead when the client accepts it.
 
 #include <array>
 #include <chrono>
