@@ -32,6 +32,7 @@ http::HttpLimits limits_of(const ServeConfig& cfg) {
   l.drain_timeout = cfg.drain_timeout;
   l.max_header_bytes = cfg.max_header_bytes;
   l.max_body = cfg.max_body;
+  l.gzip = {cfg.gzip, cfg.gzip_min_length};
   return l;
 }
 
@@ -119,6 +120,7 @@ int run_serve(const ServeConfig& cfg) {
         spdlog::error("--root: cannot open '{}': {}", cfg.root, files.error().message());
         return 2;
       }
+      files->set_vary_compressible(cfg.gzip);
       mount_static_files(router, std::make_shared<const http::StaticFiles>(std::move(*files)));
     }
 

@@ -59,7 +59,7 @@ struct OptionSpec {
 constexpr unsigned kMaxThreads = 256;
 constexpr std::string_view kConfigFlag = "--config";
 
-constexpr std::array<OptionSpec, 24> kOptions{{
+constexpr std::array<OptionSpec, 26> kOptions{{
     {"--listen", "listen", "HOST:PORT", "serve HTTP on this address; repeat for several, [::1]:8080 for IPv6",
      &ServeConfig::listen, Check::kAddress},
     {"--admin", "admin", "HOST:PORT", "admin listener address (metrics, dashboard), or off", &ServeConfig::admin,
@@ -99,6 +99,10 @@ constexpr std::array<OptionSpec, 24> kOptions{{
      "open connections allowed per client address; more are answered 503 (0: no limit)",
      &ServeConfig::max_connections_per_ip, Check::kCount},
     {"--diag", "diag", "", "mount the diagnostic routes under /diag/", &ServeConfig::diag, Check::kNone},
+    {"--gzip", "gzip", "", "gzip text responses on the fly for clients that accept it", &ServeConfig::gzip,
+     Check::kNone},
+    {"--gzip-min-length", "gzip_min_length", "SIZE", "smallest known-length response --gzip compresses",
+     &ServeConfig::gzip_min_length, Check::kPositive},
     {"--session-store", "session_store", "STORE", "sessions: memory, sqlite:PATH or redis://HOST:PORT[/DB]",
      &ServeConfig::session_store, Check::kSessionStore},
     {"--session-ttl", "session_ttl", "DURATION", "a session expires this long after its last use",

@@ -33,6 +33,8 @@ struct ServeConfig {
   std::uint64_t max_connections = 10'000;    // per process
   std::uint64_t max_connections_per_ip = 0;  // per client address; 0 = no limit
   bool diag = false;
+  bool gzip = false;                                       // compress text responses on the fly
+  std::uint64_t gzip_min_length = 1024;                    // ... whose length is known to be at least this
   std::string session_store = "sqlite:./var/sessions.db";  // memory, sqlite:PATH or redis://HOST:PORT[/DB]
   std::chrono::milliseconds session_ttl{30 * 60'000};      // sliding: each use extends it
   std::chrono::milliseconds session_sweep{60'000};         // how often expired sessions are removed

@@ -10,7 +10,8 @@ void mount_static_files(http::Router& router, std::shared_ptr<const http::Static
                            req.header("if-none-match"),
                            req.header("if-modified-since"),
                            req.header("range"),
-                           req.header("if-range")};
+                           req.header("if-range"),
+                           req.header("accept-encoding")};
     // The fallback runs on the loop threads: one cache each, no locks.
     thread_local http::StaticCache cache;
     http::StaticResponse r = files->serve(sr, &cache);

@@ -13,6 +13,7 @@
 
 #include "base/unique_fd.h"
 #include "http/cancel_token.h"
+#include "http/content_encoding.h"
 #include "http/record.h"
 #include "http/request.h"
 #include "http/response_head.h"
@@ -95,6 +96,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // framing error in the body can replace a head none of which was sent.
   std::uint64_t head_at_ = 0;
   std::size_t head_len_ = 0;
+  std::unique_ptr<GzipStream> gzip_;  // --gzip: this body is compressed as it is written
+  std::string encoding_;              // the Content-Encoding sent, for the record ("" = identity)
   struct Departed {
     RequestRecord rec;
     std::chrono::steady_clock::time_point at;

@@ -6,6 +6,7 @@
 
 #include "base/block_pool.h"
 #include "http/blocking_exchange.h"
+#include "http/gzip_response.h"
 #include "http/worker_pool.h"
 
 namespace unbroken::http {
@@ -32,6 +33,20 @@ Outcome outcome_of_status(int status) {
 
 double ms_between(net::TimePoint a, net::TimePoint b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+void queue_body(net::Transport& t, bool chunked, std::string_view data) {
+  if (!chunked) {
+    t.queue(data);
+    return;
+  }
+  char size[24];
+  char* end = std::to_chars(size, size + sizeof size - 2, data.size(), 16).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  t.queue(std::string_view(size, static_cast<std::size_t>(end - size)));
+  t.queue(data);
+  t.queue("\r\n");
 }
 
 }  // namespace
@@ -362,6 +377,11 @@ void HttpConnection::ex_start(Exchange& ex, int status, std::optional<std::uint6
   ex.started_ = true;
   // HEAD, 204 and 304 send the head only: body bytes a handler writes anyway are dropped.
   ex.head_only_ = req.method == "HEAD" || status == 204 || status == 304 || status < 200;
+  // A body compressed as it goes has no length known in advance: chunked, or to the close.
+  if (should_gzip(ctx_.limits.gzip, req, ex.headers_, status, length, content_type) &&
+      (ex.gzip_ = start_gzip(ex.headers_, length)))
+    length = std::nullopt;
+  ex.encoding_ = content_encoding_of(ex.headers_);
   ex.length_ = length;
   keep_alive_ = req.keep_alive && !ctx_.draining && !close_after_;
   ex.chunked_ = !length && req.version_minor == 1;
@@ -396,27 +416,22 @@ void HttpConnection::schedule_flush() {
 bool HttpConnection::ex_write(Exchange& ex, std::string_view data, bool flush) {
   if (closed_ || !ex.started_ || ex.finished_) return false;
   if (ex.head_only_ || data.empty()) return true;
+  if (ex.gzip_ && (data = ex.gzip_->write(data, flush)).empty()) return !flush || flush_output();
   if (ex.length_) {
     std::uint64_t room = *ex.length_ - ex.body_written_;
     if (data.size() > room) data = data.substr(0, room);  // never send more than we announced
   }
   ex.body_written_ += data.size();
-  if (ex.chunked_) {
-    char size[24];
-    char* end = std::to_chars(size, size + sizeof size - 2, data.size(), 16).ptr;
-    *end++ = '\r';
-    *end++ = '\n';
-    transport_->queue(std::string_view(size, static_cast<std::size_t>(end - size)));
-    transport_->queue(data);
-    transport_->queue("\r\n");
-  } else {
-    transport_->queue(data);
-  }
+  queue_body(*transport_, ex.chunked_, data);
   return !flush || flush_output();
 }
 
 void HttpConnection::ex_file(Exchange& ex, UniqueFd file, std::uint64_t offset, std::uint64_t length) {
   if (closed_ || !ex.started_ || ex.finished_) return;
+  if (ex.gzip_) {
+    pump_file(ex.shared_from_this(), std::move(file), offset, length);
+    return;
+  }
   if (!ex.head_only_) {
     transport_->queue_file(std::move(file), offset, length);
     ex.body_written_ += length;
@@ -433,6 +448,8 @@ void HttpConnection::ex_finish(Exchange& ex) {
   disarm(TimerKind::kHandler);
   // A body shorter than its Content-Length cannot be framed any more: end with the connection.
   if (ex.length_ && ex.body_written_ < *ex.length_ && !ex.head_only_) keep_alive_ = false;
+  if (std::string_view tail = ex.gzip_ ? ex.gzip_->finish() : ""; !tail.empty())
+    queue_body(*transport_, ex.chunked_, tail);
   if (ex.chunked_ && !ex.head_only_) transport_->queue("0\r\n\r\n");
   if (flush_output()) maybe_complete();
 }
@@ -567,6 +584,7 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
   if (timer) rec.timeout_ms = static_cast<std::uint64_t>(timeout_of(*timer).count());
   rec.bytes_in = bytes_in_;
   rec.bytes_out = bytes_out_;
+  if (exchange_) rec.encoding = exchange_->encoding_;
   if (phase_ != Phase::kIdle) rec.duration_ms = ms_between(request_start_, now);
   if (dispatched_) {
     net::TimePoint end = exchange_ && exchange_->finished_ ? handler_end_ : now;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "http/content_encoding.h"
 #include "http/exchange.h"
 #include "http/record.h"
 #include "http/request_parser.h"
@@ -38,6 +39,7 @@ struct HttpLimits {
   std::uint64_t max_body = 8 * 1024 * 1024;
   // Unparsed input held per connection (pipelined requests, body not yet consumed).
   std::size_t max_buffered_input = 64 * 1024;
+  GzipSettings gzip;  // on-the-fly compression (off by default)
   // Output queued per connection: producers pause above high, resume below low.
   std::size_t output_high_water = 256 * 1024;
   std::size_t output_low_water = 64 * 1024;

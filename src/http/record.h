@@ -29,6 +29,7 @@ struct RequestRecord {
   std::uint64_t bytes_out = 0;
   std::optional<std::uint64_t> bytes_acked;
   std::optional<std::uint64_t> bytes_unsent;
+  std::string_view encoding;  // the response's Content-Encoding ("gzip", "br"); empty for identity
   double duration_ms = 0;
   double handler_ms = 0;
   bool cancelled = false;

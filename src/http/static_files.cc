@@ -3,9 +3,7 @@
 #include "http/static_files.h"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,19 +14,14 @@
 #include <limits>
 #include <optional>
 
+#include "http/http_date.h"
+#include "http/static_open.h"
+
 namespace unbroken::http {
 namespace {
 
-constexpr std::array<std::string_view, 7> kDayNames = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-constexpr std::array<std::string_view, 12> kMonthNames = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-constexpr std::size_t kImfFixdateLength = 29;  // "Sun, 06 Nov 1994 08:49:37 GMT"
-constexpr int kOpenAttempts = 4;
 constexpr std::string_view kTextPlain = "text/plain; charset=utf-8";
 constexpr std::string_view kDefaultContentType = "application/octet-stream";
-// O_NONBLOCK: opening a FIFO for reading would otherwise block the loop until a writer appears;
-// it has no effect on regular files. O_NOCTTY: a tty in the root must not become ours.
-constexpr std::uint64_t kFileFlags = O_RDONLY | O_NONBLOCK | O_NOCTTY;
 
 constexpr std::pair<std::string_view, std::string_view> kContentTypes[] = {
     {"html", "text/html; charset=utf-8"},
@@ -79,49 +72,6 @@ int hex_value(char c) {
   c = ascii_lower(c);
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   return -1;
-}
-
-// Empty on the rare time_t that gmtime_r cannot represent; callers then omit the header.
-std::string format_http_date(std::time_t t) {
-  std::tm tm{};
-  if (gmtime_r(&t, &tm) == nullptr) return {};
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDayNames[tm.tm_wday].data(), tm.tm_mday,
-                kMonthNames[tm.tm_mon].data(), tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
-}
-
-// -1 unless s[pos, pos+n) is all ASCII digits.
-int read_digits(std::string_view s, std::size_t pos, std::size_t n) {
-  int v = 0;
-  for (std::size_t i = pos; i < pos + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') return -1;
-    v = v * 10 + (s[i] - '0');
-  }
-  return v;
-}
-
-// IMF-fixdate only (RFC 9110 5.6.7). The obsolete RFC 850 and asctime forms come back as nullopt,
-// which callers treat as "header absent", as the RFC asks for invalid dates.
-std::optional<std::time_t> parse_http_date(std::string_view s) {
-  if (s.size() != kImfFixdateLength || s.substr(3, 2) != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
-      s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT") {
-    return std::nullopt;
-  }
-  if (std::find(kDayNames.begin(), kDayNames.end(), s.substr(0, 3)) == kDayNames.end()) return std::nullopt;
-  auto month = std::find(kMonthNames.begin(), kMonthNames.end(), s.substr(8, 3));
-  std::tm tm{};
-  tm.tm_mday = read_digits(s, 5, 2);
-  tm.tm_year = read_digits(s, 12, 4) - 1900;
-  tm.tm_hour = read_digits(s, 17, 2);
-  tm.tm_min = read_digits(s, 20, 2);
-  tm.tm_sec = read_digits(s, 23, 2);
-  if (month == kMonthNames.end() || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_year < 0 || tm.tm_hour < 0 ||
-      tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 || tm.tm_sec > 60) {
-    return std::nullopt;
-  }
-  tm.tm_mon = static_cast<int>(month - kMonthNames.begin());
-  return timegm(&tm);
 }
 
 // Origin-form "/p?q", or absolute-form "http://host/p?q" which RFC 9112 3.2.2 says a server must
@@ -248,32 +198,6 @@ StaticResponse error_response(Errno e) {
   }
 }
 
-// EAGAIN: RESOLVE_BENEATH saw a concurrent rename or mount and gave up rather than risk a wrong
-// answer; a retry normally succeeds. EINTR is possible on network and FUSE filesystems.
-Result<UniqueFd> open_beneath(int dir, const char* path, std::uint64_t flags) {
-  open_how how{};
-  how.flags = flags | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-  for (int attempt = 1;; ++attempt) {
-    long fd = ::syscall(SYS_openat2, dir, path, &how, sizeof how);
-    if (fd >= 0) return UniqueFd(static_cast<int>(fd));
-    if ((errno != EAGAIN && errno != EINTR) || attempt == kOpenAttempts) return Errno{errno};
-  }
-}
-
-struct Opened {
-  UniqueFd fd;
-  struct stat st {};
-};
-
-Result<Opened> open_and_stat(int root, const std::string& relative) {
-  auto fd = open_beneath(root, relative.empty() ? "." : relative.c_str(), kFileFlags);
-  if (!fd) return fd.error();
-  Opened opened{std::move(*fd)};
-  if (::fstat(opened.fd.get(), &opened.st) != 0) return Errno{errno};
-  return opened;
-}
-
 struct Validators {
   std::string etag;
   std::string last_modified;
@@ -281,12 +205,15 @@ struct Validators {
 };
 
 // Strong ETag from size and nanosecond mtime, as nginx and Apache do rather than hashing content: a
-// rewrite escapes it only by keeping the size within one timestamp tick.
-Validators validators_for(const struct stat& st) {
+// rewrite escapes it only by keeping the size within one timestamp tick. A precompressed sibling's
+// tag comes from its own stat and carries a suffix, so that no two representations share one.
+Validators validators_for(const struct stat& st, Encoding enc) {
+  constexpr std::array<const char*, 3> kSuffix{"", "-gz", "-br"};
   char buf[80];
   using ull = unsigned long long;
-  std::snprintf(buf, sizeof buf, "\"%llx-%llx-%llx\"", static_cast<ull>(st.st_size),
-                static_cast<ull>(st.st_mtim.tv_sec), static_cast<ull>(st.st_mtim.tv_nsec));
+  std::snprintf(buf, sizeof buf, "\"%llx-%llx-%llx%s\"", static_cast<ull>(st.st_size),
+                static_cast<ull>(st.st_mtim.tv_sec), static_cast<ull>(st.st_mtim.tv_nsec),
+                kSuffix[static_cast<std::size_t>(enc)]);
   return {buf, format_http_date(st.st_mtim.tv_sec), st.st_mtim.tv_sec};
 }
 
@@ -366,15 +293,29 @@ ByteRange parse_range(std::string_view value, std::uint64_t size) {
   return {Kind::kPartial, *first, std::min(last.value_or(size - 1), size - 1)};
 }
 
-StaticResponse serve_file(Opened opened, std::string_view name, const StaticRequest& req) {
-  Validators v = validators_for(opened.st);
-  StaticResponse r;
+// Vary and the validators, which every answer for a representation carries (304 included, RFC
+// 9110 15.4.5); true when that answer is a 304.
+bool begin_response(StaticResponse& r, const Validators& v, bool vary, const StaticRequest& req) {
+  if (vary) r.headers.emplace_back("Vary", "Accept-Encoding");
   r.headers.emplace_back("ETag", v.etag);
   if (!v.last_modified.empty()) r.headers.emplace_back("Last-Modified", v.last_modified);
-  if (not_modified(req, v)) {
-    r.status = 304;
-    return r;
-  }
+  if (!not_modified(req, v)) return false;
+  r.status = 304;
+  return true;
+}
+
+void add_content_headers(StaticResponse& r, std::string_view type, Encoding enc) {
+  r.headers.emplace_back("Content-Type", type);
+  if (enc != Encoding::kIdentity) r.headers.emplace_back("Content-Encoding", name(enc));
+  r.headers.emplace_back("Accept-Ranges", "bytes");
+}
+
+// `opened` is the representation sent: the file itself or its sibling (ranges count its bytes, as
+// nginx does for gzip_static).
+StaticResponse serve_file(Opened opened, std::string_view type, const StaticRequest& req, Encoding enc, bool vary) {
+  Validators v = validators_for(opened.st, enc);
+  StaticResponse r;
+  if (begin_response(r, v, vary, req)) return r;
   auto size = static_cast<std::uint64_t>(opened.st.st_size);
   ByteRange range = if_range_allows(req.if_range, v) ? parse_range(req.range, size) : ByteRange{};
   if (range.kind == ByteRange::Kind::kUnsatisfiable) {
@@ -382,8 +323,7 @@ StaticResponse serve_file(Opened opened, std::string_view name, const StaticRequ
     r.headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
     return r;
   }
-  r.headers.emplace_back("Content-Type", content_type_for(name));
-  r.headers.emplace_back("Accept-Ranges", "bytes");
+  add_content_headers(r, type, enc);
   r.length = size;
   if (range.kind == ByteRange::Kind::kPartial) {
     r.status = 206;
@@ -398,17 +338,16 @@ StaticResponse serve_file(Opened opened, std::string_view name, const StaticRequ
 
 // The response for a cached file, as serve_file() would give it for a whole-file request.
 StaticResponse serve_cached(const StaticCache::Entry& e, const StaticRequest& req) {
+  const auto& variants = e.variants;
+  Encoding enc = choose_encoding(AcceptEncoding::parse(req.accept_encoding),
+                                 !variants[static_cast<std::size_t>(Encoding::kBr)].etag.empty(),
+                                 !variants[static_cast<std::size_t>(Encoding::kGzip)].etag.empty());
+  const StaticCache::Variant& v = variants[static_cast<std::size_t>(enc)];
   StaticResponse r;
-  r.headers.emplace_back("ETag", e.etag);
-  if (!e.last_modified.empty()) r.headers.emplace_back("Last-Modified", e.last_modified);
-  if (not_modified(req, Validators{e.etag, e.last_modified, e.mtime})) {
-    r.status = 304;
-    return r;
-  }
-  r.headers.emplace_back("Content-Type", e.content_type);
-  r.headers.emplace_back("Accept-Ranges", "bytes");
+  if (begin_response(r, Validators{v.etag, v.last_modified, v.mtime}, e.vary, req)) return r;
+  add_content_headers(r, e.content_type, enc);
   r.cached = true;
-  r.cached_body = e.content;
+  r.cached_body = v.content;
   return r;
 }
 
@@ -425,6 +364,29 @@ bool read_whole(int fd, std::uint64_t size, std::string& out) {
   return true;
 }
 
+bool read_variant(const Opened& o, Encoding enc, StaticCache::Variant& out) {
+  auto size = static_cast<std::uint64_t>(o.st.st_size);
+  if (size > StaticCache::kMaxFileBytes || !read_whole(o.fd.get(), size, out.content)) return false;
+  Validators v = validators_for(o.st, enc);
+  out.etag = std::move(v.etag);
+  out.last_modified = std::move(v.last_modified);
+  out.mtime = v.mtime;
+  return true;
+}
+
+// A small file and its siblings as one cache entry; nullopt when any is too large or unreadable.
+std::optional<StaticCache::Entry> read_entry(const Opened& file, const Siblings& siblings) {
+  StaticCache::Entry e;
+  auto& variants = e.variants;
+  if (!read_variant(file, Encoding::kIdentity, variants[static_cast<std::size_t>(Encoding::kIdentity)]) ||
+      (siblings.gz &&
+       !read_variant(*siblings.gz, Encoding::kGzip, variants[static_cast<std::size_t>(Encoding::kGzip)])) ||
+      (siblings.br && !read_variant(*siblings.br, Encoding::kBr, variants[static_cast<std::size_t>(Encoding::kBr)]))) {
+    return std::nullopt;
+  }
+  return e;
+}
+
 }  // namespace
 
 Result<StaticFiles> StaticFiles::open(const std::string& root) {
@@ -433,7 +395,7 @@ Result<StaticFiles> StaticFiles::open(const std::string& root) {
   UniqueFd dir(fd);
   // Probe openat2 once: ENOSYS from an old kernel or a seccomp profile is a start-up failure,
   // not a 500 on every request.
-  auto probe = open_beneath(dir.get(), ".", O_PATH);
+  auto probe = open_path_beneath(dir.get());
   if (!probe) return probe.error();
   return StaticFiles(std::move(dir));
 }
@@ -448,7 +410,7 @@ StaticResponse StaticFiles::serve(const StaticRequest& req, StaticCache* cache) 
     if (it != cache->entries_.end()) {
       if (now - it->second.checked < cache->revalidate_after_) return serve_cached(it->second, req);
       // Stale: forget it and look again (a hot small file is read once a second at most).
-      cache->total_bytes_ -= it->second.content.size();
+      cache->total_bytes_ -= it->second.bytes();
       cache->entries_.erase(it);
     }
   }
@@ -480,27 +442,22 @@ StaticResponse StaticFiles::serve(const StaticRequest& req, StaticCache* cache) 
     return text_response(404, "not found\n");  // "/file.txt/" names a directory that is not one
   }
   if (!S_ISREG(opened->st.st_mode)) return text_response(404, "not found\n");
-  auto size = static_cast<std::uint64_t>(opened->st.st_size);
-  if (cacheable && size <= StaticCache::kMaxFileBytes) {
-    StaticCache::Entry e;
-    if (read_whole(opened->fd.get(), size, e.content)) {
-      Validators v = validators_for(opened->st);
-      e.etag = std::move(v.etag);
-      e.last_modified = std::move(v.last_modified);
-      e.mtime = v.mtime;
-      e.content_type = content_type_for(name);
-      e.checked = now;
-      // Bounded: when full, start again (hot files come back at their next request).
-      if (cache->entries_.size() >= StaticCache::kMaxEntries || cache->total_bytes_ + size > StaticCache::kMaxTotalBytes) {
-        cache->entries_.clear();
-        cache->total_bytes_ = 0;
-      }
-      cache->total_bytes_ += size;
-      auto [it, inserted] = cache->entries_.insert_or_assign(std::string(key), std::move(e));
-      return serve_cached(it->second, req);
-    }
+  Siblings siblings = find_siblings(root_.get(), name, opened->st);
+  std::string_view type = content_type_for(name);
+  bool vary = siblings.any() || (vary_compressible_ && compressible_type(type));
+  std::optional<StaticCache::Entry> e;
+  if (cacheable && (e = read_entry(*opened, siblings))) {
+    e->content_type = type;
+    e->vary = vary;
+    e->checked = now;
+    return serve_cached(cache->insert(key, std::move(*e)), req);
   }
-  return serve_file(std::move(*opened), name, req);
+  Encoding enc =
+      choose_encoding(AcceptEncoding::parse(req.accept_encoding), siblings.br.has_value(), siblings.gz.has_value());
+  Opened chosen = enc == Encoding::kBr     ? std::move(*siblings.br)
+                  : enc == Encoding::kGzip ? std::move(*siblings.gz)
+                                           : std::move(*opened);
+  return serve_file(std::move(chosen), type, req, enc, vary);
 }
 
 }  // namespace unbroken::http

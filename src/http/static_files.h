@@ -2,7 +2,9 @@
 // Static file serving beneath one root directory. Path resolution is done by the kernel with
 // openat2(RESOLVE_BENEATH), so neither "..", percent-encoded tricks nor symlinks can reach a file
 // outside the root; the response names an open descriptor and the caller sends it with sendfile.
+// A precompressed sibling (NAME.br, NAME.gz) is answered instead when the client accepts it.
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <ctime>
@@ -14,6 +16,7 @@
 
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "http/content_encoding.h"
 
 namespace unbroken::http {
 
@@ -24,6 +27,8 @@ struct StaticRequest {
   std::string_view if_modified_since;
   std::string_view range;
   std::string_view if_range;
+  // Picks a precompressed sibling (NAME.br, NAME.gz) when the client accepts its coding.
+  std::string_view accept_encoding = {};
 };
 
 struct StaticResponse {
@@ -57,17 +62,34 @@ class StaticCache {
   explicit StaticCache(std::chrono::milliseconds revalidate_after = kRevalidateAfter)
       : revalidate_after_(revalidate_after) {}
 
-  struct Entry {
+  // One representation: the file itself or a precompressed sibling.
+  struct Variant {
     std::string content;
-    std::string etag;
+    std::string etag;  // empty: there is no such sibling
     std::string last_modified;
     std::time_t mtime = 0;
+  };
+  struct Entry {
+    std::array<Variant, 3> variants;  // indexed by Encoding
     std::string_view content_type;
+    bool vary = false;  // Vary: Accept-Encoding on every answer for this path
     std::chrono::steady_clock::time_point checked;
+    [[nodiscard]] std::uint64_t bytes() const {
+      return variants[0].content.size() + variants[1].content.size() + variants[2].content.size();
+    }
   };
 
  private:
   friend class StaticFiles;
+  // Bounded: when full, start again (hot files come back at their next request).
+  const Entry& insert(std::string_view key, Entry e) {
+    if (entries_.size() >= kMaxEntries || total_bytes_ + e.bytes() > kMaxTotalBytes) {
+      entries_.clear();
+      total_bytes_ = 0;
+    }
+    total_bytes_ += e.bytes();
+    return entries_.insert_or_assign(std::string(key), std::move(e)).first->second;
+  }
   // Looked up by the request's path as a view: no string is built per request.
   struct Hash {
     using is_transparent = void;
@@ -88,10 +110,14 @@ class StaticFiles {
   StaticResponse serve(const StaticRequest& req) const { return serve(req, nullptr); }
   // The same, answering whole-file GET and HEAD requests for small files from `cache` (may be null).
   StaticResponse serve(const StaticRequest& req, StaticCache* cache) const;
+  // With on-the-fly compression on (--gzip), answers for compressible types carry Vary:
+  // Accept-Encoding too, 304s included, as the connection may compress their 200s.
+  void set_vary_compressible(bool on) { vary_compressible_ = on; }
 
  private:
   explicit StaticFiles(UniqueFd root) : root_(std::move(root)) {}
   UniqueFd root_;
+  bool vary_compressible_ = false;
 };
 
 }  // namespace unbroken::http

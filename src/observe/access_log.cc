@@ -115,6 +115,7 @@ void append_json(fmt::memory_buffer& out, const http::RequestRecord& r) {
   fmt::format_to(it, FMT_COMPILE(",\"bytes_in\":{},\"bytes_out\":{}"), r.bytes_in, r.bytes_out);
   if (r.bytes_acked) fmt::format_to(it, FMT_COMPILE(",\"bytes_acked\":{}"), *r.bytes_acked);
   if (r.bytes_unsent) fmt::format_to(it, FMT_COMPILE(",\"bytes_unsent\":{}"), *r.bytes_unsent);
+  if (!r.encoding.empty()) field(out, "encoding"), append_escaped(out, r.encoding);
   fmt::format_to(it,
                  FMT_COMPILE(",\"duration_ms\":{:.3f},\"handler_ms\":{:.3f},\"cancelled\":{},\"wasted_ms\":{:.3f}}}\n"),
                  r.duration_ms, r.handler_ms, r.cancelled, r.wasted_ms);
@@ -132,6 +133,7 @@ void append_text(fmt::memory_buffer& out, const http::RequestRecord& r) {
   fmt::format_to(it, " in={} out={}", r.bytes_in, r.bytes_out);
   if (r.bytes_acked) fmt::format_to(it, " acked={}", *r.bytes_acked);
   if (r.bytes_unsent) fmt::format_to(it, " unsent={}", *r.bytes_unsent);
+  if (!r.encoding.empty()) append(out, " enc="), append_escaped(out, r.encoding);
   fmt::format_to(it, " {:.1f}ms handler={:.1f}ms", r.duration_ms, r.handler_ms);
   if (r.cancelled) fmt::format_to(it, " cancelled wasted={:.1f}ms", r.wasted_ms);
   fmt::format_to(it, " conn={} req={} ua=", r.conn, r.req);

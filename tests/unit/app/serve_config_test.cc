@@ -162,6 +162,19 @@ TEST_F(ServeConfigTest, DiagFlagTakesAnExplicitValue) {
   EXPECT_FALSE(parse({"--diag=false"}).diag);
 }
 
+TEST_F(ServeConfigTest, GzipIsOffByDefaultAndSetByFlagOrFile) {
+  ServeConfig def = parse({});
+  EXPECT_FALSE(def.gzip);
+  EXPECT_EQ(def.gzip_min_length, 1024u);
+  ServeConfig flags = parse({"--gzip", "--gzip-min-length", "4k"});
+  EXPECT_TRUE(flags.gzip);
+  EXPECT_EQ(flags.gzip_min_length, 4096u);
+  ServeConfig file = parse({"--config", write("gzip.toml", "gzip = true\ngzip_min_length = \"2KiB\"\n")});
+  EXPECT_TRUE(file.gzip);
+  EXPECT_EQ(file.gzip_min_length, 2048u);
+  EXPECT_THROW(parse({"--gzip-min-length", "0"}), ConfigError);
+}
+
 struct BadFlag {
   std::vector<std::string> args;
   std::string message;

@@ -1,0 +1,57 @@
+#include "http/http_date.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+
+namespace unbroken::http {
+namespace {
+
+constexpr std::array<std::string_view, 7> kDayNames = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+constexpr std::array<std::string_view, 12> kMonthNames = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+constexpr std::size_t kImfFixdateLength = 29;  // "Sun, 06 Nov 1994 08:49:37 GMT"
+
+// -1 unless s[pos, pos+n) is all ASCII digits.
+int read_digits(std::string_view s, std::size_t pos, std::size_t n) {
+  int v = 0;
+  for (std::size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+}  // namespace
+
+std::string format_http_date(std::time_t t) {
+  std::tm tm{};
+  if (gmtime_r(&t, &tm) == nullptr) return {};
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDayNames[tm.tm_wday].data(), tm.tm_mday,
+                kMonthNames[tm.tm_mon].data(), tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+std::optional<std::time_t> parse_http_date(std::string_view s) {
+  if (s.size() != kImfFixdateLength || s.substr(3, 2) != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
+      s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT") {
+    return std::nullopt;
+  }
+  if (std::find(kDayNames.begin(), kDayNames.end(), s.substr(0, 3)) == kDayNames.end()) return std::nullopt;
+  auto month = std::find(kMonthNames.begin(), kMonthNames.end(), s.substr(8, 3));
+  std::tm tm{};
+  tm.tm_mday = read_digits(s, 5, 2);
+  tm.tm_year = read_digits(s, 12, 4) - 1900;
+  tm.tm_hour = read_digits(s, 17, 2);
+  tm.tm_min = read_digits(s, 20, 2);
+  tm.tm_sec = read_digits(s, 23, 2);
+  if (month == kMonthNames.end() || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_year < 0 || tm.tm_hour < 0 ||
+      tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 || tm.tm_sec > 60) {
+    return std::nullopt;
+  }
+  tm.tm_mon = static_cast<int>(month - kMonthNames.begin());
+  return timegm(&tm);
+}
+
+}  // namespace unbroken::http
