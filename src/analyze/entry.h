@@ -27,16 +27,16 @@ inline constexpr std::size_t kOutcomeCount = 9;
 enum class Phase : std::uint8_t { kIdle, kRequestHeaders, kRequestBody, kHandler, kResponse, kUnknown };
 inline constexpr std::size_t kPhaseCount = 6;
 
-enum class Timer : std::uint8_t { kNone, kHeader, kBody, kHandler, kSend, kKeepalive, kDrain };
-inline constexpr std::size_t kTimerCount = 7;
+enum class Timer : std::uint8_t { kNone, kHeader, kBody, kHandler, kSend, kKeepalive, kDrain, kSendRate };
+inline constexpr std::size_t kTimerCount = 8;
 
 inline constexpr std::array<std::string_view, kOutcomeCount> kOutcomeNames{
     "ok",       "client_closed", "client_reset", "broken_pipe", "timeout", "protocol_error", "limit_exceeded",
     "shutdown", "handler_error"};
 inline constexpr std::array<std::string_view, kPhaseCount> kPhaseNames{"idle",    "request_headers", "request_body",
                                                                        "handler", "response",        "unknown"};
-inline constexpr std::array<std::string_view, kTimerCount> kTimerNames{"none", "header",    "body", "handler",
-                                                                       "send", "keepalive", "drain"};
+inline constexpr std::array<std::string_view, kTimerCount> kTimerNames{"none", "header",    "body",  "handler",
+                                                                       "send", "keepalive", "drain", "send_rate"};
 
 constexpr std::string_view name(Outcome o) {
   return kOutcomeNames[static_cast<std::size_t>(o)];

@@ -13,6 +13,7 @@ struct BadCase {
   std::string request;
   int status;
   const char* outcome;
+  const char* reason = nullptr;  // the body, a text for people, when the row checks it
 };
 
 void PrintTo(const BadCase& c, std::ostream* os) {
@@ -32,6 +33,10 @@ TEST_P(BadRequest, AnsweredWithStatusAndClose) {
   ASSERT_TRUE(r) << c.name;
   EXPECT_EQ(r->status, c.status) << c.name;
   EXPECT_EQ(r->headers["connection"], "close") << c.name;
+  if (c.reason) {
+    EXPECT_EQ(r->body, c.reason) << c.name;
+  }
+  EXPECT_EQ(r->body.find("HPE_"), std::string::npos) << c.name << ": llhttp's code, not a text: " << r->body;
   bool eof = false;
   read_until_close(fd.get(), &eof);
   EXPECT_TRUE(eof) << c.name << ": the server must close after a bad request";
@@ -75,6 +80,25 @@ const BadCase kBad[] = {
     {"unknown transfer coding", "POST /diag/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501,
      "protocol_error"},
     {"unsupported version", "GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505, "protocol_error"},
+    // RFC 9110 5.1: a field name is a token; RFC 9112 3.2: Host = uri-host [ ":" port ].
+    {"empty field name", "GET / HTTP/1.1\r\nHost: t\r\n: v\r\n\r\n", 400, "protocol_error",
+     "empty header field name\n"},
+    {"a line that is only a colon", "GET / HTTP/1.1\r\nHost: t\r\n:\r\n\r\n", 400, "protocol_error",
+     "empty header field name\n"},
+    {"host with a space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "protocol_error", "invalid Host header\n"},
+    {"host with braces", "GET / HTTP/1.1\r\nHost: {t}\r\n\r\n", 400, "protocol_error", "invalid Host header\n"},
+    {"host above 0x7e", "GET / HTTP/1.1\r\nHost: t\xc3\xa9\r\n\r\n", 400, "protocol_error", "invalid Host header\n"},
+    {"host with a bad port", "GET / HTTP/1.1\r\nHost: t:8o\r\n\r\n", 400, "protocol_error", "invalid Host header\n"},
+    {"two hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "protocol_error", "more than one Host header\n"},
+    // A malformed version is a 400; 505 is for a well-formed one we do not speak.
+    {"version in words", "GET / HTTP/one.one\r\nHost: t\r\n\r\n", 400, "protocol_error", "malformed HTTP version\n"},
+    {"version with a slash after it", "GET / HTTP/1.1/\r\nHost: t\r\n\r\n", 400, "protocol_error"},
+    {"negative version", "GET / HTTP/-1,0\r\nHost: t\r\n\r\n", 400, "protocol_error", "malformed HTTP version\n"},
+    {"version with leading zeros", "GET / HTTP/0000000001.1\r\nHost: t\r\n\r\n", 400, "protocol_error",
+     "malformed HTTP version\n"},
+    {"http/3.0", "GET / HTTP/3.0\r\nHost: t\r\n\r\n", 505, "protocol_error", "unsupported HTTP version\n"},
+    {"bad chunk size in words", "POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400,
+     "protocol_error", "invalid chunk size\n"},
     {"tls handshake on the http port", std::string("\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", 11), 400,
      "protocol_error"},
 };

@@ -119,7 +119,9 @@ TEST(Analyzer, TrafficPictureOfALogWithoutDepartures) {
   std::int64_t ts = kStart;
   for (auto [status, n] : statuses) {
     for (int i = 0; i < n; ++i) {
-      Entry e = request(ts, status == 200 ? "/api/users/" + std::to_string(i) : "/static/app.js", 5);
+      // The entry's path is a view: the string it points into must outlive add().
+      std::string path = status == 200 ? "/api/users/" + std::to_string(i) : "/static/app.js";
+      Entry e = request(ts, path, 5);
       e.status = status;
       e.bytes_out = status == 200 ? 1000 : 0;
       e.client = i % 2 ? "198.51.100.7:1" : "203.0.113.9:2";

@@ -48,6 +48,19 @@ TEST(JsonLineParser, ReadsEveryField) {
   EXPECT_DOUBLE_EQ(e.wasted_ms, 1.5);
 }
 
+// Every timer the server names, the minimum send rate included, reads back as itself.
+TEST(JsonLineParser, ReadsEveryTimerName) {
+  JsonLineParser p;
+  for (std::size_t t = 1; t < kTimerCount; ++t) {
+    std::string line(kJson);
+    line.replace(line.find(R"("timer":"send")"), 14, R"("timer":")" + std::string(kTimerNames[t]) + "\"");
+    Entry e;
+    ASSERT_TRUE(parse_json(p, line, e)) << kTimerNames[t];
+    EXPECT_EQ(e.timer, static_cast<Timer>(t)) << kTimerNames[t];
+  }
+  EXPECT_EQ(name(Timer::kSendRate), "send_rate");
+}
+
 TEST(JsonLineParser, EveryTruncationIsRejected) {
   JsonLineParser p;
   Entry e;
