@@ -1,3 +1,7 @@
+// The connection state machine (see http_connection.h). Over 500 lines because it still does five
+// jobs: state and timers, response framing, records and delivery, counters, and Exchange. Issue 12
+// splits it by job into a response encoder, a request recorder and exchange.cc.
+
 #include "http/http_connection.h"
 
 #include <fmt/format.h>
