@@ -64,28 +64,35 @@ bool valid_host(std::string_view v) {
   return rest.front() == ':' && valid_port(rest.substr(1));
 }
 
-// What a person reads in a 400: the problem in words, never llhttp's internal code.
-const char* describe(llhttp_errno_t err, const char* llhttp_reason) {
+constexpr const char* kNoHttp2 = "HTTP/2 is not supported here; speak HTTP/1.1";
+
+struct Answer {
+  int status;
+  const char* text;
+};
+
+// What a person reads: the problem in words, never llhttp's internal code.
+Answer describe(llhttp_errno_t err, const char* llhttp_reason) {
   switch (err) {
-    case HPE_INVALID_METHOD: return "invalid method";
-    case HPE_INVALID_URL: return "invalid request target";
+    case HPE_INVALID_METHOD: return {400, "invalid method"};
+    case HPE_INVALID_URL: return {400, "invalid request target"};
     case HPE_INVALID_VERSION:
       // llhttp says "Invalid HTTP version" for digits it does not accept (HTTP/3.0): the version
       // is well-formed but unsupported (505). Anything else is a malformed version (400).
-      return std::string_view(llhttp_reason) == "Invalid HTTP version" ? "unsupported HTTP version"
-                                                                       : "malformed HTTP version";
-    case HPE_INVALID_HEADER_TOKEN: return "invalid character in a header field";
-    case HPE_INVALID_CONTENT_LENGTH: return "invalid Content-Length";
-    case HPE_UNEXPECTED_CONTENT_LENGTH: return "Content-Length together with Transfer-Encoding";
-    case HPE_INVALID_TRANSFER_ENCODING: return "invalid Transfer-Encoding";
-    case HPE_INVALID_CHUNK_SIZE: return "invalid chunk size";
-    case HPE_CR_EXPECTED: return "bare LF: lines end with CRLF";
-    case HPE_LF_EXPECTED: return "CR without LF: lines end with CRLF";
-    case HPE_UNEXPECTED_SPACE: return "unexpected whitespace";
-    case HPE_INVALID_CONSTANT: return "malformed request line";
-    case HPE_PAUSED_H2_UPGRADE: return "HTTP/2 is not supported here; speak HTTP/1.1";
+      if (std::string_view(llhttp_reason) == "Invalid HTTP version") return {505, "unsupported HTTP version"};
+      return {400, "malformed HTTP version"};
+    case HPE_INVALID_HEADER_TOKEN: return {400, "invalid character in a header field"};
+    case HPE_INVALID_CONTENT_LENGTH: return {400, "invalid Content-Length"};
+    case HPE_UNEXPECTED_CONTENT_LENGTH: return {400, "Content-Length together with Transfer-Encoding"};
+    case HPE_INVALID_TRANSFER_ENCODING: return {400, "invalid Transfer-Encoding"};
+    case HPE_INVALID_CHUNK_SIZE: return {400, "invalid chunk size"};
+    case HPE_CR_EXPECTED: return {400, "bare LF: lines end with CRLF"};
+    case HPE_LF_EXPECTED: return {400, "CR without LF: lines end with CRLF"};
+    case HPE_UNEXPECTED_SPACE: return {400, "unexpected whitespace"};
+    case HPE_INVALID_CONSTANT: return {400, "malformed request line"};
+    case HPE_PAUSED_H2_UPGRADE: return {505, kNoHttp2};
     // llhttp's own reasons are sentences ("Expected CRLF after chunk"); its codes are not.
-    default: return *llhttp_reason != '\0' ? llhttp_reason : "malformed request";
+    default: return {400, *llhttp_reason != '\0' ? llhttp_reason : "malformed request"};
   }
 }
 
@@ -163,7 +170,7 @@ int RequestParser::on_method_complete(llhttp_t* p) {
   s.request_.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
   // PRI is reserved for the HTTP/2 preface (RFC 9113 3.4): answer now rather than wait, perhaps
   // until the header timeout, for the rest of a preface we cannot speak anyway.
-  if (p->method == HTTP_PRI) return s.fail(505, "HTTP/2 is not supported here; speak HTTP/1.1");
+  if (p->method == HTTP_PRI) return s.fail(505, kNoHttp2);
   return 0;
 }
 
@@ -274,9 +281,9 @@ void RequestParser::map_llhttp_error(llhttp_errno_t err) {
   // Our own checks set the status; llhttp reports them as HPE_USER or HPE_CB_* codes.
   if (error_status_ != 0) return;
   const char* reason = llhttp_get_error_reason(&parser_) ? llhttp_get_error_reason(&parser_) : "";
-  error_reason_ = describe(err, reason);
-  error_status_ =
-      std::string_view(error_reason_) == "unsupported HTTP version" || err == HPE_PAUSED_H2_UPGRADE ? 505 : 400;
+  Answer a = describe(err, reason);
+  error_status_ = a.status;
+  error_reason_ = a.text;
 }
 
 RequestParser::Outcome RequestParser::feed(std::string_view data, BodySink* sink) {

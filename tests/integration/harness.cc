@@ -191,21 +191,35 @@ std::vector<Record> Server::records() const {
   return out;
 }
 
+namespace {
+
+// Checks `done` each time `path` changes, until it holds or the deadline passes.
+bool watch_file(const std::string& path, std::chrono::milliseconds within, const std::function<bool()>& done) {
+  int ino = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  ::inotify_add_watch(ino, path.c_str(), IN_MODIFY);
+  auto deadline = std::chrono::steady_clock::now() + within;
+  bool ok = false;
+  while (!(ok = done()) && std::chrono::steady_clock::now() < deadline) wait_for_change(ino, deadline);
+  ::close(ino);
+  return ok;
+}
+
+}  // namespace
+
 std::optional<Record> Server::wait_record(const std::function<bool(const Record&)>& pred,
                                           std::chrono::milliseconds within, std::size_t skip) const {
-  int ino = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-  ::inotify_add_watch(ino, log_path_.c_str(), IN_MODIFY);
-  auto deadline = std::chrono::steady_clock::now() + within;
   std::optional<Record> found;
-  for (;;) {
+  watch_file(log_path_, within, [&] {
     auto all = records();
     for (std::size_t i = skip; i < all.size(); ++i)
       if (pred(all[i])) found = all[i];
-    if (found || std::chrono::steady_clock::now() >= deadline) break;
-    wait_for_change(ino, deadline);
-  }
-  ::close(ino);
+    return found.has_value();
+  });
   return found;
+}
+
+bool Server::wait_stderr(const std::string& needle, std::chrono::milliseconds within) const {
+  return watch_file(stderr_path_, within, [&] { return stderr_text().find(needle) != std::string::npos; });
 }
 
 namespace {

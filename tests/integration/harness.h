@@ -61,6 +61,8 @@ class Server {
   // The whole /metrics text.
   [[nodiscard]] std::string metrics_text() const;
   [[nodiscard]] std::string stderr_text() const;
+  // Waits until stderr holds `needle` (inotify, with a deadline).
+  bool wait_stderr(const std::string& needle, std::chrono::milliseconds within = 10s) const;
   // The access log file as written (for --log-format text).
   [[nodiscard]] std::string log_text() const;
 

@@ -256,6 +256,17 @@ TEST_F(ConnectionTest, OutputBackPressureStopsReading) {
   EXPECT_TRUE(transport_->reading_);
 }
 
+// The handler lets go; the one record says what the client received and where the error was.
+void expect_body_error_record(Rig& t, int status, const char* body) {
+  t.held_.reset();
+  t.advance(milliseconds(1));
+  ASSERT_EQ(t.records_.size(), 1u) << body;
+  EXPECT_EQ(t.records_[0].status, status) << body;
+  EXPECT_EQ(t.records_[0].outcome, "protocol_error") << body;
+  EXPECT_EQ(t.records_[0].phase, "request_body") << body;
+  EXPECT_TRUE(t.records_[0].cancelled) << body;
+}
+
 // A framing error in the body of a streaming route, while no byte of the handler's head has left:
 // a 400 takes the head's place, with Connection: close and the lingering close, never a reset.
 TEST_F(ConnectionTest, BodyFramingErrorBeforeTheHeadLeftIs400) {
@@ -271,14 +282,8 @@ TEST_F(ConnectionTest, BodyFramingErrorBeforeTheHeadLeftIs400) {
     EXPECT_FALSE(t.transport_->abortive_) << body;
     ASSERT_TRUE(t.held_) << body;
     EXPECT_TRUE(t.held_->token().cancelled()) << body;
-    t.held_.reset();
-    t.advance(milliseconds(1));
-    ASSERT_EQ(t.records_.size(), 1u) << body;
-    EXPECT_EQ(t.records_[0].status, 400) << body;
-    EXPECT_EQ(t.records_[0].outcome, "protocol_error") << body;
-    EXPECT_EQ(t.records_[0].phase, "request_body") << body;
-    EXPECT_TRUE(t.records_[0].cancelled) << body;
-    EXPECT_EQ(t.records_[0].bytes_out, out.size()) << body;
+    expect_body_error_record(t, 400, body);
+    EXPECT_EQ(t.records_.at(0).bytes_out, out.size()) << body;
     EXPECT_EQ(t.stats_.requests_by_status[400].get(), 1u) << body;
     EXPECT_EQ(t.stats_.requests_by_status[200].get(), 0u) << body;
   }
@@ -297,13 +302,7 @@ TEST_F(ConnectionTest, BodyFramingErrorAfterTheHeadLeftCutsTheResponse) {
     EXPECT_EQ(out.find("400"), std::string::npos) << body;
     EXPECT_EQ(out.find("0\r\n\r\n"), std::string::npos) << body << ": a cut chunked response must not look complete";
     EXPECT_TRUE(t.transport_->shut_) << body;
-    t.held_.reset();
-    t.advance(milliseconds(1));
-    ASSERT_EQ(t.records_.size(), 1u) << body;
-    EXPECT_EQ(t.records_[0].status, 200) << body;
-    EXPECT_EQ(t.records_[0].outcome, "protocol_error") << body;
-    EXPECT_EQ(t.records_[0].phase, "request_body") << body;
-    EXPECT_TRUE(t.records_[0].cancelled) << body;
+    expect_body_error_record(t, 200, body);
   }
 }
 

@@ -400,7 +400,8 @@ std::string wire_body(const StaticResponse& r) {
 TEST_F(StaticFilesTest, CachedAnswersAreTheUncachedOnes) {
   StaticCache cache(std::chrono::hours(1));
   for (int round = 0; round < 2; ++round) {  // the second round comes from the cache
-    for (std::string_view target : {"/hello.txt", "/digits.txt", "/sub/", "/empty.txt", "/nope", "/sub", "/page.html?x=1"}) {
+    for (std::string_view target :
+         {"/hello.txt", "/digits.txt", "/sub/", "/empty.txt", "/nope", "/sub", "/page.html?x=1"}) {
       for (std::string_view method : {"GET", "HEAD"}) {
         Req req{.method = method, .target = target};
         auto plain = files_->serve(req.to_request());
