@@ -28,9 +28,10 @@ std::size_t terminal_width() {
 std::int64_t parse_time_flag(std::string_view flag, const std::string& value) {
   auto t = parse_iso8601(value);
   if (!t) {
-    throw std::runtime_error(fmt::format("{}: '{}' is not a time; use 2026-11-26T23:50:00Z, 2026-11-26 23:50 or "
-                                         "2026-11-26 (UTC unless a zone is given)",
-                                         flag, value));
+    throw std::runtime_error(
+        fmt::format("{}: '{}' is not a time; use 2026-11-26T23:50:00Z, 2026-11-26 23:50 or "
+                    "2026-11-26 (UTC unless a zone is given)",
+                    flag, value));
   }
   return *t;
 }
@@ -56,14 +57,16 @@ void add_analyze_options(CLI::App& cmd, AnalyzeConfig& cfg) {
 void finish_analyze_config(AnalyzeConfig& cfg) {
   if (!cfg.since.empty()) cfg.filters.since_ms = parse_time_flag("--since", cfg.since);
   if (!cfg.until.empty()) cfg.filters.until_ms = parse_time_flag("--until", cfg.until);
-  if (cfg.filters.since_ms != kNoTime && cfg.filters.until_ms != kNoTime && cfg.filters.until_ms <= cfg.filters.since_ms) {
+  if (cfg.filters.since_ms != kNoTime && cfg.filters.until_ms != kNoTime &&
+      cfg.filters.until_ms <= cfg.filters.since_ms) {
     throw std::runtime_error("--until must be later than --since");
   }
   cfg.filters.route = cfg.route;
   if (!cfg.client.empty()) {
     cfg.filters.client = ClientFilter::parse(cfg.client);
     if (!cfg.filters.client) {
-      throw std::runtime_error(fmt::format("--client: '{}' is not an IP address or a network like 10.1.2.0/24", cfg.client));
+      throw std::runtime_error(
+          fmt::format("--client: '{}' is not an IP address or a network like 10.1.2.0/24", cfg.client));
     }
   }
   if (cfg.out.empty()) throw std::runtime_error("--out: empty file name");

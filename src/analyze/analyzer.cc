@@ -132,7 +132,7 @@ bool Analyzer::keep(const Entry& e, std::string_view route_key) {
 void Analyzer::add(const Entry& e) {
   if (cut_mode_ == CutInference::kLogged) {
     // The parser has marked the cut ones; every successful GET with a body was judged.
-    add_judged(e, e.method == "GET" && e.status >= 200 && e.status < 300 && e.status != 204);
+    add_judged(e, e.download());
     return;
   }
   if (cut_mode_ == CutInference::kOff || e.outcome != Outcome::kOk) {
@@ -189,7 +189,7 @@ void Analyzer::add_judged(const Entry& e, bool judged) {
     cached = ua_cache_.emplace(std::string(e.ua), std::string(ua_family(e.ua, ua_scratch_))).first;
   }
   agents_.add(cached->second, e);
-  add_traffic(e, judged);
+  add_traffic(e, judged, address);
 
   if (!e.departed()) return;
   ++departures_;
@@ -210,7 +210,7 @@ void Analyzer::add_judged(const Entry& e, bool judged) {
   add_duration(e);
 }
 
-void Analyzer::add_traffic(const Entry& e, bool judged) {
+void Analyzer::add_traffic(const Entry& e, bool judged, std::string_view address) {
   if (e.status >= 100 && e.status <= 999) statuses_[static_cast<std::size_t>(e.status)] += 1;
   if (e.bytes_out >= 0) {
     bytes_out_ += static_cast<std::uint64_t>(e.bytes_out);
@@ -220,7 +220,7 @@ void Analyzer::add_traffic(const Entry& e, bool judged) {
   if (e.cut == Cut::kInferred) ++cuts_inferred_;
   if (!judged) return;
   ++cuts_judged_;
-  pair_.assign(network_.empty() ? client_address(e.client) : std::string_view(network_));
+  pair_.assign(network_.empty() ? address : std::string_view(network_));
   pair_.push_back(' ');
   pair_.append(route_);
   cut_pairs_.add(pair_, e);
@@ -367,10 +367,6 @@ Report Analyzer::finish(std::vector<InputSummary> inputs) const {
   build_findings(r);
   return r;
 }
-
-}  // namespace unbroken::analyze
-
-namespace unbroken::analyze {
 
 void Analyzer::build_traffic(Report& r) const {
   Traffic& t = r.traffic;

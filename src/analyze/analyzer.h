@@ -92,13 +92,14 @@ class Analyzer {
 
   [[nodiscard]] bool keep(const Entry& e, std::string_view route_key);
   void add_judged(const Entry& e, bool judged);
-  void add_traffic(const Entry& e, bool judged);
+  // `address` is the client's, without its port.
+  void add_traffic(const Entry& e, bool judged, std::string_view address);
   void add_duration(const Entry& e);
   void add_time(const Entry& e);
   void build_cliffs(Report& r) const;
   void build_findings(Report& r) const;
-  void build_traffic(Report& r) const;
-  void add_cut_short(Report& r) const;  // the cut_short findings  // the traffic picture and the cut-short counts
+  void build_traffic(Report& r) const;  // the traffic picture and the cut-short counts
+  void add_cut_short(Report& r) const;  // the cut_short findings
 
   Filters filters_;
   std::uint64_t requests_ = 0, departures_ = 0, filtered_ = 0, cancelled_ = 0, with_duration_ = 0;

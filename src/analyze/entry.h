@@ -79,6 +79,8 @@ struct Entry {
   // A request that did not end with a complete response: the client left, a timer cut it, or the
   // server gave up. Everything the report calls a departure.
   [[nodiscard]] bool departed() const { return outcome != Outcome::kOk; }
+  // A successful GET with a body: what a cut-short finding judges (marked, inferred or counted).
+  [[nodiscard]] bool download() const { return method == "GET" && status >= 200 && status < 300 && status != 204; }
 };
 
 }  // namespace unbroken::analyze

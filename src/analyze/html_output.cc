@@ -49,28 +49,48 @@ struct Frame {
   double w, h, left, bottom, top;
 };
 
-// The heading, the <svg> element, the time axis and the top of the value axis of a chart over time.
-void time_chart(std::string& out, const std::string& title, std::string_view name, Frame f, double top_value) {
-  out += fmt::format("<h2>{}</h2>", title);
+// A chart over time, open for its bars: the buckets, the value at the top of the axis, and the
+// height and width a bar may take.
+struct TimePlot {
+  GroupedTimeline timeline;
+  double top, plot_h, bar_w;
+};
+
+// The heading, the <svg> element, the time axis with its first and last times, and the value axis
+// (0 and a round top above the largest `value` of a bucket). The caller draws the bars and closes
+// the </svg>.
+template <typename Value>
+TimePlot time_chart(std::string& out, const Report& r, std::string_view title, std::string_view name, Frame f,
+                    Value value) {
+  TimePlot p{group_timeline(r, 120), 0, f.h - f.bottom - f.top, 0};
+  const auto& bars = p.timeline.rows;
+  std::uint64_t peak = 0;
+  for (const auto& b : bars) peak = std::max<std::uint64_t>(peak, value(b));
+  p.top = nice_max(static_cast<double>(peak));
+  p.bar_w = bars.empty() ? 0 : (f.w - f.left - 10) / static_cast<double>(bars.size());
+  out += fmt::format("<h2>{} over time (per {})</h2>", title, p.timeline.unit);
   out += fmt::format(R"(<svg data-chart="{}" viewBox="0 0 {} {}" width="{}" height="{}" role="img">)", name, f.w, f.h,
                      f.w, f.h);
   out += fmt::format(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" class="axis"/>)", f.left, f.h - f.bottom, f.w - 10,
                      f.h - f.bottom);
   out += fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>)", f.left - 4, f.top + 10,
-                     group_digits(static_cast<std::uint64_t>(top_value)));
+                     group_digits(static_cast<std::uint64_t>(p.top)));
+  out += fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="end">0</text>)", f.left - 4, f.h - f.bottom);
+  if (!bars.empty()) {
+    out += fmt::format(R"(<text x="{}" y="{}" class="tick">{}</text>)", f.left, f.h - 10,
+                       format_iso8601(bars.front().start_ms).substr(0, 16));
+    out += fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>)", f.w - 10, f.h - 10,
+                       format_iso8601(bars.back().start_ms).substr(0, 16));
+  }
+  return p;
 }
 
 void departures_over_time(std::string& out, const Report& r) {
   constexpr double kW = 900, kH = 260, kLeft = 50, kBottom = 30, kTop = 10;
-  auto [bars, unit] = group_timeline(r, 120);
-  std::uint64_t peak = 0;
-  for (const auto& b : bars) peak = std::max(peak, b.departures);
-  double top = nice_max(static_cast<double>(peak));
-  time_chart(out, fmt::format("Departures over time (per {})", unit), "departures-over-time",
-             {kW, kH, kLeft, kBottom, kTop}, top);
-  double plot_h = kH - kBottom - kTop, plot_w = kW - kLeft - 10;
-  out += fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="end">0</text>)", kLeft - 4, kH - kBottom);
-  double bw = bars.empty() ? 0 : plot_w / static_cast<double>(bars.size());
+  TimePlot p = time_chart(out, r, "Departures", "departures-over-time", {kW, kH, kLeft, kBottom, kTop},
+                          [](const TimeBucket& b) { return b.departures; });
+  const auto& bars = p.timeline.rows;
+  double top = p.top, plot_h = p.plot_h, bw = p.bar_w;
   for (std::size_t i = 0; i < bars.size(); ++i) {
     const TimeBucket& b = bars[i];
     double x = kLeft + static_cast<double>(i) * bw, y = kH - kBottom;
@@ -85,12 +105,6 @@ void departures_over_time(std::string& out, const Report& r) {
           x + 0.5, y, std::max(bw - 1, 0.5), h, kColours[o], kOutcomeNames[o], when, b.by_outcome[o], when,
           kOutcomeNames[o], b.by_outcome[o], b.requests);
     }
-  }
-  if (!bars.empty()) {
-    out += fmt::format(R"(<text x="{}" y="{}" class="tick">{}</text>)", kLeft, kH - 10,
-                       format_iso8601(bars.front().start_ms).substr(0, 16));
-    out += fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>)", kW - 10, kH - 10,
-                       format_iso8601(bars.back().start_ms).substr(0, 16));
   }
   out += "</svg><div class=\"legend\">";
   for (std::size_t o = 1; o < kOutcomeCount; ++o) {
@@ -238,16 +252,13 @@ void table(std::string& out, std::string_view title, std::string_view key, const
 
 void requests_over_time(std::string& out, const Report& r) {
   constexpr double kW = 900, kH = 200, kLeft = 60, kBottom = 30, kTop = 10;
-  auto [bars, unit] = group_timeline(r, 120);
-  std::uint64_t peak = 0;
-  for (const auto& b : bars) peak = std::max(peak, b.requests);
-  double top = nice_max(static_cast<double>(peak));
-  time_chart(out, fmt::format("Requests over time (per {})", unit), "requests-over-time",
-             {kW, kH, kLeft, kBottom, kTop}, top);
-  double plot_h = kH - kBottom - kTop, bw = bars.empty() ? 0 : (kW - kLeft - 10) / static_cast<double>(bars.size());
+  TimePlot p = time_chart(out, r, "Requests", "requests-over-time", {kW, kH, kLeft, kBottom, kTop},
+                          [](const TimeBucket& b) { return b.requests; });
+  const auto& bars = p.timeline.rows;
+  double bw = p.bar_w;
   for (std::size_t i = 0; i < bars.size(); ++i) {
     const TimeBucket& b = bars[i];
-    double h = static_cast<double>(b.requests) / top * plot_h;
+    double h = static_cast<double>(b.requests) / p.top * p.plot_h;
     std::string when = format_iso8601(b.start_ms).substr(0, 16);
     out += fmt::format(
         R"(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="#669bbc" data-series="requests" )"
@@ -282,12 +293,10 @@ void traffic(std::string& out, const Report& r) {
   out += fmt::format(R"(<h2>Traffic</h2><p data-bytes="{}">{} requests, {} served.</p>)", t.bytes_out,
                      group_digits(r.requests), human_bytes(t.bytes_out));
   out += R"(<table data-table="status-classes"><tr><th>status</th><th>requests</th><th>share</th></tr>)";
-  static constexpr std::array<std::string_view, 6> kClass{"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
-  for (std::size_t c = 1; c <= kClass.size(); ++c) {
-    std::size_t k = c % kClass.size();
+  for (std::size_t k : kStatusClassOrder) {
     if (t.status_classes[k] == 0) continue;
     out += fmt::format(
-        R"(<tr data-class="{}"><td>{}</td><td>{}</td><td>{}</td></tr>)", kClass[k], kClass[k],
+        R"(<tr data-class="{}"><td>{}</td><td>{}</td><td>{}</td></tr>)", kStatusClassNames[k], kStatusClassNames[k],
         group_digits(t.status_classes[k]),
         pct(static_cast<double>(t.status_classes[k]) / static_cast<double>(std::max<std::uint64_t>(r.requests, 1))));
   }

@@ -173,10 +173,12 @@ struct LineSink {
   bool learned = false;      // the first pass over this input has run to its end
   bool stop = false;         // the first pass has nothing to learn from this input
 
-  void unparsed() {
-    ++summary.unparsed;
-    if (summary.first_unparsed.size() < kFirstUnparsed) summary.first_unparsed.push_back(number);
+  // Counts an odd line and keeps the first few line numbers.
+  void note(std::uint64_t& count, std::vector<std::uint64_t>& first) const {
+    ++count;
+    if (first.size() < kFirstUnparsed) first.push_back(number);
   }
+  void unparsed() { note(summary.unparsed, summary.first_unparsed); }
 
   // What the input is called and how it shows a cut-short response, decided by its first line.
   void detected_as(Format f) {
@@ -218,10 +220,7 @@ struct LineSink {
       unparsed();
       return;
     }
-    if (entry.repaired) {
-      ++summary.repaired;
-      if (summary.first_repaired.size() < kFirstUnparsed) summary.first_repaired.push_back(number);
-    }
+    if (entry.repaired) note(summary.repaired, summary.first_repaired);
     analyzer.add(entry);
   }
 };

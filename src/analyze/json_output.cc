@@ -76,9 +76,8 @@ void traffic(std::string& out, const Report& r) {
   const Traffic& t = r.traffic;
   out += fmt::format(R"("traffic":{{"requests":{},"bytes_out":{},"with_bytes":{},"status_classes":{{)", r.requests,
                      t.bytes_out, t.with_bytes);
-  static constexpr std::array<std::string_view, 6> kClass{"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
-  for (std::size_t c = 0; c < kClass.size(); ++c)
-    out += fmt::format(R"({}"{}":{})", c ? "," : "", kClass[c], t.status_classes[c]);
+  for (std::size_t c = 0; c < kStatusClassNames.size(); ++c)
+    out += fmt::format(R"({}"{}":{})", c ? "," : "", kStatusClassNames[c], t.status_classes[c]);
   out += R"(},"statuses":[)";
   for (std::size_t i = 0; i < t.statuses.size(); ++i) {
     out += fmt::format(R"({}{{"status":{},"count":{}}})", i ? "," : "", t.statuses[i].key, t.statuses[i].count);

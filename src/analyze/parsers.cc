@@ -269,7 +269,7 @@ bool NginxParser::parse(std::string_view line, Entry& e) const {
     }
   }
   classify_by_status(e);
-  if (e.outcome == Outcome::kOk && e.status >= 200 && e.status < 300 && e.status != 204 && e.method != "HEAD") {
+  if (e.outcome == Outcome::kOk && e.download()) {
     // nginx logs an abandoned download as a 200 with fewer bytes; these two variables say so exactly.
     bool short_body = has_body_bytes_ && content_length >= 0 && e.bytes_out >= 0 && e.bytes_out < content_length;
     if ((has_completion_ && completion != "OK") || short_body) {

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "analyze/entry.h"
@@ -102,6 +103,10 @@ struct CutShort {
   std::size_t sized_paths = 0;  // paths with a full size (of those held at the end)
   std::vector<Row> pairs;       // "network route" keys by cuts; requests are the judged downloads
 };
+
+// Traffic::status_classes by index, and the order reports show them in (the classes, "none" last).
+inline constexpr std::array<std::string_view, 6> kStatusClassNames{"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+inline constexpr std::array<std::size_t, 6> kStatusClassOrder{1, 2, 3, 4, 5, 0};
 
 // The traffic as a whole, departures or not.
 struct Traffic {

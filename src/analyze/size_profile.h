@@ -47,7 +47,8 @@ class SizeProfile {
     return s.max_count >= kMinFull && s.max_count * kMinShare >= s.n;
   }
   [[nodiscard]] static bool candidate(const Entry& e) {
-    return e.status == 200 && e.method == "GET" && e.bytes_out >= 0 && !e.path.empty();
+    // 200 only: a 206's size is the range's, not the file's.
+    return e.download() && e.status == 200 && e.bytes_out >= 0 && !e.path.empty();
   }
 
   SpaceSaving<Sizes> paths_;

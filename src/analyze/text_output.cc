@@ -8,6 +8,15 @@
 namespace unbroken::analyze {
 namespace {
 
+// ", 3 unparsed (lines 7, 9, 12, ...)": a count and the first line numbers of an input's odd lines.
+void append_lines(std::string& line, std::string_view what, std::uint64_t count,
+                  const std::vector<std::uint64_t>& first) {
+  if (count == 0) return;
+  line += fmt::format(", {} {} (line{}", group_digits(count), what, first.size() > 1 ? "s " : " ");
+  for (std::size_t i = 0; i < first.size(); ++i) line += fmt::format("{}{}", i ? ", " : "", first[i]);
+  line += count > first.size() ? ", ...)" : ")";
+}
+
 constexpr std::size_t kRows = 10;
 
 // A table whose first column (the key) gets whatever width the others leave.
@@ -295,11 +304,9 @@ void traffic_sections(std::string& out, const Report& r, std::size_t width) {
                        human_bytes(tr.bytes_out / tr.with_bytes));
   out += "\n";
   Table classes({"status", "requests", "share"});
-  static constexpr std::array<std::string_view, 6> kClass{"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
-  for (std::size_t c = 1; c <= kClass.size(); ++c) {
-    std::size_t k = c % kClass.size();  // the classes first, "none" last
+  for (std::size_t k : kStatusClassOrder) {
     if (tr.status_classes[k] == 0) continue;
-    classes.row({std::string(kClass[k]), group_digits(tr.status_classes[k]),
+    classes.row({std::string(kStatusClassNames[k]), group_digits(tr.status_classes[k]),
                  pct(static_cast<double>(tr.status_classes[k]) / static_cast<double>(r.requests))});
   }
   classes.render(out, width);
@@ -371,20 +378,8 @@ std::string render_text(const Report& r, std::size_t width) {
   for (const InputSummary& in : r.inputs) {
     std::string line =
         fmt::format("  {} ({}{}): {} lines", in.name, in.format, in.gzip ? ", gzip" : "", group_digits(in.lines));
-    if (in.unparsed > 0) {
-      line += fmt::format(", {} unparsed (line", group_digits(in.unparsed));
-      line += in.first_unparsed.size() > 1 ? "s " : " ";
-      for (std::size_t i = 0; i < in.first_unparsed.size(); ++i) {
-        line += fmt::format("{}{}", i ? ", " : "", in.first_unparsed[i]);
-      }
-      line += in.unparsed > in.first_unparsed.size() ? ", ...)" : ")";
-    }
-    if (in.repaired > 0) {
-      line += fmt::format(", {} repaired (line{} ", group_digits(in.repaired), in.first_repaired.size() > 1 ? "s" : "");
-      for (std::size_t i = 0; i < in.first_repaired.size(); ++i)
-        line += fmt::format("{}{}", i ? ", " : "", in.first_repaired[i]);
-      line += in.repaired > in.first_repaired.size() ? ", ...)" : ")";
-    }
+    append_lines(line, "unparsed", in.unparsed, in.first_unparsed);
+    append_lines(line, "repaired", in.repaired, in.first_repaired);
     if (!in.error.empty()) line += fmt::format("; stopped early: {}", in.error);
     out += line + "\n";
   }

@@ -83,8 +83,7 @@ std::int64_t days_from_civil(int y, unsigned m, unsigned d) {
 std::optional<std::int64_t> parse_iso8601(std::string_view s) {
   std::size_t i = 0;
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, zone = 0;
-  if (!digits(s, i, 4, y) || !expect(s, i, '-') || !digits(s, i, 2, mo) || !expect(s, i, '-') ||
-      !digits(s, i, 2, d)) {
+  if (!digits(s, i, 4, y) || !expect(s, i, '-') || !digits(s, i, 2, mo) || !expect(s, i, '-') || !digits(s, i, 2, d)) {
     return std::nullopt;
   }
   int ms = 0;
@@ -115,8 +114,8 @@ std::optional<std::int64_t> parse_clf_time(std::string_view s) {
   }
   if (mo == 0) return std::nullopt;
   i += 3;
-  if (!expect(s, i, '/') || !digits(s, i, 4, y) || !expect(s, i, ':') || !digits(s, i, 2, h) ||
-      !expect(s, i, ':') || !digits(s, i, 2, mi) || !expect(s, i, ':') || !digits(s, i, 2, sec)) {
+  if (!expect(s, i, '/') || !digits(s, i, 4, y) || !expect(s, i, ':') || !digits(s, i, 2, h) || !expect(s, i, ':') ||
+      !digits(s, i, 2, mi) || !expect(s, i, ':') || !digits(s, i, 2, sec)) {
     return std::nullopt;
   }
   int ms = fraction_ms(s, i);

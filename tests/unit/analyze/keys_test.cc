@@ -15,8 +15,8 @@ TEST(NormaliseRoute, IdsBecomeOnePlaceholder) {
       {"/blobs/9f86d081884c7d65", "/blobs/{id}"},
       {"/s/Zx8dK2pQm4Rt7vYw9aBc", "/s/{id}"},
       {"/downloads/145.zip", "/downloads/{id}.zip"},
-      {"/api/v2/users", "/api/v2/users"},   // a version is a word
-      {"/deadbeef", "/deadbeef"},           // hex letters without a digit: a word
+      {"/api/v2/users", "/api/v2/users"},  // a version is a word
+      {"/deadbeef", "/deadbeef"},          // hex letters without a digit: a word
       {"/static/app.js", "/static/app.js"},
       {"/", "/"},
       {"", "-"},

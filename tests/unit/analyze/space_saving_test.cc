@@ -35,10 +35,14 @@ TEST(SpaceSaving, HeavyHittersSurviveAMillionDistinctKeys) {
   for (int i = 0; i < 1'000'000; ++i) {
     std::string key;
     int r = static_cast<int>(rng() % 100);
-    if (r < 10) key = "heavy-a";
-    else if (r < 15) key = "heavy-b";
-    else if (r < 17) key = "heavy-c";
-    else key = "tail-" + std::to_string(i);
+    if (r < 10)
+      key = "heavy-a";
+    else if (r < 15)
+      key = "heavy-b";
+    else if (r < 17)
+      key = "heavy-c";
+    else
+      key = "tail-" + std::to_string(i);
     if (key.starts_with("heavy")) ++truth[key];
     s.add(key);
     ++n;
