@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "common/redis_server.h"
-#include "store_conformance.h"
+#include "session_store_conformance.h"
 
 namespace unbroken::session {
 namespace {

@@ -1,7 +1,8 @@
-// One suite for every store: what a handler can rely on, whichever --session-store is chosen.
+// The SessionStore contract (session/session_store.h), one suite for every store: what a handler can
+// rely on, whichever --session-store is chosen.
 // The Redis store is added to this suite by its own test file (it needs a redis-server).
 
-#include "store_conformance.h"
+#include "session_store_conformance.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
