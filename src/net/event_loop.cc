@@ -131,7 +131,6 @@ void EventLoop::run_deferred() {
   }
 }
 
-
 std::vector<char> EventLoop::take_buffer() {
   if (free_buffers_.empty()) return std::vector<char>(kReadBufferSize);
   auto b = std::move(free_buffers_.back());
