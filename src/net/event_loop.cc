@@ -131,6 +131,7 @@ void EventLoop::run_deferred() {
   }
 }
 
+
 std::vector<char> EventLoop::take_buffer() {
   if (free_buffers_.empty()) return std::vector<char>(kReadBufferSize);
   auto b = std::move(free_buffers_.back());

@@ -92,6 +92,12 @@ class TcpConnectionTest : public ::testing::Test {
     return bound;
   }
 
+  std::unique_ptr<TcpConnection> connect(const SocketAddress& to, Recorder& handler, milliseconds timeout = kDeadline) {
+    auto c = TcpConnection::connect(*loop_, to, kMaxBuffered, timeout);
+    c->set_handler(&handler);
+    return c;
+  }
+
   // Runs the loop until done() holds after an event of one of `watched`; false when the deadline
   // came first.
   bool run_until(std::vector<Recorder*> watched, const std::function<bool()>& done) {
@@ -124,63 +130,61 @@ struct Place {
 
 class ConnectsTo : public TcpConnectionTest, public ::testing::WithParamInterface<Place> {
  protected:
-  SocketAddress listening() {
-    return serve(GetParam().unix_socket ? "unix:" + temp_dir() + "/app.sock" : "127.0.0.1:0");
+  // A connection to a fresh listener of the parameter's kind.
+  std::unique_ptr<TcpConnection> connect_to_server() {
+    to_ = serve(GetParam().unix_socket ? "unix:" + temp_dir() + "/app.sock" : "127.0.0.1:0");
+    return connect(to_, client_);
   }
+  bool run_until_pong() {
+    return run_until({&client_}, [&] { return client_.data == "pong" || client_.error; });
+  }
+  SocketAddress to_;
+  Recorder client_;
 };
 
 TEST_P(ConnectsTo, ReportsConnectedThenExchangesBytesBothWays) {
-  SocketAddress to = listening();
-  auto c = TcpConnection::connect(*loop_, to, kMaxBuffered, kDeadline);
-  Recorder client;
-  c->set_handler(&client);
+  auto c = connect_to_server();
   EXPECT_TRUE(c->connecting());
-  EXPECT_EQ(c->peer(), to.to_string());
-  client.on_connect = [&] {
+  EXPECT_EQ(c->peer(), to_.to_string());
+  client_.on_connect = [&] {
     EXPECT_FALSE(c->connecting());
     c->queue("ping");
     auto r = c->flush();
     ASSERT_TRUE(r);
     EXPECT_EQ(*r, 4u);
   };
-  ASSERT_TRUE(run_until({&client}, [&] { return client.data == "pong" || client.error; }));
-  EXPECT_EQ(client.events, std::vector<std::string>{"connected"});
+  ASSERT_TRUE(run_until_pong());
+  EXPECT_EQ(client_.events, std::vector<std::string>{"connected"});
   EXPECT_EQ(server_.data, "ping");
-  EXPECT_EQ(client.data, "pong");
+  EXPECT_EQ(client_.data, "pong");
 }
 
 TEST_P(ConnectsTo, OutputQueuedWhileConnectingIsSentOnceConnected) {
-  SocketAddress to = listening();
-  auto c = TcpConnection::connect(*loop_, to, kMaxBuffered, kDeadline);
-  Recorder client;
-  c->set_handler(&client);
+  auto c = connect_to_server();
   c->queue("pi");
   auto r = c->flush();  // held: nothing leaves before the connection exists
   ASSERT_TRUE(r);
   EXPECT_EQ(*r, 0u);
   c->queue("ng");
   EXPECT_EQ(c->queued_bytes(), 4u);
-  ASSERT_TRUE(run_until({&client}, [&] { return client.data == "pong" || client.error; }));
-  EXPECT_EQ(client.events, std::vector<std::string>{"connected"});
+  ASSERT_TRUE(run_until_pong());
+  EXPECT_EQ(client_.events, std::vector<std::string>{"connected"});
   EXPECT_EQ(server_.data, "ping");
-  EXPECT_EQ(client.written, 4u);
+  EXPECT_EQ(client_.written, 4u);
   EXPECT_EQ(c->queued_bytes(), 0u);
 }
 
 TEST_P(ConnectsTo, AShutdownWhileConnectingFollowsTheHeldOutput) {
-  SocketAddress to = listening();
-  auto c = TcpConnection::connect(*loop_, to, kMaxBuffered, kDeadline);
-  Recorder client;
-  c->set_handler(&client);
+  auto c = connect_to_server();
   c->queue("ping");
   c->shutdown_write();
   // One thread and a loopback peer: the FIN is queued behind "ping" before the server's next
   // poll, so the server reads both in the turn in which it answers.
-  EXPECT_TRUE(run_until({&client}, [&] { return client.data == "pong" || client.error; }));
-  EXPECT_EQ(client.data, "pong");
+  EXPECT_TRUE(run_until_pong());
+  EXPECT_EQ(client_.data, "pong");
   EXPECT_EQ(server_.data, "ping");
   EXPECT_EQ(server_.events, std::vector<std::string>{"peer_closed"});
-  EXPECT_EQ(client.events, std::vector<std::string>{"connected"});
+  EXPECT_EQ(client_.events, std::vector<std::string>{"connected"});
 }
 
 INSTANTIATE_TEST_SUITE_P(TcpAndUnix, ConnectsTo, ::testing::Values(Place{"tcp", false}, Place{"unix", true}),
@@ -204,8 +208,7 @@ TEST_F(TcpConnectionTest, AConnectThatFailsReportsWhatFailed) {
   std::vector<Recorder> handlers(std::size(kTargets));
   std::vector<std::unique_ptr<TcpConnection>> conns;
   for (std::size_t i = 0; i < std::size(kTargets); ++i) {
-    conns.push_back(TcpConnection::connect(*loop_, kTargets[i], kMaxBuffered, kDeadline));
-    conns.back()->set_handler(&handlers[i]);
+    conns.push_back(connect(kTargets[i], handlers[i]));
     conns.back()->queue("never sent");
   }
   std::vector<Recorder*> watched;
@@ -238,9 +241,8 @@ TEST_F(TcpConnectionTest, AnUnansweredConnectTimesOut) {
 
   constexpr milliseconds kTimeout{100};
   TimePoint start = loop_->now();  // what the deadline is counted from
-  auto c = TcpConnection::connect(*loop_, to, kMaxBuffered, kTimeout);
   Recorder client;
-  c->set_handler(&client);
+  auto c = connect(to, client, kTimeout);
   ASSERT_TRUE(run_until({&client}, [&] { return client.error.has_value(); }));
   EXPECT_GE(Clock::now() - start, kTimeout);
   EXPECT_EQ(client.events, std::vector<std::string>{"error"});
@@ -252,16 +254,13 @@ TEST_F(TcpConnectionTest, ClosingWhileConnectingSilencesEveryCallback) {
   SocketAddress missing = *SocketAddress::parse("unix:" + temp_dir() + "/missing.sock");
   SocketAddress to = serve("127.0.0.1:0");
   Recorder a, b, watch;
-  auto ca = TcpConnection::connect(*loop_, missing, kMaxBuffered, kDeadline);
-  auto cb = TcpConnection::connect(*loop_, to, kMaxBuffered, kDeadline);
-  ca->set_handler(&a);
-  cb->set_handler(&b);
+  auto ca = connect(missing, a);
+  auto cb = connect(to, b);
   ca->close(false);
   cb->close(false);
   // A third, refused at once like the first and so reported no earlier than it would have been,
   // marks the point by which both would have reported.
-  auto cw = TcpConnection::connect(*loop_, missing, kMaxBuffered, kDeadline);
-  cw->set_handler(&watch);
+  auto cw = connect(missing, watch);
   ASSERT_TRUE(run_until({&watch}, [&] { return !watch.events.empty(); }));
   EXPECT_EQ(watch.events, std::vector<std::string>{"error"});
   EXPECT_TRUE(a.events.empty());
