@@ -1,6 +1,5 @@
 #include "app/serve_config.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <toml++/toml.h>
 #include <unistd.h>
@@ -21,6 +20,7 @@
 
 #include "base/unique_fd.h"
 #include "base/units.h"
+#include "net/socket.h"
 
 namespace unbroken::app {
 namespace {
@@ -153,36 +153,18 @@ std::string where(std::string_view path, unsigned line) {
   return escape(path) + (line > 0 ? ":" + std::to_string(line) : "") + ": ";
 }
 
-// Syntax only; names are resolved when binding. Accepts what net::SocketAddress::parse accepts,
-// including an empty host or "*" for all interfaces.
+// Syntax only, net's own (what SocketAddress::parse accepts), so the config takes exactly what the
+// server can bind; names are resolved when binding.
 void check_address(std::string_view s, std::string_view alternatives) {
   std::string hint = "use HOST:PORT" + std::string(alternatives) + ", e.g. 127.0.0.1:8080 or [::1]:8080";
   auto bad = [&](std::string_view why) {
     return BadValue{"invalid address " + quote(s) + " (" + std::string(why) + ")"};
   };
-  auto colon = s.rfind(':');
-  if (colon == std::string_view::npos) throw bad(hint);
-  std::string_view host = s.substr(0, colon);
-  std::string_view port = s.substr(colon + 1);
-  unsigned port_number = 0;
-  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), port_number);
-  if (port.empty() || ec == std::errc::invalid_argument || end != port.data() + port.size()) throw bad(hint);
-  if (ec == std::errc::result_out_of_range || port_number > 65535) throw bad("port must be 0..65535");
-  if (!host.empty() && host.front() == '[') {
-    in6_addr a6{};
-    std::string inner(host.substr(1, host.size() >= 2 ? host.size() - 2 : 0));
-    if (host.size() < 2 || host.back() != ']' || ::inet_pton(AF_INET6, inner.c_str(), &a6) != 1) {
-      throw bad("not an IPv6 address in brackets");
-    }
-    return;
-  }
-  if (host.find(':') != std::string_view::npos) throw bad("put an IPv6 address in brackets, e.g. [::1]:8080");
-  if (host == "*") return;
-  for (char c : host) {
-    bool ok =
-        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
-    if (!ok) throw bad(hint);
-  }
+  net::AddressSyntax a = net::parse_address_syntax(s);
+  // The server binds TCP listeners only; a unix: address is for connecting (the proxy's upstreams).
+  if (a.is_unix) throw bad("cannot listen on a unix socket; " + hint);
+  if (a.error == net::AddressError::kNotHostPort) throw bad(hint);
+  if (a.error != net::AddressError::kNone) throw bad(net::describe(a.error));
 }
 
 void check_directory(const std::string& path) {

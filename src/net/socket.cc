@@ -2,42 +2,110 @@
 
 #include <arpa/inet.h>
 #include <linux/sockios.h>
-#include <netinet/tcp.h>
 #include <netdb.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
+#include <cstddef>
 #include <cstring>
 
 namespace unbroken::net {
 
-std::optional<SocketAddress> SocketAddress::parse(std::string_view host_port) {
-  auto colon = host_port.rfind(':');
-  if (colon == std::string_view::npos) return std::nullopt;
-  std::string_view host = host_port.substr(0, colon);
-  std::string_view port_s = host_port.substr(colon + 1);
-  unsigned port = 0;
-  auto [p, ec] = std::from_chars(port_s.data(), port_s.data() + port_s.size(), port);
-  if (ec != std::errc() || p != port_s.data() + port_s.size() || port > 65535 || port_s.empty()) return std::nullopt;
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host.empty() || host == "*") host = "0.0.0.0";
+static_assert(sizeof(sockaddr_un::sun_path) == 108, "describe(kUnixPathTooLong) names the limit");
 
+std::string_view describe(AddressError e) {
+  switch (e) {
+    case AddressError::kNone: return "a valid address";
+    case AddressError::kNotHostPort: return "use HOST:PORT";
+    case AddressError::kPortRange: return "port must be 0..65535";
+    case AddressError::kUnbracketedIpv6: return "put an IPv6 address in brackets, e.g. [::1]:8080";
+    case AddressError::kNotIpv6InBrackets: return "not an IPv6 address in brackets";
+    case AddressError::kEmptyUnixPath: return "unix: needs a socket path, e.g. unix:/run/app.sock";
+    case AddressError::kUnixPathTooLong: return "unix socket path longer than 107 bytes";
+  }
+  return "invalid address";
+}
+
+AddressSyntax parse_address_syntax(std::string_view text) {
+  AddressSyntax out;
+  constexpr std::string_view kUnix = "unix:";
+  out.is_unix = text.starts_with(kUnix);
+  // A failed unix: address still says it was one: a caller that takes none can say so first.
+  auto fail = [&out](AddressError e) {
+    AddressSyntax bad;
+    bad.error = e;
+    bad.is_unix = out.is_unix;
+    return bad;
+  };
+  if (out.is_unix) {
+    out.host = text.substr(kUnix.size());
+    if (out.host.empty()) return fail(AddressError::kEmptyUnixPath);
+    // sun_path also holds the terminating NUL.
+    if (out.host.size() >= sizeof(sockaddr_un::sun_path)) return fail(AddressError::kUnixPathTooLong);
+    return out;
+  }
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos) return fail(AddressError::kNotHostPort);
+  std::string_view host = text.substr(0, colon);
+  std::string_view port = text.substr(colon + 1);
+  unsigned number = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+  if (port.empty() || ec == std::errc::invalid_argument || end != port.data() + port.size())
+    return fail(AddressError::kNotHostPort);
+  if (ec == std::errc::result_out_of_range || number > 65535) return fail(AddressError::kPortRange);
+  out.port = static_cast<std::uint16_t>(number);
+  if (host.starts_with('[')) {
+    in6_addr a6{};
+    std::string inner(host.substr(1, host.size() >= 2 ? host.size() - 2 : 0));
+    // inet_pton takes no scope id ("%lo"), and neither do we.
+    if (host.size() < 2 || !host.ends_with(']') || ::inet_pton(AF_INET6, inner.c_str(), &a6) != 1)
+      return fail(AddressError::kNotIpv6InBrackets);
+    out.bracketed = true;
+    out.host = host.substr(1, host.size() - 2);
+    return out;
+  }
+  if (host.find(':') != std::string_view::npos) return fail(AddressError::kUnbracketedIpv6);
+  if (host != "*") {
+    for (char c : host) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+                c == '_';
+      if (!ok) return fail(AddressError::kNotHostPort);
+    }
+  }
+  out.host = host;
+  return out;
+}
+
+std::optional<SocketAddress> SocketAddress::parse(std::string_view host_port) {
+  AddressSyntax syntax = parse_address_syntax(host_port);
+  if (syntax.error != AddressError::kNone) return std::nullopt;
   SocketAddress out;
-  std::string h(host);
+  if (syntax.is_unix) {
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    std::memcpy(un.sun_path, syntax.host.data(), syntax.host.size());
+    std::memcpy(&out.ss_, &un, sizeof un);
+    out.len_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + syntax.host.size() + 1);
+    return out;
+  }
+  std::string h(syntax.host.empty() || syntax.host == "*" ? std::string_view("0.0.0.0") : syntax.host);
   sockaddr_in v4{};
   sockaddr_in6 v6{};
-  if (::inet_pton(AF_INET, h.c_str(), &v4.sin_addr) == 1) {
-    v4.sin_family = AF_INET;
-    std::memcpy(&out.ss_, &v4, sizeof v4);
-    out.len_ = sizeof v4;
-  } else if (::inet_pton(AF_INET6, h.c_str(), &v6.sin6_addr) == 1) {
+  if (syntax.bracketed) {
+    if (::inet_pton(AF_INET6, h.c_str(), &v6.sin6_addr) != 1) return std::nullopt;
     v6.sin6_family = AF_INET6;
     std::memcpy(&out.ss_, &v6, sizeof v6);
     out.len_ = sizeof v6;
+  } else if (::inet_pton(AF_INET, h.c_str(), &v4.sin_addr) == 1) {
+    v4.sin_family = AF_INET;
+    std::memcpy(&out.ss_, &v4, sizeof v4);
+    out.len_ = sizeof v4;
   } else {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
@@ -48,7 +116,7 @@ std::optional<SocketAddress> SocketAddress::parse(std::string_view host_port) {
     out.len_ = res->ai_addrlen;
     ::freeaddrinfo(res);
   }
-  out.set_port(static_cast<std::uint16_t>(port));
+  out.set_port(syntax.port);
   return out;
 }
 
@@ -79,6 +147,11 @@ std::string SocketAddress::to_string() const {
   } else if (ss_.ss_family == AF_INET6) {
     ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&ss_)->sin6_addr, buf, sizeof buf);
     out.append("[").append(buf).append("]");
+  } else if (ss_.ss_family == AF_UNIX) {
+    // The path is what the length covers, NUL-terminated or not (an unnamed peer has none).
+    const auto* un = reinterpret_cast<const sockaddr_un*>(&ss_);
+    std::size_t room = len_ > offsetof(sockaddr_un, sun_path) ? len_ - offsetof(sockaddr_un, sun_path) : 0;
+    return "unix:" + std::string(un->sun_path, ::strnlen(un->sun_path, std::min(room, sizeof un->sun_path)));
   } else {
     return "unknown";
   }
@@ -91,6 +164,10 @@ SocketError classify(Errno e) {
     case ECONNRESET: return SocketError::kReset;
     case EPIPE: return SocketError::kBrokenPipe;
     case ETIMEDOUT: return SocketError::kTimedOut;
+    case ECONNREFUSED:
+    case ENOENT: return SocketError::kRefused;
+    case ENETUNREACH:
+    case EHOSTUNREACH: return SocketError::kUnreachable;
     default: return SocketError::kOther;
   }
 }
@@ -129,6 +206,25 @@ Result<UniqueFd> accept_tcp(int listen_fd, SocketAddress* peer) {
     if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
     return Errno{errno};
   }
+}
+
+Result<UniqueFd> connect_tcp(const SocketAddress& addr) {
+  UniqueFd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return Errno{errno};
+  if (addr.family() == AF_INET || addr.family() == AF_INET6) {
+    int one = 1;
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  // EINTR does not abort a non-blocking connect: it goes on in the background, like EINPROGRESS.
+  if (::connect(fd.get(), addr.get(), addr.size()) < 0 && errno != EINPROGRESS && errno != EINTR) return Errno{errno};
+  return fd;
+}
+
+Errno socket_error(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return Errno{errno};
+  return Errno{err};
 }
 
 // recv and sendmsg through syscall(): glibc's wrappers are thread-cancellation points and pay for

@@ -16,19 +16,47 @@
 
 namespace unbroken::net {
 
+// Why an address is not well formed, before any name is resolved.
+enum class AddressError {
+  kNone,
+  kNotHostPort,        // no ":PORT", a port that is not a number, or a host with characters no name has
+  kPortRange,          // a port above 65535
+  kUnbracketedIpv6,    // "::1:80": an IPv6 address needs brackets to tell it from its port
+  kNotIpv6InBrackets,  // "[1.2.3.4]:80", "[::1", a scope id ("%lo")
+  kEmptyUnixPath,      // "unix:"
+  kUnixPathTooLong,    // longer than sockaddr_un's sun_path holds
+};
+// One line saying what is wrong, for the messages of those who parse addresses from their users.
+std::string_view describe(AddressError e);
+
+// The syntax of an address, one definition for SocketAddress::parse and the config's checks:
+// "HOST:PORT" with HOST an IPv4 address, a name, "[IPv6]", "*" or empty (every IPv4 interface), or
+// "unix:PATH". "unix:" always starts a path, so a host named "unix" cannot be written.
+struct AddressSyntax {
+  AddressError error = AddressError::kNone;
+  bool is_unix = false;    // "unix:...", set even when error says what is wrong with the path
+  bool bracketed = false;  // host is the inside of "[...]", an IPv6 literal
+  std::string_view host;   // the path when is_unix; empty or "*" for every interface
+  std::uint16_t port = 0;
+};
+[[nodiscard]] AddressSyntax parse_address_syntax(std::string_view text);
+
 class SocketAddress {
  public:
   SocketAddress() = default;
-  // "127.0.0.1:8080", "[::1]:8080", "localhost:80", "*:80" / ":80" (all IPv4 interfaces).
+  // "127.0.0.1:8080", "[::1]:8080", "localhost:80", "*:80" / ":80" (all IPv4 interfaces),
+  // "unix:/run/app.sock". Names are resolved here (getaddrinfo, blocking): start-up and config only.
+  // nullopt when parse_address_syntax() rejects the text or the name does not resolve.
   static std::optional<SocketAddress> parse(std::string_view host_port);
   static SocketAddress from_sockaddr(const sockaddr* sa, socklen_t len);
 
   [[nodiscard]] const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&ss_); }
   [[nodiscard]] socklen_t size() const { return len_; }
   [[nodiscard]] int family() const { return ss_.ss_family; }
+  // 0 for a unix socket, which has none (and set_port() leaves it alone).
   [[nodiscard]] std::uint16_t port() const;
   void set_port(std::uint16_t port);
-  // "ip:port", IPv6 in brackets.
+  // "ip:port", IPv6 in brackets; "unix:/path" for a unix socket.
   [[nodiscard]] std::string to_string() const;
 
  private:
@@ -38,11 +66,15 @@ class SocketAddress {
 
 // What happened to a connection, as far as the transport can tell.
 enum class SocketError {
-  kReset,       // ECONNRESET: the peer sent RST
-  kBrokenPipe,  // EPIPE: we wrote after the peer was gone
-  kTimedOut,    // ETIMEDOUT: the kernel gave up retransmitting
+  kReset,           // ECONNRESET: the peer sent RST
+  kBrokenPipe,      // EPIPE: we wrote after the peer was gone
+  kTimedOut,        // ETIMEDOUT: the kernel gave up retransmitting
+  kRefused,         // connect: ECONNREFUSED (no listener, TCP or unix), ENOENT (no such unix socket file)
+  kUnreachable,     // connect: ENETUNREACH, EHOSTUNREACH
+  kConnectTimeout,  // connect: our own timeout expired first (no errno; TcpConnection's timer)
   kOther,
 };
+// The one place an errno becomes a SocketError.
 SocketError classify(Errno e);
 
 // Listening socket, SOCK_NONBLOCK|SOCK_CLOEXEC, SO_REUSEADDR, and SO_REUSEPORT when asked.
@@ -51,6 +83,13 @@ Result<SocketAddress> local_address(int fd);
 // accept4 with NONBLOCK|CLOEXEC and TCP_NODELAY. ECONNABORTED and EINTR are retried; EAGAIN means
 // the backlog is empty; EMFILE/ENFILE/ENOBUFS/ENOMEM are returned for the caller to count.
 Result<UniqueFd> accept_tcp(int listen_fd, SocketAddress* peer);
+// A stream socket (TCP, with TCP_NODELAY, or unix), NONBLOCK|CLOEXEC, connecting to addr. The
+// descriptor comes back while the connect is still in progress (EINPROGRESS): writability says it
+// finished and SO_ERROR how. Errors known at once are returned (ECONNREFUSED or ENOENT on a unix
+// socket; EAGAIN there means the listener's backlog is full, not "in progress").
+Result<UniqueFd> connect_tcp(const SocketAddress& addr);
+// SO_ERROR: the outcome of a finished non-blocking connect, 0 when it succeeded.
+Errno socket_error(int fd);
 // 0 means EOF.
 Result<std::size_t> read_some(int fd, char* buf, std::size_t len);
 // sendmsg with MSG_NOSIGNAL: a vanished peer is EPIPE, never a signal. `more` (MSG_MORE) holds a

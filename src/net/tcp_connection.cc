@@ -9,6 +9,14 @@ namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
 }  // namespace
 
+struct TcpConnection::ConnectState {
+  explicit ConnectState(TcpConnection* c) : timer([c] { c->on_connect_timer(); }) {}
+  // Armed for the connect timeout, or at once to report an error connect() met before any event.
+  TimerNode timer;
+  std::optional<SocketError> early_error;
+  bool shutdown_when_connected = false;  // shutdown_write() came before the connection did
+};
+
 TcpConnection::TcpConnection(EventLoop& loop, UniqueFd fd, std::string peer, std::size_t max_buffered)
     : loop_(loop), fd_(std::move(fd)), peer_(std::move(peer)), max_buffered_(max_buffered), in_(0), out_bytes_(0) {}
 
@@ -19,6 +27,56 @@ TcpConnection::~TcpConnection() {
 Result<void> TcpConnection::start() {
   interest_ = kReadable;
   return loop_.add(fd_.get(), interest_, this);
+}
+
+std::unique_ptr<TcpConnection> TcpConnection::connect(EventLoop& loop, const SocketAddress& to,
+                                                      std::size_t max_buffered, std::chrono::milliseconds timeout) {
+  std::unique_ptr<TcpConnection> c(new TcpConnection(loop, UniqueFd{}, to.to_string(), max_buffered));
+  c->connect_ = std::make_unique<ConnectState>(c.get());
+  c->connecting_ = true;
+  auto fd = connect_tcp(to);
+  // Writability alone says the connect finished; reading starts once it has.
+  Result<void> added = fd ? loop.add(fd->get(), kWritable, c.get()) : Result<void>(fd.error());
+  if (!added) {
+    // Refused at once (unix sockets), or no descriptor: the handler hears it from the timer, in a
+    // later turn, as it would hear any other outcome (never from inside this call).
+    c->connect_->early_error = classify(added.error());
+    loop.timers().arm(c->connect_->timer, loop.now());
+    return c;
+  }
+  c->fd_ = std::move(*fd);
+  c->interest_ = kWritable;
+  loop.timers().arm(c->connect_->timer, loop.now() + timeout);
+  return c;
+}
+
+void TcpConnection::on_connect_events(std::uint32_t events) {
+  // SO_ERROR, not the event bits, says how it ended: a refusal comes as EPOLLOUT|EPOLLERR|EPOLLHUP.
+  Errno err = socket_error(fd_.get());
+  if (err.code != 0) {
+    fail_connect(classify(err));
+    return;
+  }
+  if (!(events & kWritable)) return;  // still in progress
+  connecting_ = false;
+  loop_.timers().cancel(connect_->timer);
+  // Re-registering re-checks readiness: bytes or a FIN that came with the connect are reported
+  // anew. flush() below asks for writability again if the held output does not all fit.
+  want_write_ = false;
+  update_interest();
+  handler_->on_connected();
+  if (!fd_) return;
+  if (out_head_ < out_.size() && !flush_and_report()) return;
+  if (connect_->shutdown_when_connected) shutdown_write();
+}
+
+void TcpConnection::on_connect_timer() {
+  fail_connect(connect_->early_error.value_or(SocketError::kConnectTimeout));
+}
+
+void TcpConnection::fail_connect(SocketError e) {
+  close(false);
+  handler_->on_transport_error(e);
 }
 
 void TcpConnection::queue(std::string_view bytes) {
@@ -70,6 +128,7 @@ void TcpConnection::release_output_storage() {
 }
 
 Result<std::size_t> TcpConnection::flush() {
+  if (connecting_) return std::size_t{0};  // held until connected
   std::size_t total = 0;
   while (out_head_ < out_.size() && fd_) {
     Segment& s = out_[out_head_];
@@ -117,8 +176,18 @@ Result<std::size_t> TcpConnection::flush() {
   return total;
 }
 
+bool TcpConnection::flush_and_report() {
+  auto r = flush();
+  if (!r) {
+    handler_->on_transport_error(classify(r.error()));
+    return false;
+  }
+  if (*r > 0) handler_->on_written(*r);
+  return static_cast<bool>(fd_);
+}
+
 void TcpConnection::update_interest() {
-  if (!fd_) return;
+  if (!fd_ || connecting_) return;  // a connecting socket waits for writability only
   std::uint32_t interest = (reading_ ? std::uint32_t{kReadable} : 0u) | (want_write_ ? std::uint32_t{kWritable} : 0u);
   // Re-registering an edge-triggered fd re-checks readiness: bytes that arrived while reading was
   // paused produce a fresh event, so resuming needs no speculative read.
@@ -134,15 +203,23 @@ void TcpConnection::set_reading(bool on) {
 
 void TcpConnection::shutdown_write() {
   if (!fd_) return;
+  if (connecting_) {
+    connect_->shutdown_when_connected = true;
+    return;
+  }
   net::shutdown_write(fd_.get());
   fin_sent_ = true;
 }
 
 void TcpConnection::close(bool abortive) {
-  if (!fd_) return;
-  loop_.remove(fd_.get());
-  if (abortive) set_abortive_close(fd_.get());
-  fd_.reset();
+  if (connect_) loop_.timers().cancel(connect_->timer);  // no callback follows, not even an early error
+  connecting_ = false;
+  if (fd_) {
+    loop_.remove(fd_.get());
+    if (abortive) set_abortive_close(fd_.get());
+    fd_.reset();
+  }
+  // Also without a descriptor: a connect that failed at once may hold output queued meanwhile.
   release_output_storage();
   queued_ = 0;
 }
@@ -188,28 +265,21 @@ void TcpConnection::read_loop() {
 
 void TcpConnection::on_events(std::uint32_t events) {
   if (!fd_) return;
+  if (connecting_) {
+    on_connect_events(events);
+    return;
+  }
   // Read first, even on an error: a request followed at once by RST arrives as one event, and the
   // bytes that came before the RST say which phase the client left in.
   if (events & (kReadable | kPeerClosed | kError)) read_available();
   if (!fd_) return;
   if (events & kError) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    ::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) {
-      handler_->on_transport_error(classify(Errno{err}));
+    if (Errno err = socket_error(fd_.get()); err.code != 0) {
+      handler_->on_transport_error(classify(err));
       return;
     }
   }
-  if ((events & kWritable) && want_write_) {
-    auto r = flush();
-    if (!r) {
-      handler_->on_transport_error(classify(r.error()));
-      return;
-    }
-    if (*r > 0) handler_->on_written(*r);
-    if (!fd_) return;
-  }
+  if ((events & kWritable) && want_write_ && !flush_and_report()) return;
   // EPOLLRDHUP arrives even while reading is paused: report the hang-up now, not at the next write.
   if (((events & kPeerClosed) || peer_closed_) && !peer_close_reported_) {
     peer_closed_ = peer_close_reported_ = true;

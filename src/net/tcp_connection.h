@@ -1,6 +1,8 @@
 #pragma once
-// The real Transport: one accepted socket registered edge-triggered with its loop.
+// The real Transport: one socket registered edge-triggered with its loop, accepted or connecting.
 
+#include <chrono>
+#include <memory>
 #include <vector>
 
 #include "net/event_loop.h"
@@ -14,6 +16,16 @@ class TcpConnection final : public Transport, public IoHandler {
   TcpConnection(EventLoop& loop, UniqueFd fd, std::string peer, std::size_t max_buffered);
   ~TcpConnection() override;
   [[nodiscard]] Result<void> start();
+
+  // Loop thread. An outgoing connection to `to` (TCP or unix:), already under way. The handler, set
+  // before the loop's next turn, hears on_connected() or on_transport_error() with what failed
+  // (kRefused, kUnreachable, kConnectTimeout once `timeout` passes, ...; also errors known at once,
+  // reported from a later turn like the rest). Output queued meanwhile is held and sent once
+  // connected. Like an accepted one, free it at the end of a turn (EventLoop::defer), not inside a
+  // callback.
+  static std::unique_ptr<TcpConnection> connect(EventLoop& loop, const SocketAddress& to, std::size_t max_buffered,
+                                                std::chrono::milliseconds timeout);
+  [[nodiscard]] bool connecting() const { return connecting_; }
 
   void set_handler(TransportHandler* h) override { handler_ = h; }
   Buffer& input() override { return in_; }
@@ -38,6 +50,12 @@ class TcpConnection final : public Transport, public IoHandler {
     std::uint64_t offset = 0;  // into file
     std::uint64_t remaining = 0;
   };
+  struct ConnectState;
+  void on_connect_events(std::uint32_t events);
+  void on_connect_timer();
+  void fail_connect(SocketError e);
+  // Sends what it can and tells the handler; false once the handler heard an error or closed.
+  bool flush_and_report();
   void release_output_storage();
   void update_interest();
   void read_available();
@@ -61,6 +79,9 @@ class TcpConnection final : public Transport, public IoHandler {
   bool want_write_ = false;
   bool peer_closed_ = false;
   bool peer_close_reported_ = false;
+  // Outgoing only: accepted connections leave connect_ empty, so their path costs no allocation.
+  bool connecting_ = false;
+  std::unique_ptr<ConnectState> connect_;
   std::uint32_t interest_ = 0;
 };
 

@@ -24,6 +24,9 @@ class TransportHandler {
   virtual void on_transport_error(SocketError e) = 0;
   // `n` more bytes of queued output reached the kernel.
   virtual void on_written(std::size_t n) = 0;
+  // An outgoing connection was established (accepted ones never hear this); output queued while it
+  // was connecting is sent after this returns. A failed connect is on_transport_error() instead.
+  virtual void on_connected() {}
 };
 
 class Transport {

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "net/socket.h"
+
 namespace unbroken::app {
 namespace {
 
@@ -157,6 +159,35 @@ TEST_F(ServeConfigTest, AcceptsEveryAddressForm) {
   }
 }
 
+TEST_F(ServeConfigTest, TakesExactlyTheAddressesTheServerCanParse) {
+  // The first five net::SocketAddress::parse took and the config refused, when each had its own
+  // rules; unix: parses (for connecting) but is no listen address.
+  struct Row {
+    std::string addr;
+    bool listens;
+  };
+  const Row kRows[] = {
+      {"::1:8080", false},
+      {"[1.2.3.4]:80", false},
+      {"[]:80", false},
+      {"[*]:80", false},
+      {"[fe80::1%lo]:80", false},
+      {"127.0.0.1:8080", true},
+      {"[::1]:8080", true},
+      {"*:80", true},
+      {":80", true},
+      {"localhost:80", true},
+      {"127.0.0.1:65536", false},
+      {"a b:80", false},
+  };
+  for (const auto& r : kRows) {
+    EXPECT_EQ(error_of({"--listen", r.addr}).empty(), r.listens) << r.addr;
+    EXPECT_EQ(net::SocketAddress::parse(r.addr).has_value(), r.listens) << r.addr;
+  }
+  EXPECT_TRUE(net::SocketAddress::parse("unix:/run/app.sock"));
+  EXPECT_FALSE(error_of({"--listen", "unix:/run/app.sock"}).empty());
+}
+
 TEST_F(ServeConfigTest, DiagFlagTakesAnExplicitValue) {
   EXPECT_TRUE(parse({"--diag=true"}).diag);
   EXPECT_FALSE(parse({"--diag=false"}).diag);
@@ -220,6 +251,13 @@ TEST_F(ServeConfigTest, BadFlagValuesGiveOneLineNamingFlagAndValue) {
       {{"--listen", "[fe80::1%lo]:80"},
        "--listen: invalid address '[fe80::1%lo]:80' (not an IPv6 address in brackets)"},
       {{"--admin", "of"}, "--admin: invalid address 'of' (use HOST:PORT or off, e.g. 127.0.0.1:8080 or [::1]:8080)"},
+      {{"--listen", "[]:80"}, "--listen: invalid address '[]:80' (not an IPv6 address in brackets)"},
+      {{"--listen", "unix:/run/app.sock"},
+       "--listen: invalid address 'unix:/run/app.sock' (cannot listen on a unix socket; use HOST:PORT, e.g. "
+       "127.0.0.1:8080 or [::1]:8080)"},
+      {{"--admin", "unix:"},
+       "--admin: invalid address 'unix:' (cannot listen on a unix socket; use HOST:PORT or off, e.g. "
+       "127.0.0.1:8080 or [::1]:8080)"},
       {{"--root", missing}, "--root: cannot access '" + missing + "': No such file or directory"},
       {{"--root", file}, "--root: '" + file + "' is not a directory"},
       {{"--log", ""}, "--log: must not be empty (use - for stdout)"},
