@@ -211,12 +211,12 @@ int ResponseParser::on_header_value_complete(llhttp_t* p) {
 }
 
 int ResponseParser::on_headers_complete(llhttp_t* p) {
-  return self(p).head_complete(p);
+  return self(p).on_head(p);
 }
 
 // Return values are llhttp's: 0 go on (a bodiless message completes at once), 2 upgrade (the rest
 // is another protocol), HPE_PAUSED stop before the body so the caller sees the head first.
-int ResponseParser::head_complete(llhttp_t* p) {
+int ResponseParser::on_head(llhttp_t* p) {
   ParsedResponse& r = response_;
   r.version_major = p->http_major;
   r.version_minor = p->http_minor;

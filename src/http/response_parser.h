@@ -98,7 +98,7 @@ class ResponseParser {
   Outcome fail_at(const char* reason, std::size_t consumed);
   int check_transfer_encoding(std::string_view value);
   int count_trailer_bytes(std::size_t len);
-  int head_complete(llhttp_t* p);
+  int on_head(llhttp_t* p);
   bool scan_head(std::string_view data, std::size_t& at);
   void trim_capacity();
   void begin_head();
