@@ -21,6 +21,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/collect_body.h"
 #include "http/response_parser.h"
 
 namespace unbroken::testing {
@@ -317,12 +318,6 @@ namespace {
 // The harness reads what our own server sends: no limit worth hitting, the parser's checks all on.
 constexpr http::ParserLimits kResponseLimits{1 << 20, 1000, UINT64_MAX};
 
-struct BodyInto : http::BodySink {
-  std::string* body;
-  explicit BodyInto(std::string* b) : body(b) {}
-  void on_body(std::string_view chunk) override { body->append(chunk); }
-};
-
 Response to_response(const http::ParsedResponse& parsed) {
   Response r;
   r.status = parsed.status;
@@ -341,8 +336,7 @@ Response to_response(const http::ParsedResponse& parsed) {
 std::optional<Response> parse_one(std::string& buf, bool head_request, const std::function<bool(std::string&)>& more) {
   http::ResponseParser parser(kResponseLimits);
   parser.expect_response_to(head_request ? "HEAD" : "GET");
-  std::string body;
-  BodyInto sink(&body);
+  CollectBody sink;
   std::size_t used = 0;
   for (;;) {
     auto r = parser.feed(std::string_view(buf).substr(used), &sink);
@@ -361,13 +355,13 @@ std::optional<Response> parse_one(std::string& buf, bool head_request, const std
     if (parser.finish() == Status::kMessage) break;
     if (!parser.head_complete()) return std::nullopt;  // nothing, or a head cut short
     Response out = to_response(parser.response());
-    out.body = std::move(body);
+    out.body = std::move(sink.body);
     out.complete = false;  // returned as far as it came
     return out;
   }
   buf.erase(0, used);
   Response out = to_response(parser.response());
-  out.body = std::move(body);
+  out.body = std::move(sink.body);
   return out;
 }
 
