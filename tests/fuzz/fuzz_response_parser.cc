@@ -12,18 +12,14 @@
 #include <string_view>
 #include <vector>
 
+#include "common/collect_body.h"
 #include "http/response_parser.h"
 
 namespace {
 
-using unbroken::http::BodySink;
+using Body = unbroken::testing::CollectBody;
 using unbroken::http::ParserLimits;
 using unbroken::http::ResponseParser;
-
-struct Body : BodySink {
-  std::string bytes;
-  void on_body(std::string_view chunk) override { bytes.append(chunk); }
-};
 
 void check(bool ok, const char* what) {
   if (!ok) {
@@ -34,9 +30,9 @@ void check(bool ok, const char* what) {
 
 std::string message(const ResponseParser& p, const Body& body) {
   const auto& r = p.response();
-  check(p.body_bytes() == body.bytes.size(), "body_bytes() differs from what the sink saw");
-  std::string out = "message " + std::to_string(r.status) + " " + r.reason + " " + std::to_string(body.bytes.size()) +
-                    ":" + body.bytes + (r.keep_alive ? " ka;" : " close;");
+  check(p.body_bytes() == body.body.size(), "body_bytes() differs from what the sink saw");
+  std::string out = "message " + std::to_string(r.status) + " " + r.reason + " " + std::to_string(body.body.size()) +
+                    ":" + body.body + (r.keep_alive ? " ka;" : " close;");
   for (auto [k, v] : r.headers) out.append(k).append(":").append(v).append(";");
   for (auto [k, v] : r.trailers) out.append("trailer ").append(k).append(":").append(v).append(";");
   return out;
@@ -62,7 +58,7 @@ std::string drive(std::string_view data, std::size_t split, bool head, bool eof)
           continue;
         case ResponseParser::Status::kMessage:
           trace += message(p, body);
-          body.bytes.clear();
+          body.body.clear();
           p.expect_response_to("GET");
           continue;
         case ResponseParser::Status::kUpgrade: {
