@@ -52,7 +52,7 @@ test-tsan: build-tsan
 build-fuzz: deps
 	@cmake -S . -B $(FUZZ_DIR) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DUNBROKEN_FUZZ=ON \
 		-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_request_parser fuzz_http_connection fuzz_serve_config fuzz_analyze_formats
+	@cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_request_parser fuzz_response_parser fuzz_http_connection fuzz_serve_config fuzz_analyze_formats
 
 fuzz-smoke: build-fuzz
 	@scripts/fuzz 60

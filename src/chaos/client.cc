@@ -31,10 +31,19 @@ Client::~Client() {
   close_socket(false);
 }
 
-std::string Client::request(std::string_view method, std::string_view extra_headers) const {
+void Client::start_request(std::string& out, std::string_view method) const {
   const Target& t = runner_.config().target;
-  return fmt::format("{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: unbroken-chaos/{}\r\n{}\r\n", method, t.path, t.host,
-                     name(kind_), extra_headers);
+  http::append_request_line(out, method, t.path);
+  http::append_field(out, "Host", t.host);
+  http::append_field(out, "User-Agent", fmt::format("unbroken-chaos/{}", name(kind_)));
+}
+
+std::string Client::request(std::string_view method, http::BodyFraming framing, std::uint64_t length) const {
+  std::string out;
+  start_request(out, method);
+  if (framing != http::BodyFraming::kNone) http::append_field(out, "Content-Type", "application/octet-stream");
+  http::end_request_head(out, framing, length);
+  return out;
 }
 
 double Client::since_attempt_ms() const {
@@ -140,7 +149,6 @@ void Client::on_events(std::uint32_t events) {
 
 void Client::on_connected() {
   step_ = Step::kActive;
-  const Target& t = runner_.config().target;
   switch (kind_) {
     case Kind::kGood: send_good_request(); break;
     case Kind::kHangupWait:
@@ -160,8 +168,7 @@ void Client::on_connected() {
       break;
     }
     case Kind::kAbortBody: {
-      std::string head =
-          request("POST", fmt::format("Content-Type: application/octet-stream\r\nContent-Length: {}\r\n", kAbortBodyLength));
+      std::string head = request("POST", http::BodyFraming::kContentLength, kAbortBodyLength);
       head.append(1024, 'x');
       if (send(head)) ::shutdown(fd_.get(), SHUT_WR);
       break;
@@ -174,14 +181,13 @@ void Client::on_connected() {
       break;
     }
     case Kind::kSlowloris:
-      trickle_ = fmt::format("GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: unbroken-chaos/slowloris\r\n", t.path, t.host);
-      for (int i = 0; i < 1000; ++i) trickle_ += fmt::format("X-Slowloris-{}: {}\r\n", i, i);
+      // A head that never ends.
+      start_request(trickle_, "GET");
+      for (int i = 0; i < 1000; ++i) http::append_field(trickle_, fmt::format("X-Slowloris-{}", i), std::to_string(i));
       on_timer();
       break;
     case Kind::kSlowBody:
-      if (!send(request("POST", fmt::format("Content-Type: application/octet-stream\r\nContent-Length: {}\r\n",
-                                            kSlowBodyLength))))
-        return;
+      if (!send(request("POST", http::BodyFraming::kContentLength, kSlowBodyLength))) return;
       trickle_.assign(kSlowBodyLength, 'x');
       arm(runner_.config().trickle);
       break;
@@ -286,11 +292,13 @@ void Client::read_available() {
 }
 
 void Client::on_response_bytes(std::string_view data) {
+  using Status = http::ResponseParser::Status;
   while (fd_ && step_ == Step::kActive && !data.empty()) {
-    std::size_t used = 0;
-    auto st = reader_.feed(data, used);
+    // Body bytes are only counted (body_bytes()): no sink.
+    auto [st, used] = reader_.feed(data, nullptr);
     data.remove_prefix(used);
-    if (st == ResponseReader::Status::kError) {
+    if (st == Status::kError || (st == Status::kUpgrade && kind_ == Kind::kGood)) {
+      // We never ask to switch protocols: a 101 is no answer to a good client either.
       if (kind_ == Kind::kGood) {
         good_error("bad_response");
       } else {
@@ -298,22 +306,27 @@ void Client::on_response_bytes(std::string_view data) {
       }
       return;
     }
-    bool complete = st == ResponseReader::Status::kComplete;
+    if (st == Status::kInterim) continue;  // a 1xx: the answer is still to come
+    bool complete = st == Status::kMessage || st == Status::kUpgrade;
     if (kind_ == Kind::kGood) {
+      if (st == Status::kHead) continue;  // the body follows
       if (!complete) return;
       good_answered();
-      continue;  // a pipelined surplus would be a server bug; the reader reports it next turn
+      continue;  // a pipelined surplus would be a server bug; the parser reports it next turn
     }
-    if (!reader_.head_seen()) break;
-    int status = reader_.status();
+    if (!reader_.head_complete()) break;
+    int status = reader_.response().status;
     if (kind_ == Kind::kStall && !complete) {
       // The head is here: stop reading, and see what the server does about a client that does not read.
       step_ = Step::kStalled;
       return;
     }
-    if (kind_ == Kind::kSlowRead && !complete) break;
-    if ((kind_ == Kind::kAbortResponse || kind_ == Kind::kRstResponse) && !complete) break;
-    if (kind_ == Kind::kRefreshStorm && !complete) break;
+    bool waits_for_the_end = kind_ == Kind::kSlowRead || kind_ == Kind::kAbortResponse || kind_ == Kind::kRstResponse ||
+                             kind_ == Kind::kRefreshStorm;
+    if (waits_for_the_end && !complete) {
+      if (st == Status::kHead) continue;  // the body follows, perhaps in these bytes
+      break;
+    }
     react(status == 408 ? Reaction::kClosed408 : Reaction::kAnswered, status);
     return;
   }
@@ -325,28 +338,29 @@ void Client::on_response_bytes(std::string_view data) {
 
 void Client::on_eof() {
   if (kind_ == Kind::kGood) {
-    if (waiting_ && reader_.finish()) {
+    if (!waiting_) {
+      next_attempt();
+      return;
+    }
+    auto end = reader_.finish();
+    if (end == http::ResponseParser::Status::kMessage) {  // a body delimited by the close
       good_answered();
       if (fd_) next_attempt();
       return;
     }
     // A reused connection closed before any byte of the answer: the server's keep-alive close
     // raced our request. Clients retry that (RFC 9112 9.3.1); so do we, without an error.
-    if (waiting_ && !reader_.started() && requests_on_connection_ > 1) {
+    if (end == http::ResponseParser::Status::kNeedMore && requests_on_connection_ > 1) {
       waiting_ = false;
       runner_.good_abandoned();
       next_attempt();
       return;
     }
-    if (waiting_) {
-      good_error("closed");
-    } else {
-      next_attempt();
-    }
+    good_error("closed");
     return;
   }
-  if (reader_.head_seen()) {
-    int status = reader_.status();
+  if (reader_.head_complete()) {
+    int status = reader_.response().status;
     react(status == 408 ? Reaction::kClosed408 : Reaction::kAnswered, status);
   } else {
     react(Reaction::kClosedSilently);
@@ -396,7 +410,7 @@ void Client::send_good_request() {
 
 void Client::good_answered() {
   waiting_ = false;
-  int status = reader_.status();
+  int status = reader_.response().status;
   if (status >= 400) {
     good_error(fmt::format("status_{}", status));
     return;
@@ -407,7 +421,7 @@ void Client::good_answered() {
   g.latency_ms.add(std::chrono::duration<double, std::milli>(net::Clock::now() - sent_at_).count(), runner_.rng());
   runner_.good_answered();
   if (!runner_.running()) return;
-  if (reader_.keep_alive()) {
+  if (reader_.response().keep_alive) {
     send_good_request();
   } else {
     next_attempt();

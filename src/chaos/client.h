@@ -9,7 +9,8 @@
 
 #include "base/unique_fd.h"
 #include "chaos/kind.h"
-#include "chaos/response_reader.h"
+#include "http/request_serializer.h"
+#include "http/response_parser.h"
 #include "net/event_loop.h"
 
 namespace unbroken::chaos {
@@ -31,6 +32,8 @@ class Client final : public net::IoHandler {
 
  private:
   enum class Step : std::uint8_t { kWaiting, kConnecting, kActive, kStalled, kDone };
+  // Chaos counts body bytes and never keeps them: no limit on the body, the usual ones on the head.
+  static constexpr http::ParserLimits kResponseLimits{64 * 1024, 256, UINT64_MAX};
 
   void start_attempt();
   void on_connected();
@@ -55,7 +58,11 @@ class Client final : public net::IoHandler {
   void close_socket(bool reset);
   void next_attempt(std::chrono::milliseconds after = std::chrono::milliseconds{0});
   void arm(std::chrono::milliseconds after);
-  std::string request(std::string_view method, std::string_view extra_headers = {}) const;
+  // A whole request head of this kind's; with a body framing, an octet-stream body of `length` follows.
+  std::string request(std::string_view method, http::BodyFraming framing = http::BodyFraming::kNone,
+                      std::uint64_t length = 0) const;
+  // The request line, Host and User-Agent, the head not yet ended.
+  void start_request(std::string& out, std::string_view method) const;
   double since_attempt_ms() const;
 
   Runner& runner_;
@@ -65,7 +72,7 @@ class Client final : public net::IoHandler {
   Step step_ = Step::kWaiting;
   net::TimerNode timer_;
   std::string out_;  // bytes the socket did not take yet
-  ResponseReader reader_;
+  http::ResponseParser reader_{kResponseLimits};
   net::TimePoint attempt_start_{};
   // Per attempt.
   std::uint64_t read_so_far_ = 0;

@@ -9,18 +9,14 @@
 #include <string_view>
 #include <vector>
 
+#include "common/collect_body.h"
 #include "http/request_parser.h"
 
 namespace {
 
-using unbroken::http::BodySink;
+using Body = unbroken::testing::CollectBody;
 using unbroken::http::ParserLimits;
 using unbroken::http::RequestParser;
-
-struct Body : BodySink {
-  std::string bytes;
-  void on_body(std::string_view chunk) override { bytes.append(chunk); }
-};
 
 // What a parse produced, as comparable text.
 std::string drive(std::string_view data, std::size_t split) {
@@ -39,9 +35,9 @@ std::string drive(std::string_view data, std::size_t split) {
         case RequestParser::Status::kMessage: {
           const auto& req = p.request();
           trace += "message " + req.method + " " + req.target + " " + std::to_string(req.headers.size()) + " " +
-                   std::to_string(body.bytes.size()) + (req.keep_alive ? " ka;" : " close;");
+                   std::to_string(body.body.size()) + (req.keep_alive ? " ka;" : " close;");
           for (auto [k, v] : req.headers) trace.append(k).append(":").append(v).append(";");
-          body.bytes.clear();
+          body.body.clear();
           break;
         }
       }

@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
-#include <cstdio>
 #include <fstream>
 #include <string>
 
+#include "common/collect_body.h"
 #include "harness.h"
+#include "http/request_serializer.h"
+#include "http/response_parser.h"
 
 namespace unbroken::testing {
 namespace {
@@ -40,9 +42,9 @@ std::string text_of(std::size_t bytes) {
 }
 
 std::string fmt_chunk(const std::string& data) {
-  char size[20];
-  std::snprintf(size, sizeof size, "%zx\r\n", data.size());
-  return size + data + "\r\n";
+  std::string out;
+  http::append_chunk(out, data);
+  return out;
 }
 
 class Compression : public SharedServerTest {
@@ -159,13 +161,13 @@ TEST_F(Compression, Http10GzipResponseEndsWithTheConnection) {
   bool eof = false;
   std::string all = read_until_close(fd.get(), &eof);
   EXPECT_TRUE(eof);
-  std::size_t head_end = all.find("\r\n\r\n");
-  ASSERT_NE(head_end, std::string::npos);
-  std::string head = all.substr(0, head_end);
-  EXPECT_NE(head.find("Content-Encoding: gzip"), std::string::npos) << head;
-  EXPECT_EQ(head.find("Content-Length"), std::string::npos) << head;
-  EXPECT_EQ(head.find("Transfer-Encoding"), std::string::npos) << head;
-  EXPECT_EQ(gunzip(all.substr(head_end + 4)), text_of(20'000));
+  auto r = parse_response(all);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->headers["content-encoding"], "gzip");
+  EXPECT_EQ(r->headers.count("content-length"), 0u) << "the body ends with the connection";
+  EXPECT_EQ(r->headers.count("transfer-encoding"), 0u) << "no chunked to a 1.0 client";
+  EXPECT_TRUE(r->complete);
+  EXPECT_EQ(gunzip(r->body), text_of(20'000));
 }
 
 TEST_F(Compression, GzipOnTheFlyForAStreamedHandlerResponse) {
@@ -188,20 +190,26 @@ TEST_F(Compression, GzipOnTheFlyForAStreamedHandlerResponse) {
   EXPECT_EQ(next->body, text_of(500));
 }
 
-// Reads until `buf` holds a response head and one whole body chunk after it; returns that chunk.
-std::string first_chunk(int fd, std::string& buf) {
+// Parses the response to a request still being sent, until its gzip body so far decodes to as
+// much as `want` (the socket's receive timeout is the deadline); returns what it decodes to.
+std::string decoded_so_far(int fd, http::ResponseParser& parser, const std::string& want) {
+  CollectBody sink;
+  std::string decoded;
   char tmp[4096];
-  for (;;) {
-    std::size_t head_end = buf.find("\r\n\r\n");
-    std::size_t eol = head_end == std::string::npos ? head_end : buf.find("\r\n", head_end + 4);
-    if (eol != std::string::npos) {
-      std::size_t size = std::stoull(buf.substr(head_end + 4, eol - head_end - 4), nullptr, 16);
-      if (buf.size() >= eol + 2 + size) return buf.substr(eol + 2, size);
+  while (decoded.size() < want.size()) {
+    ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+    if (n <= 0) break;
+    std::string_view data(tmp, static_cast<std::size_t>(n));
+    for (;;) {
+      auto r = parser.feed(data, &sink);
+      if (r.status == http::ResponseParser::Status::kError)
+        return "(malformed: " + std::string(parser.error_reason()) + ")";
+      data.remove_prefix(r.consumed);
+      if (r.status != http::ResponseParser::Status::kHead) break;  // all taken, or the body ended early
     }
-    ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);  // the socket's receive timeout is the deadline
-    if (n <= 0) return "(no chunk)";
-    buf.append(tmp, static_cast<std::size_t>(n));
+    decoded = gunzip(sink.body, true);
   }
+  return decoded;
 }
 
 TEST_F(Compression, AStreamedWriteIsFlushedNotHeldBack) {
@@ -211,10 +219,10 @@ TEST_F(Compression, AStreamedWriteIsFlushedNotHeldBack) {
            "POST /diag/echo HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nContent-Type: text/plain\r\n"
            "Transfer-Encoding: chunked\r\n\r\n" +
                fmt_chunk(piece));
-  std::string buf;
-  std::string chunk = first_chunk(fd.get(), buf);
-  EXPECT_NE(buf.find("Content-Encoding: gzip"), std::string::npos) << buf;
-  EXPECT_EQ(gunzip(chunk, true), piece) << "the request body is not finished, yet its echo decodes already";
+  http::ResponseParser parser({});
+  std::string decoded = decoded_so_far(fd.get(), parser, piece);
+  EXPECT_EQ(parser.response().header("content-encoding"), "gzip");
+  EXPECT_EQ(decoded, piece) << "the request body is not finished, yet its echo decodes already";
   send_all(fd.get(), fmt_chunk("the rest\n") + "0\r\n\r\n");
 }
 

@@ -21,6 +21,9 @@
 #include <sstream>
 #include <thread>
 
+#include "common/collect_body.h"
+#include "http/response_parser.h"
+
 namespace unbroken::testing {
 namespace {
 
@@ -310,70 +313,71 @@ bool fill(int fd, std::string& buf, bool* eof = nullptr) {
 
 }  // namespace
 
+namespace {
+
+// The harness reads what our own server sends: no limit worth hitting, the parser's checks all on.
+constexpr http::ParserLimits kResponseLimits{1 << 20, 1000, UINT64_MAX};
+
+Response to_response(const http::ParsedResponse& parsed) {
+  Response r;
+  r.status = parsed.status;
+  for (auto [k, v] : parsed.headers) {
+    std::string name(k);
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    r.headers[name] = std::string(v);  // the last of a name, as before
+  }
+  r.closed = r.headers["connection"] == "close";
+  return r;
+}
+
+// Parses one response (an interim 1xx counts as one) from `buf`, asking `more` for bytes while it
+// needs them; what follows the response stays in buf. When `more` fails (EOF, timeout, reset) the
+// response ends there: complete if its body was delimited by the close.
+std::optional<Response> parse_one(std::string& buf, bool head_request, const std::function<bool(std::string&)>& more) {
+  http::ResponseParser parser(kResponseLimits);
+  parser.expect_response_to(head_request ? "HEAD" : "GET");
+  CollectBody sink;
+  std::size_t used = 0;
+  for (;;) {
+    auto r = parser.feed(std::string_view(buf).substr(used), &sink);
+    used += r.consumed;
+    using Status = http::ResponseParser::Status;
+    if (r.status == Status::kHead) continue;
+    if (r.status == Status::kInterim || r.status == Status::kMessage || r.status == Status::kUpgrade) break;
+    if (r.status == Status::kError) {
+      ADD_FAILURE() << "malformed response: " << parser.error_reason() << "\n" << buf;
+      buf.clear();
+      return std::nullopt;
+    }
+    buf.erase(0, used);
+    used = 0;
+    if (more(buf)) continue;
+    if (parser.finish() == Status::kMessage) break;
+    if (!parser.head_complete()) return std::nullopt;  // nothing, or a head cut short
+    Response out = to_response(parser.response());
+    out.body = std::move(sink.body);
+    out.complete = false;  // returned as far as it came
+    return out;
+  }
+  buf.erase(0, used);
+  Response out = to_response(parser.response());
+  out.body = std::move(sink.body);
+  return out;
+}
+
+}  // namespace
+
 std::optional<Response> read_response(int fd, bool head_request) {
   std::string buf = std::move(leftovers()[fd]);
   leftovers().erase(fd);
-  std::size_t head_end;
-  while ((head_end = buf.find("\r\n\r\n")) == std::string::npos)
-    if (!fill(fd, buf)) return std::nullopt;
-  Response r;
-  std::istringstream head(buf.substr(0, head_end));
-  std::string line;
-  std::getline(head, line);
-  r.status = std::atoi(line.c_str() + 9);
-  while (std::getline(head, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    std::string name = line.substr(0, colon);
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    std::string value = line.substr(colon + 1);
-    value.erase(0, value.find_first_not_of(' '));
-    r.headers[name] = value;
-  }
-  std::string rest = buf.substr(head_end + 4);
-  bool bodiless = head_request || r.status == 204 || r.status == 304 || r.status < 200;
-  if (bodiless) {
-  } else if (r.headers.count("content-length")) {
-    std::size_t len = std::stoull(r.headers["content-length"]);
-    while (rest.size() < len) {
-      if (!fill(fd, rest)) {  // short body: returned as far as it came
-        r.body = rest;
-        r.complete = false;
-        return r;
-      }
-    }
-    r.body = rest.substr(0, len);
-    rest.erase(0, len);
-  } else if (r.headers["transfer-encoding"] == "chunked") {
-    for (;;) {
-      std::size_t eol;
-      while ((eol = rest.find("\r\n")) == std::string::npos) {
-        if (!fill(fd, rest)) {
-          r.complete = false;
-          return r;
-        }
-      }
-      std::size_t size = std::stoull(rest.substr(0, eol), nullptr, 16);
-      while (rest.size() < eol + 2 + size + 2) {
-        if (!fill(fd, rest)) {
-          r.complete = false;
-          return r;
-        }
-      }
-      r.body += rest.substr(eol + 2, size);
-      rest.erase(0, eol + 2 + size + 2);
-      if (size == 0) break;
-    }
-  } else {
-    while (fill(fd, rest)) {
-    }
-    r.body = rest;
-    rest.clear();
-  }
-  r.closed = r.headers["connection"] == "close";
-  if (!rest.empty()) leftovers()[fd] = rest;
+  auto r = parse_one(buf, head_request, [fd](std::string& b) { return fill(fd, b); });
+  if (!buf.empty()) leftovers()[fd] = std::move(buf);
   return r;
+}
+
+std::optional<Response> parse_response(std::string_view wire, bool head_request) {
+  std::string buf(wire);
+  return parse_one(buf, head_request, [](std::string&) { return false; });
 }
 
 std::string read_until_close(int fd, bool* eof) {

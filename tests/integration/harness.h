@@ -126,8 +126,12 @@ struct Response {
   bool closed = false;   // the server closed the connection after it
   bool complete = true;  // false when the connection ended before the body did
 };
-// Reads one response (Content-Length, chunked, or until close). nullopt on EOF/timeout before a head.
+// Reads one response (an interim 1xx is one too) through http::ResponseParser: Content-Length,
+// chunked, or until close; none to HEAD. nullopt on EOF/timeout before a whole head; a malformed
+// response fails the test.
 std::optional<Response> read_response(int fd, bool head_request = false);
+// The same for a response already read whole (as after read_until_close).
+std::optional<Response> parse_response(std::string_view wire, bool head_request = false);
 // Reads until EOF; returns what came, and whether EOF (rather than timeout or reset) ended it.
 std::string read_until_close(int fd, bool* eof = nullptr);
 // One request on a new connection.

@@ -8,13 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "common/collect_body.h"
+#include "common/every_split.h"
+
 namespace unbroken::http {
 namespace {
 
-struct Collect : BodySink {
-  std::string body;
-  void on_body(std::string_view c) override { body.append(c); }
-};
+using Collect = unbroken::testing::CollectBody;
+using unbroken::testing::every_split;
 
 struct Parsed {
   int error_status = 0;  // 0: parsed fine
@@ -47,15 +48,6 @@ Parsed parse_chunks(const std::vector<std::string>& chunks, ParserLimits limits 
     }
   }
   return out;
-}
-
-std::vector<std::vector<std::string>> every_split(const std::string& in) {
-  std::vector<std::vector<std::string>> ways{{in}};
-  for (std::size_t i = 1; i < in.size(); ++i) ways.push_back({in.substr(0, i), in.substr(i)});
-  std::vector<std::string> bytes;
-  for (char c : in) bytes.emplace_back(1, c);
-  ways.push_back(bytes);
-  return ways;
 }
 
 struct Case {
