@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstring>
 
 namespace unbroken::http {
 namespace {
@@ -10,7 +11,6 @@ namespace {
 constexpr std::array<std::string_view, 7> kDayNames = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 constexpr std::array<std::string_view, 12> kMonthNames = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-constexpr std::size_t kImfFixdateLength = 29;  // "Sun, 06 Nov 1994 08:49:37 GMT"
 
 // -1 unless s[pos, pos+n) is all ASCII digits.
 int read_digits(std::string_view s, std::size_t pos, std::size_t n) {
@@ -24,17 +24,24 @@ int read_digits(std::string_view s, std::size_t pos, std::size_t n) {
 
 }  // namespace
 
-std::string format_http_date(std::time_t t) {
+bool format_http_date(std::time_t t, char* out) {
   std::tm tm{};
-  if (gmtime_r(&t, &tm) == nullptr) return {};
-  char buf[64];
+  if (gmtime_r(&t, &tm) == nullptr || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0) return false;
+  char buf[kHttpDateLength + 1];
   std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDayNames[tm.tm_wday].data(), tm.tm_mday,
                 kMonthNames[tm.tm_mon].data(), tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
+  std::memcpy(out, buf, kHttpDateLength);
+  return true;
+}
+
+std::string format_http_date(std::time_t t) {
+  char out[kHttpDateLength];
+  if (!format_http_date(t, out)) return {};
+  return {out, sizeof out};
 }
 
 std::optional<std::time_t> parse_http_date(std::string_view s) {
-  if (s.size() != kImfFixdateLength || s.substr(3, 2) != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
+  if (s.size() != kHttpDateLength || s.substr(3, 2) != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
       s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT") {
     return std::nullopt;
   }

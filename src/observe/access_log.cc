@@ -3,10 +3,10 @@
 #include <fmt/compile.h>
 #include <fmt/format.h>
 
-#include <ctime>
 #include <stdexcept>
 
 #include "base/text.h"
+#include "base/timestamp.h"
 
 namespace unbroken::observe {
 namespace {
@@ -18,28 +18,12 @@ void append(fmt::memory_buffer& out, std::string_view s) {
   out.append(s.data(), s.data() + s.size());
 }
 
-// "2026-11-27T07:42:05.631Z": RFC 3339 in UTC. fmt 9 formats a system_clock time with localtime(),
-// which would label local time "Z" on a machine with a time zone (and take the zone lock per
-// record), so the seconds are formatted with gmtime_r, once per second per thread.
+// "2026-11-27T07:42:05.631Z" (base/timestamp.h), whatever TZ says: fmt 9 would format a
+// system_clock time with localtime() and label local time "Z".
 void append_timestamp(fmt::memory_buffer& out, std::chrono::system_clock::time_point ts) {
-  struct Cache {
-    std::time_t second = -1;
-    char text[32] = {};
-    std::size_t size = 0;
-  };
-  thread_local Cache cache;
-  auto secs = std::chrono::time_point_cast<std::chrono::seconds>(ts);
-  if (ts < secs) secs -= std::chrono::seconds(1);  // before 1970 the cast rounds toward zero
-  auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(ts - secs).count();
-  std::time_t t = std::chrono::system_clock::to_time_t(secs);
-  if (t != cache.second) {
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    cache.size = std::strftime(cache.text, sizeof cache.text, "%Y-%m-%dT%H:%M:%S", &tm);
-    cache.second = t;
-  }
-  out.append(cache.text, cache.text + cache.size);
-  fmt::format_to(fmt::appender(out), FMT_COMPILE(".{:03d}Z"), millis);
+  char text[kTimestampLength];
+  format_timestamp(std::chrono::floor<std::chrono::milliseconds>(ts.time_since_epoch()).count(), text);
+  out.append(text, text + sizeof text);
 }
 
 void field(fmt::memory_buffer& out, std::string_view name) {
