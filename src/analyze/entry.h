@@ -87,7 +87,7 @@ struct Entry {
   std::string_view client;       // "IP" or "IP:port" or "[v6]:port"
   std::string_view method;
   std::string_view path;   // as requested, query included
-  std::string_view route;  // the server's own route pattern when the log has one
+  std::string_view route;  // the server's route name when the log has one: "GET /x/{id}", "(static)"
   std::string_view ua;
   int status = 0;
   Outcome outcome = Outcome::kOk;
