@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdio>
 #include <cstring>
 
 namespace unbroken::http {
@@ -27,10 +26,26 @@ int read_digits(std::string_view s, std::size_t pos, std::size_t n) {
 bool format_http_date(std::time_t t, char* out) {
   std::tm tm{};
   if (gmtime_r(&t, &tm) == nullptr || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0) return false;
-  char buf[kHttpDateLength + 1];
-  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDayNames[tm.tm_wday].data(), tm.tm_mday,
-                kMonthNames[tm.tm_mon].data(), tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  std::memcpy(out, buf, kHttpDateLength);
+  auto put = [out](std::size_t at, int v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10)
+      out[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + v % 10);
+  };
+  auto text = [out](std::size_t at, std::string_view s) { std::memcpy(out + at, s.data(), s.size()); };
+  // "Sun, 06 Nov 1994 08:49:37 GMT"
+  text(0, kDayNames[static_cast<std::size_t>(tm.tm_wday)]);
+  text(3, ", ");
+  put(5, tm.tm_mday, 2);
+  text(7, " ");
+  text(8, kMonthNames[static_cast<std::size_t>(tm.tm_mon)]);
+  text(11, " ");
+  put(12, tm.tm_year + 1900, 4);
+  text(16, " ");
+  put(17, tm.tm_hour, 2);
+  text(19, ":");
+  put(20, tm.tm_min, 2);
+  text(22, ":");
+  put(23, tm.tm_sec, 2);
+  text(25, " GMT");
   return true;
 }
 
