@@ -156,10 +156,12 @@ void Analyzer::add(const Entry& e) {
 void Analyzer::add_judged(const Entry& e, bool judged) {
   route_.assign(e.method.empty() ? std::string_view("-") : e.method);
   route_.push_back(' ');
+  // The server's route pattern where it has one, under the request's own method (a HEAD that a GET
+  // route served is a HEAD).
   if (e.method.empty() && e.path.empty() && e.route.empty()) {
     route_.assign(kNoRequestLine);
-  } else if (!e.route.empty()) {
-    route_.append(e.route);
+  } else if (std::string_view pattern = route_pattern(e.route); !pattern.empty()) {
+    route_.append(pattern);
   } else {
     std::string normalised;
     normalise_route(e.path, normalised);

@@ -7,40 +7,68 @@
 #include <limits>
 #include <string_view>
 
+#include "base/record_schema.h"
+
 namespace unbroken::analyze {
 
-// The wire names of unbroken's access log (src/http/types.h), redeclared here so that the analyzer
-// depends on no server library; the order is the order of the tables.
-enum class Outcome : std::uint8_t {
-  kOk,
-  kClientClosed,
-  kClientReset,
-  kBrokenPipe,
-  kTimeout,
-  kProtocolError,
-  kLimitExceeded,
-  kShutdown,
-  kHandlerError,
+// unbroken's own vocabulary (base/record_schema.h), so that a name the server writes is a name the
+// analyzer reads. Phase and Timer each add one value the server never writes: a log that does not
+// say (kUnknown, last) and a request no timer cut (kNone, first).
+using schema::kOutcomeCount;
+using schema::kOutcomeNames;
+using schema::Outcome;
+
+enum class Phase : std::uint8_t {
+  kIdle = static_cast<std::uint8_t>(schema::Phase::kIdle),
+  kRequestHeaders = static_cast<std::uint8_t>(schema::Phase::kRequestHeaders),
+  kRequestBody = static_cast<std::uint8_t>(schema::Phase::kRequestBody),
+  kHandler = static_cast<std::uint8_t>(schema::Phase::kHandler),
+  kResponse = static_cast<std::uint8_t>(schema::Phase::kResponse),
+  kUnknown = static_cast<std::uint8_t>(schema::kPhaseCount),
 };
-inline constexpr std::size_t kOutcomeCount = 9;
+inline constexpr std::size_t kPhaseCount = schema::kPhaseCount + 1;
 
-enum class Phase : std::uint8_t { kIdle, kRequestHeaders, kRequestBody, kHandler, kResponse, kUnknown };
-inline constexpr std::size_t kPhaseCount = 6;
+enum class Timer : std::uint8_t {
+  kNone,
+  kHeader = 1 + static_cast<std::uint8_t>(schema::TimerKind::kHeader),
+  kBody = 1 + static_cast<std::uint8_t>(schema::TimerKind::kBody),
+  kHandler = 1 + static_cast<std::uint8_t>(schema::TimerKind::kHandler),
+  kSend = 1 + static_cast<std::uint8_t>(schema::TimerKind::kSend),
+  kKeepalive = 1 + static_cast<std::uint8_t>(schema::TimerKind::kKeepalive),
+  kDrain = 1 + static_cast<std::uint8_t>(schema::TimerKind::kDrain),
+  kSendRate = 1 + static_cast<std::uint8_t>(schema::TimerKind::kSendRate),
+  kLinger = 1 + static_cast<std::uint8_t>(schema::TimerKind::kLinger),
+  kRecord = 1 + static_cast<std::uint8_t>(schema::TimerKind::kRecord),
+};
+inline constexpr std::size_t kTimerCount = schema::kTimerCount + 1;
 
-enum class Timer : std::uint8_t { kNone, kHeader, kBody, kHandler, kSend, kKeepalive, kDrain, kSendRate };
-inline constexpr std::size_t kTimerCount = 8;
-
-inline constexpr std::array<std::string_view, kOutcomeCount> kOutcomeNames{
-    "ok",       "client_closed", "client_reset", "broken_pipe", "timeout", "protocol_error", "limit_exceeded",
-    "shutdown", "handler_error"};
-inline constexpr std::array<std::string_view, kPhaseCount> kPhaseNames{"idle",    "request_headers", "request_body",
-                                                                       "handler", "response",        "unknown"};
-inline constexpr std::array<std::string_view, kTimerCount> kTimerNames{"none", "header",    "body",  "handler",
-                                                                       "send", "keepalive", "drain", "send_rate"};
-
-constexpr std::string_view name(Outcome o) {
-  return kOutcomeNames[static_cast<std::size_t>(o)];
+// The server's phase and timer as the analyzer's.
+constexpr Phase to_phase(schema::Phase p) {
+  return static_cast<Phase>(p);
 }
+constexpr Timer to_timer(schema::TimerKind t) {
+  return static_cast<Timer>(1 + static_cast<std::size_t>(t));
+}
+
+namespace detail {
+template <std::size_t N>
+constexpr std::array<std::string_view, N + 1> with(std::string_view first, const std::array<std::string_view, N>& a,
+                                                   std::string_view last) {
+  std::array<std::string_view, N + 1> out{};
+  std::size_t i = 0;
+  if (!first.empty()) out[i++] = first;
+  for (std::string_view s : a) out[i++] = s;
+  if (!last.empty()) out[i++] = last;
+  return out;
+}
+}  // namespace detail
+
+inline constexpr std::array<std::string_view, kPhaseCount> kPhaseNames =
+    detail::with({}, schema::kPhaseNames, "unknown");
+inline constexpr std::array<std::string_view, kTimerCount> kTimerNames = detail::with("none", schema::kTimerNames, {});
+static_assert(kPhaseNames.back() == "unknown" && kTimerNames.front() == "none" && kTimerNames.back() == "record");
+
+using schema::name;
 constexpr std::string_view name(Phase p) {
   return kPhaseNames[static_cast<std::size_t>(p)];
 }
@@ -59,7 +87,7 @@ struct Entry {
   std::string_view client;       // "IP" or "IP:port" or "[v6]:port"
   std::string_view method;
   std::string_view path;   // as requested, query included
-  std::string_view route;  // the server's own route pattern when the log has one
+  std::string_view route;  // the server's route name when the log has one: "GET /x/{id}", "(static)"
   std::string_view ua;
   int status = 0;
   Outcome outcome = Outcome::kOk;

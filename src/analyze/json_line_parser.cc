@@ -17,8 +17,19 @@ int lookup(const std::array<std::string_view, N>& names, std::string_view v) {
   return -1;
 }
 
+namespace f = schema::field;
+// The switch below dispatches on a key's length first: keys that share a case must share a length.
+static_assert(f::kTs.size() == f::kUa.size());
+static_assert(f::kRoute.size() == f::kPhase.size() && f::kRoute.size() == f::kTimer.size());
+static_assert(f::kClient.size() == f::kMethod.size() && f::kClient.size() == f::kStatus.size());
+static_assert(f::kBytesOut.size() == f::kCancelled.size() && f::kBytesOut.size() == f::kWastedMs.size());
+static_assert(f::kTimeoutMs.size() == f::kHandlerMs.size());
+static_assert(f::kBytesAcked.size() == f::kDurationMs.size());
+
 }  // namespace
 
+// Every field of base/record_schema.h but conn, req, referer, bytes_in and encoding, which no report
+// uses; other keys (another JSON logger's) are skipped.
 bool JsonLineParser::parse(std::string_view line, std::size_t capacity, Entry& e) {
   using namespace simdjson;
   e = Entry{};
@@ -42,46 +53,46 @@ bool JsonLineParser::parse(std::string_view line, std::size_t capacity, Entry& e
     std::string_view s;
     std::int64_t n = 0;
     switch (key.size()) {
-      case 2:
-        if (key == "ts") {
+      case f::kTs.size():
+        if (key == f::kTs) {
           err = v.get_string().get(s);
           if (err == SUCCESS) {
             auto t = parse_iso8601(s);
             if (t) e.ts_ms = *t;
           }
-        } else if (key == "ua") {
+        } else if (key == f::kUa) {
           err = v.get_string().get(e.ua);
         }
         break;
-      case 4:
-        if (key == "path") err = v.get_string().get(e.path);
+      case f::kPath.size():
+        if (key == f::kPath) err = v.get_string().get(e.path);
         break;
-      case 5:
-        if (key == "route") {
+      case f::kRoute.size():
+        if (key == f::kRoute) {
           err = v.get_string().get(e.route);
-        } else if (key == "phase") {
+        } else if (key == f::kPhase) {
           err = v.get_string().get(s);
-          int p = lookup(kPhaseNames, s);
-          e.phase = p < 0 ? Phase::kUnknown : static_cast<Phase>(p);
-        } else if (key == "timer") {
+          int p = lookup(schema::kPhaseNames, s);
+          e.phase = p < 0 ? Phase::kUnknown : to_phase(static_cast<schema::Phase>(p));
+        } else if (key == f::kTimer) {
           err = v.get_string().get(s);
-          int t = lookup(kTimerNames, s);
-          e.timer = t < 0 ? Timer::kNone : static_cast<Timer>(t);
+          int t = lookup(schema::kTimerNames, s);
+          e.timer = t < 0 ? Timer::kNone : to_timer(static_cast<schema::TimerKind>(t));
         }
         break;
-      case 6:
-        if (key == "client") {
+      case f::kClient.size():
+        if (key == f::kClient) {
           err = v.get_string().get(e.client);
-        } else if (key == "method") {
+        } else if (key == f::kMethod) {
           err = v.get_string().get(e.method);
-        } else if (key == "status") {
+        } else if (key == f::kStatus) {
           err = v.get_int64().get(n);
           e.status = static_cast<int>(n);
           has_status = err == SUCCESS;
         }
         break;
-      case 7:
-        if (key == "outcome") {
+      case f::kOutcome.size():
+        if (key == f::kOutcome) {
           err = v.get_string().get(s);
           int o = lookup(kOutcomeNames, s);
           if (o < 0) return false;
@@ -89,31 +100,31 @@ bool JsonLineParser::parse(std::string_view line, std::size_t capacity, Entry& e
           has_outcome = true;
         }
         break;
-      case 9:
-        if (key == "bytes_out") {
+      case f::kBytesOut.size():
+        if (key == f::kBytesOut) {
           err = v.get_int64().get(e.bytes_out);
-        } else if (key == "cancelled") {
+        } else if (key == f::kCancelled) {
           err = v.get_bool().get(e.cancelled);
-        } else if (key == "wasted_ms") {
+        } else if (key == f::kWastedMs) {
           err = v.get_double().get(e.wasted_ms);
         }
         break;
-      case 10:
-        if (key == "timeout_ms") {
+      case f::kTimeoutMs.size():
+        if (key == f::kTimeoutMs) {
           err = v.get_int64().get(e.timeout_ms);
-        } else if (key == "handler_ms") {
+        } else if (key == f::kHandlerMs) {
           err = v.get_double().get(e.handler_ms);
         }
         break;
-      case 11:
-        if (key == "bytes_acked") {
+      case f::kBytesAcked.size():
+        if (key == f::kBytesAcked) {
           err = v.get_int64().get(e.bytes_acked);
-        } else if (key == "duration_ms") {
+        } else if (key == f::kDurationMs) {
           err = v.get_double().get(e.duration_ms);
         }
         break;
-      case 12:
-        if (key == "bytes_unsent") err = v.get_int64().get(e.bytes_unsent);
+      case f::kBytesUnsent.size():
+        if (key == f::kBytesUnsent) err = v.get_int64().get(e.bytes_unsent);
         break;
       default: break;
     }

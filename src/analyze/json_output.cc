@@ -2,31 +2,15 @@
 
 #include "analyze/output.h"
 #include "analyze/time_parse.h"
+#include "base/text.h"
 
 namespace unbroken::analyze {
 namespace {
 
-// Strings come from logs: control characters, quotes and backslashes are escaped. Bytes from 0x80 up
-// pass through: simdjson has validated JSON input as UTF-8, and nginx and HAProxy write other bytes
-// as \xHH escapes, which are plain ASCII here.
+// Strings come from logs: base/text.h escapes what JSON needs escaped, and any byte that is not
+// well-formed UTF-8 (nginx and HAProxy logs may carry raw bytes) becomes \u00XX.
 void str(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
+  append_json_string(out, s);
 }
 
 std::string num(double d) {

@@ -87,6 +87,12 @@ void normalise_route(std::string_view path, std::string& out) {
   }
 }
 
+std::string_view route_pattern(std::string_view route) {
+  auto sp = route.find(' ');
+  if (sp == std::string_view::npos || sp + 1 >= route.size() || route[sp + 1] != '/') return {};
+  return route.substr(sp + 1);
+}
+
 std::string_view client_address(std::string_view client) {
   if (client.starts_with('[')) {
     auto close = client.find(']');

@@ -14,6 +14,11 @@ namespace unbroken::analyze {
 // (opaque ids such as base64url keys). Words, file names and versions ("v2") stay.
 void normalise_route(std::string_view path, std::string& out);
 
+// The pattern in the server's own route name (the record's `route`): "GET /diag/delay/{ms}" ->
+// "/diag/delay/{ms}". Empty for a name without one ("(static)", "(unmatched)"), whose requests are
+// grouped by their normalised path instead.
+[[nodiscard]] std::string_view route_pattern(std::string_view route);
+
 // The address without its port: "10.0.0.7:5311" -> "10.0.0.7", "[2001:db8::1]:443" -> "2001:db8::1".
 [[nodiscard]] std::string_view client_address(std::string_view client);
 

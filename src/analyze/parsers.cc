@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "analyze/time_parse.h"
+#include "base/text.h"
 
 namespace unbroken::analyze {
 namespace {
@@ -21,7 +22,7 @@ bool parse_int(std::string_view s, std::int64_t& out) {
 // comma-separated list ("0.010, 0.120" after an upstream retry) is the one that answered.
 bool parse_seconds(std::string_view s, double& out) {
   if (auto comma = s.rfind(','); comma != std::string_view::npos) s = s.substr(comma + 1);
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  s = trim_ows(s);
   if (s.empty() || s == "-") return false;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   // from_chars takes "inf" and "nan"; a log's seconds are finite and below ~30 years.

@@ -1,8 +1,8 @@
 #include "analyze/time_parse.h"
 
-#include <fmt/format.h>
-
 #include <array>
+
+#include "base/timestamp.h"
 
 namespace unbroken::analyze {
 namespace {
@@ -71,15 +71,6 @@ std::int64_t to_ms(int y, int mo, int d, int h, int mi, int sec, int ms, int zon
 
 }  // namespace
 
-std::int64_t days_from_civil(int y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
 std::optional<std::int64_t> parse_iso8601(std::string_view s) {
   std::size_t i = 0;
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, zone = 0;
@@ -128,22 +119,9 @@ std::optional<std::int64_t> parse_clf_time(std::string_view s) {
 }
 
 std::string format_iso8601(std::int64_t ms) {
-  std::int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
-  auto milli = static_cast<int>(ms - secs * 1000);
-  std::int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
-  auto rem = static_cast<int>(secs - days * 86400);
-  // civil_from_days (Hinnant).
-  std::int64_t z = days + 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2);
-  return fmt::format("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:03d}Z", y, m, d, rem / 3600, rem / 60 % 60, rem % 60,
-                     milli);
+  std::string out(kTimestampLength, '\0');
+  format_timestamp(ms, out.data());
+  return out;
 }
 
 }  // namespace unbroken::analyze

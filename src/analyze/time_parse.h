@@ -9,9 +9,6 @@
 
 namespace unbroken::analyze {
 
-// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-[[nodiscard]] std::int64_t days_from_civil(int y, unsigned m, unsigned d);
-
 // "2026-11-26T23:50:01.123Z", "2026-11-26T23:50:01+01:00", "2026-11-26 23:50", "2026-11-26".
 [[nodiscard]] std::optional<std::int64_t> parse_iso8601(std::string_view s);
 
@@ -19,7 +16,7 @@ namespace unbroken::analyze {
 // (no zone: read as UTC).
 [[nodiscard]] std::optional<std::int64_t> parse_clf_time(std::string_view s);
 
-// "2026-11-26T23:50:01.123Z", always UTC with milliseconds.
+// "2026-11-26T23:50:01.123Z", always UTC with milliseconds: the access log's own format_timestamp().
 [[nodiscard]] std::string format_iso8601(std::int64_t ms);
 
 }  // namespace unbroken::analyze

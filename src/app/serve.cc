@@ -21,21 +21,6 @@
 namespace unbroken::app {
 namespace {
 
-http::HttpLimits limits_of(const ServeConfig& cfg) {
-  http::HttpLimits l;
-  l.header_timeout = cfg.header_timeout;
-  l.body_timeout = cfg.body_timeout;
-  l.handler_timeout = cfg.handler_timeout;
-  l.send_timeout = cfg.send_timeout;
-  l.min_send_rate = cfg.min_send_rate;
-  l.keepalive_timeout = cfg.keepalive_timeout;
-  l.drain_timeout = cfg.drain_timeout;
-  l.max_header_bytes = cfg.max_header_bytes;
-  l.max_body = cfg.max_body;
-  l.gzip = {cfg.gzip, cfg.gzip_min_length};
-  return l;
-}
-
 std::vector<net::SocketAddress> addresses(const std::vector<std::string>& specs) {
   std::vector<net::SocketAddress> out;
   for (const auto& s : specs) {
@@ -120,7 +105,7 @@ int run_serve(const ServeConfig& cfg) {
         spdlog::error("--root: cannot open '{}': {}", cfg.root, files.error().message());
         return 2;
       }
-      files->set_vary_compressible(cfg.gzip);
+      files->set_vary_compressible(cfg.limits.gzip.enabled);
       mount_static_files(router, std::make_shared<const http::StaticFiles>(std::move(*files)));
     }
 
@@ -129,7 +114,7 @@ int run_serve(const ServeConfig& cfg) {
     opts.listen = addresses(cfg.listen);
     opts.threads = cfg.threads ? cfg.threads : cores;
     opts.workers = cfg.workers ? cfg.workers : cores;
-    opts.limits = limits_of(cfg);
+    opts.limits = cfg.limits;
     opts.max_connections = cfg.max_connections;
     opts.max_connections_per_ip = cfg.max_connections_per_ip;
     fit_descriptor_limit(cfg, opts.threads);
@@ -190,7 +175,7 @@ int run_serve(const ServeConfig& cfg) {
         continue;
       }
       spdlog::info("{}: draining (up to {} ms); send it again to exit at once", strsignal(sig),
-                   cfg.drain_timeout.count());
+                   cfg.limits.drain_timeout.count());
       break;
     }
     // A second SIGTERM or SIGINT during the drain (Ctrl-C twice): the operator will not wait. The

@@ -26,8 +26,23 @@ namespace unbroken::app {
 namespace {
 
 using Millis = std::chrono::milliseconds;
-using Field = std::variant<std::vector<std::string> ServeConfig::*, std::string ServeConfig::*, unsigned ServeConfig::*,
-                           Millis ServeConfig::*, std::uint64_t ServeConfig::*, bool ServeConfig::*>;
+// Where a setting lives: in ServeConfig itself, in its HTTP limits, or in their gzip settings, so
+// that each limit has its default in one place (http::HttpLimits) and no copy here.
+template <typename T>
+struct Member {
+  constexpr Member(T ServeConfig::*m) : own(m) {}
+  constexpr Member(T http::HttpLimits::*m) : limit(m) {}
+  constexpr Member(T http::GzipSettings::*m) : gzip(m) {}
+  T& of(ServeConfig& cfg) const { return own ? cfg.*own : limit ? cfg.limits.*limit : cfg.limits.gzip.*gzip; }
+  const T& of(const ServeConfig& cfg) const {
+    return own ? cfg.*own : limit ? cfg.limits.*limit : cfg.limits.gzip.*gzip;
+  }
+  T ServeConfig::*own = nullptr;
+  T http::HttpLimits::*limit = nullptr;
+  T http::GzipSettings::*gzip = nullptr;
+};
+using Field = std::variant<Member<std::vector<std::string>>, Member<std::string>, Member<unsigned>, Member<Millis>,
+                           Member<std::uint64_t>, Member<bool>>;
 
 // What a value must satisfy beyond parsing as its field's type.
 enum class Check {
@@ -76,33 +91,33 @@ constexpr std::array<OptionSpec, 26> kOptions{{
     {"--workers", "workers", "N", "threads for blocking handlers; 0 means one per core", &ServeConfig::workers,
      Check::kNone},
     {"--header-timeout", "header_timeout", "DURATION", "the whole request head must arrive within this",
-     &ServeConfig::header_timeout, Check::kPositive},
+     &http::HttpLimits::header_timeout, Check::kPositive},
     {"--body-timeout", "body_timeout", "DURATION", "longest wait for more request body bytes",
-     &ServeConfig::body_timeout, Check::kPositive},
+     &http::HttpLimits::body_timeout, Check::kPositive},
     {"--handler-timeout", "handler_timeout", "DURATION", "longest a handler may take to respond",
-     &ServeConfig::handler_timeout, Check::kPositive},
+     &http::HttpLimits::handler_timeout, Check::kPositive},
     {"--send-timeout", "send_timeout", "DURATION", "longest wait for the client to accept response bytes",
-     &ServeConfig::send_timeout, Check::kPositive},
+     &http::HttpLimits::send_timeout, Check::kPositive},
     {"--min-send-rate", "min_send_rate", "RATE",
      "cut a client that reads slower than this, averaged over the send timeout (0: no minimum)",
-     &ServeConfig::min_send_rate, Check::kRate},
+     &http::HttpLimits::min_send_rate, Check::kRate},
     {"--keepalive-timeout", "keepalive_timeout", "DURATION", "how long an idle keep-alive connection stays open",
-     &ServeConfig::keepalive_timeout, Check::kPositive},
+     &http::HttpLimits::keepalive_timeout, Check::kPositive},
     {"--drain-timeout", "drain_timeout", "DURATION", "on SIGTERM, time left to open requests; 0 closes at once",
-     &ServeConfig::drain_timeout, Check::kNone},
-    {"--max-header-bytes", "max_header_bytes", "SIZE", "largest request head accepted", &ServeConfig::max_header_bytes,
-     Check::kPositive},
-    {"--max-body", "max_body", "SIZE", "largest request body accepted", &ServeConfig::max_body, Check::kPositive},
+     &http::HttpLimits::drain_timeout, Check::kNone},
+    {"--max-header-bytes", "max_header_bytes", "SIZE", "largest request head accepted",
+     &http::HttpLimits::max_header_bytes, Check::kPositive},
+    {"--max-body", "max_body", "SIZE", "largest request body accepted", &http::HttpLimits::max_body, Check::kPositive},
     {"--max-connections", "max_connections", "N", "open client connections allowed per process",
      &ServeConfig::max_connections, Check::kPositiveCount},
     {"--max-connections-per-ip", "max_connections_per_ip", "N",
      "open connections allowed per client address; more are answered 503 (0: no limit)",
      &ServeConfig::max_connections_per_ip, Check::kCount},
     {"--diag", "diag", "", "mount the diagnostic routes under /diag/", &ServeConfig::diag, Check::kNone},
-    {"--gzip", "gzip", "", "gzip text responses on the fly for clients that accept it", &ServeConfig::gzip,
+    {"--gzip", "gzip", "", "gzip text responses on the fly for clients that accept it", &http::GzipSettings::enabled,
      Check::kNone},
     {"--gzip-min-length", "gzip_min_length", "SIZE", "smallest known-length response --gzip compresses",
-     &ServeConfig::gzip_min_length, Check::kPositive},
+     &http::GzipSettings::min_length, Check::kPositive},
     {"--session-store", "session_store", "STORE", "sessions: memory, sqlite:PATH or redis://HOST:PORT[/DB]",
      &ServeConfig::session_store, Check::kSessionStore},
     {"--session-ttl", "session_ttl", "DURATION", "a session expires this long after its last use",
@@ -197,11 +212,11 @@ void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::stri
   const std::string& text = values.back();
   std::visit(
       Overloaded{
-          [&](std::vector<std::string> ServeConfig::*f) {
+          [&](Member<std::vector<std::string>> f) {
             for (const auto& v : values) check_address(v, "");
-            cfg.*f = values;
+            f.of(cfg) = values;
           },
-          [&](std::string ServeConfig::*f) {
+          [&](Member<std::string> f) {
             if (spec.check == Check::kAddressOrOff && text != "off") check_address(text, " or off");
             if (spec.check == Check::kDirectory) check_directory(text);
             if (spec.check == Check::kNotEmpty && text.empty()) throw BadValue{"must not be empty (use - for stdout)"};
@@ -214,24 +229,24 @@ void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::stri
             if (spec.check == Check::kCookieName &&
                 (text.empty() || text.find_first_of(" \t\"(),/:;<=>?@[\\]{}") != std::string::npos))
               throw BadValue{"invalid cookie name " + quote(text)};
-            cfg.*f = text;
+            f.of(cfg) = text;
           },
-          [&](unsigned ServeConfig::*f) {
-            cfg.*f =
+          [&](Member<unsigned> f) {
+            f.of(cfg) =
                 spec.check == Check::kThreads
                     ? parse_count(text, kMaxThreads,
                                   "thread count " + quote(text) + " (use 1..256, or 0 for one per core)")
                     : parse_count(text, std::numeric_limits<unsigned>::max(), "count " + quote(text) + " (too large)");
           },
-          [&](Millis ServeConfig::*f) {
+          [&](Member<Millis> f) {
             auto d = parse_duration(text);
             if (!d) throw BadValue{"invalid duration " + quote(text) + " (use e.g. 500ms, 2s, 1m)"};
             if (spec.check == Check::kPositive && d->count() == 0) {
               throw BadValue{"invalid duration " + quote(text) + " (must be greater than 0)"};
             }
-            cfg.*f = *d;
+            f.of(cfg) = *d;
           },
-          [&](std::uint64_t ServeConfig::*f) {
+          [&](Member<std::uint64_t> f) {
             bool count = spec.check == Check::kPositiveCount || spec.check == Check::kCount;
             bool rate = spec.check == Check::kRate;
             std::string noun = count ? "invalid count " : rate ? "invalid rate " : "invalid size ";
@@ -245,9 +260,9 @@ void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::stri
                                      : " (use e.g. 65536, 64KiB, 8MiB)")};
             if (*n == 0 && spec.check != Check::kCount && !rate)
               throw BadValue{noun + quote(text) + " (must be greater than 0)"};
-            cfg.*f = *n;
+            f.of(cfg) = *n;
           },
-          [&](bool ServeConfig::*f) { cfg.*f = parse_bool(text); },
+          [&](Member<bool> f) { f.of(cfg) = parse_bool(text); },
       },
       spec.field);
 }
@@ -255,19 +270,19 @@ void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::stri
 // Help text: the default is whatever `cfg` holds when the options are registered.
 std::string default_text(const OptionSpec& spec, const ServeConfig& cfg) {
   return std::visit(Overloaded{
-                        [&](std::vector<std::string> ServeConfig::*f) {
+                        [&](Member<std::vector<std::string>> f) {
                           std::string out;
-                          for (const auto& v : cfg.*f) out += (out.empty() ? "" : " ") + v;
+                          for (const auto& v : f.of(cfg)) out += (out.empty() ? "" : " ") + v;
                           return out;
                         },
-                        [&](std::string ServeConfig::*f) { return (cfg.*f).empty() ? std::string("none") : cfg.*f; },
-                        [&](unsigned ServeConfig::*f) { return std::to_string(cfg.*f); },
-                        [&](Millis ServeConfig::*f) { return format_duration(cfg.*f); },
-                        [&](std::uint64_t ServeConfig::*f) {
-                          if (spec.check == Check::kPositiveCount) return std::to_string(cfg.*f);
-                          return format_size(cfg.*f) + (spec.check == Check::kRate ? "/s" : "");
+                        [&](Member<std::string> f) { return f.of(cfg).empty() ? std::string("none") : f.of(cfg); },
+                        [&](Member<unsigned> f) { return std::to_string(f.of(cfg)); },
+                        [&](Member<Millis> f) { return format_duration(f.of(cfg)); },
+                        [&](Member<std::uint64_t> f) {
+                          if (spec.check == Check::kPositiveCount) return std::to_string(f.of(cfg));
+                          return format_size(f.of(cfg)) + (spec.check == Check::kRate ? "/s" : "");
                         },
-                        [&](bool ServeConfig::*f) { return std::string(cfg.*f ? "on" : "off"); },
+                        [&](Member<bool> f) { return std::string(f.of(cfg) ? "on" : "off"); },
                     },
                     spec.field);
 }
@@ -296,7 +311,7 @@ std::vector<std::string> toml_values(const OptionSpec& spec, const toml::node& n
   };
   auto integer = [&]() -> std::vector<std::string> { return {std::to_string(node.as_integer()->get())}; };
   return std::visit(Overloaded{
-                        [&](std::vector<std::string> ServeConfig::*) {
+                        [&](Member<std::vector<std::string>>) {
                           constexpr std::string_view kExpected = "a string or an array of strings";
                           if (const auto* s = node.as_string()) return std::vector<std::string>{s->get()};
                           const toml::array* array = node.as_array();
@@ -314,27 +329,27 @@ std::vector<std::string> toml_values(const OptionSpec& spec, const toml::node& n
                           if (out.empty()) throw BadValue{"expected at least one address, got an empty array"};
                           return out;
                         },
-                        [&](std::string ServeConfig::*) {
+                        [&](Member<std::string>) {
                           if (const auto* s = node.as_string()) return std::vector<std::string>{s->get()};
                           throw wrong("a string");
                         },
-                        [&](unsigned ServeConfig::*) {
+                        [&](Member<unsigned>) {
                           if (node.is_integer()) return integer();
                           throw wrong("an integer");
                         },
-                        [&](Millis ServeConfig::*) {
+                        [&](Member<Millis>) {
                           if (const auto* s = node.as_string()) return std::vector<std::string>{s->get()};
                           if (node.is_integer()) return integer();
                           throw wrong("a duration string such as \"10s\"");
                         },
-                        [&](std::uint64_t ServeConfig::*) {
+                        [&](Member<std::uint64_t>) {
                           if (const auto* s = node.as_string()) return std::vector<std::string>{s->get()};
                           if (node.is_integer()) return integer();
                           throw wrong(spec.check == Check::kPositiveCount || spec.check == Check::kCount
                                           ? "an integer"
                                           : "an integer or a size string such as \"8MiB\"");
                         },
-                        [&](bool ServeConfig::*) {
+                        [&](Member<bool>) {
                           if (const auto* b = node.as_boolean())
                             return std::vector<std::string>{b->get() ? "true" : "false"};
                           throw wrong("true or false");
@@ -402,7 +417,7 @@ void add_serve_options(CLI::App& serve, ServeConfig& cfg) {
   for (const OptionSpec& spec : kOptions) {
     const std::string name(spec.flag);
     const std::string help = std::string(spec.help) + " (default " + default_text(spec, cfg) + ")";
-    if (std::holds_alternative<bool ServeConfig::*>(spec.field)) {
+    if (std::holds_alternative<Member<bool>>(spec.field)) {
       // add_flag(name, const std::string&) registers a flag with only a description; a non-const
       // string would be taken as the variable to store into.
       serve.add_flag(name, help);
@@ -410,7 +425,7 @@ void add_serve_options(CLI::App& serve, ServeConfig& cfg) {
     }
     CLI::Option* opt = serve.add_option(name, CLI::callback_t{}, help)->type_name(std::string(spec.type_name));
     // A repeated scalar flag takes the last value, so a wrapper script can append overrides.
-    if (std::holds_alternative<std::vector<std::string> ServeConfig::*>(spec.field)) {
+    if (std::holds_alternative<Member<std::vector<std::string>>>(spec.field)) {
       opt->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     } else {
       opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "http/loop_context.h"
+
 // CLI11 declares this itself (CLI/App.hpp); declaring it here keeps CLI11 out of every file that only
 // needs ServeConfig.
 namespace CLI {
@@ -25,16 +27,12 @@ struct ServeConfig {
   std::chrono::milliseconds noise_interval{60'000};   // operational-log summaries at most this often
   unsigned threads = 0;                               // 0 = number of cores
   unsigned workers = 0;                               // blocking-handler pool size, 0 = number of cores
-  std::chrono::milliseconds header_timeout{10'000}, body_timeout{30'000}, handler_timeout{60'000}, send_timeout{30'000},
-      keepalive_timeout{15'000}, drain_timeout{10'000};
-  std::uint64_t max_header_bytes = 16 * 1024;
-  std::uint64_t max_body = 8 * 1024 * 1024;
-  std::uint64_t min_send_rate = 1024;        // bytes a second over send_timeout; 0 = no minimum
+  // Timeouts, sizes, the minimum send rate and on-the-fly gzip, with the server's own defaults
+  // (http/loop_context.h): the flags write into it and serve hands it to the server as is.
+  http::HttpLimits limits;
   std::uint64_t max_connections = 10'000;    // per process
   std::uint64_t max_connections_per_ip = 0;  // per client address; 0 = no limit
   bool diag = false;
-  bool gzip = false;                                       // compress text responses on the fly
-  std::uint64_t gzip_min_length = 1024;                    // ... whose length is known to be at least this
   std::string session_store = "sqlite:./var/sessions.db";  // memory, sqlite:PATH or redis://HOST:PORT[/DB]
   std::chrono::milliseconds session_ttl{30 * 60'000};      // sliding: each use extends it
   std::chrono::milliseconds session_sweep{60'000};         // how often expired sessions are removed

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "base/text.h"
 #include "http/request.h"
 
 namespace unbroken::http {
@@ -19,12 +20,6 @@ constexpr int kMemLevel = 8;
 constexpr std::uint64_t kLookahead = 262;
 constexpr int kLevel = 1;
 constexpr std::size_t kOutStep = 16 * 1024;
-
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ) (RFC 9110 12.4.2); -1 if malformed.
 int parse_qvalue(std::string_view v) {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdio>
+#include <cstring>
 
 namespace unbroken::http {
 namespace {
@@ -10,7 +10,6 @@ namespace {
 constexpr std::array<std::string_view, 7> kDayNames = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 constexpr std::array<std::string_view, 12> kMonthNames = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-constexpr std::size_t kImfFixdateLength = 29;  // "Sun, 06 Nov 1994 08:49:37 GMT"
 
 // -1 unless s[pos, pos+n) is all ASCII digits.
 int read_digits(std::string_view s, std::size_t pos, std::size_t n) {
@@ -24,17 +23,40 @@ int read_digits(std::string_view s, std::size_t pos, std::size_t n) {
 
 }  // namespace
 
-std::string format_http_date(std::time_t t) {
+bool format_http_date(std::time_t t, char* out) {
   std::tm tm{};
-  if (gmtime_r(&t, &tm) == nullptr) return {};
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDayNames[tm.tm_wday].data(), tm.tm_mday,
-                kMonthNames[tm.tm_mon].data(), tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
+  if (gmtime_r(&t, &tm) == nullptr || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0) return false;
+  auto put = [out](std::size_t at, int v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10)
+      out[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + v % 10);
+  };
+  auto text = [out](std::size_t at, std::string_view s) { std::memcpy(out + at, s.data(), s.size()); };
+  // "Sun, 06 Nov 1994 08:49:37 GMT"
+  text(0, kDayNames[static_cast<std::size_t>(tm.tm_wday)]);
+  text(3, ", ");
+  put(5, tm.tm_mday, 2);
+  text(7, " ");
+  text(8, kMonthNames[static_cast<std::size_t>(tm.tm_mon)]);
+  text(11, " ");
+  put(12, tm.tm_year + 1900, 4);
+  text(16, " ");
+  put(17, tm.tm_hour, 2);
+  text(19, ":");
+  put(20, tm.tm_min, 2);
+  text(22, ":");
+  put(23, tm.tm_sec, 2);
+  text(25, " GMT");
+  return true;
+}
+
+std::string format_http_date(std::time_t t) {
+  char out[kHttpDateLength];
+  if (!format_http_date(t, out)) return {};
+  return {out, sizeof out};
 }
 
 std::optional<std::time_t> parse_http_date(std::string_view s) {
-  if (s.size() != kImfFixdateLength || s.substr(3, 2) != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
+  if (s.size() != kHttpDateLength || s.substr(3, 2) != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
       s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT") {
     return std::nullopt;
   }

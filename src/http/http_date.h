@@ -1,6 +1,7 @@
 #pragma once
 // HTTP dates (RFC 9110 5.6.7) for Last-Modified and If-Modified-Since.
 
+#include <cstddef>
 #include <ctime>
 #include <optional>
 #include <string>
@@ -8,7 +9,13 @@
 
 namespace unbroken::http {
 
-// IMF-fixdate; empty on the rare time_t that gmtime_r cannot represent (callers omit the header).
+inline constexpr std::size_t kHttpDateLength = 29;  // "Sun, 06 Nov 1994 08:49:37 GMT"
+
+// IMF-fixdate into out (kHttpDateLength characters, no NUL), allocation-free for a per-second
+// Date cache; false, out untouched, on the rare time_t that gmtime_r cannot represent or a year
+// past 9999.
+bool format_http_date(std::time_t t, char* out);
+// The same as a string; empty where the above is false (callers omit the header).
 std::string format_http_date(std::time_t t);
 
 // IMF-fixdate only. The obsolete RFC 850 and asctime forms come back as nullopt, which callers

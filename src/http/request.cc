@@ -4,13 +4,6 @@
 
 namespace unbroken::http {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-           return lower(x) == lower(y);
-         });
-}
-
 void HeaderList::add(std::string_view name, std::string_view value) {
   auto at = static_cast<std::uint32_t>(arena_.size());
   arena_.append(name).append(value);

@@ -8,9 +8,11 @@
 #include <utility>
 #include <vector>
 
+#include "base/text.h"
+
 namespace unbroken::http {
 
-bool iequals(std::string_view a, std::string_view b);
+using unbroken::iequals;  // base/text.h
 
 // Header fields as received, in order. Names and values live in one arena, so a connection's
 // requests stop allocating once it has grown to their usual size (clear() keeps the capacity).

@@ -14,6 +14,7 @@
 #include <limits>
 #include <optional>
 
+#include "base/text.h"
 #include "http/http_date.h"
 #include "http/static_open.h"
 
@@ -51,21 +52,6 @@ constexpr std::pair<std::string_view, std::string_view> kContentTypes[] = {
     {"csv", "text/csv; charset=utf-8"},
     {"md", "text/markdown; charset=utf-8"},
 };
-
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -220,7 +206,7 @@ Validators validators_for(const struct stat& st, Encoding enc) {
 // Weak comparison (RFC 9110 13.1.2): a W/ prefix is ignored. A malformed member ends the scan;
 // the members before it still count.
 bool none_match_hits(std::string_view list, std::string_view etag) {
-  list = trim(list);
+  list = trim_ows(list);
   if (list == "*") return true;
   std::size_t i = 0;
   for (;;) {
@@ -240,14 +226,14 @@ bool none_match_hits(std::string_view list, std::string_view etag) {
 bool not_modified(const StaticRequest& req, const Validators& v) {
   if (!req.if_none_match.empty()) return none_match_hits(req.if_none_match, v.etag);
   if (req.if_modified_since.empty()) return false;
-  auto since = parse_http_date(trim(req.if_modified_since));
+  auto since = parse_http_date(trim_ows(req.if_modified_since));
   return since && v.mtime <= *since;
 }
 
 // If-Range needs a strong match (RFC 9110 13.1.5): a W/ tag never equals ours, and a date must be
 // Last-Modified byte for byte.
 bool if_range_allows(std::string_view if_range, const Validators& v) {
-  if_range = trim(if_range);
+  if_range = trim_ows(if_range);
   return if_range.empty() || if_range == v.etag || if_range == v.last_modified;
 }
 
@@ -276,9 +262,9 @@ std::optional<std::uint64_t> parse_position(std::string_view s) {
 ByteRange parse_range(std::string_view value, std::uint64_t size) {
   using Kind = ByteRange::Kind;
   constexpr std::string_view kUnit = "bytes=";
-  value = trim(value);
+  value = trim_ows(value);
   if (size == 0 || value.size() < kUnit.size() || !iequals(value.substr(0, kUnit.size()), kUnit)) return {};
-  std::string_view spec = trim(value.substr(kUnit.size()));
+  std::string_view spec = trim_ows(value.substr(kUnit.size()));
   std::size_t dash = spec.find('-');
   if (dash == std::string_view::npos || spec.find(',') != std::string_view::npos) return {};
   auto first = parse_position(spec.substr(0, dash));

@@ -3,8 +3,10 @@
 #include <fmt/compile.h>
 #include <fmt/format.h>
 
-#include <ctime>
 #include <stdexcept>
+
+#include "base/text.h"
+#include "base/timestamp.h"
 
 namespace unbroken::observe {
 namespace {
@@ -16,78 +18,12 @@ void append(fmt::memory_buffer& out, std::string_view s) {
   out.append(s.data(), s.data() + s.size());
 }
 
-// Length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no overlongs, no surrogates, at most
-// U+10FFFF), or 0.
-std::size_t utf8_length(std::string_view s, std::size_t i) {
-  auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
-  auto cont = [&](std::size_t k) { return i + k < s.size() && (b(k) & 0xC0) == 0x80; };
-  unsigned char c = b(0);
-  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (!cont(1) || !cont(2)) return 0;
-    if ((c == 0xE0 && b(1) < 0xA0) || (c == 0xED && b(1) > 0x9F)) return 0;
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (!cont(1) || !cont(2) || !cont(3)) return 0;
-    if ((c == 0xF0 && b(1) < 0x90) || (c == 0xF4 && b(1) > 0x8F)) return 0;
-    return 4;
-  }
-  return 0;
-}
-
-void append_escaped(fmt::memory_buffer& out, std::string_view s) {
-  out.push_back('"');
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    switch (c) {
-      case '"': append(out, "\\\""); break;
-      case '\\': append(out, "\\\\"); break;
-      case '\n': append(out, "\\n"); break;
-      case '\r': append(out, "\\r"); break;
-      case '\t': append(out, "\\t"); break;
-      default:
-        if (c >= 0x80) {
-          // Well-formed UTF-8 passes through; any other byte becomes \u00XX, so the line is always
-          // valid JSON whatever a client sent.
-          if (std::size_t n = utf8_length(s, i); n > 0) {
-            append(out, s.substr(i, n));
-            i += n - 1;
-            break;
-          }
-        }
-        if (c < 0x20 || c >= 0x7f) {
-          fmt::format_to(fmt::appender(out), "\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-}
-
-// "2026-11-27T07:42:05.631Z": RFC 3339 in UTC. fmt 9 formats a system_clock time with localtime(),
-// which would label local time "Z" on a machine with a time zone (and take the zone lock per
-// record), so the seconds are formatted with gmtime_r, once per second per thread.
+// "2026-11-27T07:42:05.631Z" (base/timestamp.h), whatever TZ says: fmt 9 would format a
+// system_clock time with localtime() and label local time "Z".
 void append_timestamp(fmt::memory_buffer& out, std::chrono::system_clock::time_point ts) {
-  struct Cache {
-    std::time_t second = -1;
-    char text[32] = {};
-    std::size_t size = 0;
-  };
-  thread_local Cache cache;
-  auto secs = std::chrono::time_point_cast<std::chrono::seconds>(ts);
-  if (ts < secs) secs -= std::chrono::seconds(1);  // before 1970 the cast rounds toward zero
-  auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(ts - secs).count();
-  std::time_t t = std::chrono::system_clock::to_time_t(secs);
-  if (t != cache.second) {
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    cache.size = std::strftime(cache.text, sizeof cache.text, "%Y-%m-%dT%H:%M:%S", &tm);
-    cache.second = t;
-  }
-  out.append(cache.text, cache.text + cache.size);
-  fmt::format_to(fmt::appender(out), FMT_COMPILE(".{:03d}Z"), millis);
+  char text[kTimestampLength];
+  format_timestamp(std::chrono::floor<std::chrono::milliseconds>(ts.time_since_epoch()).count(), text);
+  out.append(text, text + sizeof text);
 }
 
 void field(fmt::memory_buffer& out, std::string_view name) {
@@ -99,26 +35,48 @@ void field(fmt::memory_buffer& out, std::string_view name) {
 }  // namespace
 
 void append_json(fmt::memory_buffer& out, const http::RequestRecord& r) {
+  namespace f = schema::field;
   auto it = fmt::appender(out);
-  append(out, "{\"ts\":\"");
+  auto number = [&](std::string_view name, auto v) {
+    field(out, name);
+    fmt::format_to(it, FMT_COMPILE("{}"), v);
+  };
+  auto millis = [&](std::string_view name, double v) {
+    field(out, name);
+    fmt::format_to(it, FMT_COMPILE("{:.3f}"), v);
+  };
+  auto string = [&](std::string_view name, std::string_view v) { field(out, name), append_json_string(out, v); };
+  // Our names need no escaping.
+  auto word = [&](std::string_view name, std::string_view v) {
+    field(out, name), out.push_back('"'), append(out, v), out.push_back('"');
+  };
+  append(out, "{\"");
+  append(out, f::kTs);
+  append(out, "\":\"");
   append_timestamp(out, r.ts);
-  fmt::format_to(it, FMT_COMPILE("\",\"conn\":{},\"req\":{}"), r.conn, r.req);
-  field(out, "client"), append_escaped(out, r.client);
-  field(out, "method"), append_escaped(out, r.method);
-  field(out, "path"), append_escaped(out, r.path);
-  fmt::format_to(it, FMT_COMPILE(",\"status\":{}"), r.status);
-  field(out, "ua"), append_escaped(out, r.ua);
-  field(out, "referer"), append_escaped(out, r.referer);
-  fmt::format_to(it, FMT_COMPILE(",\"outcome\":\"{}\",\"phase\":\"{}\""), http::name(r.outcome), http::name(r.phase));
-  if (r.timer)
-    fmt::format_to(it, FMT_COMPILE(",\"timer\":\"{}\",\"timeout_ms\":{}"), http::name(*r.timer), r.timeout_ms);
-  fmt::format_to(it, FMT_COMPILE(",\"bytes_in\":{},\"bytes_out\":{}"), r.bytes_in, r.bytes_out);
-  if (r.bytes_acked) fmt::format_to(it, FMT_COMPILE(",\"bytes_acked\":{}"), *r.bytes_acked);
-  if (r.bytes_unsent) fmt::format_to(it, FMT_COMPILE(",\"bytes_unsent\":{}"), *r.bytes_unsent);
-  if (!r.encoding.empty()) field(out, "encoding"), append_escaped(out, r.encoding);
-  fmt::format_to(it,
-                 FMT_COMPILE(",\"duration_ms\":{:.3f},\"handler_ms\":{:.3f},\"cancelled\":{},\"wasted_ms\":{:.3f}}}\n"),
-                 r.duration_ms, r.handler_ms, r.cancelled, r.wasted_ms);
+  out.push_back('"');
+  number(f::kConn, r.conn);
+  number(f::kReq, r.req);
+  string(f::kClient, r.client);
+  string(f::kMethod, r.method);
+  string(f::kPath, r.path);
+  if (!r.route.empty()) string(f::kRoute, r.route);
+  number(f::kStatus, r.status);
+  string(f::kUa, r.ua);
+  string(f::kReferer, r.referer);
+  word(f::kOutcome, schema::name(r.outcome));
+  word(f::kPhase, schema::name(r.phase));
+  if (r.timer) word(f::kTimer, schema::name(*r.timer)), number(f::kTimeoutMs, r.timeout_ms);
+  number(f::kBytesIn, r.bytes_in);
+  number(f::kBytesOut, r.bytes_out);
+  if (r.bytes_acked) number(f::kBytesAcked, *r.bytes_acked);
+  if (r.bytes_unsent) number(f::kBytesUnsent, *r.bytes_unsent);
+  if (!r.encoding.empty()) string(f::kEncoding, r.encoding);
+  millis(f::kDurationMs, r.duration_ms);
+  millis(f::kHandlerMs, r.handler_ms);
+  field(out, f::kCancelled), append(out, r.cancelled ? "true" : "false");
+  millis(f::kWastedMs, r.wasted_ms);
+  append(out, "}\n");
 }
 
 void append_text(fmt::memory_buffer& out, const http::RequestRecord& r) {
@@ -127,19 +85,19 @@ void append_text(fmt::memory_buffer& out, const http::RequestRecord& r) {
   append(out, " ");
   append(out, r.client);
   append(out, " ");
-  append_escaped(out, fmt::format("{} {}", r.method, r.path));
+  append_json_string(out, fmt::format("{} {}", r.method, r.path));
   fmt::format_to(it, " {} {}/{}", r.status, http::name(r.outcome), http::name(r.phase));
   if (r.timer) fmt::format_to(it, " timer={}({}ms)", http::name(*r.timer), r.timeout_ms);
   fmt::format_to(it, " in={} out={}", r.bytes_in, r.bytes_out);
   if (r.bytes_acked) fmt::format_to(it, " acked={}", *r.bytes_acked);
   if (r.bytes_unsent) fmt::format_to(it, " unsent={}", *r.bytes_unsent);
-  if (!r.encoding.empty()) append(out, " enc="), append_escaped(out, r.encoding);
+  if (!r.encoding.empty()) append(out, " enc="), append_json_string(out, r.encoding);
   fmt::format_to(it, " {:.1f}ms handler={:.1f}ms", r.duration_ms, r.handler_ms);
   if (r.cancelled) fmt::format_to(it, " cancelled wasted={:.1f}ms", r.wasted_ms);
   fmt::format_to(it, " conn={} req={} ua=", r.conn, r.req);
-  append_escaped(out, r.ua);
+  append_json_string(out, r.ua);
   append(out, " referer=");
-  append_escaped(out, r.referer);
+  append_json_string(out, r.referer);
   append(out, "\n");
 }
 

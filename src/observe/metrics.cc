@@ -7,6 +7,8 @@
 #include <limits>
 #include <sstream>
 
+#include "base/text.h"
+
 namespace unbroken::observe {
 namespace {
 
@@ -206,9 +208,12 @@ std::string render_dashboard_data(const MetricsSources& src) {
   std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.departures > b.departures; });
   if (rows.size() > 10) rows.resize(10);
   out += ",\"top_routes\":[";
-  for (std::size_t i = 0; i < rows.size(); ++i)
-    fmt::format_to(it, "{}{{\"route\":\"{}\",\"departures\":{},\"requests\":{}}}", i ? "," : "",
-                   src.route_names[rows[i].slot], rows[i].departures, rows[i].requests);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    // A route's name holds its pattern, which an application chooses: quotes and backslashes included.
+    out += i ? ",{\"route\":" : "{\"route\":";
+    append_json_string(out, src.route_names[rows[i].slot]);
+    fmt::format_to(it, ",\"departures\":{},\"requests\":{}}}", rows[i].departures, rows[i].requests);
+  }
   out += "]}";
   return out;
 }

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -227,12 +228,23 @@ bool Server::wait_stderr(const std::string& needle, std::chrono::milliseconds wi
 
 namespace {
 
-double sample_value(const std::string& text, const std::string& sample) {
+std::optional<double> sample_value(const std::string& text, const std::string& sample) {
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line))
     if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
-  return -1;
+  return std::nullopt;
+}
+
+// A missing sample used to read as -1, which passed any "not more than" or "at least its earlier
+// value" assertion; now it is a failure, and NaN makes every comparison with it false.
+double present_sample(const std::string& text, const std::string& sample) {
+  auto v = sample_value(text, sample);
+  if (!v) {
+    ADD_FAILURE() << "metric sample missing from the scrape: " << sample;
+    return std::nan("");
+  }
+  return *v;
 }
 
 }  // namespace
@@ -243,7 +255,11 @@ std::string Server::metrics_text() const {
 }
 
 double Server::metric(const std::string& sample) const {
-  return sample_value(metrics_text(), sample);
+  return present_sample(metrics_text(), sample);
+}
+
+double Server::metric_or_zero(const std::string& sample) const {
+  return sample_value(metrics_text(), sample).value_or(0);
 }
 
 std::string Server::stderr_text() const {
@@ -397,7 +413,7 @@ std::optional<Response> get(std::uint16_t port, const std::string& target, const
 }
 
 double SharedServerTest::metric_at_start(const std::string& sample) const {
-  return std::max(0.0, sample_value(metrics_at_start_, sample));
+  return present_sample(metrics_at_start_, sample);
 }
 
 std::vector<Record> SharedServerTest::records_since_start() const {

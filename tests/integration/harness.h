@@ -57,7 +57,11 @@ class Server {
   std::optional<Record> wait_record(const std::function<bool(const Record&)>& pred,
                                     std::chrono::milliseconds within = 10s, std::size_t skip = 0) const;
   // The value of one metric sample, e.g. `unbroken_disconnects_total{outcome="client_closed",phase="handler"}`.
+  // A sample missing from the scrape fails the test and reads as NaN, so that no comparison passes.
   [[nodiscard]] double metric(const std::string& sample) const;
+  // For a sample the server exports only once it is non-zero (unbroken_requests_total by status):
+  // 0 when absent.
+  [[nodiscard]] double metric_or_zero(const std::string& sample) const;
   // The whole /metrics text.
   [[nodiscard]] std::string metrics_text() const;
   [[nodiscard]] std::string stderr_text() const;
@@ -93,7 +97,7 @@ class SharedServerTest : public ::testing::Test {
     seen_ = server_->records().size();
     metrics_at_start_ = server_->metrics_text();
   }
-  // A metric sample's value when this test began (0 when absent).
+  // A metric sample's value when this test began; absent, it fails the test as metric() does.
   [[nodiscard]] double metric_at_start(const std::string& sample) const;
   void TearDown() override { EXPECT_TRUE(server_->wait_fds(baseline_)) << "descriptors leaked"; }
   // The last record written since this test began that matches pred.

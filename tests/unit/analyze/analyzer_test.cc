@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 #include <random>
 
 #include "analyze/output.h"
@@ -159,6 +160,32 @@ TEST(Analyzer, TrafficPictureOfALogWithoutDepartures) {
     EXPECT_NE(text.find(section), std::string::npos) << section;
   }
   EXPECT_EQ(text.find("Timeout cliffs"), std::string::npos) << "departure sections in a report without departures";
+}
+
+// unbroken's records name their route ("GET /users/{name}"): requests are grouped by its pattern,
+// under their own method; a route without a pattern ("(static)") groups by the normalised path.
+TEST(Analyzer, GroupsByTheServersRoutePattern) {
+  Analyzer a;
+  struct Row {
+    std::string_view method, path, route;
+  };
+  const Row rows[] = {{"GET", "/users/alice", "GET /users/{name}"},
+                      {"GET", "/users/bob", "GET /users/{name}"},
+                      {"HEAD", "/users/carol", "GET /users/{name}"},
+                      {"GET", "/files/17.zip", "(static)"},
+                      {"GET", "/nowhere", "(unmatched)"}};
+  for (const Row& row : rows) {
+    Entry e = request(kStart, row.path, 5);
+    e.method = row.method;
+    e.route = row.route;
+    a.add(e);
+  }
+  Report r = a.finish({});
+  std::map<std::string, std::uint64_t> keys;
+  for (const auto& k : r.traffic.routes) keys[k.key] = k.requests;
+  const std::map<std::string, std::uint64_t> want{
+      {"GET /users/{name}", 2}, {"HEAD /users/{name}", 1}, {"GET /files/{id}.zip", 1}, {"GET /nowhere", 1}};
+  EXPECT_EQ(keys, want);
 }
 
 Entry download(std::int64_t ts, std::string_view client, std::string_view path, std::int64_t bytes) {

@@ -30,6 +30,19 @@ TEST(NormaliseRoute, IdsBecomeOnePlaceholder) {
   }
 }
 
+TEST(RoutePattern, ThePatternOfTheServersRouteName) {
+  const std::pair<std::string_view, std::string_view> cases[] = {
+      {"GET /diag/delay/{ms}", "/diag/delay/{ms}"},
+      {"POST /", "/"},
+      {"(static)", ""},
+      {"(unmatched)", ""},
+      {"", ""},
+      {"GET ", ""},
+      {"GET x", ""},
+  };
+  for (auto [in, want] : cases) EXPECT_EQ(route_pattern(in), want) << in;
+}
+
 TEST(ClientKeys, AddressAndNetwork) {
   EXPECT_EQ(client_address("10.0.0.7:5311"), "10.0.0.7");
   EXPECT_EQ(client_address("10.0.0.7"), "10.0.0.7");

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "analyze/time_parse.h"
-#include "http/types.h"
+#include "base/record_schema.h"
 
 namespace unbroken::analyze {
 namespace {
@@ -49,12 +49,12 @@ TEST(JsonLineParser, ReadsEveryField) {
   EXPECT_DOUBLE_EQ(e.wasted_ms, 1.5);
 }
 
-// Every timer the server can write in a record (http/types.h), the minimum send rate included, reads
-// back as the same name: a timer the server gains and the analyzer lacks fails here.
+// Every timer the server can write in a record (base/record_schema.h), housekeeping ones included,
+// reads back as the same name: a timer the server gains and the analyzer lacks fails here.
 TEST(JsonLineParser, ReadsEveryTimerTheServerWrites) {
   JsonLineParser p;
-  for (std::size_t t = 0; t < http::kClientTimerCount; ++t) {
-    std::string server_name(http::name(static_cast<http::TimerKind>(t)));
+  for (std::size_t t = 0; t < schema::kTimerCount; ++t) {
+    std::string server_name(schema::name(static_cast<schema::TimerKind>(t)));
     std::string line(kJson);
     line.replace(line.find(R"("timer":"send")"), 14, R"("timer":")" + server_name + "\"");
     Entry e;

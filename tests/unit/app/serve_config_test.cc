@@ -77,13 +77,72 @@ TEST_F(ServeConfigTest, NoFlagsKeepsTheDefaults) {
   EXPECT_EQ(cfg.root, "");
   EXPECT_EQ(cfg.log, "-");
   EXPECT_EQ(cfg.threads, 0u);
-  EXPECT_EQ(cfg.header_timeout, milliseconds{10'000});
-  EXPECT_EQ(cfg.drain_timeout, milliseconds{10'000});
-  EXPECT_EQ(cfg.max_header_bytes, 16u * 1024);
-  EXPECT_EQ(cfg.max_body, 8u * 1024 * 1024);
+  EXPECT_EQ(cfg.limits.header_timeout, milliseconds{10'000});
+  EXPECT_EQ(cfg.limits.drain_timeout, milliseconds{10'000});
+  EXPECT_EQ(cfg.limits.max_header_bytes, 16u * 1024);
+  EXPECT_EQ(cfg.limits.max_body, 8u * 1024 * 1024);
   EXPECT_EQ(cfg.max_connections, 10'000u);
   EXPECT_FALSE(cfg.diag);
   EXPECT_EQ(cfg.config_file, "");
+}
+
+// serve's limits are the server's own (http::HttpLimits), defaults included: no copy to drift.
+TEST_F(ServeConfigTest, LimitsDefaultToTheServersOwn) {
+  ServeConfig cfg = parse({});
+  const http::HttpLimits server;
+  const http::HttpLimits& l = cfg.limits;
+  EXPECT_EQ(l.header_timeout, server.header_timeout);
+  EXPECT_EQ(l.body_timeout, server.body_timeout);
+  EXPECT_EQ(l.handler_timeout, server.handler_timeout);
+  EXPECT_EQ(l.send_timeout, server.send_timeout);
+  EXPECT_EQ(l.keepalive_timeout, server.keepalive_timeout);
+  EXPECT_EQ(l.drain_timeout, server.drain_timeout);
+  EXPECT_EQ(l.min_send_rate, server.min_send_rate);
+  EXPECT_EQ(l.linger_timeout, server.linger_timeout);
+  EXPECT_EQ(l.max_header_bytes, server.max_header_bytes);
+  EXPECT_EQ(l.max_body, server.max_body);
+  EXPECT_EQ(l.max_buffered_input, server.max_buffered_input);
+  EXPECT_EQ(l.gzip.enabled, server.gzip.enabled);
+  EXPECT_EQ(l.gzip.min_length, server.gzip.min_length);
+  EXPECT_EQ(l.output_high_water, server.output_high_water);
+  EXPECT_EQ(l.output_low_water, server.output_low_water);
+}
+
+// Each limit flag lands in the field of HttpLimits that the server reads.
+TEST_F(ServeConfigTest, LimitFlagsSetTheServersFields) {
+  ServeConfig cfg = parse({"--header-timeout",
+                           "1s",
+                           "--body-timeout",
+                           "2s",
+                           "--handler-timeout",
+                           "3s",
+                           "--send-timeout",
+                           "4s",
+                           "--keepalive-timeout",
+                           "5s",
+                           "--drain-timeout",
+                           "6s",
+                           "--min-send-rate",
+                           "7",
+                           "--max-header-bytes",
+                           "8KiB",
+                           "--max-body",
+                           "9KiB",
+                           "--gzip",
+                           "--gzip-min-length",
+                           "10"});
+  const http::HttpLimits& l = cfg.limits;
+  EXPECT_EQ(l.header_timeout, milliseconds{1'000});
+  EXPECT_EQ(l.body_timeout, milliseconds{2'000});
+  EXPECT_EQ(l.handler_timeout, milliseconds{3'000});
+  EXPECT_EQ(l.send_timeout, milliseconds{4'000});
+  EXPECT_EQ(l.keepalive_timeout, milliseconds{5'000});
+  EXPECT_EQ(l.drain_timeout, milliseconds{6'000});
+  EXPECT_EQ(l.min_send_rate, 7u);
+  EXPECT_EQ(l.max_header_bytes, 8u * 1024);
+  EXPECT_EQ(l.max_body, 9u * 1024);
+  EXPECT_TRUE(l.gzip.enabled);
+  EXPECT_EQ(l.gzip.min_length, 10u);
 }
 
 TEST_F(ServeConfigTest, EveryFlagReachesItsField) {
@@ -127,14 +186,14 @@ TEST_F(ServeConfigTest, EveryFlagReachesItsField) {
   EXPECT_EQ(cfg.log, "/tmp/access.log");
   EXPECT_EQ(cfg.threads, 4u);
   EXPECT_EQ(cfg.workers, 16u);
-  EXPECT_EQ(cfg.header_timeout, milliseconds{500});
-  EXPECT_EQ(cfg.body_timeout, milliseconds{2'000});
-  EXPECT_EQ(cfg.handler_timeout, milliseconds{1'500});
-  EXPECT_EQ(cfg.send_timeout, milliseconds{60'000});
-  EXPECT_EQ(cfg.keepalive_timeout, milliseconds{3'600'000});
-  EXPECT_EQ(cfg.drain_timeout, milliseconds{0});
-  EXPECT_EQ(cfg.max_header_bytes, 64u * 1024);
-  EXPECT_EQ(cfg.max_body, 10u * 1024 * 1024);
+  EXPECT_EQ(cfg.limits.header_timeout, milliseconds{500});
+  EXPECT_EQ(cfg.limits.body_timeout, milliseconds{2'000});
+  EXPECT_EQ(cfg.limits.handler_timeout, milliseconds{1'500});
+  EXPECT_EQ(cfg.limits.send_timeout, milliseconds{60'000});
+  EXPECT_EQ(cfg.limits.keepalive_timeout, milliseconds{3'600'000});
+  EXPECT_EQ(cfg.limits.drain_timeout, milliseconds{0});
+  EXPECT_EQ(cfg.limits.max_header_bytes, 64u * 1024);
+  EXPECT_EQ(cfg.limits.max_body, 10u * 1024 * 1024);
   EXPECT_EQ(cfg.max_connections, 10u * 1024);
   EXPECT_TRUE(cfg.diag);
 }
@@ -146,7 +205,7 @@ TEST_F(ServeConfigTest, ListenRepeatsAndReplacesTheDefault) {
 
 TEST_F(ServeConfigTest, RepeatedScalarFlagTakesTheLast) {
   ServeConfig cfg = parse({"--header-timeout", "1s", "--header-timeout=2s", "--threads", "1", "--threads", "2"});
-  EXPECT_EQ(cfg.header_timeout, milliseconds{2'000});
+  EXPECT_EQ(cfg.limits.header_timeout, milliseconds{2'000});
   EXPECT_EQ(cfg.threads, 2u);
 }
 
@@ -195,14 +254,14 @@ TEST_F(ServeConfigTest, DiagFlagTakesAnExplicitValue) {
 
 TEST_F(ServeConfigTest, GzipIsOffByDefaultAndSetByFlagOrFile) {
   ServeConfig def = parse({});
-  EXPECT_FALSE(def.gzip);
-  EXPECT_EQ(def.gzip_min_length, 1024u);
+  EXPECT_FALSE(def.limits.gzip.enabled);
+  EXPECT_EQ(def.limits.gzip.min_length, 1024u);
   ServeConfig flags = parse({"--gzip", "--gzip-min-length", "4k"});
-  EXPECT_TRUE(flags.gzip);
-  EXPECT_EQ(flags.gzip_min_length, 4096u);
+  EXPECT_TRUE(flags.limits.gzip.enabled);
+  EXPECT_EQ(flags.limits.gzip.min_length, 4096u);
   ServeConfig file = parse({"--config", write("gzip.toml", "gzip = true\ngzip_min_length = \"2KiB\"\n")});
-  EXPECT_TRUE(file.gzip);
-  EXPECT_EQ(file.gzip_min_length, 2048u);
+  EXPECT_TRUE(file.limits.gzip.enabled);
+  EXPECT_EQ(file.limits.gzip.min_length, 2048u);
   EXPECT_THROW(parse({"--gzip-min-length", "0"}), ConfigError);
 }
 
@@ -278,7 +337,7 @@ TEST_F(ServeConfigTest, HelpShowsEveryFlagWithItsDefault) {
   CLI::App app{"unbroken"};
   CLI::App* serve = app.add_subcommand("serve");
   ServeConfig cfg;
-  cfg.max_body = 1024 * 1024;  // the help reflects the config it was given
+  cfg.limits.max_body = 1024 * 1024;  // the help reflects the config it was given
   add_serve_options(*serve, cfg);
   const std::vector<std::pair<std::string, std::string>> kDefaults = {
       {"--listen", "(default 127.0.0.1:8080)"},
@@ -339,14 +398,14 @@ diag = true
   EXPECT_EQ(cfg.log, "access.log");
   EXPECT_EQ(cfg.threads, 2u);
   EXPECT_EQ(cfg.workers, 8u);
-  EXPECT_EQ(cfg.header_timeout, milliseconds{5'000});
-  EXPECT_EQ(cfg.body_timeout, milliseconds{60'000});
-  EXPECT_EQ(cfg.handler_timeout, milliseconds{90'000});
-  EXPECT_EQ(cfg.send_timeout, milliseconds{250});
-  EXPECT_EQ(cfg.keepalive_timeout, milliseconds{1'500});
-  EXPECT_EQ(cfg.drain_timeout, milliseconds{0});
-  EXPECT_EQ(cfg.max_header_bytes, 32u * 1024);
-  EXPECT_EQ(cfg.max_body, 1024u * 1024);
+  EXPECT_EQ(cfg.limits.header_timeout, milliseconds{5'000});
+  EXPECT_EQ(cfg.limits.body_timeout, milliseconds{60'000});
+  EXPECT_EQ(cfg.limits.handler_timeout, milliseconds{90'000});
+  EXPECT_EQ(cfg.limits.send_timeout, milliseconds{250});
+  EXPECT_EQ(cfg.limits.keepalive_timeout, milliseconds{1'500});
+  EXPECT_EQ(cfg.limits.drain_timeout, milliseconds{0});
+  EXPECT_EQ(cfg.limits.max_header_bytes, 32u * 1024);
+  EXPECT_EQ(cfg.limits.max_body, 1024u * 1024);
   EXPECT_EQ(cfg.max_connections, 500u);
   EXPECT_TRUE(cfg.diag);
 }
@@ -356,8 +415,8 @@ TEST_F(ServeConfigTest, ConfigFileKeepsDefaultsForAbsentKeysAndTakesASingleListe
   ServeConfig cfg = parse({"--config", path});
   EXPECT_EQ(cfg.listen, std::vector<std::string>{"127.0.0.1:0"});
   EXPECT_EQ(cfg.admin, "127.0.0.1:9090");
-  EXPECT_EQ(cfg.header_timeout, milliseconds{10'000});
-  EXPECT_EQ(cfg.max_body, 8u * 1024 * 1024);
+  EXPECT_EQ(cfg.limits.header_timeout, milliseconds{10'000});
+  EXPECT_EQ(cfg.limits.max_body, 8u * 1024 * 1024);
 }
 
 TEST_F(ServeConfigTest, FlagsOverrideTheFileWhereGivenOnly) {
@@ -370,10 +429,10 @@ diag = true
   // Flags before and after --config: the order on the command line does not matter.
   ServeConfig cfg = parse({"--header-timeout", "9s", "--config", path, "--listen", "127.0.0.1:3", "--diag=false"});
   EXPECT_EQ(cfg.listen, std::vector<std::string>{"127.0.0.1:3"});
-  EXPECT_EQ(cfg.header_timeout, milliseconds{9'000});
+  EXPECT_EQ(cfg.limits.header_timeout, milliseconds{9'000});
   EXPECT_FALSE(cfg.diag);
-  EXPECT_EQ(cfg.body_timeout, milliseconds{7'000});
-  EXPECT_EQ(cfg.max_body, 1024u * 1024);
+  EXPECT_EQ(cfg.limits.body_timeout, milliseconds{7'000});
+  EXPECT_EQ(cfg.limits.max_body, 1024u * 1024);
 }
 
 struct BadFile {

@@ -1,0 +1,114 @@
+#pragma once
+// The access-log record's schema, declared once: where a connection was (Phase), how it ended
+// (Outcome), which per-phase timer cut it (TimerKind), their wire names, and the JSON field names.
+// The server writes it (http/, observe/), analyze reads it, and the tests check both against it.
+// It lives in base/ because analyze depends on base only.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace unbroken::schema {
+
+enum class Phase : std::uint8_t {
+  kIdle,            // no byte of a request yet, fresh or keep-alive
+  kRequestHeaders,  // reading the request head
+  kRequestBody,     // head read, reading the body, handler not started
+  kHandler,         // handler running, no response byte written
+  kResponse,        // response bytes written, not all of them yet
+};
+inline constexpr std::array<std::string_view, 5> kPhaseNames{"idle", "request_headers", "request_body", "handler",
+                                                             "response"};
+inline constexpr std::size_t kPhaseCount = kPhaseNames.size();
+static_assert(static_cast<std::size_t>(Phase::kResponse) + 1 == kPhaseCount);
+
+enum class Outcome : std::uint8_t {
+  kOk,
+  kClientClosed,   // FIN / EOF
+  kClientReset,    // ECONNRESET
+  kBrokenPipe,     // EPIPE
+  kTimeout,        // a TimerKind fired
+  kProtocolError,  // malformed request
+  kLimitExceeded,  // 413, 431, connection limits
+  kShutdown,       // drain timeout during graceful shutdown
+  kHandlerError,   // handler threw or failed
+};
+inline constexpr std::array<std::string_view, 9> kOutcomeNames{
+    "ok",       "client_closed", "client_reset", "broken_pipe", "timeout", "protocol_error", "limit_exceeded",
+    "shutdown", "handler_error"};
+inline constexpr std::size_t kOutcomeCount = kOutcomeNames.size();
+static_assert(static_cast<std::size_t>(Outcome::kHandlerError) + 1 == kOutcomeCount);
+
+// kSendRate is the minimum delivery rate, judged once per send timeout while output waits for the
+// client. kLinger and kRecord are housekeeping: lingering close after an error, and the short wait
+// before an answered request's delivery is read. They are not timeouts a client meets, so they
+// come after the client timers (metrics count only those), but a record may still name them.
+enum class TimerKind : std::uint8_t {
+  kHeader,
+  kBody,
+  kHandler,
+  kSend,
+  kKeepalive,
+  kDrain,
+  kSendRate,
+  kLinger,
+  kRecord
+};
+inline constexpr std::array<std::string_view, 9> kTimerNames{"header", "body",      "handler", "send",  "keepalive",
+                                                             "drain",  "send_rate", "linger",  "record"};
+inline constexpr std::size_t kTimerCount = kTimerNames.size();
+inline constexpr std::size_t kClientTimerCount = static_cast<std::size_t>(TimerKind::kSendRate) + 1;
+static_assert(static_cast<std::size_t>(TimerKind::kRecord) + 1 == kTimerCount);
+
+constexpr std::string_view name(Phase p) {
+  return kPhaseNames[static_cast<std::size_t>(p)];
+}
+constexpr std::string_view name(Outcome o) {
+  return kOutcomeNames[static_cast<std::size_t>(o)];
+}
+constexpr std::string_view name(TimerKind t) {
+  return kTimerNames[static_cast<std::size_t>(t)];
+}
+
+// A client that left on its own accord, as opposed to a server-side end.
+constexpr bool is_departure(Outcome o) {
+  return o == Outcome::kClientClosed || o == Outcome::kClientReset || o == Outcome::kBrokenPipe;
+}
+
+// The JSON-lines record's field names, in the order the writer writes them. `timer` and
+// `timeout_ms` appear only when a timer fired; `route` only once the router named the request;
+// `bytes_acked`, `bytes_unsent` and `encoding` only when known.
+namespace field {
+inline constexpr std::string_view kTs = "ts";
+inline constexpr std::string_view kConn = "conn";
+inline constexpr std::string_view kReq = "req";
+inline constexpr std::string_view kClient = "client";
+inline constexpr std::string_view kMethod = "method";
+inline constexpr std::string_view kPath = "path";
+inline constexpr std::string_view kRoute = "route";
+inline constexpr std::string_view kStatus = "status";
+inline constexpr std::string_view kUa = "ua";
+inline constexpr std::string_view kReferer = "referer";
+inline constexpr std::string_view kOutcome = "outcome";
+inline constexpr std::string_view kPhase = "phase";
+inline constexpr std::string_view kTimer = "timer";
+inline constexpr std::string_view kTimeoutMs = "timeout_ms";
+inline constexpr std::string_view kBytesIn = "bytes_in";
+inline constexpr std::string_view kBytesOut = "bytes_out";
+inline constexpr std::string_view kBytesAcked = "bytes_acked";
+inline constexpr std::string_view kBytesUnsent = "bytes_unsent";
+inline constexpr std::string_view kEncoding = "encoding";
+inline constexpr std::string_view kDurationMs = "duration_ms";
+inline constexpr std::string_view kHandlerMs = "handler_ms";
+inline constexpr std::string_view kCancelled = "cancelled";
+inline constexpr std::string_view kWastedMs = "wasted_ms";
+}  // namespace field
+
+inline constexpr std::array<std::string_view, 23> kFieldNames{
+    field::kTs,       field::kConn,       field::kReq,       field::kClient,    field::kMethod,     field::kPath,
+    field::kRoute,    field::kStatus,     field::kUa,        field::kReferer,   field::kOutcome,    field::kPhase,
+    field::kTimer,    field::kTimeoutMs,  field::kBytesIn,   field::kBytesOut,  field::kBytesAcked, field::kBytesUnsent,
+    field::kEncoding, field::kDurationMs, field::kHandlerMs, field::kCancelled, field::kWastedMs};
+
+}  // namespace unbroken::schema

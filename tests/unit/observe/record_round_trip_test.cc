@@ -1,0 +1,203 @@
+// One record schema (base/record_schema.h): what the server's access log writes, analyze reads back.
+// Every outcome, phase and timer goes through the real writer (observe::append_json) and the real
+// reader (analyze::JsonLineParser), and every field must survive the trip.
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <set>
+#include <string>
+
+#include "analyze/parsers.h"
+#include "base/record_schema.h"
+#include "observe/access_log.h"
+
+namespace unbroken {
+namespace {
+
+namespace f = schema::field;
+
+// The fields the analyzer has no use for: the writer writes them, the reader skips them, and this
+// test checks them from the JSON instead.
+const std::set<std::string_view> kNotRead{f::kConn, f::kReq, f::kReferer, f::kBytesIn, f::kEncoding};
+
+http::RequestRecord full_record(schema::Outcome o, schema::Phase p, std::optional<schema::TimerKind> t) {
+  http::RequestRecord r;
+  r.ts = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'795'000'000'123));
+  r.conn = 7;
+  r.req = 3;
+  r.client = "[2001:db8::1]:443";
+  r.method = "POST";
+  r.path = "/up/\"q\"\\load?x=1";
+  r.route = "POST /up/{name}";
+  r.status = 499;
+  r.ua = "curl/8.0 \xc3\xa9";
+  r.referer = "https://example.test/";
+  r.outcome = o;
+  r.phase = p;
+  r.timer = t;
+  r.timeout_ms = 30000;
+  r.bytes_in = 1234;
+  r.bytes_out = 567;
+  r.bytes_acked = 500;
+  r.bytes_unsent = 67;
+  r.encoding = "gzip";
+  r.duration_ms = 412.301;
+  r.handler_ms = 400.25;
+  r.cancelled = true;
+  r.wasted_ms = 1.5;
+  return r;
+}
+
+std::string write_line(const http::RequestRecord& r) {
+  fmt::memory_buffer buf;
+  observe::append_json(buf, r);
+  return fmt::to_string(buf);
+}
+
+// The reader's buffer has simdjson's padding after the line; so does this one. Entry's views point
+// into *buf.
+bool read_line(analyze::JsonLineParser& p, const std::string& line, std::string& buf, analyze::Entry& e) {
+  buf.assign(line);
+  buf.append(simdjson::SIMDJSON_PADDING, ' ');
+  return p.parse(std::string_view(buf.data(), line.size()), buf.size(), e);
+}
+
+void expect_read_back(const http::RequestRecord& r, const analyze::Entry& e) {
+  EXPECT_EQ(e.ts_ms, 1'795'000'000'123);
+  EXPECT_EQ(e.client, r.client);
+  EXPECT_EQ(e.method, r.method);
+  EXPECT_EQ(e.path, r.path);
+  EXPECT_EQ(e.route, r.route);
+  EXPECT_EQ(e.ua, r.ua);
+  EXPECT_EQ(e.status, r.status);
+  EXPECT_EQ(e.outcome, r.outcome);
+  EXPECT_EQ(e.phase, analyze::to_phase(r.phase));
+  EXPECT_EQ(e.timer, r.timer ? analyze::to_timer(*r.timer) : analyze::Timer::kNone);
+  EXPECT_EQ(e.timeout_ms, r.timer ? static_cast<std::int64_t>(r.timeout_ms) : -1);
+  EXPECT_EQ(e.bytes_out, static_cast<std::int64_t>(r.bytes_out));
+  EXPECT_EQ(e.bytes_acked, r.bytes_acked ? static_cast<std::int64_t>(*r.bytes_acked) : -1);
+  EXPECT_EQ(e.bytes_unsent, r.bytes_unsent ? static_cast<std::int64_t>(*r.bytes_unsent) : -1);
+  EXPECT_DOUBLE_EQ(e.duration_ms, r.duration_ms);
+  EXPECT_DOUBLE_EQ(e.handler_ms, r.handler_ms);
+  EXPECT_EQ(e.cancelled, r.cancelled);
+  EXPECT_DOUBLE_EQ(e.wasted_ms, r.wasted_ms);
+}
+
+// The keys of the written line are exactly the schema's, in the schema's order, and the fields the
+// reader skips still carry their values.
+void expect_schema_keys(const http::RequestRecord& r, const std::string& line) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object obj;
+  ASSERT_EQ(parser.parse(line).get(obj), simdjson::SUCCESS) << line;
+  std::vector<std::string_view> keys;
+  for (auto [k, v] : obj) keys.push_back(k);
+  std::vector<std::string_view> want;
+  for (std::string_view k : schema::kFieldNames) {
+    bool present = (k != f::kTimer && k != f::kTimeoutMs) || r.timer;
+    present &= k != f::kRoute || !r.route.empty();
+    present &= k != f::kBytesAcked || r.bytes_acked;
+    present &= k != f::kBytesUnsent || r.bytes_unsent;
+    present &= k != f::kEncoding || !r.encoding.empty();
+    if (present) want.push_back(k);
+  }
+  EXPECT_EQ(keys, want) << line;
+  std::uint64_t conn = 0, req = 0, bytes_in = 0;
+  std::string_view referer, encoding;
+  EXPECT_EQ(obj[f::kConn].get(conn), simdjson::SUCCESS);
+  EXPECT_EQ(obj[f::kReq].get(req), simdjson::SUCCESS);
+  EXPECT_EQ(obj[f::kBytesIn].get(bytes_in), simdjson::SUCCESS);
+  EXPECT_EQ(obj[f::kReferer].get(referer), simdjson::SUCCESS);
+  EXPECT_EQ(conn, r.conn);
+  EXPECT_EQ(req, r.req);
+  EXPECT_EQ(bytes_in, r.bytes_in);
+  EXPECT_EQ(referer, r.referer);
+  if (!r.encoding.empty()) {
+    EXPECT_EQ(obj[f::kEncoding].get(encoding), simdjson::SUCCESS);
+    EXPECT_EQ(encoding, r.encoding);
+  }
+}
+
+TEST(RecordRoundTrip, EveryOutcomePhaseAndTimerSurvives) {
+  analyze::JsonLineParser parser;
+  std::string buf;
+  for (std::size_t o = 0; o < schema::kOutcomeCount; ++o) {
+    for (std::size_t p = 0; p < schema::kPhaseCount; ++p) {
+      for (std::size_t t = 0; t <= schema::kTimerCount; ++t) {
+        std::optional<schema::TimerKind> timer;
+        if (t < schema::kTimerCount) timer = static_cast<schema::TimerKind>(t);
+        auto r = full_record(static_cast<schema::Outcome>(o), static_cast<schema::Phase>(p), timer);
+        std::string line = write_line(r);
+        SCOPED_TRACE(line);
+        analyze::Entry e;
+        ASSERT_TRUE(read_line(parser, line, buf, e));
+        expect_read_back(r, e);
+        expect_schema_keys(r, line);
+        // The names are the schema's, as text, not only as values that happen to agree.
+        EXPECT_EQ(analyze::name(e.outcome), schema::kOutcomeNames[o]);
+        EXPECT_EQ(analyze::name(e.phase), schema::kPhaseNames[p]);
+        if (timer) {
+          EXPECT_EQ(analyze::name(e.timer), schema::kTimerNames[t]);
+        }
+      }
+    }
+  }
+}
+
+// The optional fields left out: a connection that ended before its head was routed.
+TEST(RecordRoundTrip, OptionalFieldsLeftOutReadAsUnknown) {
+  auto r = full_record(schema::Outcome::kClientClosed, schema::Phase::kIdle, std::nullopt);
+  r.route = {};
+  r.bytes_acked.reset();
+  r.bytes_unsent.reset();
+  r.encoding = {};
+  r.cancelled = false;
+  std::string line = write_line(r);
+  analyze::JsonLineParser parser;
+  std::string buf;
+  analyze::Entry e;
+  ASSERT_TRUE(read_line(parser, line, buf, e)) << line;
+  expect_read_back(r, e);
+  expect_schema_keys(r, line);
+}
+
+// All an Entry holds, as text, to tell two apart.
+std::string describe(const analyze::Entry& e) {
+  return fmt::format("{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}", e.ts_ms, e.client, e.method, e.path,
+                     e.route, e.ua, e.status, analyze::name(e.outcome), analyze::name(e.phase), analyze::name(e.timer),
+                     e.timeout_ms, e.bytes_out, e.bytes_acked, e.bytes_unsent, e.duration_ms, e.handler_ms, e.cancelled,
+                     e.wasted_ms);
+}
+
+// Every field the reader knows is one the writer writes, and the other way round but for kNotRead:
+// a line without a field the reader reads gives a different Entry; without one it skips, the same.
+TEST(RecordRoundTrip, ReaderKnowsEveryWrittenField) {
+  auto r = full_record(schema::Outcome::kTimeout, schema::Phase::kHandler, schema::TimerKind::kHandler);
+  std::string line = write_line(r);
+  simdjson::dom::parser dom;
+  simdjson::dom::object obj;
+  ASSERT_EQ(dom.parse(line).get(obj), simdjson::SUCCESS);
+  analyze::JsonLineParser parser;
+  std::string buf;
+  analyze::Entry e;
+  ASSERT_TRUE(read_line(parser, line, buf, e));
+  const std::string full = describe(e);
+  for (std::string_view key : schema::kFieldNames) {
+    std::string without = "{";
+    for (auto [k, v] : obj) {
+      if (k == key) continue;
+      if (without.size() > 1) without += ',';
+      without += fmt::format("\"{}\":{}", k, simdjson::minify(v));
+    }
+    without += "}";
+    std::string dropped = read_line(parser, without, buf, e) ? describe(e) : "rejected";
+    if (kNotRead.contains(key)) {
+      EXPECT_EQ(dropped, full) << key << " is read after all: take it out of kNotRead";
+    } else {
+      EXPECT_NE(dropped, full) << key << " is written but not read";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace unbroken
