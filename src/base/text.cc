@@ -15,6 +15,13 @@ std::string_view trim_ows(std::string_view s) {
   return s;
 }
 
+std::string_view next_list_element(std::string_view& list) {
+  std::size_t comma = list.find(',');
+  std::string_view member = list.substr(0, comma);
+  list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+  return trim_ows(member);
+}
+
 std::size_t utf8_length(std::string_view s, std::size_t i) {
   auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
   auto cont = [&](std::size_t k) { return i + k < s.size() && (b(k) & 0xC0) == 0x80; };

@@ -18,6 +18,10 @@ constexpr char ascii_lower(char c) {
 // a list member.
 [[nodiscard]] std::string_view trim_ows(std::string_view s);
 
+// The next member of a comma-separated list (RFC 9110 5.6.1), without its OWS, removed from the
+// front of `list` with its comma. Empty members come back empty: the caller skips them.
+[[nodiscard]] std::string_view next_list_element(std::string_view& list);
+
 // Length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no overlongs, no surrogates, at most
 // U+10FFFF), or 0.
 [[nodiscard]] std::size_t utf8_length(std::string_view s, std::size_t i);

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "base/text.h"
+
 namespace unbroken::chaos {
 
 void Sample::add(double v, std::mt19937_64& rng) {
@@ -64,9 +66,10 @@ std::string render_text(const Report& r) {
                                 r.connections, r.seed);
   const GoodStats& g = r.good;
   if (r.kinds[0].clients > 0) {
-    out += fmt::format("good ({} clients): {} requests, {:.0f} req/s, latency p50 {:.2f} ms, p99 {:.2f} ms, max {:.1f} ms",
-                       r.kinds[0].clients, g.requests, r.seconds > 0 ? static_cast<double>(g.requests) / r.seconds : 0,
-                       g.latency_ms.percentile(0.5), g.latency_ms.percentile(0.99), g.latency_ms.max());
+    out +=
+        fmt::format("good ({} clients): {} requests, {:.0f} req/s, latency p50 {:.2f} ms, p99 {:.2f} ms, max {:.1f} ms",
+                    r.kinds[0].clients, g.requests, r.seconds > 0 ? static_cast<double>(g.requests) / r.seconds : 0,
+                    g.latency_ms.percentile(0.5), g.latency_ms.percentile(0.99), g.latency_ms.max());
     out += fmt::format(", errors {}", g.error_count());
     for (const auto& [kind, count] : g.errors) out += fmt::format(" ({} {})", kind, count);
     out += "\n\n";
@@ -85,9 +88,10 @@ std::string render_text(const Report& r) {
     for (const auto& [status, count] : s.statuses) out += fmt::format(" {}x{}", status, count);
     out += "\n";
   }
-  out += "\nanswered: a response head; 408: a 408 response; closed: FIN without a response; reset: RST;\n"
-         "nothing: no reaction by the end of the run; left: the client left by design first; refused: no\n"
-         "connection. Times run from the connection to the server's reaction.\n\n";
+  out +=
+      "\nanswered: a response head; 408: a 408 response; closed: FIN without a response; reset: RST;\n"
+      "nothing: no reaction by the end of the run; left: the client left by design first; refused: no\n"
+      "connection. Times run from the connection to the server's reaction.\n\n";
   out += fmt::format("verdict: {}: {}\n", r.passed ? "PASS" : "FAIL", r.verdict);
   return out;
 }
@@ -96,12 +100,9 @@ std::string render_json(const Report& r) {
   // Every string here is ours (kind and reaction names, error kinds) except the target, which
   // parse_url() limited to printable characters; quotes and backslashes are still escaped.
   auto quoted = [](std::string_view s) {
-    std::string q = "\"";
-    for (char c : s) {
-      if (c == '"' || c == '\\') q += '\\';
-      q += c;
-    }
-    return q + "\"";
+    std::string q;
+    append_json_string(q, s);
+    return q;
   };
   auto sample = [](const Sample& s) {
     return fmt::format(R"({{"count":{},"p50":{:.3f},"p99":{:.3f},"max":{:.3f}}})", s.count(), s.percentile(0.5),

@@ -60,9 +60,7 @@ std::string_view name(Encoding e) {
 AcceptEncoding AcceptEncoding::parse(std::string_view header) {
   AcceptEncoding a;
   while (!header.empty()) {
-    std::size_t comma = header.find(',');
-    std::string_view member = header.substr(0, comma);
-    header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+    std::string_view member = next_list_element(header);
     std::size_t semi = member.find(';');
     std::string_view coding = trim_ows(member.substr(0, semi));
     int q = semi == std::string_view::npos ? kFullQuality : member_quality(member.substr(semi + 1));

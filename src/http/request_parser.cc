@@ -1,16 +1,12 @@
 #include "http/request_parser.h"
 
+#include "base/text.h"
+
 namespace unbroken::http {
 namespace {
 
 RequestParser& self(llhttp_t* p) {
   return *static_cast<RequestParser*>(p->data);
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 bool is_hex(char c) {
@@ -205,16 +201,13 @@ int RequestParser::check_transfer_encoding(std::string_view value) {
   bool chunked_seen = false;
   bool chunked_last = false;
   while (!value.empty()) {
-    auto comma = value.find(',');
-    std::string_view token = trim(value.substr(0, comma));
+    std::string_view token = next_list_element(value);
     if (iequals(token, "chunked")) {
       if (chunked_seen) return fail(400, "chunked applied twice");
       chunked_seen = chunked_last = true;
     } else if (!token.empty()) {
       return fail(501, "unsupported transfer coding");
     }
-    if (comma == std::string_view::npos) break;
-    value.remove_prefix(comma + 1);
   }
   if (!chunked_last) return fail(400, "chunked is not the final transfer coding");
   te_chunked_ = true;
@@ -226,7 +219,7 @@ int RequestParser::on_header_value_complete(llhttp_t* p) {
   if (s.field_.empty()) return s.fail(400, "empty header field name");
   if (iequals(s.field_, "host")) {
     if (++s.host_count_ > 1) return s.fail(400, "more than one Host header");
-    if (!valid_host(trim(s.value_))) return s.fail(400, "invalid Host header");
+    if (!valid_host(trim_ows(s.value_))) return s.fail(400, "invalid Host header");
   }
   if (iequals(s.field_, "transfer-encoding")) {
     if (int r = s.check_transfer_encoding(s.value_); r != 0) return r;
@@ -252,7 +245,7 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   r.keep_alive = llhttp_should_keep_alive(p) != 0;
   std::string_view expect = r.header("expect");
   if (!expect.empty()) {
-    if (!iequals(trim(expect), "100-continue")) return s.fail(417, "unsupported expectation");
+    if (!iequals(trim_ows(expect), "100-continue")) return s.fail(417, "unsupported expectation");
     r.expect_continue = r.version_minor == 1;
   }
   s.head_complete_ = true;

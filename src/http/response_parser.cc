@@ -1,24 +1,12 @@
 #include "http/response_parser.h"
 
+#include "base/text.h"
+
 namespace unbroken::http {
 namespace {
 
 ResponseParser& self(llhttp_t* p) {
   return *static_cast<ResponseParser*>(p->data);
-}
-
-bool is_ows(char c) {
-  return c == ' ' || c == '\t';
-}
-
-// The next element of a comma-separated list, without its surrounding whitespace; consumes it.
-std::string_view next_element(std::string_view& list) {
-  auto comma = list.find(',');
-  std::string_view e = list.substr(0, comma);
-  list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
-  while (!e.empty() && is_ows(e.front())) e.remove_prefix(1);
-  while (!e.empty() && is_ows(e.back())) e.remove_suffix(1);
-  return e;
 }
 
 // What a person reads (a proxy's 502 names it): the problem in words, never llhttp's code.
@@ -181,7 +169,7 @@ int ResponseParser::check_transfer_encoding(std::string_view value) {
   bool chunked_seen = false;
   bool chunked_last = false;
   while (!value.empty()) {
-    std::string_view coding = next_element(value);
+    std::string_view coding = next_list_element(value);
     if (coding.empty()) continue;
     if (iequals(coding, "chunked")) {
       if (chunked_seen) return fail("chunked applied twice");
@@ -291,7 +279,7 @@ bool ResponseParser::scan_head(std::string_view data, std::size_t& at) {
         error_reason_ = "malformed status code";
         return false;
       }
-    } else if (is_ows(c) && prev_was_lf_) {
+    } else if ((c == ' ' || c == '\t') && prev_was_lf_) {
       error_reason_ = "obsolete line folding";
       return false;
     }

@@ -6,6 +6,9 @@
 namespace unbroken::session {
 namespace {
 
+// Not base's append_json_string, on purpose: that one turns a byte that is not UTF-8 into \u00XX,
+// valid JSON but another value. A session value must come back exactly or not be stored, so bytes
+// pass through here and the store refuses what is not UTF-8 (EINVAL, see redis_store.cc).
 void append_string(std::string& out, std::string_view s) {
   out += '"';
   for (unsigned char c : s) {

@@ -8,6 +8,7 @@
 #include <simdjson.h>
 
 #include <string>
+#include <vector>
 
 namespace unbroken {
 namespace {
@@ -34,6 +35,28 @@ TEST(Text, TrimOws) {
   const std::pair<std::string_view, std::string_view> rows[] = {{"  gzip\t", "gzip"}, {"\t \t", ""},     {"", ""},
                                                                 {"a b", "a b"},       {" \r\n", "\r\n"}, {"x ", "x"}};
   for (auto [in, out] : rows) EXPECT_EQ(trim_ows(in), out) << '"' << in << '"';
+}
+
+TEST(Text, NextListElementSplitsAtCommasAndTrimsEachMember) {
+  struct Row {
+    std::string_view list;
+    std::vector<std::string_view> members;
+  };
+  const Row rows[] = {
+      {"gzip, chunked", {"gzip", "chunked"}},
+      {"chunked", {"chunked"}},
+      {" a ,\tb\t,c ", {"a", "b", "c"}},
+      {"a,,b", {"a", "", "b"}},  // empty members come back empty
+      {"a,", {"a"}},             // a trailing comma ends the list
+      {",", {""}},
+      {"", {}},
+  };
+  for (const Row& r : rows) {
+    std::string_view list = r.list;
+    std::vector<std::string_view> got;
+    while (!list.empty()) got.push_back(next_list_element(list));
+    EXPECT_EQ(got, r.members) << '"' << r.list << '"';
+  }
 }
 
 TEST(Text, JsonStringIsValidJsonAndRoundTrips) {
