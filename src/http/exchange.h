@@ -16,6 +16,7 @@
 #include "http/content_encoding.h"
 #include "http/record.h"
 #include "http/request.h"
+#include "http/response_encoder.h"
 #include "http/response_head.h"
 
 namespace unbroken::net {
@@ -66,6 +67,14 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // Streamed request bodies (routes with BodyMode::kStream): chunks as they arrive, then end().
   // Without these, the body is read and discarded.
   void on_body(std::function<void(std::string_view)> chunk, std::function<void()> end);
+  // Back-pressure for a streamed body, for a consumer slower than the client (an upstream, a disk):
+  // after pause_body() (from the chunk callback or any time on the loop thread) no chunk and no
+  // end() is delivered, the connection stops reading, and the kernel's receive window slows the
+  // client; the unparsed bytes held meanwhile stay within max_buffered_input. The body timeout does
+  // not run while paused (the stall is ours, not the client's). resume_body() delivers what was
+  // held, then reads again. Finishing the response resumes too (the rest of the body is read).
+  void pause_body();
+  void resume_body();
 
   // For a layer that must act before the response head leaves (sessions save first): `hook` runs at
   // the handler's first respond()/start(), with a continuation. Until the continuation is called (on
@@ -78,6 +87,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
  private:
   friend class HttpConnection;
+  friend class RequestRecorder;
   HttpConnection* conn_;
   net::EventLoop& loop_;
   Request request_;
@@ -88,16 +98,12 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::function<void()> drain_;
   bool started_ = false;
   bool finished_ = false;
-  bool chunked_ = false;
-  bool head_only_ = false;  // HEAD: the head is sent, body bytes are dropped
-  std::optional<std::uint64_t> length_;
-  std::uint64_t body_written_ = 0;
+  ResponseEncoder encoder_;  // the framing of this response, once started
   // Where the head starts in the request's output (after a 100 Continue, say) and its size: a
   // framing error in the body can replace a head none of which was sent.
   std::uint64_t head_at_ = 0;
   std::size_t head_len_ = 0;
-  std::unique_ptr<GzipStream> gzip_;  // --gzip: this body is compressed as it is written
-  std::string encoding_;              // the Content-Encoding sent, for the record ("" = identity)
+  std::string encoding_;  // the Content-Encoding sent, for the record ("" = identity)
   struct Departed {
     RequestRecord rec;
     std::chrono::steady_clock::time_point at;
