@@ -48,6 +48,22 @@ struct Rig {
           ex->on_body([ex](std::string_view chunk) { ex->write(chunk); }, [ex] { ex->finish(); });
         },
         BodyMode::kStream);
+    // A streamed-body consumer that pauses after each chunk while pause_on_chunk_ is set.
+    router_.add(
+        "POST", "/sink",
+        [this](const ExchangePtr& ex) {
+          held_ = ex;
+          ex->on_body(
+              [this, ex](std::string_view chunk) {
+                sunk_ += chunk;
+                if (pause_on_chunk_) ex->pause_body();
+              },
+              [this, ex] {
+                sink_ended_ = true;
+                ex->respond(200, std::to_string(sunk_.size()));
+              });
+        },
+        BodyMode::kStream);
     router_.add("GET", "/big", [](const ExchangePtr& ex) { ex->respond(200, std::string(64 * 1024, 'x')); });
     ctx_ = std::make_unique<LoopContext>(*loop_, limits_, router_, stats_);
     ctx_->record = [this](const RequestRecord& r) {
@@ -72,6 +88,9 @@ struct Rig {
   std::unique_ptr<HttpConnection> conn_;
   std::vector<Rec> records_;
   ExchangePtr held_;
+  std::string sunk_;
+  bool pause_on_chunk_ = false;
+  bool sink_ended_ = false;
   int closed_ = 0;
 };
 
@@ -375,6 +394,77 @@ TEST_F(ConnectionTest, SendRateNeverCutsAnHonestSlowClient) {
     off.transport_->drain(10);
   }
   EXPECT_TRUE(off.records_.empty());
+}
+
+TEST_F(ConnectionTest, StreamedBodyWithoutPauseReachesTheHandlerAsItComes) {
+  transport_->receive("POST /sink HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nab");
+  transport_->receive("cd");
+  EXPECT_EQ(sunk_, "abcd");
+  EXPECT_TRUE(transport_->reading_);
+  transport_->receive("ef");
+  EXPECT_TRUE(sink_ended_);
+  ASSERT_EQ(records_.size(), 0u);  // the record waits for the client's ACKs
+  EXPECT_TRUE(transport_->out_.ends_with("\r\n\r\n6"));
+}
+
+TEST_F(ConnectionTest, PausedBodyStopsReadingAndResumeDeliversTheRest) {
+  limits_.handler_timeout = milliseconds(10'000);  // the handler may take its time; the client may not
+  pause_on_chunk_ = true;
+  transport_->receive("POST /sink HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nab");
+  EXPECT_EQ(sunk_, "ab");
+  EXPECT_FALSE(transport_->reading_);
+  // What arrives while paused stays in the transport, unparsed.
+  transport_->receive("cd");
+  EXPECT_EQ(sunk_, "ab");
+  EXPECT_EQ(transport_->in_.size(), 2u);
+  // Well past the body timeout: the stall is ours, not the client's.
+  advance(milliseconds(2500));
+  EXPECT_TRUE(records_.empty());
+  EXPECT_FALSE(transport_->closed_);
+
+  pause_on_chunk_ = false;
+  held_->resume_body();
+  EXPECT_EQ(sunk_, "abcd");
+  EXPECT_TRUE(transport_->reading_);
+  EXPECT_TRUE(transport_->in_.empty());
+  transport_->receive("ef");
+  EXPECT_TRUE(sink_ended_);
+  EXPECT_TRUE(transport_->out_.ends_with("\r\n\r\n6"));
+  // After resume the body timer runs again: a client that stops sending is cut.
+  Rig stall;
+  stall.limits_.handler_timeout = milliseconds(10'000);
+  stall.pause_on_chunk_ = true;
+  stall.transport_->receive("POST /sink HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nab");
+  stall.advance(milliseconds(1500));
+  EXPECT_TRUE(stall.records_.empty());
+  stall.pause_on_chunk_ = false;
+  stall.held_->resume_body();
+  stall.advance(milliseconds(1100));
+  stall.held_.reset();  // the record of a cancelled handler waits for it to let go
+  stall.advance(milliseconds(1));
+  ASSERT_EQ(stall.records_.size(), 1u);
+  EXPECT_EQ(stall.records_[0].timer, "body");
+}
+
+TEST_F(ConnectionTest, BodyPausedWithinOneParseHoldsTheRestAndItsEnd) {
+  // Chunked: one parse yields several pieces; a pause after the first holds the others and the end.
+  pause_on_chunk_ = true;
+  std::string req =
+      "POST /sink HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n2\r\ncd\r\n0\r\n\r\n";
+  transport_->receive(req);
+  EXPECT_EQ(sunk_, "ab");
+  EXPECT_FALSE(sink_ended_);
+  EXPECT_FALSE(transport_->reading_);
+  held_->resume_body();  // delivers "cd" and pauses again; the end waits
+  EXPECT_EQ(sunk_, "abcd");
+  EXPECT_FALSE(sink_ended_);
+  pause_on_chunk_ = false;
+  held_->resume_body();
+  EXPECT_TRUE(sink_ended_);
+  EXPECT_TRUE(transport_->out_.ends_with("\r\n\r\n4"));
+  // Keep-alive: the next request is read.
+  transport_->receive("GET /sync HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_TRUE(transport_->out_.ends_with("sync\n"));
 }
 
 }  // namespace
