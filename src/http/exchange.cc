@@ -18,30 +18,38 @@ Exchange::~Exchange() {
 }
 
 bool Exchange::held(std::function<void()> op) {
-  if (!gated_ && !head_hook_) return false;
+  if (!gating()) return false;
   held_ops_.push_back(std::move(op));
   if (!gated_) {
     gated_ = true;
-    auto hook = std::move(head_hook_);
-    head_hook_ = nullptr;
-    hook(*this, [self = shared_from_this()](bool ok) {
-      self->gated_ = false;
-      auto ops = std::move(self->held_ops_);
-      self->held_ops_.clear();
-      if (!ok) {
-        self->headers_.clear();
-        self->respond(503, "session store unavailable\n");
-        return;
-      }
-      for (auto& op : ops) op();
-    });
+    run_next_hook();
   }
   return true;
 }
 
+void Exchange::run_next_hook() {
+  if (next_hook_ == head_hooks_.size()) {
+    gated_ = false;
+    auto ops = std::move(held_ops_);
+    held_ops_.clear();
+    for (auto& op : ops) op();
+    return;
+  }
+  // Moved out: a hook may add hooks (the vector may grow while it runs).
+  HeadHook hook = std::move(head_hooks_[next_hook_++]);
+  hook(*this, [self = shared_from_this()](HookVerdict v) {
+    if (v.status == 0) return self->run_next_hook();
+    self->gated_ = false;
+    self->next_hook_ = self->head_hooks_.size();  // the later hooks do not run
+    self->held_ops_.clear();
+    self->headers_.clear();
+    self->respond(v.status, v.body);
+  });
+}
+
 void Exchange::respond(int status, std::string_view body, std::string_view content_type) {
   if (conn_ == nullptr || started_) return;
-  if (gated_ || head_hook_) {
+  if (gating()) {
     held([this, status, b = std::string(body), ct = std::string(content_type)] { respond(status, b, ct); });
     return;
   }
@@ -54,7 +62,7 @@ void Exchange::respond(int status, std::string_view body, std::string_view conte
 
 void Exchange::respond_file(int status, UniqueFd file, std::uint64_t offset, std::uint64_t length) {
   if (conn_ == nullptr || started_) return;
-  if (gated_ || head_hook_) {
+  if (gating()) {
     auto shared = std::make_shared<UniqueFd>(std::move(file));
     held([this, status, shared, offset, length] { respond_file(status, std::move(*shared), offset, length); });
     return;

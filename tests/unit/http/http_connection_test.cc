@@ -467,5 +467,76 @@ TEST_F(ConnectionTest, BodyPausedWithinOneParseHoldsTheRestAndItsEnd) {
   EXPECT_TRUE(transport_->out_.ends_with("sync\n"));
 }
 
+TEST_F(ConnectionTest, HeadHooksRunInOrderAndTheHeadWaitsForTheLast) {
+  std::vector<std::string> ran;
+  Exchange::HookDone second;
+  router_.add("GET", "/hooked", [&](const ExchangePtr& ex) {
+    ex->add_head_hook([&](Exchange& e, Exchange::HookDone done) {
+      ran.push_back("one " + e.request().target);
+      e.add_header("X-One", "1");
+      done(Exchange::HookVerdict::proceed());
+    });
+    ex->add_head_hook([&](Exchange& e, Exchange::HookDone done) {
+      ran.push_back("two " + e.request().target);
+      second = std::move(done);
+    });
+    ex->start(200);
+    ex->write("body");
+    ex->finish();
+  });
+  transport_->receive("GET /hooked HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(ran, (std::vector<std::string>{"one /hooked", "two /hooked"}));
+  EXPECT_EQ(transport_->out_, "");
+  second(Exchange::HookVerdict::proceed());
+  EXPECT_NE(transport_->out_.find("X-One: 1\r\n"), std::string::npos);
+  EXPECT_TRUE(transport_->out_.ends_with("4\r\nbody\r\n0\r\n\r\n"));
+}
+
+TEST_F(ConnectionTest, FailedHeadHookAnswersItsOwnErrorAndStopsTheChain) {
+  bool later_ran = false;
+  router_.add("GET", "/denied", [&](const ExchangePtr& ex) {
+    ex->add_head_hook(
+        [](Exchange&, Exchange::HookDone done) { done(Exchange::HookVerdict::fail(401, "who are you\n")); });
+    ex->add_head_hook([&](Exchange&, Exchange::HookDone done) {
+      later_ran = true;
+      done(Exchange::HookVerdict::proceed());
+    });
+    ex->add_header("X-Handler", "dropped");
+    ex->respond(200, "secret\n");
+  });
+  transport_->receive("GET /denied HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_FALSE(later_ran);
+  EXPECT_TRUE(transport_->out_.starts_with("HTTP/1.1 401 Unauthorized\r\n"));
+  EXPECT_EQ(transport_->out_.find("X-Handler"), std::string::npos);
+  EXPECT_TRUE(transport_->out_.ends_with("who are you\n"));
+}
+
+TEST_F(ConnectionTest, TypedStateIsOnePerTypeAndLeavesWithTheExchange) {
+  struct Counter {
+    int n = 0;
+  };
+  struct Tag {
+    explicit Tag(std::string v) : value(std::move(v)) {}
+    std::string value;
+  };
+  auto alive = std::make_shared<int>(0);
+  router_.add("GET", "/state", [&](const ExchangePtr& ex) {
+    EXPECT_EQ(ex->state<Counter>(), nullptr);
+    ex->emplace_state<Counter>().n = 2;
+    ex->emplace_state<Tag>("t");
+    ex->emplace_state<std::shared_ptr<int>>(alive);
+    ex->state<Counter>()->n++;
+    EXPECT_EQ(ex->state<Counter>()->n, 3);
+    EXPECT_EQ(ex->state<Tag>()->value, "t");
+    EXPECT_EQ(ex->emplace_state<Tag>("u").value, "u");  // replaces
+    EXPECT_EQ(ex->state<Tag>()->value, "u");
+    ex->respond(200, "ok\n");
+  });
+  transport_->receive("GET /state HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(alive.use_count(), 2);  // the answered exchange waits with its record
+  advance(milliseconds(200));
+  EXPECT_EQ(alive.use_count(), 1);
+}
+
 }  // namespace
 }  // namespace unbroken::http
