@@ -1,6 +1,8 @@
-// The connection state machine (see http_connection.h): phases, timers, input, output and the
-// lifecycle. Framing is the response encoder's (response_encoder.h), records and counters the
-// request recorder's (request_recorder.h), the handler's side is exchange.cc.
+// The connection state machine (see http_connection.h): reading and dispatching requests, the
+// streamed body and its back-pressure, and how requests and the connection end (the lifecycle).
+// The same class's timers are in http_connection_timers.cc and its response side in
+// http_connection_output.cc; framing is the response encoder's (response_encoder.h), records and
+// counters the request recorder's (request_recorder.h), the handler's side exchange.cc.
 
 #include "http/http_connection.h"
 
@@ -9,20 +11,12 @@
 #include "base/block_pool.h"
 #include "base/check.h"
 #include "http/blocking_exchange.h"
-#include "http/gzip_response.h"
 #include "http/worker_pool.h"
 
 namespace unbroken::http {
 namespace {
 
-constexpr net::TimePoint kNever = net::TimePoint::max();
 constexpr std::size_t kNoRoute = RequestRecorder::kNoRoute;
-// Checked in this order when the connection's one timer fires.
-constexpr std::array kTimerPriority{TimerKind::kDrain,     TimerKind::kHandler, TimerKind::kSend,
-                                    TimerKind::kSendRate,  TimerKind::kBody,    TimerKind::kHeader,
-                                    TimerKind::kKeepalive, TimerKind::kLinger,  TimerKind::kRecord};
-// How long an answered request's record waits for the client's ACKs before SIOCOUTQ is read.
-constexpr std::chrono::milliseconds kRecordDelay{100};
 // Body bytes that count as progress for the body timeout (at 30 s, a floor of about 34 bytes/s).
 constexpr std::uint64_t kMinBodyProgress = 1024;
 
@@ -53,125 +47,6 @@ HttpConnection::~HttpConnection() {
 
 void HttpConnection::start() {
   arm(TimerKind::kHeader, ctx_.limits.header_timeout);
-}
-
-// ---- timers: one node, armed at the earliest of the per-phase deadlines -------------------------
-
-std::chrono::milliseconds HttpConnection::timeout_of(TimerKind kind) const {
-  const HttpLimits& l = ctx_.limits;
-  switch (kind) {
-    case TimerKind::kHeader: return l.header_timeout;
-    case TimerKind::kBody: return l.body_timeout;
-    case TimerKind::kHandler: return l.handler_timeout;
-    case TimerKind::kSend:
-    case TimerKind::kSendRate: return l.send_timeout;
-    case TimerKind::kKeepalive: return l.keepalive_timeout;
-    case TimerKind::kDrain: return l.drain_timeout;
-    case TimerKind::kLinger: return l.linger_timeout;
-    case TimerKind::kRecord: return kRecordDelay;
-  }
-  return {};
-}
-
-void HttpConnection::arm(TimerKind kind, std::chrono::milliseconds after) {
-  deadlines_[static_cast<std::size_t>(kind)] = ctx_.loop.now() + after;
-  rearm_timer();
-}
-
-void HttpConnection::disarm(TimerKind kind) {
-  auto& d = deadlines_[static_cast<std::size_t>(kind)];
-  if (d == kNever) return;
-  d = kNever;
-  rearm_timer();
-}
-
-void HttpConnection::clear_deadlines_but_record() {
-  for (std::size_t k = 0; k < kTimerCount; ++k)
-    if (static_cast<TimerKind>(k) != TimerKind::kRecord) deadlines_[k] = kNever;
-}
-
-void HttpConnection::rearm_timer() {
-  if (closed()) {
-    ctx_.loop.timers().cancel(timer_);
-    return;
-  }
-  net::TimePoint earliest = kNever;
-  for (auto d : deadlines_) earliest = std::min(earliest, d);
-  // Lazy: a node already armed no later than the earliest deadline stays as it is. If it fires
-  // early, on_timer finds nothing due and arms it again. A request moves several deadlines, and
-  // most moves are later: this saves a wheel operation for each.
-  if (timer_.armed() && timer_armed_at_ <= earliest) return;
-  if (earliest == kNever) return;
-  timer_armed_at_ = earliest;
-  ctx_.loop.timers().arm(timer_, earliest);
-}
-
-void HttpConnection::on_timer() {
-  net::TimePoint now = ctx_.loop.now();
-  for (TimerKind kind : kTimerPriority) {
-    if (deadlines_[static_cast<std::size_t>(kind)] > now) continue;
-    deadlines_[static_cast<std::size_t>(kind)] = kNever;
-    switch (kind) {
-      case TimerKind::kLinger: close_connection(false); break;
-      case TimerKind::kRecord:
-        // Still unacknowledged bytes (a large response the client is still reading): look again
-        // later rather than log a delivery that is only in progress, up to the send timeout.
-        if (!closed() && recorder_.still_delivering(ctx_.loop.now(), timeout_of(TimerKind::kSend))) {
-          arm(TimerKind::kRecord, kRecordDelay);
-          break;
-        }
-        emit_pending();
-        break;
-      case TimerKind::kKeepalive:
-        // An idle keep-alive connection timing out is a normal end: counted, not recorded.
-        ctx_.stats.timeouts[static_cast<std::size_t>(kind)].add();
-        close_connection(false);
-        break;
-      case TimerKind::kHeader:
-        if (phase_ == Phase::kIdle) {
-          // Connected and never sent a byte: close silently, like nginx, but keep the record.
-          end_request(Outcome::kTimeout, kind, 408);
-          close_connection(false);
-        } else {
-          reject(408, Outcome::kTimeout, "request head timed out\n", kind);
-        }
-        break;
-      case TimerKind::kBody:
-      case TimerKind::kHandler:
-        if (exchange_ && exchange_->started_) {
-          end_request(Outcome::kTimeout, kind);
-          close_connection(true);
-        } else {
-          reject(kind == TimerKind::kBody ? 408 : 503, Outcome::kTimeout,
-                 kind == TimerKind::kBody ? "request body timed out\n" : "handler timed out\n", kind);
-        }
-        break;
-      case TimerKind::kSendRate:
-        // Each read of a few bytes is progress to the send timer; the rate over a whole window
-        // is not. Judged only if output still waits for the client at the window's end (if not,
-        // the client has caught up, and the next window starts when output waits again).
-        if (transport_->queued_bytes() == 0) break;
-        if (recorder_.conn_bytes_out() - rate_window_bytes_ >=
-            ctx_.limits.min_send_rate * static_cast<std::uint64_t>(timeout_of(kind).count()) / 1000) {
-          rate_window_bytes_ = recorder_.conn_bytes_out();
-          arm(TimerKind::kSendRate, timeout_of(kind));
-          break;
-        }
-        [[fallthrough]];
-      case TimerKind::kSend:
-        // The client stopped reading: reset, so the kernel frees the queued bytes at once. (After
-        // an error answer the request has its record already.)
-        if (phase_ != Phase::kIdle || exchange_) end_request(Outcome::kTimeout, kind);
-        close_connection(true);
-        break;
-      case TimerKind::kDrain:
-        end_request(Outcome::kShutdown, kind, exchange_ && exchange_->started_ ? 0 : 503);
-        close_connection(false);
-        break;
-    }
-    break;
-  }
-  if (!closed()) rearm_timer();
 }
 
 // ---- input -------------------------------------------------------------------------------------
@@ -397,179 +272,6 @@ void HttpConnection::handler_failed() {
     end_request(Outcome::kHandlerError);
     close_connection(true);
   }
-}
-
-// ---- output ------------------------------------------------------------------------------------
-
-void HttpConnection::ex_start(Exchange& ex, int status, std::optional<std::uint64_t> length, bool flush,
-                              std::string_view content_type) {
-  if (closing() || ex.started_ || &ex != exchange_.get()) return;
-  const Request& req = ex.request_;
-  ex.started_ = true;
-  ResponseEncoder& enc = ex.encoder_;
-  // A body compressed as it goes has no length known in advance: chunked, or to the close.
-  if (should_gzip(ctx_.limits.gzip, req, ex.headers_, status, length, content_type) &&
-      enc.start_gzip(ex.headers_, length))
-    length = std::nullopt;
-  ex.encoding_ = content_encoding_of(ex.headers_);
-  status_ = status;
-  std::string& head = ctx_.scratch;
-  head.clear();
-  // Only an open connection keeps alive: a draining one closes after this response.
-  keep_alive_ = enc.begin(head, req, {status, &ex.headers_, length, content_type},
-                          req.keep_alive && !ctx_.draining && lifecycle_ == Lifecycle::kOpen, ctx_.date.get());
-  ex.head_at_ = recorder_.bytes_out() + transport_->queued_bytes();
-  ex.head_len_ = head.size();
-  transport_->queue(head);
-  phase_ = Phase::kResponse;
-  if (flush) schedule_flush();
-}
-
-void HttpConnection::schedule_flush() {
-  // A handler that starts a response usually writes its body in the same turn: send the head with
-  // it in one sendmsg instead of one each. A write or finish flushes at once; this catches a head
-  // left alone until the end of the turn.
-  if (flush_scheduled_) return;
-  flush_scheduled_ = true;
-  ctx_.loop.defer([this] {
-    flush_scheduled_ = false;
-    if (!closed() && transport_->queued_bytes() > 0 && flush_output()) maybe_complete();
-  });
-}
-
-bool HttpConnection::ex_write(Exchange& ex, std::string_view data, bool flush) {
-  if (closed() || !ex.started_ || ex.finished_) return false;
-  if (ex.encoder_.head_only() || data.empty()) return true;
-  ex.encoder_.write(*transport_, data, flush);
-  return !flush || flush_output();
-}
-
-void HttpConnection::ex_file(Exchange& ex, UniqueFd file, std::uint64_t offset, std::uint64_t length) {
-  if (closed() || !ex.started_ || ex.finished_) return;
-  if (ex.encoder_.gzipping()) {
-    pump_file(ex.shared_from_this(), std::move(file), offset, length);
-    return;
-  }
-  ex.encoder_.file(*transport_, std::move(file), offset, length);
-  ex_finish(ex);
-}
-
-void HttpConnection::ex_finish(Exchange& ex) {
-  if (closed() || ex.finished_ || &ex != exchange_.get()) return;
-  if (!ex.started_) ex_start(ex, 200, 0, false, {});
-  if (closing()) return;
-  ex.finished_ = true;
-  recorder_.handler_finished();
-  disarm(TimerKind::kHandler);
-  // A body shorter than its Content-Length cannot be framed any more: end with the connection.
-  if (!ex.encoder_.finish(*transport_)) keep_alive_ = false;
-  // A finished response takes no more body: the rest is read (and dropped) so the request can end.
-  if (body_paused_ || !held_body_.empty()) {
-    resume_body(false);
-    if (closing() || exchange_.get() != &ex) return;
-  }
-  if (flush_output()) maybe_complete();
-}
-
-bool HttpConnection::ex_writable() const {
-  return !closed() && transport_->queued_bytes() < ctx_.limits.output_high_water;
-}
-
-void HttpConnection::ex_on_drain(Exchange& ex, std::function<void()> cb) {
-  if (closed()) return;
-  if (transport_->queued_bytes() < ctx_.limits.output_low_water) {
-    cb();
-    return;
-  }
-  ex.drain_ = std::move(cb);
-}
-
-void HttpConnection::account_written(std::size_t n) {
-  recorder_.add_out(n);
-}
-
-bool HttpConnection::flush_output() {
-  if (closed()) return false;
-  auto r = transport_->flush();
-  if (!r) {
-    on_transport_error(net::classify(r.error()));
-    return false;
-  }
-  account_written(*r);
-  std::size_t queued = transport_->queued_bytes();
-  watch_delivery(queued, *r > 0);
-  update_handler_timer(queued);
-  bool over = queued >= ctx_.limits.output_high_water;
-  if (over != paused_for_output_) {
-    paused_for_output_ = over;
-    update_reading();
-  }
-  return true;
-}
-
-void HttpConnection::on_written(std::size_t n) {
-  if (closed()) return;
-  account_written(n);
-  std::size_t queued = transport_->queued_bytes();
-  watch_delivery(queued, true);
-  update_handler_timer(queued);
-  if (queued < ctx_.limits.output_low_water) {
-    if (paused_for_output_) {
-      paused_for_output_ = false;
-      update_reading();
-    }
-    if (exchange_ && exchange_->drain_) {
-      auto cb = std::move(exchange_->drain_);
-      cb();
-      if (closed()) return;
-    }
-  }
-  if (closing() && transport_->queued_bytes() == 0) {
-    start_linger();
-    return;
-  }
-  maybe_complete();
-}
-
-void HttpConnection::watch_delivery(std::size_t queued, bool progressed) {
-  if (queued == 0) {
-    disarm(TimerKind::kSend);
-    return;
-  }
-  // Send timeout: no write progress for that long while output waits for the client.
-  if (progressed || deadlines_[static_cast<std::size_t>(TimerKind::kSend)] == kNever)
-    arm(TimerKind::kSend, ctx_.limits.send_timeout);
-  // Minimum rate: what the client took over a window of one send timeout, from when output began
-  // to wait for it. A queue that empties for a moment (a streaming producer refilling it after each
-  // wake-up) does not restart the window, or a steady slow reader would never be judged.
-  if (ctx_.limits.min_send_rate > 0 && deadlines_[static_cast<std::size_t>(TimerKind::kSendRate)] == kNever) {
-    rate_window_bytes_ = recorder_.conn_bytes_out();
-    arm(TimerKind::kSendRate, ctx_.limits.send_timeout);
-  }
-}
-
-void HttpConnection::update_handler_timer(std::size_t queued) {
-  // Once a response streams, a stall is charged to whoever owes bytes: while output is queued the
-  // client is slow (send timeout); while the queue is empty the handler is (handler timeout, counted
-  // from its last write).
-  if (!exchange_ || !exchange_->started_ || exchange_->finished_) return;
-  if (queued == 0) {
-    arm(TimerKind::kHandler, ctx_.limits.handler_timeout);
-  } else {
-    disarm(TimerKind::kHandler);
-  }
-}
-
-void HttpConnection::maybe_complete() {
-  if (closed() || !exchange_ || !exchange_->finished_ || !message_done_ || transport_->queued_bytes() > 0) return;
-  bool keep = keep_alive_ && lifecycle_ == Lifecycle::kOpen && !ctx_.draining;
-  end_request(Outcome::kOk);
-  if (!keep) {
-    graceful_close();
-    return;
-  }
-  arm(TimerKind::kKeepalive, ctx_.limits.keepalive_timeout);
-  if (!in_process_) process();
 }
 
 // ---- ends --------------------------------------------------------------------------------------

@@ -104,6 +104,10 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   void on_timer();
   [[nodiscard]] std::chrono::milliseconds timeout_of(TimerKind kind) const;
 
+  static constexpr net::TimePoint kNever = net::TimePoint::max();
+  // How long an answered request's record waits for the client's ACKs before SIOCOUTQ is read.
+  static constexpr std::chrono::milliseconds kRecordDelay{100};
+
   LoopContext& ctx_;
   std::unique_ptr<net::Transport> transport_;
   std::uint64_t id_;

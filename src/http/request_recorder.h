@@ -42,7 +42,7 @@ class RequestRecorder {
   RequestRecorder(LoopContext& ctx, const net::Transport& transport, std::uint64_t conn_id)
       : ctx_(ctx), transport_(transport), conn_id_(conn_id) {}
 
-  // A request's first byte: counting starts again (emit the held record first).
+  // A request's first byte: counting starts again (the connection emits the held record first).
   void begin();
   void add_in(std::size_t n) { bytes_in_ += n; }
   // Bytes the transport wrote, for this request and the connection.
