@@ -20,8 +20,8 @@ namespace unbroken::http {
 
 // What an application server answered, as the reverse proxy forwards it: its status, reason and
 // headers. Hop-by-hop headers (RFC 9110 7.6.1: Connection and the ones it names, Keep-Alive,
-// Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade) and its Content-Length are not
-// forwarded: the framing towards our client is ours.
+// Proxy-Connection, Proxy-Authenticate, TE, Trailer, Transfer-Encoding, Upgrade) and its
+// Content-Length are not forwarded: the framing towards our client is ours.
 struct UpstreamHead {
   int status = 200;
   std::string_view reason;  // empty: our reason phrase for the status

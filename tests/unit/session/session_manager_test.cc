@@ -18,8 +18,8 @@ using http::Exchange;
 using http::ExchangePtr;
 using namespace std::chrono_literals;
 
-struct HookRig : ::testing::Test {
-  HookRig() : loop_(std::move(*net::EventLoop::create())) {
+struct SessionHooks : ::testing::Test {
+  SessionHooks() : loop_(std::move(*net::EventLoop::create())) {
     auto store = std::make_unique<MemoryStore>();
     store_ = store.get();
     sessions_ = std::make_unique<SessionManager>(std::move(store), SessionOptions{});
@@ -55,7 +55,7 @@ struct HookRig : ::testing::Test {
   std::unique_ptr<SessionManager> sessions_;
 };
 
-TEST_F(HookRig, SessionSaverAndTestHooksRunInOrderAndTheHeadWaitsForAll) {
+TEST_F(SessionHooks, SessionSaverAndTestHooksRunInOrderAndTheHeadWaitsForAll) {
   std::vector<std::string> ran;
   Exchange::HookDone first_done, last_done;
   std::string id_seen_by_last;
