@@ -73,9 +73,10 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   bool flush_output();
   void schedule_flush();
   void account_written(std::size_t n);
-  // Open -> Draining -> Closing -> Lingering -> Closed, any step skippable, never back: a connection
-  // that drains closes after its request; one that closes sends what is queued, lingers (reads and
-  // drops) and closes. Anything else is a broken invariant and aborts.
+  // Open -> Draining -> Closing -> Lingering -> Closed, never back, any step skippable but Lingering
+  // (only after Closing): a connection that drains closes after its request; one that closes sends
+  // what is queued, lingers (reads and drops) and closes. Anything else is a broken invariant and
+  // aborts (advance).
   enum class Lifecycle : std::uint8_t { kOpen, kDraining, kClosing, kLingering, kClosed };
   void advance(Lifecycle to);
   // An error answer or a close is on its way (also while lingering and once closed).
