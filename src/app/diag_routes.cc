@@ -130,6 +130,53 @@ void echo(const ExchangePtr& ex) {
   if (!req.has_body()) ex->finish();
 }
 
+// POST /diag/slow-sink?delay_ms=N&window=BYTES: a consumer slower than its client, as an upstream
+// would be. It keeps what it is given until it holds `window` bytes (default 1 MiB), then pauses
+// the body until a timer N ms later has consumed them. Answers the byte count and an FNV-1a hash of
+// the body, so a test can tell that every byte arrived, and in order.
+void slow_sink(const ExchangePtr& ex) {
+  const http::Request& req = ex->request();
+  auto delay = to_u64(req.query_param("delay_ms").value_or("1"), kMaxDiagMs);
+  auto window = to_u64(req.query_param("window").value_or("1048576"), kMaxDiagBytes);
+  if (!delay || !window) return bad_request(ex, "use /diag/slow-sink?delay_ms=N&window=BYTES");
+  struct Sink {
+    std::string held;  // given to us, not yet consumed
+    std::uint64_t bytes = 0;
+    std::uint64_t hash = 14695981039346656037ull;
+    bool consuming = false;  // a timer will consume `held`
+    bool ended = false;
+    void consume() {
+      for (char c : held) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+      bytes += held.size();
+      held.clear();
+    }
+    void answer(const ExchangePtr& ex) {
+      consume();
+      ex->respond(200, "bytes=" + std::to_string(bytes) + " fnv1a=" + std::to_string(hash) + "\n");
+    }
+  };
+  auto sink = std::make_shared<Sink>();
+  net::EventLoop& loop = ex->loop();
+  ex->on_body(
+      [ex, sink, &loop, delay = std::chrono::milliseconds(*delay), window = *window](std::string_view chunk) {
+        sink->held.append(chunk);
+        if (sink->held.size() < window || sink->consuming) return;
+        sink->consuming = true;
+        ex->pause_body();
+        loop.run_after(delay, [ex, sink] {
+          sink->consume();
+          sink->consuming = false;
+          if (sink->ended) return sink->answer(ex);
+          ex->resume_body();
+        });
+      },
+      [ex, sink] {
+        sink->ended = true;
+        if (!sink->consuming) sink->answer(ex);
+      });
+  if (!req.has_body()) sink->answer(ex);
+}
+
 }  // namespace
 
 void mount_diag_routes(http::Router& router) {
@@ -139,6 +186,7 @@ void mount_diag_routes(http::Router& router) {
   router.add("GET", "/diag/drip", drip);
   router.add("GET", "/diag/status/{code}", status);
   router.add("POST", "/diag/echo", echo, http::BodyMode::kStream);
+  router.add("POST", "/diag/slow-sink", slow_sink, http::BodyMode::kStream);
 }
 
 }  // namespace unbroken::app

@@ -16,6 +16,7 @@
 #include "http/content_encoding.h"
 #include "http/record.h"
 #include "http/request.h"
+#include "http/response_encoder.h"
 #include "http/response_head.h"
 
 namespace unbroken::net {
@@ -66,18 +67,58 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // Streamed request bodies (routes with BodyMode::kStream): chunks as they arrive, then end().
   // Without these, the body is read and discarded.
   void on_body(std::function<void(std::string_view)> chunk, std::function<void()> end);
+  // Back-pressure for a streamed body, for a consumer slower than the client (an upstream, a disk):
+  // after pause_body() (from the chunk callback or any time on the loop thread) no chunk and no
+  // end() is delivered, the connection stops reading, and the kernel's receive window slows the
+  // client; the unparsed bytes held meanwhile stay within max_buffered_input. The body timeout does
+  // not run while paused (the stall is ours, not the client's). resume_body() delivers what was
+  // held, then reads again. Finishing the response resumes too (the rest of the body is read).
+  void pause_body();
+  void resume_body();
 
-  // For a layer that must act before the response head leaves (sessions save first): `hook` runs at
-  // the handler's first respond()/start(), with a continuation. Until the continuation is called (on
-  // the loop thread), response calls are held, then replayed in order; continue(false) drops them
-  // and answers 503 instead. One hook per exchange.
-  using HeadHook = std::function<void(Exchange&, std::function<void(bool ok)>)>;
-  void before_head(HeadHook hook) { head_hook_ = std::move(hook); }
-  // Per-request state of such a layer, released with the exchange.
-  std::shared_ptr<void>& attachment() { return attachment_; }
+  // Extension points for layers that act on a request (sessions, later the proxy, auth): head hooks
+  // and typed per-exchange state (Envoy's filter chain and filter state).
+  //
+  // A head hook runs before the response head leaves (sessions save first). Hooks run one after the
+  // other in the order they were added, at the handler's first respond()/start(); each gets a
+  // continuation to call once, on the loop thread, when it is done. Until the last one proceeds,
+  // response calls are held, then replayed in order. A hook that fails names the answer: the held
+  // calls and the handler's headers are dropped, the hooks after it do not run, and its status and
+  // body are sent instead.
+  struct HookVerdict {
+    int status = 0;  // 0: go on
+    std::string body;
+    static HookVerdict proceed() { return {}; }
+    static HookVerdict fail(int status, std::string body) { return {status, std::move(body)}; }
+  };
+  using HookDone = std::function<void(HookVerdict)>;
+  using HeadHook = std::function<void(Exchange&, HookDone)>;
+  void add_head_hook(HeadHook hook) { head_hooks_.push_back(std::move(hook)); }
+
+  // A layer's state for this request, one per type, released with the exchange: state<T>() is null
+  // until emplace_state<T>() made one (which replaces an earlier one). Loop thread only.
+  template <class T>
+  [[nodiscard]] T* state() {
+    for (auto& s : states_)
+      if (s->key == key_of<T>()) return &static_cast<StateOf<T>&>(*s).value;
+    return nullptr;
+  }
+  template <class T, class... Args>
+  T& emplace_state(Args&&... args) {
+    auto made = std::make_unique<StateOf<T>>(std::forward<Args>(args)...);
+    T& value = made->value;
+    for (auto& s : states_)
+      if (s->key == key_of<T>()) {
+        s = std::move(made);
+        return value;
+      }
+    states_.push_back(std::move(made));
+    return value;
+  }
 
  private:
   friend class HttpConnection;
+  friend class RequestRecorder;
   HttpConnection* conn_;
   net::EventLoop& loop_;
   Request request_;
@@ -88,16 +129,12 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::function<void()> drain_;
   bool started_ = false;
   bool finished_ = false;
-  bool chunked_ = false;
-  bool head_only_ = false;  // HEAD: the head is sent, body bytes are dropped
-  std::optional<std::uint64_t> length_;
-  std::uint64_t body_written_ = 0;
+  ResponseEncoder encoder_;  // the framing of this response, once started
   // Where the head starts in the request's output (after a 100 Continue, say) and its size: a
   // framing error in the body can replace a head none of which was sent.
   std::uint64_t head_at_ = 0;
   std::size_t head_len_ = 0;
-  std::unique_ptr<GzipStream> gzip_;  // --gzip: this body is compressed as it is written
-  std::string encoding_;              // the Content-Encoding sent, for the record ("" = identity)
+  std::string encoding_;  // the Content-Encoding sent, for the record ("" = identity)
   struct Departed {
     RequestRecord rec;
     std::chrono::steady_clock::time_point at;
@@ -105,12 +142,34 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   };
   std::unique_ptr<Departed> departed_;
 
-  // True when `op` was held behind the head hook (see before_head).
+  // True when `op` was held behind the head hooks (see add_head_hook).
   bool held(std::function<void()> op);
-  HeadHook head_hook_;
-  bool gated_ = false;
+  // Runs the next head hook, or replays the held calls after the last.
+  void run_next_hook();
+  [[nodiscard]] bool gating() const { return gated_ || next_hook_ < head_hooks_.size(); }
+  std::vector<HeadHook> head_hooks_;
+  std::size_t next_hook_ = 0;  // head_hooks_ before it have run
+  bool gated_ = false;         // a hook is running: response calls wait
   std::vector<std::function<void()>> held_ops_;
-  std::shared_ptr<void> attachment_;
+
+  // Typed state: the key is the address of a variable each type has once (no RTTI needed).
+  struct StateBase {
+    explicit StateBase(const void* k) : key(k) {}
+    virtual ~StateBase() = default;
+    const void* key;
+  };
+  template <class T>
+  struct StateOf final : StateBase {
+    template <class... Args>
+    explicit StateOf(Args&&... args) : StateBase(key_of<T>()), value(std::forward<Args>(args)...) {}
+    T value;
+  };
+  template <class T>
+  static const void* key_of() {
+    static const char key = 0;
+    return &key;
+  }
+  std::vector<std::unique_ptr<StateBase>> states_;
 };
 
 using ExchangePtr = std::shared_ptr<Exchange>;

@@ -1,29 +1,22 @@
-// The connection state machine (see http_connection.h). Over 500 lines because it still does five
-// jobs: state and timers, response framing, records and delivery, counters, and Exchange. Issue 12
-// splits it by job into a response encoder, a request recorder and exchange.cc.
+// The connection state machine (see http_connection.h): reading and dispatching requests, the
+// streamed body and its back-pressure, and how requests and the connection end (the lifecycle).
+// The same class's timers are in http_connection_timers.cc and its response side in
+// http_connection_output.cc; framing is the response encoder's (response_encoder.h), records and
+// counters the request recorder's (request_recorder.h), the handler's side exchange.cc.
 
 #include "http/http_connection.h"
 
 #include <fmt/format.h>
 
-#include <charconv>
-
 #include "base/block_pool.h"
+#include "base/check.h"
 #include "http/blocking_exchange.h"
-#include "http/gzip_response.h"
 #include "http/worker_pool.h"
 
 namespace unbroken::http {
 namespace {
 
-constexpr net::TimePoint kNever = net::TimePoint::max();
-constexpr std::size_t kNoRoute = SIZE_MAX;
-// Checked in this order when the connection's one timer fires.
-constexpr std::array kTimerPriority{TimerKind::kDrain,     TimerKind::kHandler, TimerKind::kSend,
-                                    TimerKind::kSendRate,  TimerKind::kBody,    TimerKind::kHeader,
-                                    TimerKind::kKeepalive, TimerKind::kLinger,  TimerKind::kRecord};
-// How long an answered request's record waits for the client's ACKs before SIOCOUTQ is read.
-constexpr std::chrono::milliseconds kRecordDelay{100};
+constexpr std::size_t kNoRoute = RequestRecorder::kNoRoute;
 // Body bytes that count as progress for the body timeout (at 30 s, a floor of about 34 bytes/s).
 constexpr std::uint64_t kMinBodyProgress = 1024;
 
@@ -35,28 +28,14 @@ Outcome outcome_of_status(int status) {
   return status == 413 || status == 431 ? Outcome::kLimitExceeded : Outcome::kProtocolError;
 }
 
-double ms_between(net::TimePoint a, net::TimePoint b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-void queue_body(net::Transport& t, bool chunked, std::string_view data) {
-  if (!chunked) {
-    t.queue(data);
-    return;
-  }
-  char size[24];
-  char* end = std::to_chars(size, size + sizeof size - 2, data.size(), 16).ptr;
-  *end++ = '\r';
-  *end++ = '\n';
-  t.queue(std::string_view(size, static_cast<std::size_t>(end - size)));
-  t.queue(data);
-  t.queue("\r\n");
-}
-
 }  // namespace
 
 HttpConnection::HttpConnection(LoopContext& ctx, std::unique_ptr<net::Transport> transport, std::uint64_t id)
-    : ctx_(ctx), transport_(std::move(transport)), id_(id), timer_([this] { on_timer(); }) {
+    : ctx_(ctx),
+      transport_(std::move(transport)),
+      id_(id),
+      timer_([this] { on_timer(); }),
+      recorder_(ctx, *transport_, id) {
   deadlines_.fill(kNever);
   transport_->set_handler(this);
 }
@@ -70,133 +49,10 @@ void HttpConnection::start() {
   arm(TimerKind::kHeader, ctx_.limits.header_timeout);
 }
 
-// ---- timers: one node, armed at the earliest of the per-phase deadlines -------------------------
-
-std::chrono::milliseconds HttpConnection::timeout_of(TimerKind kind) const {
-  const HttpLimits& l = ctx_.limits;
-  switch (kind) {
-    case TimerKind::kHeader: return l.header_timeout;
-    case TimerKind::kBody: return l.body_timeout;
-    case TimerKind::kHandler: return l.handler_timeout;
-    case TimerKind::kSend:
-    case TimerKind::kSendRate: return l.send_timeout;
-    case TimerKind::kKeepalive: return l.keepalive_timeout;
-    case TimerKind::kDrain: return l.drain_timeout;
-    case TimerKind::kLinger: return l.linger_timeout;
-    case TimerKind::kRecord: return kRecordDelay;
-  }
-  return {};
-}
-
-void HttpConnection::arm(TimerKind kind, std::chrono::milliseconds after) {
-  deadlines_[static_cast<std::size_t>(kind)] = ctx_.loop.now() + after;
-  rearm_timer();
-}
-
-void HttpConnection::disarm(TimerKind kind) {
-  auto& d = deadlines_[static_cast<std::size_t>(kind)];
-  if (d == kNever) return;
-  d = kNever;
-  rearm_timer();
-}
-
-void HttpConnection::clear_deadlines_but_record() {
-  for (std::size_t k = 0; k < kTimerCount; ++k)
-    if (static_cast<TimerKind>(k) != TimerKind::kRecord) deadlines_[k] = kNever;
-}
-
-void HttpConnection::rearm_timer() {
-  if (closed_) {
-    ctx_.loop.timers().cancel(timer_);
-    return;
-  }
-  net::TimePoint earliest = kNever;
-  for (auto d : deadlines_) earliest = std::min(earliest, d);
-  // Lazy: a node already armed no later than the earliest deadline stays as it is. If it fires
-  // early, on_timer finds nothing due and arms it again. A request moves several deadlines, and
-  // most moves are later: this saves a wheel operation for each.
-  if (timer_.armed() && timer_armed_at_ <= earliest) return;
-  if (earliest == kNever) return;
-  timer_armed_at_ = earliest;
-  ctx_.loop.timers().arm(timer_, earliest);
-}
-
-void HttpConnection::on_timer() {
-  net::TimePoint now = ctx_.loop.now();
-  for (TimerKind kind : kTimerPriority) {
-    if (deadlines_[static_cast<std::size_t>(kind)] > now) continue;
-    deadlines_[static_cast<std::size_t>(kind)] = kNever;
-    switch (kind) {
-      case TimerKind::kLinger: close_connection(false); break;
-      case TimerKind::kRecord:
-        // Still unacknowledged bytes (a large response the client is still reading): look again
-        // later rather than log a delivery that is only in progress, up to the send timeout.
-        if (pending_ && !closed_ && ctx_.loop.now() - pending_->ended < timeout_of(TimerKind::kSend)) {
-          RequestRecord probe = pending_->rec;
-          fill_delivery(probe, pending_->bytes_before);
-          if (probe.bytes_acked && *probe.bytes_acked < probe.bytes_out) {
-            arm(TimerKind::kRecord, kRecordDelay);
-            break;
-          }
-        }
-        emit_pending();
-        break;
-      case TimerKind::kKeepalive:
-        // An idle keep-alive connection timing out is a normal end: counted, not recorded.
-        ctx_.stats.timeouts[static_cast<std::size_t>(kind)].add();
-        close_connection(false);
-        break;
-      case TimerKind::kHeader:
-        if (phase_ == Phase::kIdle) {
-          // Connected and never sent a byte: close silently, like nginx, but keep the record.
-          end_request(Outcome::kTimeout, kind, 408);
-          close_connection(false);
-        } else {
-          reject(408, Outcome::kTimeout, "request head timed out\n", kind);
-        }
-        break;
-      case TimerKind::kBody:
-      case TimerKind::kHandler:
-        if (exchange_ && exchange_->started_) {
-          end_request(Outcome::kTimeout, kind);
-          close_connection(true);
-        } else {
-          reject(kind == TimerKind::kBody ? 408 : 503, Outcome::kTimeout,
-                 kind == TimerKind::kBody ? "request body timed out\n" : "handler timed out\n", kind);
-        }
-        break;
-      case TimerKind::kSendRate:
-        // Each read of a few bytes is progress to the send timer; the rate over a whole window
-        // is not. Judged only if output still waits for the client at the window's end (if not,
-        // the client has caught up, and the next window starts when output waits again).
-        if (transport_->queued_bytes() == 0) break;
-        if (conn_bytes_out_ - rate_window_bytes_ >=
-            ctx_.limits.min_send_rate * static_cast<std::uint64_t>(timeout_of(kind).count()) / 1000) {
-          rate_window_bytes_ = conn_bytes_out_;
-          arm(TimerKind::kSendRate, timeout_of(kind));
-          break;
-        }
-        [[fallthrough]];
-      case TimerKind::kSend:
-        // The client stopped reading: reset, so the kernel frees the queued bytes at once. (After
-        // an error answer the request has its record already.)
-        if (phase_ != Phase::kIdle || exchange_) end_request(Outcome::kTimeout, kind);
-        close_connection(true);
-        break;
-      case TimerKind::kDrain:
-        end_request(Outcome::kShutdown, kind, exchange_ && exchange_->started_ ? 0 : 503);
-        close_connection(false);
-        break;
-    }
-    break;
-  }
-  if (!closed_) rearm_timer();
-}
-
 // ---- input -------------------------------------------------------------------------------------
 
 void HttpConnection::on_data(net::Buffer& in) {
-  if (lingering_) {
+  if (lifecycle_ == Lifecycle::kLingering) {
     in.clear();
     return;
   }
@@ -204,19 +60,21 @@ void HttpConnection::on_data(net::Buffer& in) {
 }
 
 void HttpConnection::process() {
-  if (closing_) return;
+  if (closing()) return;
   net::Buffer& in = transport_->input();
   in_process_ = true;
-  while (!closed_ && !closing_ && !in.empty()) {
+  while (!closing() && !in.empty()) {
     // Pipelining: the next request waits until this one is answered; bytes stay buffered (bounded
     // by max_buffered_input, after which the transport stops reading).
     if (exchange_ && message_done_) break;
+    // A paused body: what is buffered stays unparsed (and reading is off) until resume_body().
+    if (body_paused_) break;
     if (!parser_) parser_ = ctx_.parsers.take();
     if (phase_ == Phase::kIdle) begin_request();
     auto r = parser_->feed(in.readable(), this);
     in.consume(r.consumed);
-    bytes_in_ += r.consumed;
-    if (closed_ || closing_) break;
+    recorder_.add_in(r.consumed);
+    if (closing()) break;
     switch (r.status) {
       case RequestParser::Status::kNeedMore: break;
       case RequestParser::Status::kError:
@@ -232,26 +90,22 @@ void HttpConnection::process() {
   }
   in_process_ = false;
   // Between requests with nothing buffered, the connection is idle: its parser goes back to the loop.
-  if (parser_ && phase_ == Phase::kIdle && !closed_ && in.empty() && !parser_->in_message())
+  if (parser_ && phase_ == Phase::kIdle && !closed() && in.empty() && !parser_->in_message())
     ctx_.parsers.give(std::move(parser_));
   update_reading();
 }
 
 void HttpConnection::update_reading() {
-  if (closed_) return;
-  bool want =
-      lingering_ || (!closing_ && !paused_for_output_ && transport_->input().size() < ctx_.limits.max_buffered_input);
+  if (closed()) return;
+  bool want = lifecycle_ == Lifecycle::kLingering || (!closing() && !paused_for_output_ && !body_paused_ &&
+                                                      transport_->input().size() < ctx_.limits.max_buffered_input);
   transport_->set_reading(want);
 }
 
 void HttpConnection::begin_request() {
   emit_pending();
   phase_ = Phase::kRequestHeaders;
-  ++req_no_;
-  // Durations are read from the clock itself (a vDSO call), not the loop turn's cached time: a
-  // request served within one turn would otherwise last 0 ms.
-  request_start_ = net::Clock::now();
-  bytes_in_ = bytes_out_ = 0;
+  recorder_.begin();
   status_ = 0;
   route_ = nullptr;
   route_slot_ = kNoRoute;
@@ -291,7 +145,7 @@ void HttpConnection::on_head() {
 }
 
 void HttpConnection::on_body(std::string_view chunk) {
-  if (closed_ || !exchange_) return;
+  if (closed() || !exchange_) return;
   // Body timeout = no progress for that long, where progress is kMinBodyProgress bytes: a body
   // trickled a byte at a time (slow-body, slowhttptest -B) would otherwise hold the connection for
   // ever, as it does nginx's client_body_timeout.
@@ -302,18 +156,66 @@ void HttpConnection::on_body(std::string_view chunk) {
   }
   if (!dispatched_) {
     exchange_->request_.body.append(chunk);
-  } else if (exchange_->body_chunk_) {
-    exchange_->body_chunk_(chunk);
+  } else if (body_paused_ || !held_body_.empty()) {
+    // Paused within this parse: the rest of what the parser takes now waits for resume_body().
+    held_body_.append(chunk);
+  } else {
+    deliver_body(chunk);
   }
+}
+
+void HttpConnection::deliver_body(std::string_view chunk) {
+  if (exchange_->body_chunk_) exchange_->body_chunk_(chunk);
+}
+
+void HttpConnection::ex_pause_body(Exchange& ex) {
+  if (closing() || &ex != exchange_.get() || !dispatched_ || body_paused_) return;
+  body_paused_ = true;
+  disarm(TimerKind::kBody);  // we are the ones not reading
+  if (!in_process_) update_reading();
+}
+
+void HttpConnection::ex_resume_body(Exchange& ex) {
+  if (closing() || &ex != exchange_.get() || !body_paused_) return;
+  resume_body(true);
+}
+
+void HttpConnection::resume_body(bool deliver) {
+  body_paused_ = false;
+  ExchangePtr ex = exchange_;  // a callback may end the request
+  if (!deliver) {
+    held_body_.clear();
+  }
+  while (!held_body_.empty() && !body_paused_) {
+    std::string held = std::move(held_body_);
+    held_body_.clear();
+    deliver_body(held);
+    if (closing() || exchange_ != ex) return;
+  }
+  if (body_paused_) return;
+  if (body_end_held_) {
+    body_end_held_ = false;
+    if (auto end = std::move(ex->body_end_); end) end();
+    if (closing() || exchange_ != ex) return;
+    maybe_complete();
+    return;
+  }
+  if (!message_done_) {
+    body_progress_ = 0;
+    arm(TimerKind::kBody, ctx_.limits.body_timeout);
+  }
+  if (!in_process_) process();
 }
 
 void HttpConnection::on_message() {
   if (!exchange_) on_head();
-  if (closed_ || closing_) return;
+  if (closing()) return;
   message_done_ = true;
   disarm(TimerKind::kBody);
   if (!dispatched_) {
     dispatch();
+  } else if (body_paused_ || !held_body_.empty()) {
+    body_end_held_ = true;
   } else if (exchange_ && exchange_->body_end_) {
     auto end = std::move(exchange_->body_end_);
     end();
@@ -324,7 +226,7 @@ void HttpConnection::on_message() {
 void HttpConnection::dispatch() {
   dispatched_ = true;
   phase_ = Phase::kHandler;
-  handler_start_ = net::Clock::now();
+  recorder_.handler_started();
   arm(TimerKind::kHandler, ctx_.limits.handler_timeout);
   ExchangePtr ex = exchange_;  // the handler may end the request (and drop exchange_) before returning
   if (route_ != nullptr) {
@@ -363,7 +265,7 @@ void HttpConnection::run_handler(const Route& route) {
 }
 
 void HttpConnection::handler_failed() {
-  if (closed_) return;
+  if (closed()) return;
   if (exchange_ && !exchange_->started_) {
     reject(500, Outcome::kHandlerError, "internal error\n");
   } else {
@@ -372,260 +274,34 @@ void HttpConnection::handler_failed() {
   }
 }
 
-// ---- output ------------------------------------------------------------------------------------
-
-void HttpConnection::ex_start(Exchange& ex, int status, std::optional<std::uint64_t> length, bool flush,
-                              std::string_view content_type) {
-  if (closed_ || closing_ || ex.started_ || &ex != exchange_.get()) return;
-  const Request& req = ex.request_;
-  ex.started_ = true;
-  // HEAD, 204 and 304 send the head only: body bytes a handler writes anyway are dropped.
-  ex.head_only_ = req.method == "HEAD" || status == 204 || status == 304 || status < 200;
-  // A body compressed as it goes has no length known in advance: chunked, or to the close.
-  if (should_gzip(ctx_.limits.gzip, req, ex.headers_, status, length, content_type) &&
-      (ex.gzip_ = start_gzip(ex.headers_, length)))
-    length = std::nullopt;
-  ex.encoding_ = content_encoding_of(ex.headers_);
-  ex.length_ = length;
-  keep_alive_ = req.keep_alive && !ctx_.draining && !close_after_;
-  ex.chunked_ = !length && req.version_minor == 1;
-  // HTTP/1.0 without a length: the body ends when the connection does.
-  if (!length && !ex.chunked_) keep_alive_ = false;
-  // A body we did not read yet cannot be skipped if the response ends the exchange early:
-  // only keep the connection if the request body will still be read to its end.
-  status_ = status;
-  std::string& head = ctx_.scratch;
-  head.clear();
-  append_head(head, HeadSpec{status, &ex.headers_, length, ex.chunked_, keep_alive_, req.version_minor, content_type},
-              ctx_.date.get());
-  ex.head_at_ = bytes_out_ + transport_->queued_bytes();
-  ex.head_len_ = head.size();
-  transport_->queue(head);
-  phase_ = Phase::kResponse;
-  if (flush) schedule_flush();
-}
-
-void HttpConnection::schedule_flush() {
-  // A handler that starts a response usually writes its body in the same turn: send the head with
-  // it in one sendmsg instead of one each. A write or finish flushes at once; this catches a head
-  // left alone until the end of the turn.
-  if (flush_scheduled_) return;
-  flush_scheduled_ = true;
-  ctx_.loop.defer([this] {
-    flush_scheduled_ = false;
-    if (!closed_ && transport_->queued_bytes() > 0 && flush_output()) maybe_complete();
-  });
-}
-
-bool HttpConnection::ex_write(Exchange& ex, std::string_view data, bool flush) {
-  if (closed_ || !ex.started_ || ex.finished_) return false;
-  if (ex.head_only_ || data.empty()) return true;
-  if (ex.gzip_ && (data = ex.gzip_->write(data, flush)).empty()) return !flush || flush_output();
-  if (ex.length_) {
-    std::uint64_t room = *ex.length_ - ex.body_written_;
-    if (data.size() > room) data = data.substr(0, room);  // never send more than we announced
-  }
-  ex.body_written_ += data.size();
-  queue_body(*transport_, ex.chunked_, data);
-  return !flush || flush_output();
-}
-
-void HttpConnection::ex_file(Exchange& ex, UniqueFd file, std::uint64_t offset, std::uint64_t length) {
-  if (closed_ || !ex.started_ || ex.finished_) return;
-  if (ex.gzip_) {
-    pump_file(ex.shared_from_this(), std::move(file), offset, length);
-    return;
-  }
-  if (!ex.head_only_) {
-    transport_->queue_file(std::move(file), offset, length);
-    ex.body_written_ += length;
-  }
-  ex_finish(ex);
-}
-
-void HttpConnection::ex_finish(Exchange& ex) {
-  if (closed_ || ex.finished_ || &ex != exchange_.get()) return;
-  if (!ex.started_) ex_start(ex, 200, 0, false, {});
-  if (closed_ || closing_) return;
-  ex.finished_ = true;
-  handler_end_ = net::Clock::now();
-  disarm(TimerKind::kHandler);
-  // A body shorter than its Content-Length cannot be framed any more: end with the connection.
-  if (ex.length_ && ex.body_written_ < *ex.length_ && !ex.head_only_) keep_alive_ = false;
-  if (std::string_view tail = ex.gzip_ ? ex.gzip_->finish() : ""; !tail.empty())
-    queue_body(*transport_, ex.chunked_, tail);
-  if (ex.chunked_ && !ex.head_only_) transport_->queue("0\r\n\r\n");
-  if (flush_output()) maybe_complete();
-}
-
-bool HttpConnection::ex_writable() const {
-  return !closed_ && transport_->queued_bytes() < ctx_.limits.output_high_water;
-}
-
-void HttpConnection::ex_on_drain(Exchange& ex, std::function<void()> cb) {
-  if (closed_) return;
-  if (transport_->queued_bytes() < ctx_.limits.output_low_water) {
-    cb();
-    return;
-  }
-  ex.drain_ = std::move(cb);
-}
-
-void HttpConnection::account_written(std::size_t n) {
-  bytes_out_ += n;
-  conn_bytes_out_ += n;
-  ctx_.stats.response_bytes.add(n);
-}
-
-bool HttpConnection::flush_output() {
-  if (closed_) return false;
-  auto r = transport_->flush();
-  if (!r) {
-    on_transport_error(net::classify(r.error()));
-    return false;
-  }
-  account_written(*r);
-  std::size_t queued = transport_->queued_bytes();
-  watch_delivery(queued, *r > 0);
-  update_handler_timer(queued);
-  bool over = queued >= ctx_.limits.output_high_water;
-  if (over != paused_for_output_) {
-    paused_for_output_ = over;
-    update_reading();
-  }
-  return true;
-}
-
-void HttpConnection::on_written(std::size_t n) {
-  if (closed_) return;
-  account_written(n);
-  std::size_t queued = transport_->queued_bytes();
-  watch_delivery(queued, true);
-  update_handler_timer(queued);
-  if (queued < ctx_.limits.output_low_water) {
-    if (paused_for_output_) {
-      paused_for_output_ = false;
-      update_reading();
-    }
-    if (exchange_ && exchange_->drain_) {
-      auto cb = std::move(exchange_->drain_);
-      cb();
-      if (closed_) return;
-    }
-  }
-  if (closing_ && transport_->queued_bytes() == 0) {
-    start_linger();
-    return;
-  }
-  maybe_complete();
-}
-
-void HttpConnection::watch_delivery(std::size_t queued, bool progressed) {
-  if (queued == 0) {
-    disarm(TimerKind::kSend);
-    return;
-  }
-  // Send timeout: no write progress for that long while output waits for the client.
-  if (progressed || deadlines_[static_cast<std::size_t>(TimerKind::kSend)] == kNever)
-    arm(TimerKind::kSend, ctx_.limits.send_timeout);
-  // Minimum rate: what the client took over a window of one send timeout, from when output began
-  // to wait for it. A queue that empties for a moment (a streaming producer refilling it after each
-  // wake-up) does not restart the window, or a steady slow reader would never be judged.
-  if (ctx_.limits.min_send_rate > 0 && deadlines_[static_cast<std::size_t>(TimerKind::kSendRate)] == kNever) {
-    rate_window_bytes_ = conn_bytes_out_;
-    arm(TimerKind::kSendRate, ctx_.limits.send_timeout);
-  }
-}
-
-void HttpConnection::update_handler_timer(std::size_t queued) {
-  // Once a response streams, a stall is charged to whoever owes bytes: while output is queued the
-  // client is slow (send timeout); while the queue is empty the handler is (handler timeout, counted
-  // from its last write).
-  if (!exchange_ || !exchange_->started_ || exchange_->finished_) return;
-  if (queued == 0) {
-    arm(TimerKind::kHandler, ctx_.limits.handler_timeout);
-  } else {
-    disarm(TimerKind::kHandler);
-  }
-}
-
-void HttpConnection::maybe_complete() {
-  if (closed_ || !exchange_ || !exchange_->finished_ || !message_done_ || transport_->queued_bytes() > 0) return;
-  bool keep = keep_alive_ && !close_after_ && !ctx_.draining;
-  end_request(Outcome::kOk);
-  if (!keep) {
-    graceful_close();
-    return;
-  }
-  arm(TimerKind::kKeepalive, ctx_.limits.keepalive_timeout);
-  if (!in_process_) process();
-}
-
 // ---- ends --------------------------------------------------------------------------------------
 
 void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer, int status_override) {
-  net::TimePoint now = net::Clock::now();
-  bool head_sent = exchange_ && exchange_->started_;
-  int status = status_override != 0 ? status_override : status_;
-  // A client that left before the response head is a 499, never a 5xx.
-  if (is_departure(outcome) && !head_sent) status = 499;
-
   const Request& req = current_request();
-  RequestRecord rec;
-  rec.ts = std::chrono::system_clock::now();
-  rec.conn = id_;
-  rec.req = phase_ == Phase::kIdle ? 0 : req_no_;
-  rec.client = exchange_ ? std::string_view(req.client) : std::string_view(transport_->peer());
-  rec.method = req.method;
-  rec.path = req.target;
-  if (route_slot_ != kNoRoute) rec.route = ctx_.router.slot_name(route_slot_);
-  rec.status = status;
-  rec.ua = req.header("user-agent");
-  rec.referer = req.header("referer");
-  rec.outcome = outcome;
-  rec.phase = phase_;
-  rec.timer = timer;
-  if (timer) rec.timeout_ms = static_cast<std::uint64_t>(timeout_of(*timer).count());
-  rec.bytes_in = bytes_in_;
-  rec.bytes_out = bytes_out_;
-  if (exchange_) rec.encoding = exchange_->encoding_;
-  if (phase_ != Phase::kIdle) rec.duration_ms = ms_between(request_start_, now);
-  if (dispatched_) {
-    net::TimePoint end = exchange_ && exchange_->finished_ ? handler_end_ : now;
-    rec.handler_ms = ms_between(handler_start_, end);
-  }
-  bool handler_running = dispatched_ && exchange_ && !exchange_->finished_;
-  rec.cancelled = handler_running && outcome != Outcome::kOk;
-  std::uint64_t bytes_before = conn_bytes_out_ - bytes_out_;
-
-  count(rec, route_slot_);
-  if (outcome == Outcome::kOk) {
-    // What the client acknowledged is known only after its ACKs arrive: keep the record until the
-    // next request starts, the connection ends, or kRecordDelay passes, then ask the kernel once.
-    emit_pending();
-    pending_ = make_pooled<PendingRecord>(exchange_, rec, bytes_before, ctx_.loop.now());
-    arm(TimerKind::kRecord, kRecordDelay);
-  } else {
-    fill_delivery(rec, bytes_before);
-    if (rec.bytes_acked) ctx_.stats.response_bytes_acked.add(*rec.bytes_acked);
-    // A handler still holding the exchange is still working for a client that left: the record
-    // waits for it to let go, to say how long that was (wasted_ms).
-    if (rec.cancelled && exchange_.use_count() > 1) {
-      exchange_->departed_ = std::make_unique<Exchange::Departed>(Exchange::Departed{rec, now, &ctx_});
-    } else if (ctx_.record) {
-      ctx_.record(rec);
-    }
-  }
+  RequestRecorder::End e{outcome,
+                         timer,
+                         timer ? timeout_of(*timer) : std::chrono::milliseconds{},
+                         status_override != 0 ? status_override : status_,
+                         phase_,
+                         &req,
+                         exchange_ ? std::string_view(req.client) : std::string_view(transport_->peer()),
+                         route_slot_,
+                         dispatched_};
+  if (outcome == Outcome::kOk) emit_pending();
+  bool cancelled = false;
+  if (recorder_.end(e, exchange_, &cancelled)) arm(TimerKind::kRecord, kRecordDelay);
 
   // Detach before cancelling: cancellation callbacks see an inactive exchange.
   if (exchange_) {
     ExchangePtr ex = std::move(exchange_);
     ex->conn_ = nullptr;
-    if (rec.cancelled) ex->token_.cancel();
+    if (cancelled) ex->token_.cancel();
     release_callbacks(std::move(ex));
   }
   phase_ = Phase::kIdle;
   dispatched_ = message_done_ = false;
+  body_paused_ = body_end_held_ = false;
+  if (held_body_.capacity() > 0) std::string().swap(held_body_);  // an idle connection holds none
   disarm(TimerKind::kHandler);
   disarm(TimerKind::kBody);
   disarm(TimerKind::kHeader);
@@ -654,48 +330,10 @@ void HttpConnection::release_callbacks(ExchangePtr ex) {
   });
 }
 
-void HttpConnection::fill_delivery(RequestRecord& rec, std::uint64_t bytes_before) {
-  auto d = transport_->delivery();
-  if (!d) return;
-  // The acknowledged count runs from the start of the connection; this request's bytes come after
-  // bytes_before.
-  std::uint64_t acked = d->bytes_acked > bytes_before ? d->bytes_acked - bytes_before : 0;
-  rec.bytes_acked = std::min(acked, rec.bytes_out);
-  rec.bytes_unsent = conn_bytes_out_ > d->bytes_acked ? conn_bytes_out_ - d->bytes_acked : 0;
-}
-
-void HttpConnection::count(const RequestRecord& rec, std::size_t route_slot) {
-  LoopStats& s = ctx_.stats;
-  if (rec.status > 0 && rec.status < 600) s.requests_by_status[static_cast<std::size_t>(rec.status)].add();
-  if (rec.outcome != Outcome::kOk)
-    s.disconnects[static_cast<std::size_t>(rec.outcome)][static_cast<std::size_t>(rec.phase)].add();
-  if (rec.timer) s.timeouts[static_cast<std::size_t>(*rec.timer)].add();
-  if (rec.cancelled) s.handler_cancelled.add();
-  if (rec.req != 0) s.count_duration(rec.duration_ms / 1000);
-  if (route_slot < s.route_slots) {
-    s.routes[route_slot].requests.add();
-    if (rec.outcome != Outcome::kOk) s.routes[route_slot].departures.add();
-  }
-}
-
 void HttpConnection::emit_pending() {
-  if (!pending_) return;
-  PendingRecord p = std::move(*pending_);
-  pending_.reset();
+  if (!recorder_.has_pending()) return;
   disarm(TimerKind::kRecord);
-  if (!closed_) fill_delivery(p.rec, p.bytes_before);
-  if (p.rec.bytes_acked) ctx_.stats.response_bytes_acked.add(*p.rec.bytes_acked);
-  if (ctx_.record) ctx_.record(p.rec);
-  // The last owner of a finished exchange hands its request back to the parser: the next request
-  // reuses the strings' capacity instead of allocating them again.
-  // (An idle connection holds no parser: the storage goes to one in the loop's pool.)
-  if (p.exchange.use_count() == 1) {
-    if (!parser_) {
-      ctx_.parsers.recycle(std::move(p.exchange->request_));
-    } else if (!parser_->in_message()) {
-      parser_->recycle(std::move(p.exchange->request_));
-    }
-  }
+  recorder_.emit_pending(parser_.get(), closed());
 }
 
 const Request& HttpConnection::current_request() const {
@@ -705,44 +343,47 @@ const Request& HttpConnection::current_request() const {
 }
 
 void HttpConnection::reject(int status, Outcome outcome, std::string_view reason, std::optional<TimerKind> timer) {
-  if (closed_ || closing_) return;
+  if (closing()) return;
+  std::uint64_t bytes_out = recorder_.bytes_out();
   if (exchange_ && exchange_->started_) {
     Exchange& ex = *exchange_;
-    if (bytes_out_ > ex.head_at_) {
+    if (bytes_out > ex.head_at_) {
       // Part of the response is out: there is no answering any more. Cut it where the kernel has
       // it (a chunked body gets no final chunk, so the client can tell) and close. The record keeps
       // the status the client saw, or 0 if not even the whole head reached it.
       transport_->discard_output_after(0);
-      if (bytes_out_ < ex.head_at_ + ex.head_len_) status_ = 0;
+      if (bytes_out < ex.head_at_ + ex.head_len_) status_ = 0;
       end_request(outcome, timer);
       keep_alive_ = false;
       graceful_close();
       return;
     }
     // Not a byte of the handler's head has left: the error answer takes its place.
-    transport_->discard_output_after(static_cast<std::size_t>(ex.head_at_ - bytes_out_));
+    transport_->discard_output_after(static_cast<std::size_t>(ex.head_at_ - bytes_out));
   }
   keep_alive_ = false;
   status_ = status;
   std::string& out = ctx_.scratch;
   out.clear();
-  const Request& req = current_request();
-  append_head(out,
-              HeadSpec{status, nullptr, reason.size(), false, false, req.version_minor, "text/plain; charset=utf-8"},
-              ctx_.date.get());
-  // RFC 9110 9.3.2: a response to HEAD carries no content, errors included.
-  if (req.method != "HEAD") out.append(reason);
+  ResponseEncoder::error(out, current_request(), status, reason, ctx_.date.get());
   transport_->queue(out);
-  closing_ = true;
+  advance(Lifecycle::kClosing);
   flush_output();
-  if (closed_) return;
+  if (closed()) return;
   end_request(outcome, timer);
   graceful_close();
 }
 
+void HttpConnection::advance(Lifecycle to) {
+  // Forward only, and lingering only after closing: it is the last step of a graceful close.
+  UB_CHECK(to > lifecycle_);
+  UB_CHECK(to != Lifecycle::kLingering || lifecycle_ == Lifecycle::kClosing);
+  lifecycle_ = to;
+}
+
 void HttpConnection::graceful_close() {
-  if (closed_) return;
-  closing_ = true;
+  if (closed()) return;
+  if (!closing()) advance(Lifecycle::kClosing);
   clear_deadlines_but_record();
   if (transport_->queued_bytes() == 0) {
     start_linger();
@@ -752,8 +393,8 @@ void HttpConnection::graceful_close() {
 }
 
 void HttpConnection::start_linger() {
-  if (lingering_ || closed_) return;
-  lingering_ = true;
+  if (lifecycle_ >= Lifecycle::kLingering) return;
+  advance(Lifecycle::kLingering);
   transport_->shutdown_write();
   transport_->input().clear();
   clear_deadlines_but_record();
@@ -762,9 +403,9 @@ void HttpConnection::start_linger() {
 }
 
 void HttpConnection::close_connection(bool abortive) {
-  if (closed_) return;
+  if (closed()) return;
   emit_pending();  // while the socket is still there to ask
-  closed_ = true;
+  advance(Lifecycle::kClosed);
   ctx_.loop.timers().cancel(timer_);
   if (exchange_) {
     ExchangePtr ex = std::move(exchange_);
@@ -777,9 +418,9 @@ void HttpConnection::close_connection(bool abortive) {
 }
 
 void HttpConnection::on_peer_closed() {
-  if (closed_) return;
+  if (closed()) return;
   // FIN on an idle connection, or after we decided to close, is a normal end.
-  if (lingering_ || closing_ || (phase_ == Phase::kIdle && !exchange_)) {
+  if (closing() || (phase_ == Phase::kIdle && !exchange_)) {
     close_connection(false);
     return;
   }
@@ -789,8 +430,8 @@ void HttpConnection::on_peer_closed() {
 }
 
 void HttpConnection::on_transport_error(net::SocketError e) {
-  if (closed_) return;
-  if (lingering_ || closing_ || (phase_ == Phase::kIdle && !exchange_)) {
+  if (closed()) return;
+  if (closing() || (phase_ == Phase::kIdle && !exchange_)) {
     close_connection(false);
     return;
   }
@@ -799,107 +440,14 @@ void HttpConnection::on_transport_error(net::SocketError e) {
 }
 
 void HttpConnection::begin_drain() {
-  if (closed_) return;
-  close_after_ = true;
-  if (!lingering_ && !closing_ && phase_ == Phase::kIdle && !exchange_) {
+  if (closed()) return;
+  // A connection already closing goes on closing; only an open one starts to drain.
+  if (lifecycle_ == Lifecycle::kOpen) advance(Lifecycle::kDraining);
+  if (!closing() && phase_ == Phase::kIdle && !exchange_) {
     close_connection(false);
     return;
   }
   arm(TimerKind::kDrain, ctx_.limits.drain_timeout);
-}
-
-// ---- Exchange ----------------------------------------------------------------------------------
-
-Exchange::~Exchange() {
-  if (!departed_) return;
-  // May run on a worker thread: the sink is thread-safe, and wasted_us is the one multi-writer counter.
-  RequestRecord& rec = departed_->rec;
-  rec.wasted_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - departed_->at).count();
-  departed_->ctx->stats.wasted_us.fetch_add(static_cast<std::uint64_t>(rec.wasted_ms * 1000),
-                                            std::memory_order_relaxed);
-  if (departed_->ctx->record) departed_->ctx->record(rec);
-}
-
-bool Exchange::held(std::function<void()> op) {
-  if (!gated_ && !head_hook_) return false;
-  held_ops_.push_back(std::move(op));
-  if (!gated_) {
-    gated_ = true;
-    auto hook = std::move(head_hook_);
-    head_hook_ = nullptr;
-    hook(*this, [self = shared_from_this()](bool ok) {
-      self->gated_ = false;
-      auto ops = std::move(self->held_ops_);
-      self->held_ops_.clear();
-      if (!ok) {
-        self->headers_.clear();
-        self->respond(503, "session store unavailable\n");
-        return;
-      }
-      for (auto& op : ops) op();
-    });
-  }
-  return true;
-}
-
-void Exchange::respond(int status, std::string_view body, std::string_view content_type) {
-  if (conn_ == nullptr || started_) return;
-  if (gated_ || head_hook_) {
-    held([this, status, b = std::string(body), ct = std::string(content_type)] { respond(status, b, ct); });
-    return;
-  }
-  HttpConnection* c = conn_;
-  c->ex_start(*this, status, body.size(), false, content_type);
-  if (conn_ == nullptr) return;
-  c->ex_write(*this, body, false);
-  c->ex_finish(*this);
-}
-
-void Exchange::respond_file(int status, UniqueFd file, std::uint64_t offset, std::uint64_t length) {
-  if (conn_ == nullptr || started_) return;
-  if (gated_ || head_hook_) {
-    auto shared = std::make_shared<UniqueFd>(std::move(file));
-    held([this, status, shared, offset, length] { respond_file(status, std::move(*shared), offset, length); });
-    return;
-  }
-  HttpConnection* c = conn_;
-  c->ex_start(*this, status, length, false, {});
-  if (conn_ == nullptr) return;
-  c->ex_file(*this, std::move(file), offset, length);
-}
-
-void Exchange::start(int status, std::optional<std::uint64_t> content_length) {
-  if (conn_ == nullptr || held([this, status, content_length] { start(status, content_length); })) return;
-  conn_->ex_start(*this, status, content_length, true, {});
-}
-
-bool Exchange::write(std::string_view data) {
-  if (conn_ == nullptr) return false;
-  if (gated_) return held([this, d = std::string(data)] { write(d); });
-  return conn_->ex_write(*this, data, true);
-}
-
-bool Exchange::writable() const {
-  return conn_ != nullptr && !gated_ && conn_->ex_writable();
-}
-
-void Exchange::on_drain(std::function<void()> cb) {
-  if (conn_ == nullptr) return;
-  if (gated_) {
-    held([this, cb = std::move(cb)]() mutable { on_drain(std::move(cb)); });
-    return;
-  }
-  conn_->ex_on_drain(*this, std::move(cb));
-}
-
-void Exchange::finish() {
-  if (conn_ == nullptr || held([this] { finish(); })) return;
-  conn_->ex_finish(*this);
-}
-
-void Exchange::on_body(std::function<void(std::string_view)> chunk, std::function<void()> end) {
-  body_chunk_ = std::move(chunk);
-  body_end_ = std::move(end);
 }
 
 }  // namespace unbroken::http

@@ -12,6 +12,7 @@
 #include "http/loop_context.h"
 #include "http/record.h"
 #include "http/request_parser.h"
+#include "http/request_recorder.h"
 #include "net/transport.h"
 
 namespace unbroken::http {
@@ -33,7 +34,7 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   // Graceful shutdown: an idle connection closes now; a busy one finishes its request (with
   // Connection: close) within the drain timeout.
   void begin_drain();
-  [[nodiscard]] bool closed() const { return closed_; }
+  [[nodiscard]] bool closed() const { return lifecycle_ == Lifecycle::kClosed; }
   [[nodiscard]] Phase phase() const { return phase_; }
   [[nodiscard]] std::uint64_t id() const { return id_; }
 
@@ -56,6 +57,11 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   void ex_file(Exchange& ex, UniqueFd file, std::uint64_t offset, std::uint64_t length);
   [[nodiscard]] bool ex_writable() const;
   void ex_on_drain(Exchange& ex, std::function<void()> cb);
+  void ex_pause_body(Exchange& ex);
+  void ex_resume_body(Exchange& ex);
+  // Unpauses the body; delivers what was held while the handler still takes it (`deliver`).
+  void resume_body(bool deliver);
+  void deliver_body(std::string_view chunk);
 
   void process();
   void begin_request();
@@ -67,6 +73,14 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   bool flush_output();
   void schedule_flush();
   void account_written(std::size_t n);
+  // Open -> Draining -> Closing -> Lingering -> Closed, never back, any step skippable but Lingering
+  // (only after Closing): a connection that drains closes after its request; one that closes sends
+  // what is queued, lingers (reads and drops) and closes. Anything else is a broken invariant and
+  // aborts (advance).
+  enum class Lifecycle : std::uint8_t { kOpen, kDraining, kClosing, kLingering, kClosed };
+  void advance(Lifecycle to);
+  // An error answer or a close is on its way (also while lingering and once closed).
+  [[nodiscard]] bool closing() const { return lifecycle_ >= Lifecycle::kClosing; }
   void maybe_complete();
   // Arms or clears the send and send-rate timers after a write; `queued` is what still waits.
   void watch_delivery(std::size_t queued, bool progressed);
@@ -78,9 +92,6 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   void reject(int status, Outcome outcome, std::string_view reason, std::optional<TimerKind> timer = std::nullopt);
   // Writes the record for the current request (or connection), updates counters, resets.
   void end_request(Outcome outcome, std::optional<TimerKind> timer = std::nullopt, int status_override = 0);
-  void fill_delivery(RequestRecord& rec, std::uint64_t bytes_before);
-  // Counters, at the moment the request ends (the acknowledged bytes follow with the record).
-  void count(const RequestRecord& rec, std::size_t route_slot);
   void emit_pending();
   void release_callbacks(ExchangePtr ex);
   void clear_deadlines_but_record();
@@ -94,6 +105,10 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   void on_timer();
   [[nodiscard]] std::chrono::milliseconds timeout_of(TimerKind kind) const;
 
+  static constexpr net::TimePoint kNever = net::TimePoint::max();
+  // How long an answered request's record waits for the client's ACKs before SIOCOUTQ is read.
+  static constexpr std::chrono::milliseconds kRecordDelay{100};
+
   LoopContext& ctx_;
   std::unique_ptr<net::Transport> transport_;
   std::uint64_t id_;
@@ -101,44 +116,31 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   net::TimerNode timer_;
   std::array<net::TimePoint, kTimerCount> deadlines_;
   net::TimePoint timer_armed_at_{};  // when timer_ fires, if armed (never after the earliest deadline)
-
-  // An answered request's record, held until its delivery can be read (see end_request).
-  struct PendingRecord {
-    ExchangePtr exchange;  // owns the strings the record points into
-    RequestRecord rec;
-    std::uint64_t bytes_before;
-    net::TimePoint ended;  // when the response was complete
-  };
-  PoolPtr<PendingRecord> pending_;  // null while there is none: idle connections stay small
+  RequestRecorder recorder_;
 
   Phase phase_ = Phase::kIdle;
+  Lifecycle lifecycle_ = Lifecycle::kOpen;
   ExchangePtr exchange_;
   const Route* route_ = nullptr;
-  std::size_t route_slot_ = SIZE_MAX;  // per-route counters; SIZE_MAX before the head is read
+  std::size_t route_slot_ = RequestRecorder::kNoRoute;  // per-route counters; none before the head is read
   bool path_matched_ = false;
   bool dispatched_ = false;
   bool message_done_ = false;
   bool keep_alive_ = true;
-  bool close_after_ = false;  // draining: no keep-alive after the current request
-  bool closing_ = false;      // an error response is on its way; then linger and close
-  bool lingering_ = false;
-  bool closed_ = false;
   bool in_process_ = false;
   bool paused_for_output_ = false;
   bool flush_scheduled_ = false;
+  bool body_paused_ = false;    // the handler paused the body: no reading, no delivery (see pause_body)
+  bool body_end_held_ = false;  // the body ended while paused: end() goes after held_body_
+  // Body bytes the parser had already taken when the handler paused, delivered on resume. At most one
+  // parse of the input buffer (bounded by max_buffered_input); empty on the steady path.
+  std::string held_body_;
 
   int refuse_status_ = 0;
   std::string_view refuse_reason_;  // a literal
-  std::uint64_t req_no_ = 0;
   int status_ = 0;
-  std::uint64_t bytes_in_ = 0;
-  std::uint64_t body_progress_ = 0;  // body bytes since the body timer was last re-armed
-  std::uint64_t bytes_out_ = 0;
-  std::uint64_t conn_bytes_out_ = 0;     // before the current request: to place the acknowledged bytes
-  std::uint64_t rate_window_bytes_ = 0;  // conn_bytes_out_ when the send-rate window began
-  net::TimePoint request_start_{};
-  net::TimePoint handler_start_{};
-  net::TimePoint handler_end_{};
+  std::uint64_t body_progress_ = 0;      // body bytes since the body timer was last re-armed
+  std::uint64_t rate_window_bytes_ = 0;  // connection bytes out when the send-rate window began
 };
 
 }  // namespace unbroken::http

@@ -1,5 +1,6 @@
 #pragma once
-// Serialising a response head, and the Date header formatted once a second.
+// Response vocabulary: header lists, reason phrases, and the Date header formatted once a second
+// (the head itself is the response encoder's).
 
 #include <chrono>
 #include <cstdint>
@@ -26,18 +27,5 @@ class DateCache {
   char buf_[40] = {};
   std::size_t len_ = 0;
 };
-
-struct HeadSpec {
-  int status = 200;
-  const Headers* headers = nullptr;
-  // nullopt: length unknown; chunked when `chunked`, else delimited by closing the connection.
-  std::optional<std::uint64_t> content_length;
-  bool chunked = false;
-  bool keep_alive = true;
-  int version_minor = 1;
-  std::string_view content_type;  // sent as Content-Type unless empty
-};
-
-void append_head(std::string& out, const HeadSpec& spec, std::string_view date);
 
 }  // namespace unbroken::http

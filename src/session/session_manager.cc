@@ -11,6 +11,8 @@ namespace {
 constexpr std::size_t kIdBytes = 32;  // 256 bits from the kernel's CSPRNG
 constexpr std::size_t kIdChars = 43;  // base64url without padding
 constexpr std::size_t kMaxQueuedIo = 4096;
+// The answer when the store cannot load or save a session: the handler's response never goes out.
+constexpr std::string_view kUnavailable = "session store unavailable\n";
 
 bool valid_id(std::string_view id) {
   if (id.size() != kIdChars) return false;
@@ -24,6 +26,10 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
   while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
   return s;
+}
+
+http::Exchange::HookVerdict failure() {
+  return http::Exchange::HookVerdict::fail(503, std::string(kUnavailable));
 }
 
 }  // namespace
@@ -109,20 +115,21 @@ std::string SessionManager::cookie_id(const http::Request& req) const {
 
 void SessionManager::failed(const http::ExchangePtr& ex) {
   stats_.store_errors.fetch_add(1, std::memory_order_relaxed);
-  ex->respond(503, "session store unavailable\n");
+  // The waiters capture the exchange that owns them: drop them, or neither is ever freed.
+  if (State* state = ex->state<State>()) state->waiting.clear();
+  ex->respond(503, std::string(kUnavailable));
 }
 
 void SessionManager::with_session(const http::ExchangePtr& ex, std::function<void(Session&)> fn) {
-  auto& slot = ex->attachment();
-  if (!slot) slot = std::make_shared<State>();
-  auto state = std::static_pointer_cast<State>(slot);
+  State* state = ex->state<State>();
+  if (state == nullptr) state = &ex->emplace_state<State>();
   if (state->session) return fn(*state->session);
   state->waiting.push_back(std::move(fn));
   if (state->loading) return;
   state->loading = true;
-  attach_saver(ex, state);
+  add_saver(*ex);
   std::string id = cookie_id(ex->request());
-  if (!id.empty()) return start_load(ex, state, std::move(id));
+  if (!id.empty()) return start_load(ex, std::move(id));
   // No usable cookie: a new session, without touching the store.
   Session s;
   s.id_ = new_id();
@@ -131,11 +138,13 @@ void SessionManager::with_session(const http::ExchangePtr& ex, std::function<voi
   for (auto& waiter : std::exchange(state->waiting, {})) waiter(*state->session);
 }
 
-void SessionManager::start_load(const http::ExchangePtr& ex, const std::shared_ptr<State>& state, std::string id) {
-  bool queued = pool_.submit([this, ex, state, id = std::move(id)] {
+void SessionManager::start_load(const http::ExchangePtr& ex, std::string id) {
+  bool queued = pool_.submit([this, ex, id = std::move(id)] {
     auto loaded = store_->load(id, Clock::now());
-    ex->loop().post([this, ex, state, id, loaded = std::move(loaded)]() mutable {
-      if (!loaded.ok()) return failed(ex);
+    // The state is the exchange's, touched on the loop thread only.
+    ex->loop().post([this, ex, id, loaded = std::move(loaded)]() mutable {
+      State* state = ex->state<State>();
+      if (!loaded.ok() || state == nullptr) return failed(ex);
       Session s;
       if (loaded->has_value()) {
         s.id_ = id;
@@ -151,9 +160,11 @@ void SessionManager::start_load(const http::ExchangePtr& ex, const std::shared_p
   if (!queued) failed(ex);
 }
 
-void SessionManager::attach_saver(const http::ExchangePtr& ex, const std::shared_ptr<State>& state) {
-  ex->before_head([this, state](http::Exchange& exchange, std::function<void(bool)> proceed) {
-    if (!state->session) return proceed(true);
+void SessionManager::add_saver(http::Exchange& ex) {
+  using Verdict = http::Exchange::HookVerdict;
+  ex.add_head_hook([this](http::Exchange& exchange, http::Exchange::HookDone done) {
+    State* state = exchange.state<State>();
+    if (state == nullptr || !state->session) return done(Verdict::proceed());
     Session& s = *state->session;
     auto expires = Clock::now() + options_.ttl;
     if (!s.dirty_) {
@@ -164,7 +175,7 @@ void SessionManager::attach_saver(const http::ExchangePtr& ex, const std::shared
             }))
           stats_.store_errors.fetch_add(1, std::memory_order_relaxed);
       }
-      return proceed(true);
+      return done(Verdict::proceed());
     }
     if (s.is_new_) {
       std::string cookie = options_.cookie + "=" + s.id_ + "; HttpOnly; SameSite=Lax; Path=/";
@@ -174,15 +185,15 @@ void SessionManager::attach_saver(const http::ExchangePtr& ex, const std::shared
     // Saved before the head: a client that saw the answer has a session that survives a crash.
     net::EventLoop& loop = exchange.loop();
     bool queued = pool_.submit(
-        [this, &loop, id = s.id_, stored = StoredSession{s.values_, expires}, is_new = s.is_new_, proceed]() mutable {
+        [this, &loop, id = s.id_, stored = StoredSession{s.values_, expires}, is_new = s.is_new_, done]() mutable {
           bool ok = store_->save(id, stored).ok();
           if (!ok) stats_.store_errors.fetch_add(1, std::memory_order_relaxed);
           if (ok && is_new) stats_.created.fetch_add(1, std::memory_order_relaxed);
-          loop.post([proceed = std::move(proceed), ok] { proceed(ok); });
+          loop.post([done = std::move(done), ok] { done(ok ? Verdict::proceed() : failure()); });
         });
     if (!queued) {
       stats_.store_errors.fetch_add(1, std::memory_order_relaxed);
-      proceed(false);
+      done(failure());
     }
   });
 }

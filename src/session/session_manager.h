@@ -77,9 +77,11 @@ class SessionManager {
   [[nodiscard]] std::string_view store_name() const { return store_->name(); }
 
  private:
+  // The request's session state, the exchange's typed state (Exchange::state<State>()).
   struct State;
-  void start_load(const http::ExchangePtr& ex, const std::shared_ptr<State>& state, std::string id);
-  void attach_saver(const http::ExchangePtr& ex, const std::shared_ptr<State>& state);
+  void start_load(const http::ExchangePtr& ex, std::string id);
+  // The head hook that saves a changed session (or extends its expiry) before the head leaves.
+  void add_saver(http::Exchange& ex);
   std::string new_id() const;
   std::string cookie_id(const http::Request& req) const;
   void failed(const http::ExchangePtr& ex);

@@ -1,7 +1,7 @@
 // libFuzzer target: a whole HTTP connection in memory (no sockets), driven by a script the input
 // encodes: bytes arriving in pieces, the "kernel" taking output, time passing, the peer's FIN or
-// RST, an async handler answering late. Sanitizers catch memory errors; the checks below catch a
-// connection that answers after it closed, or records more ends than it had requests.
+// RST, an async handler answering late, a streamed body paused and resumed. Sanitizers catch memory errors; the checks
+// below catch a connection that answers after it closed, or records more ends than it had requests.
 
 #include <cstdint>
 #include <cstdlib>
@@ -32,6 +32,16 @@ struct Rig {
     });
     router.add("POST", "/echo", [](const ExchangePtr& ex) { ex->respond(200, ex->request().body); });
     router.add("GET", "/throw", [](const ExchangePtr&) { throw std::runtime_error("boom"); });
+    // A slow consumer: pauses after every chunk; the script resumes it (op 5). The callbacks hold
+    // the exchange by pointer (they are its own: owning it would be a cycle).
+    router.add(
+        "POST", "/sink",
+        [this](const ExchangePtr& ex) {
+          held = ex;
+          Exchange* e = ex.get();
+          ex->on_body([e](std::string_view) { e->pause_body(); }, [e] { e->respond(200, "sunk\n"); });
+        },
+        BodyMode::kStream);
     ctx = std::make_unique<LoopContext>(*loop, limits, router, stats);
     ctx->record = [this](const RequestRecord&) { ++records; };
     ctx->on_closed = [this](HttpConnection*) { ++closes; };
@@ -77,6 +87,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           if (arg % 3 == 0) rig.held->respond(200, "late\n");
           if (arg % 3 == 1) rig.held->write("more");
           if (arg % 3 == 2) rig.held->finish();
+          if (arg % 5 == 4) rig.held->resume_body();
           if (arg % 2 == 0) rig.held.reset();
         }
         break;

@@ -1,0 +1,181 @@
+// HttpConnection's response side (see http_connection.h): the Exchange's calls carried out through
+// the response encoder, flushing, and charging a stalled response to whoever owes bytes (the client:
+// send timers; the handler: the handler timer).
+
+#include "http/gzip_response.h"
+#include "http/http_connection.h"
+
+namespace unbroken::http {
+
+void HttpConnection::ex_start(Exchange& ex, int status, std::optional<std::uint64_t> length, bool flush,
+                              std::string_view content_type) {
+  if (closing() || ex.started_ || &ex != exchange_.get()) return;
+  const Request& req = ex.request_;
+  ex.started_ = true;
+  ResponseEncoder& enc = ex.encoder_;
+  // A body compressed as it goes has no length known in advance: chunked, or to the close.
+  if (should_gzip(ctx_.limits.gzip, req, ex.headers_, status, length, content_type) &&
+      enc.start_gzip(ex.headers_, length))
+    length = std::nullopt;
+  ex.encoding_ = content_encoding_of(ex.headers_);
+  status_ = status;
+  std::string& head = ctx_.scratch;
+  head.clear();
+  // Only an open connection keeps alive: a draining one closes after this response.
+  keep_alive_ = enc.begin(head, req, {status, &ex.headers_, length, content_type},
+                          req.keep_alive && !ctx_.draining && lifecycle_ == Lifecycle::kOpen, ctx_.date.get());
+  ex.head_at_ = recorder_.bytes_out() + transport_->queued_bytes();
+  ex.head_len_ = head.size();
+  transport_->queue(head);
+  phase_ = Phase::kResponse;
+  if (flush) schedule_flush();
+}
+
+void HttpConnection::schedule_flush() {
+  // A handler that starts a response usually writes its body in the same turn: send the head with
+  // it in one sendmsg instead of one each. A write or finish flushes at once; this catches a head
+  // left alone until the end of the turn.
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  ctx_.loop.defer([this] {
+    flush_scheduled_ = false;
+    if (!closed() && transport_->queued_bytes() > 0 && flush_output()) maybe_complete();
+  });
+}
+
+bool HttpConnection::ex_write(Exchange& ex, std::string_view data, bool flush) {
+  if (closed() || !ex.started_ || ex.finished_) return false;
+  if (ex.encoder_.head_only() || data.empty()) return true;
+  ex.encoder_.write(*transport_, data, flush);
+  return !flush || flush_output();
+}
+
+void HttpConnection::ex_file(Exchange& ex, UniqueFd file, std::uint64_t offset, std::uint64_t length) {
+  if (closed() || !ex.started_ || ex.finished_) return;
+  if (ex.encoder_.gzipping()) {
+    pump_file(ex.shared_from_this(), std::move(file), offset, length);
+    return;
+  }
+  ex.encoder_.file(*transport_, std::move(file), offset, length);
+  ex_finish(ex);
+}
+
+void HttpConnection::ex_finish(Exchange& ex) {
+  if (closed() || ex.finished_ || &ex != exchange_.get()) return;
+  if (!ex.started_) ex_start(ex, 200, 0, false, {});
+  if (closing()) return;
+  ex.finished_ = true;
+  recorder_.handler_finished();
+  disarm(TimerKind::kHandler);
+  // A body shorter than its Content-Length cannot be framed any more: end with the connection.
+  if (!ex.encoder_.finish(*transport_)) keep_alive_ = false;
+  // A finished response takes no more body: the rest is read (and dropped) so the request can end.
+  if (body_paused_ || !held_body_.empty()) {
+    resume_body(false);
+    if (closing() || exchange_.get() != &ex) return;
+  }
+  if (flush_output()) maybe_complete();
+}
+
+bool HttpConnection::ex_writable() const {
+  return !closed() && transport_->queued_bytes() < ctx_.limits.output_high_water;
+}
+
+void HttpConnection::ex_on_drain(Exchange& ex, std::function<void()> cb) {
+  if (closed()) return;
+  if (transport_->queued_bytes() < ctx_.limits.output_low_water) {
+    cb();
+    return;
+  }
+  ex.drain_ = std::move(cb);
+}
+
+void HttpConnection::account_written(std::size_t n) {
+  recorder_.add_out(n);
+}
+
+bool HttpConnection::flush_output() {
+  if (closed()) return false;
+  auto r = transport_->flush();
+  if (!r) {
+    on_transport_error(net::classify(r.error()));
+    return false;
+  }
+  account_written(*r);
+  std::size_t queued = transport_->queued_bytes();
+  watch_delivery(queued, *r > 0);
+  update_handler_timer(queued);
+  bool over = queued >= ctx_.limits.output_high_water;
+  if (over != paused_for_output_) {
+    paused_for_output_ = over;
+    update_reading();
+  }
+  return true;
+}
+
+void HttpConnection::on_written(std::size_t n) {
+  if (closed()) return;
+  account_written(n);
+  std::size_t queued = transport_->queued_bytes();
+  watch_delivery(queued, true);
+  update_handler_timer(queued);
+  if (queued < ctx_.limits.output_low_water) {
+    if (paused_for_output_) {
+      paused_for_output_ = false;
+      update_reading();
+    }
+    if (exchange_ && exchange_->drain_) {
+      auto cb = std::move(exchange_->drain_);
+      cb();
+      if (closed()) return;
+    }
+  }
+  if (closing() && transport_->queued_bytes() == 0) {
+    start_linger();
+    return;
+  }
+  maybe_complete();
+}
+
+void HttpConnection::watch_delivery(std::size_t queued, bool progressed) {
+  if (queued == 0) {
+    disarm(TimerKind::kSend);
+    return;
+  }
+  // Send timeout: no write progress for that long while output waits for the client.
+  if (progressed || deadlines_[static_cast<std::size_t>(TimerKind::kSend)] == kNever)
+    arm(TimerKind::kSend, ctx_.limits.send_timeout);
+  // Minimum rate: what the client took over a window of one send timeout, from when output began
+  // to wait for it. A queue that empties for a moment (a streaming producer refilling it after each
+  // wake-up) does not restart the window, or a steady slow reader would never be judged.
+  if (ctx_.limits.min_send_rate > 0 && deadlines_[static_cast<std::size_t>(TimerKind::kSendRate)] == kNever) {
+    rate_window_bytes_ = recorder_.conn_bytes_out();
+    arm(TimerKind::kSendRate, ctx_.limits.send_timeout);
+  }
+}
+
+void HttpConnection::update_handler_timer(std::size_t queued) {
+  // Once a response streams, a stall is charged to whoever owes bytes: while output is queued the
+  // client is slow (send timeout); while the queue is empty the handler is (handler timeout, counted
+  // from its last write).
+  if (!exchange_ || !exchange_->started_ || exchange_->finished_) return;
+  if (queued == 0) {
+    arm(TimerKind::kHandler, ctx_.limits.handler_timeout);
+  } else {
+    disarm(TimerKind::kHandler);
+  }
+}
+
+void HttpConnection::maybe_complete() {
+  if (closed() || !exchange_ || !exchange_->finished_ || !message_done_ || transport_->queued_bytes() > 0) return;
+  bool keep = keep_alive_ && lifecycle_ == Lifecycle::kOpen && !ctx_.draining;
+  end_request(Outcome::kOk);
+  if (!keep) {
+    graceful_close();
+    return;
+  }
+  arm(TimerKind::kKeepalive, ctx_.limits.keepalive_timeout);
+  if (!in_process_) process();
+}
+
+}  // namespace unbroken::http

@@ -1,0 +1,133 @@
+#include "http/request_recorder.h"
+
+#include "http/loop_context.h"
+
+namespace unbroken::http {
+namespace {
+
+double ms_between(net::TimePoint a, net::TimePoint b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+}  // namespace
+
+void RequestRecorder::begin() {
+  ++req_no_;
+  // Durations are read from the clock itself (a vDSO call), not the loop turn's cached time: a
+  // request served within one turn would otherwise last 0 ms.
+  request_start_ = net::Clock::now();
+  bytes_in_ = bytes_out_ = 0;
+}
+
+void RequestRecorder::add_out(std::size_t n) {
+  bytes_out_ += n;
+  conn_bytes_out_ += n;
+  ctx_.stats.response_bytes.add(n);
+}
+
+bool RequestRecorder::end(const End& e, const ExchangePtr& ex, bool* cancelled) {
+  net::TimePoint now = net::Clock::now();
+  bool head_sent = ex && ex->started_;
+  int status = e.status;
+  // A client that left before the response head is a 499, never a 5xx.
+  if (is_departure(e.outcome) && !head_sent) status = 499;
+
+  const Request& req = *e.request;
+  RequestRecord rec;
+  rec.ts = std::chrono::system_clock::now();
+  rec.conn = conn_id_;
+  rec.req = e.phase == Phase::kIdle ? 0 : req_no_;
+  rec.client = e.client;
+  rec.method = req.method;
+  rec.path = req.target;
+  if (e.route_slot != kNoRoute) rec.route = ctx_.router.slot_name(e.route_slot);
+  rec.status = status;
+  rec.ua = req.header("user-agent");
+  rec.referer = req.header("referer");
+  rec.outcome = e.outcome;
+  rec.phase = e.phase;
+  rec.timer = e.timer;
+  if (e.timer) rec.timeout_ms = static_cast<std::uint64_t>(e.timeout.count());
+  rec.bytes_in = bytes_in_;
+  rec.bytes_out = bytes_out_;
+  if (ex) rec.encoding = ex->encoding_;
+  if (e.phase != Phase::kIdle) rec.duration_ms = ms_between(request_start_, now);
+  if (e.dispatched) {
+    net::TimePoint end = ex && ex->finished_ ? handler_end_ : now;
+    rec.handler_ms = ms_between(handler_start_, end);
+  }
+  bool handler_running = e.dispatched && ex && !ex->finished_;
+  rec.cancelled = handler_running && e.outcome != Outcome::kOk;
+  *cancelled = rec.cancelled;
+  std::uint64_t bytes_before = conn_bytes_out_ - bytes_out_;
+
+  count(rec, e.route_slot);
+  if (e.outcome == Outcome::kOk) {
+    // What the client acknowledged is known only after its ACKs arrive: keep the record until the
+    // next request starts, the connection ends, or the record timer fires, then ask the kernel once.
+    pending_ = make_pooled<PendingRecord>(ex, rec, bytes_before, ctx_.loop.now());
+    return true;
+  }
+  fill_delivery(rec, bytes_before);
+  if (rec.bytes_acked) ctx_.stats.response_bytes_acked.add(*rec.bytes_acked);
+  // A handler still holding the exchange is still working for a client that left: the record
+  // waits for it to let go, to say how long that was (wasted_ms).
+  if (rec.cancelled && ex.use_count() > 1) {
+    ex->departed_ = std::make_unique<Exchange::Departed>(Exchange::Departed{rec, now, &ctx_});
+  } else if (ctx_.record) {
+    ctx_.record(rec);
+  }
+  return false;
+}
+
+bool RequestRecorder::still_delivering(net::TimePoint now, std::chrono::milliseconds limit) const {
+  if (!pending_ || now - pending_->ended >= limit) return false;
+  RequestRecord probe = pending_->rec;
+  fill_delivery(probe, pending_->bytes_before);
+  return probe.bytes_acked && *probe.bytes_acked < probe.bytes_out;
+}
+
+void RequestRecorder::fill_delivery(RequestRecord& rec, std::uint64_t bytes_before) const {
+  auto d = transport_.delivery();
+  if (!d) return;
+  // The acknowledged count runs from the start of the connection; this request's bytes come after
+  // bytes_before.
+  std::uint64_t acked = d->bytes_acked > bytes_before ? d->bytes_acked - bytes_before : 0;
+  rec.bytes_acked = std::min(acked, rec.bytes_out);
+  rec.bytes_unsent = conn_bytes_out_ > d->bytes_acked ? conn_bytes_out_ - d->bytes_acked : 0;
+}
+
+void RequestRecorder::count(const RequestRecord& rec, std::size_t route_slot) {
+  LoopStats& s = ctx_.stats;
+  if (rec.status > 0 && rec.status < 600) s.requests_by_status[static_cast<std::size_t>(rec.status)].add();
+  if (rec.outcome != Outcome::kOk)
+    s.disconnects[static_cast<std::size_t>(rec.outcome)][static_cast<std::size_t>(rec.phase)].add();
+  if (rec.timer) s.timeouts[static_cast<std::size_t>(*rec.timer)].add();
+  if (rec.cancelled) s.handler_cancelled.add();
+  if (rec.req != 0) s.count_duration(rec.duration_ms / 1000);
+  if (route_slot < s.route_slots) {
+    s.routes[route_slot].requests.add();
+    if (rec.outcome != Outcome::kOk) s.routes[route_slot].departures.add();
+  }
+}
+
+void RequestRecorder::emit_pending(RequestParser* parser, bool socket_gone) {
+  if (!pending_) return;
+  PendingRecord p = std::move(*pending_);
+  pending_.reset();
+  if (!socket_gone) fill_delivery(p.rec, p.bytes_before);
+  if (p.rec.bytes_acked) ctx_.stats.response_bytes_acked.add(*p.rec.bytes_acked);
+  if (ctx_.record) ctx_.record(p.rec);
+  // The last owner of a finished exchange hands its request back to the parser: the next request
+  // reuses the strings' capacity instead of allocating them again.
+  // (An idle connection holds no parser: the storage goes to one in the loop's pool.)
+  if (p.exchange.use_count() == 1) {
+    if (parser == nullptr) {
+      ctx_.parsers.recycle(std::move(p.exchange->request_));
+    } else if (!parser->in_message()) {
+      parser->recycle(std::move(p.exchange->request_));
+    }
+  }
+}
+
+}  // namespace unbroken::http

@@ -1,0 +1,93 @@
+#pragma once
+// A connection's meter: the bytes and times of the current request, the record written when it
+// ends, the counters it updates, and what the kernel says was delivered. An answered request's
+// record is held until its client's ACKs can have arrived (see end()); a departure's goes out at once,
+// or when the handler that still works for the departed client lets go.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "base/block_pool.h"
+#include "http/exchange.h"
+#include "http/record.h"
+#include "http/request_parser.h"
+#include "http/types.h"
+#include "net/timer_wheel.h"
+#include "net/transport.h"
+
+namespace unbroken::http {
+
+struct LoopContext;
+
+class RequestRecorder {
+ public:
+  static constexpr std::size_t kNoRoute = SIZE_MAX;
+
+  // How the current request ended, as the connection knows it.
+  struct End {
+    Outcome outcome = Outcome::kOk;
+    std::optional<TimerKind> timer;
+    std::chrono::milliseconds timeout{};  // the timer's, when there is one
+    int status = 0;                       // the status sent or decided (a departure before the head: 499)
+    Phase phase = Phase::kIdle;
+    const Request* request = nullptr;  // the exchange's, or the parser's before there is one
+    std::string_view client;
+    std::size_t route_slot = kNoRoute;
+    bool dispatched = false;
+  };
+
+  // transport: the connection's, for the delivery figures; it outlives the recorder.
+  RequestRecorder(LoopContext& ctx, const net::Transport& transport, std::uint64_t conn_id)
+      : ctx_(ctx), transport_(transport), conn_id_(conn_id) {}
+
+  // A request's first byte: counting starts again (the connection emits the held record first).
+  void begin();
+  void add_in(std::size_t n) { bytes_in_ += n; }
+  // Bytes the transport wrote, for this request and the connection.
+  void add_out(std::size_t n);
+  void handler_started() { handler_start_ = net::Clock::now(); }
+  void handler_finished() { handler_end_ = net::Clock::now(); }
+
+  // Builds the record, counts it, and holds it (returns true: arm the record timer), emits it, or
+  // leaves it with `ex` for its handler's last owner (Exchange::~Exchange). Sets *cancelled when a
+  // handler was still running for a request that did not end well.
+  bool end(const End& e, const ExchangePtr& ex, bool* cancelled);
+  // The held record, if any: delivery read now (unless the socket is gone), then written. The last
+  // owner of its exchange hands the request's storage back to `parser` (or to the loop's pool).
+  void emit_pending(RequestParser* parser, bool socket_gone);
+  // True while the held record's bytes are not all acknowledged and `limit` has not passed since
+  // the response was complete: look again later rather than log a delivery still in progress.
+  [[nodiscard]] bool still_delivering(net::TimePoint now, std::chrono::milliseconds limit) const;
+  [[nodiscard]] bool has_pending() const { return pending_ != nullptr; }
+
+  [[nodiscard]] std::uint64_t req_no() const { return req_no_; }
+  [[nodiscard]] std::uint64_t bytes_out() const { return bytes_out_; }
+  [[nodiscard]] std::uint64_t conn_bytes_out() const { return conn_bytes_out_; }
+
+ private:
+  struct PendingRecord {
+    ExchangePtr exchange;  // owns the strings the record points into
+    RequestRecord rec;
+    std::uint64_t bytes_before;
+    net::TimePoint ended;  // when the response was complete
+  };
+  void fill_delivery(RequestRecord& rec, std::uint64_t bytes_before) const;
+  // Counters, at the moment the request ends (the acknowledged bytes follow with the record).
+  void count(const RequestRecord& rec, std::size_t route_slot);
+
+  LoopContext& ctx_;
+  const net::Transport& transport_;
+  std::uint64_t conn_id_;
+  PoolPtr<PendingRecord> pending_;  // null while there is none: idle connections stay small
+  std::uint64_t req_no_ = 0;
+  std::uint64_t bytes_in_ = 0;
+  std::uint64_t bytes_out_ = 0;
+  std::uint64_t conn_bytes_out_ = 0;  // before the current request: to place the acknowledged bytes
+  net::TimePoint request_start_{};
+  net::TimePoint handler_start_{};
+  net::TimePoint handler_end_{};
+};
+
+}  // namespace unbroken::http
