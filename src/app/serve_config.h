@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "http/loop_context.h"
+#include "http/http_limits.h"
 
 // CLI11 declares this itself (CLI/App.hpp); declaring it here keeps CLI11 out of every file that only
 // needs ServeConfig.

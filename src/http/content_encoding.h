@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "base/result.h"
+#include "http/http_limits.h"
 
 namespace unbroken::http {
 
@@ -42,13 +43,6 @@ Encoding choose_encoding(const AcceptEncoding& accept, bool have_br, bool have_g
 // Text-like media types that compress well: text/*, JSON, JavaScript, XML, SVG (any +json, +xml),
 // WebAssembly. Images, video, archives and fonts are compressed already.
 bool compressible_type(std::string_view content_type);
-
-// Settings of on-the-fly compression (`--gzip`, `--gzip-min-length`).
-struct GzipSettings {
-  bool enabled = false;
-  // Responses whose length is known and below this stay uncompressed (streamed ones are compressed).
-  std::uint64_t min_length = 1024;
-};
 
 // One gzip member (RFC 1952) produced piece by piece. Level 1, as nginx's default gzip_comp_level:
 // most of the gain for a fraction of the CPU. Nothing throws; the views returned point into the

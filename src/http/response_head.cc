@@ -38,9 +38,7 @@ std::string_view DateCache::get() {
   std::time_t now = std::time(nullptr);
   if (now != second_ || len_ == 0) {
     second_ = now;
-    std::tm tm{};
-    ::gmtime_r(&now, &tm);
-    len_ = std::strftime(buf_, sizeof buf_, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    len_ = format_http_date(now, buf_) ? kHttpDateLength : 0;
   }
   return {buf_, len_};
 }

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "http/http_date.h"
+
 namespace unbroken::http {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -24,7 +26,7 @@ class DateCache {
 
  private:
   std::time_t second_ = 0;
-  char buf_[40] = {};
+  char buf_[kHttpDateLength] = {};
   std::size_t len_ = 0;
 };
 

@@ -2,6 +2,7 @@
 
 #include <sys/random.h>
 
+#include "base/text.h"
 #include "http/request.h"
 #include "net/event_loop.h"
 
@@ -20,12 +21,6 @@ bool valid_id(std::string_view id) {
     if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
       return false;
   return true;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-  return s;
 }
 
 http::Exchange::HookVerdict failure() {
@@ -100,10 +95,10 @@ std::string SessionManager::cookie_id(const http::Request& req) const {
     std::string_view rest = value;
     while (!rest.empty()) {
       auto semi = rest.find(';');
-      std::string_view pair = trim(rest.substr(0, semi));
+      std::string_view pair = trim_ows(rest.substr(0, semi));
       auto eq = pair.find('=');
       if (eq != std::string_view::npos && pair.substr(0, eq) == options_.cookie) {
-        std::string_view id = trim(pair.substr(eq + 1));
+        std::string_view id = trim_ows(pair.substr(eq + 1));
         if (valid_id(id)) return std::string(id);
       }
       if (semi == std::string_view::npos) break;
