@@ -14,10 +14,10 @@ need() {  # command package
 }
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
-start_unbroken() {  # port extra-args... ; one loop pinned to CPU 0
+start_unbroken() {  # port extra-args... ; one loop pinned to CPU 0; $UNBROKEN_BIN picks the binary
   local port=$1
   shift
-  taskset -c 0 build/release/unbroken serve --listen 127.0.0.1:"$port" --admin off --threads 1 --workers 1 --diag "$@" \
+  taskset -c 0 "${UNBROKEN_BIN:-build/release/unbroken}" serve --listen 127.0.0.1:"$port" --admin off --threads 1 --workers 1 --diag "$@" \
     2>>"$tmp/unbroken.err" &
   pids+=($!)
 }
