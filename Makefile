@@ -47,7 +47,7 @@ test-tsan: build-tsan
 		ctest --output-on-failure -j $(JOBS) -L integration
 	@if ls $(TSAN_DIR)/reports/tsan* >/dev/null 2>&1; then cat $(TSAN_DIR)/reports/tsan*; exit 1; fi
 
-# libFuzzer targets (clang, ASan+UBSan): the request parser, a whole connection in memory, the
+# libFuzzer targets (clang, ASan+UBSan): the request and response parsers, a whole connection in memory, the
 # config loader, the analyze input formats. fuzz-smoke runs each for 60 s; `make fuzz FUZZ_SECONDS=3600` for longer.
 build-fuzz: deps
 	@cmake -S . -B $(FUZZ_DIR) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DUNBROKEN_FUZZ=ON \
