@@ -131,9 +131,10 @@ void echo(const ExchangePtr& ex) {
 }
 
 // POST /diag/slow-sink?delay_ms=N&window=BYTES: a consumer slower than its client, as an upstream
-// would be. It keeps what it is given until it holds `window` bytes (default 1 MiB), then pauses
-// the body until a timer N ms later has consumed them. Answers the byte count and an FNV-1a hash of
-// the body, so a test can tell that every byte arrived, and in order.
+// would be: it takes `window` bytes (default 1 MiB) every N ms, no faster. Once it holds a window it
+// pauses the body until it holds less. Answers the byte count and an FNV-1a hash of the body, so a
+// test can tell that every byte arrived, and in order. (Without the pause, what the client sends
+// faster than that rate piles up in `held`: the body back-pressure test's "without" side.)
 void slow_sink(const ExchangePtr& ex) {
   const http::Request& req = ex->request();
   auto delay = to_u64(req.query_param("delay_ms").value_or("1"), kMaxDiagMs);
@@ -143,37 +144,42 @@ void slow_sink(const ExchangePtr& ex) {
     std::string held;  // given to us, not yet consumed
     std::uint64_t bytes = 0;
     std::uint64_t hash = 14695981039346656037ull;
-    bool consuming = false;  // a timer will consume `held`
-    bool ended = false;
-    void consume() {
-      for (char c : held) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-      bytes += held.size();
-      held.clear();
+    bool consuming = false;  // paused, a timer takes the next window
+    std::chrono::milliseconds delay;
+    std::uint64_t window;
+    // Takes at most n bytes from the front of `held`.
+    void consume(std::size_t n) {
+      n = std::min(n, held.size());
+      for (std::size_t i = 0; i < n; ++i) hash = (hash ^ static_cast<unsigned char>(held[i])) * 1099511628211ull;
+      bytes += n;
+      held.erase(0, n);
     }
     void answer(const ExchangePtr& ex) {
-      consume();
+      consume(held.size());
       ex->respond(200, "bytes=" + std::to_string(bytes) + " fnv1a=" + std::to_string(hash) + "\n");
+    }
+    // One window every `delay`, paused, until less than a window is held.
+    static void tick(const ExchangePtr& ex, const std::shared_ptr<Sink>& sink) {
+      ex->loop().run_after(sink->delay, [ex, sink] {
+        sink->consume(sink->window);
+        if (sink->held.size() >= sink->window) return tick(ex, sink);
+        sink->consuming = false;
+        ex->resume_body();
+      });
     }
   };
   auto sink = std::make_shared<Sink>();
-  net::EventLoop& loop = ex->loop();
+  sink->delay = std::chrono::milliseconds(*delay);
+  sink->window = *window;
   ex->on_body(
-      [ex, sink, &loop, delay = std::chrono::milliseconds(*delay), window = *window](std::string_view chunk) {
+      [ex, sink](std::string_view chunk) {
         sink->held.append(chunk);
-        if (sink->held.size() < window || sink->consuming) return;
+        if (sink->held.size() < sink->window || sink->consuming) return;
         sink->consuming = true;
         ex->pause_body();
-        loop.run_after(delay, [ex, sink] {
-          sink->consume();
-          sink->consuming = false;
-          if (sink->ended) return sink->answer(ex);
-          ex->resume_body();
-        });
+        Sink::tick(ex, sink);
       },
-      [ex, sink] {
-        sink->ended = true;
-        if (!sink->consuming) sink->answer(ex);
-      });
+      [ex, sink] { sink->answer(ex); });
   if (!req.has_body()) sink->answer(ex);
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // Small text helpers that the server and analyze share: ASCII case folding, HTTP's optional
-// whitespace, and JSON string escaping. Allocation-free; safe from any thread.
+// whitespace and lists, and JSON string escaping. They allocate nothing of their own (the JSON
+// escaper grows the caller's buffer); safe from any thread.
 
 #include <cstddef>
 #include <string_view>

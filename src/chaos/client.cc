@@ -312,7 +312,9 @@ void Client::on_response_bytes(std::string_view data) {
       if (st == Status::kHead) continue;  // the body follows
       if (!complete) return;
       good_answered();
-      continue;  // a pipelined surplus would be a server bug; the parser reports it next turn
+      // Bytes after the answer (a server bug) are read by the reset parser as the answer to the
+      // request just sent.
+      continue;
     }
     if (!reader_.head_complete()) break;
     int status = reader_.response().status;

@@ -98,7 +98,7 @@ std::string render_text(const Report& r) {
 
 std::string render_json(const Report& r) {
   // Every string here is ours (kind and reaction names, error kinds) except the target, which
-  // parse_url() limited to printable characters; quotes and backslashes are still escaped.
+  // parse_url() limited to printable characters; all of them are escaped as any JSON string is.
   auto quoted = [](std::string_view s) {
     std::string q;
     append_json_string(q, s);

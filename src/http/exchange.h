@@ -13,7 +13,6 @@
 
 #include "base/unique_fd.h"
 #include "http/cancel_token.h"
-#include "http/content_encoding.h"
 #include "http/record.h"
 #include "http/request.h"
 #include "http/response_encoder.h"
@@ -32,7 +31,7 @@ struct LoopContext;
 class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
   Exchange(HttpConnection* conn, net::EventLoop& loop) : conn_(conn), loop_(loop) {}
-  // Writes the departure record kept for this exchange (see HttpConnection::end_request), now that
+  // Writes the departure record kept for this exchange (see RequestRecorder::end), now that
   // the handler has let go: wasted_ms is how long it worked on after the client left.
   ~Exchange();
   Exchange(const Exchange&) = delete;
@@ -84,7 +83,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // continuation to call once, on the loop thread, when it is done. Until the last one proceeds,
   // response calls are held, then replayed in order. A hook that fails names the answer: the held
   // calls and the handler's headers are dropped, the hooks after it do not run, and its status and
-  // body are sent instead.
+  // body are sent instead. A hook added after the head has left does not run.
   struct HookVerdict {
     int status = 0;  // 0: go on
     std::string body;
@@ -146,7 +145,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool held(std::function<void()> op);
   // Runs the next head hook, or replays the held calls after the last.
   void run_next_hook();
-  [[nodiscard]] bool gating() const { return gated_ || next_hook_ < head_hooks_.size(); }
+  // Once the head has left, a hook added later has nothing to run before: it does not gate (and
+  // does not run), so no call is held behind it that could never be answered.
+  [[nodiscard]] bool gating() const { return gated_ || (!started_ && next_hook_ < head_hooks_.size()); }
   std::vector<HeadHook> head_hooks_;
   std::size_t next_hook_ = 0;  // head_hooks_ before it have run
   bool gated_ = false;         // a hook is running: response calls wait

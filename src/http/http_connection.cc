@@ -165,6 +165,9 @@ void HttpConnection::on_body(std::string_view chunk) {
 }
 
 void HttpConnection::deliver_body(std::string_view chunk) {
+  // A finished response takes no more body: the rest is read and dropped, never handed over with
+  // a hole in it (pieces held while paused are dropped at finish, see ex_finish).
+  if (exchange_->finished_) return;
   if (exchange_->body_chunk_) exchange_->body_chunk_(chunk);
 }
 
@@ -195,7 +198,7 @@ void HttpConnection::resume_body(bool deliver) {
   if (body_paused_) return;
   if (body_end_held_) {
     body_end_held_ = false;
-    if (auto end = std::move(ex->body_end_); end) end();
+    if (auto end = std::move(ex->body_end_); end && !ex->finished_) end();
     if (closing() || exchange_ != ex) return;
     maybe_complete();
     return;
@@ -216,7 +219,7 @@ void HttpConnection::on_message() {
     dispatch();
   } else if (body_paused_ || !held_body_.empty()) {
     body_end_held_ = true;
-  } else if (exchange_ && exchange_->body_end_) {
+  } else if (exchange_ && exchange_->body_end_ && !exchange_->finished_) {
     auto end = std::move(exchange_->body_end_);
     end();
   }
@@ -440,10 +443,11 @@ void HttpConnection::on_transport_error(net::SocketError e) {
 }
 
 void HttpConnection::begin_drain() {
-  if (closed()) return;
-  // A connection already closing goes on closing; only an open one starts to drain.
+  // A connection already closing goes on closing, bounded by its send or linger timer; its request
+  // has its record, so a drain timer must not write a second one.
+  if (closing()) return;
   if (lifecycle_ == Lifecycle::kOpen) advance(Lifecycle::kDraining);
-  if (!closing() && phase_ == Phase::kIdle && !exchange_) {
+  if (phase_ == Phase::kIdle && !exchange_) {
     close_connection(false);
     return;
   }

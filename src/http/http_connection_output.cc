@@ -23,7 +23,7 @@ void HttpConnection::ex_start(Exchange& ex, int status, std::optional<std::uint6
   head.clear();
   // Only an open connection keeps alive: a draining one closes after this response.
   keep_alive_ = enc.begin(head, req, {status, &ex.headers_, length, content_type},
-                          req.keep_alive && !ctx_.draining && lifecycle_ == Lifecycle::kOpen, ctx_.date.get());
+                          req.keep_alive && lifecycle_ == Lifecycle::kOpen, ctx_.date.get());
   ex.head_at_ = recorder_.bytes_out() + transport_->queued_bytes();
   ex.head_len_ = head.size();
   transport_->queue(head);
@@ -168,7 +168,7 @@ void HttpConnection::update_handler_timer(std::size_t queued) {
 
 void HttpConnection::maybe_complete() {
   if (closed() || !exchange_ || !exchange_->finished_ || !message_done_ || transport_->queued_bytes() > 0) return;
-  bool keep = keep_alive_ && lifecycle_ == Lifecycle::kOpen && !ctx_.draining;
+  bool keep = keep_alive_ && lifecycle_ == Lifecycle::kOpen;
   end_request(Outcome::kOk);
   if (!keep) {
     graceful_close();

@@ -29,6 +29,7 @@ struct HttpLimits {
   // closing does not turn into a RST that destroys the response (nginx lingering_close).
   std::chrono::milliseconds linger_timeout{2'000};
   std::uint64_t max_header_bytes = 16 * 1024;
+  std::size_t max_headers = 100;  // header fields in one request head
   std::uint64_t max_body = 8 * 1024 * 1024;
   // Unparsed input held per connection (pipelined requests, body not yet consumed).
   std::size_t max_buffered_input = 64 * 1024;

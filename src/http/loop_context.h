@@ -31,7 +31,8 @@ using RecordSink = std::function<void(const RequestRecord&)>;
 // request, so steady serving allocates nothing.
 class ParserPool {
  public:
-  explicit ParserPool(const HttpLimits& limits) : limits_{limits.max_header_bytes, 100, limits.max_body} {
+  explicit ParserPool(const HttpLimits& limits)
+      : limits_{limits.max_header_bytes, limits.max_headers, limits.max_body} {
     free_.reserve(kMaxFree);
   }
   std::unique_ptr<RequestParser> take() {
@@ -71,7 +72,6 @@ struct LoopContext {
   std::string scratch;
   // Exchanges that ended this turn; their callbacks are dropped at its end (release_callbacks).
   std::vector<ExchangePtr> releasing;
-  bool draining = false;
   // Called once when a connection has closed; the owner frees it at the end of the loop turn.
   std::function<void(HttpConnection*)> on_closed;
 };

@@ -11,8 +11,8 @@ void HeaderList::add(std::string_view name, std::string_view value) {
                         static_cast<std::uint32_t>(value.size())});
 }
 
-std::string_view Request::header(std::string_view name) const {
-  for (auto [k, v] : headers)
+std::string_view HeaderList::find(std::string_view name) const {
+  for (auto [k, v] : *this)
     if (iequals(k, name)) return v;
   return {};
 }

@@ -45,6 +45,8 @@ class HeaderList {
     std::string_view a = arena_;
     return {a.substr(s.name_at, s.name_len), a.substr(s.value_at, s.value_len)};
   }
+  // The first field called `name` (ASCII case-insensitive), or "" when there is none.
+  [[nodiscard]] std::string_view find(std::string_view name) const;
   [[nodiscard]] Iterator begin() const { return {this, 0}; }
   [[nodiscard]] Iterator end() const { return {this, spans_.size()}; }
   void clear() {
@@ -76,7 +78,7 @@ struct Request {
   std::vector<std::string_view> params;
 
   // First header with this name (case-insensitive), or empty.
-  [[nodiscard]] std::string_view header(std::string_view name) const;
+  [[nodiscard]] std::string_view header(std::string_view name) const { return headers.find(name); }
   [[nodiscard]] std::string_view path() const;   // target without the query
   [[nodiscard]] std::string_view query() const;  // after '?', or empty
   // Value of a query parameter (no percent-decoding), if present.

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/http_limits.h"
 #include "http/request.h"
 
 namespace unbroken::http {
@@ -19,10 +20,11 @@ class BodySink {
   virtual void on_body(std::string_view chunk) = 0;
 };
 
+// A parser's share of HttpLimits (their defaults are the server's); the client side passes its own.
 struct ParserLimits {
-  std::uint64_t max_header_bytes = 16 * 1024;
-  std::size_t max_headers = 100;
-  std::uint64_t max_body = 8 * 1024 * 1024;
+  std::uint64_t max_header_bytes = HttpLimits{}.max_header_bytes;
+  std::size_t max_headers = HttpLimits{}.max_headers;
+  std::uint64_t max_body = HttpLimits{}.max_body;
 };
 
 class RequestParser {

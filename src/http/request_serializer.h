@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "http/request.h"
+#include "http/wire.h"
 
 namespace unbroken::http {
 
@@ -38,7 +39,7 @@ void append_request_head(std::string& out, const RequestHead& head);
 // The same in steps, for a caller that picks its fields from a list (a proxy dropping hop-by-hop
 // fields) or that never ends its head (chaos' slowloris).
 void append_request_line(std::string& out, std::string_view method, std::string_view target, int version_minor = 1);
-void append_field(std::string& out, std::string_view name, std::string_view value);
+// (Field lines: append_field, in wire.h.)
 void end_request_head(std::string& out, BodyFraming framing, std::uint64_t content_length = 0);
 
 // One piece of a chunked body. An empty piece writes nothing: a zero-size chunk would end the body.

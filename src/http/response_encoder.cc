@@ -1,47 +1,26 @@
 #include "http/response_encoder.h"
 
 #include <array>
-#include <charconv>
 
+#include "base/text.h"
 #include "http/gzip_response.h"
+#include "http/wire.h"
 
 namespace unbroken::http {
 namespace {
-
-void append_number(std::string& out, std::uint64_t v) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, end);
-}
-
-void append_header(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name).append(": ").append(value).append("\r\n");
-}
 
 // RFC 9110 6.2: a server sends its own highest version, also to a 1.0 client; the 1.0 connection
 // rules (version_minor) still decide keep-alive and framing.
 void append_status_line(std::string& out, int status, std::string_view reason) {
   out.append("HTTP/1.1 ");
-  append_number(out, static_cast<std::uint64_t>(status));
+  append_decimal(out, static_cast<std::uint64_t>(status));
   out.append(" ").append(reason.empty() ? reason_phrase(status) : reason).append("\r\n");
-}
-
-bool bodiless(int status) {
-  // 1xx, 204 and 304 carry no body and no framing headers (RFC 9112 6.3).
-  return status < 200 || status == 204 || status == 304;
 }
 
 // True when `token` is one of the comma-separated tokens of a Connection header value.
 bool names_token(std::string_view list, std::string_view token) {
-  while (!list.empty()) {
-    std::size_t comma = list.find(',');
-    std::string_view item = list.substr(0, comma);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-    if (iequals(item, token)) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
+  while (!list.empty())
+    if (iequals(next_list_element(list), token)) return true;
   return false;
 }
 
@@ -59,7 +38,7 @@ bool hop_by_hop(const Headers& headers, std::string_view name) {
 }  // namespace
 
 bool ResponseEncoder::frame(const Request& req, int status, std::optional<std::uint64_t> length, bool keep_alive) {
-  head_only_ = req.method == "HEAD" || bodiless(status);
+  head_only_ = req.method == "HEAD" || bodiless_status(status);
   length_ = length;
   chunked_ = !length && req.version_minor == 1;
   // HTTP/1.0 without a length: the body ends when the connection does.
@@ -67,10 +46,10 @@ bool ResponseEncoder::frame(const Request& req, int status, std::optional<std::u
 }
 
 void ResponseEncoder::append_framing(std::string& out, int status, int version_minor, bool keep_alive) const {
-  if (!bodiless(status)) {
+  if (!bodiless_status(status)) {
     if (length_) {
       out.append("Content-Length: ");
-      append_number(out, *length_);
+      append_decimal(out, *length_);
       out.append("\r\n");
     } else if (chunked_) {
       out.append("Transfer-Encoding: chunked\r\n");
@@ -90,10 +69,10 @@ bool ResponseEncoder::begin(std::string& out, const Request& req, const Head& he
   keep_alive = frame(req, head.status, head.length, keep_alive);
   append_status_line(out, head.status, {});
   out.append("Server: unbroken\r\n");
-  append_header(out, "Date", date);
-  if (!head.content_type.empty()) append_header(out, "Content-Type", head.content_type);
+  append_field(out, "Date", date);
+  if (!head.content_type.empty()) append_field(out, "Content-Type", head.content_type);
   if (head.headers)
-    for (const auto& [k, v] : *head.headers) append_header(out, k, v);
+    for (const auto& [k, v] : *head.headers) append_field(out, k, v);
   append_framing(out, head.status, req.version_minor, keep_alive);
   return keep_alive;
 }
@@ -107,11 +86,11 @@ bool ResponseEncoder::begin_upstream(std::string& out, const Request& req, const
     for (const auto& [k, v] : *up.headers) {
       if (hop_by_hop(*up.headers, k)) continue;
       has_date = has_date || iequals(k, "date");
-      append_header(out, k, v);
+      append_field(out, k, v);
     }
   }
   // RFC 9110 6.6.1: a recipient with a clock adds a Date the origin did not send.
-  if (!has_date) append_header(out, "Date", date);
+  if (!has_date) append_field(out, "Date", date);
   append_framing(out, up.status, req.version_minor, keep_alive);
   return keep_alive;
 }
@@ -126,11 +105,8 @@ void ResponseEncoder::queue_piece(net::Transport& t, std::string_view data) {
     t.queue(data);
     return;
   }
-  char size[24];
-  char* end = std::to_chars(size, size + sizeof size - 2, data.size(), 16).ptr;
-  *end++ = '\r';
-  *end++ = '\n';
-  t.queue(std::string_view(size, static_cast<std::size_t>(end - size)));
+  ChunkSizeBuffer size;
+  t.queue(chunk_size_line(size, data.size()));
   t.queue(data);
   t.queue("\r\n");
 }
@@ -155,7 +131,7 @@ void ResponseEncoder::file(net::Transport& t, UniqueFd file, std::uint64_t offse
 bool ResponseEncoder::finish(net::Transport& t) {
   bool complete = !(length_ && body_written_ < *length_ && !head_only_);
   if (std::string_view tail = gzip_ ? gzip_->finish() : ""; !tail.empty()) queue_piece(t, tail);
-  if (chunked_ && !head_only_) t.queue("0\r\n\r\n");
+  if (chunked_ && !head_only_) t.queue(kLastChunk);
   return complete;
 }
 

@@ -19,9 +19,10 @@
 namespace unbroken::http {
 
 // What an application server answered, as the reverse proxy forwards it: its status, reason and
-// headers. Hop-by-hop headers (RFC 9110 7.6.1: Connection and the ones it names, Keep-Alive,
-// Proxy-Connection, Proxy-Authenticate, TE, Trailer, Transfer-Encoding, Upgrade) and its
-// Content-Length are not forwarded: the framing towards our client is ours.
+// headers. Not forwarded: the hop-by-hop fields (RFC 9110 7.6.1: Connection and the fields it
+// names, Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade), Trailer and Content-Length
+// (the framing towards our client is ours, and re-framed trailers are not sent), and
+// Proxy-Authenticate (RFC 9110 11.7.1: it is meant for the next proxy, which we are).
 struct UpstreamHead {
   int status = 200;
   std::string_view reason;  // empty: our reason phrase for the status
@@ -68,7 +69,6 @@ class ResponseEncoder {
   // HEAD, 1xx, 204 and 304: the head only; body bytes a handler writes anyway are dropped.
   [[nodiscard]] bool head_only() const { return head_only_; }
   [[nodiscard]] bool gzipping() const { return gzip_ != nullptr; }
-  [[nodiscard]] std::optional<std::uint64_t> length() const { return length_; }
   [[nodiscard]] std::uint64_t body_written() const { return body_written_; }
 
  private:

@@ -2,10 +2,7 @@
 // Response vocabulary: header lists, reason phrases, and the Date header formatted once a second
 // (the head itself is the response encoder's).
 
-#include <chrono>
-#include <cstdint>
 #include <ctime>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>

@@ -1,6 +1,7 @@
 #include "http/response_parser.h"
 
 #include "base/text.h"
+#include "http/wire.h"
 
 namespace unbroken::http {
 namespace {
@@ -36,12 +37,6 @@ const char* describe(llhttp_errno_t err, const char* llhttp_reason) {
 }
 
 }  // namespace
-
-std::string_view ParsedResponse::header(std::string_view name) const {
-  for (auto [k, v] : headers)
-    if (iequals(k, name)) return v;
-  return {};
-}
 
 void ParsedResponse::clear() {
   version_major = version_minor = 1;
@@ -221,7 +216,7 @@ int ResponseParser::on_head(llhttp_t* p) {
   }
   // RFC 9112 6.3: a 1xx, 204 or 304 answer and any answer to HEAD end with their head.
   bool informational = r.status < 200;
-  if (informational || head_request_ || r.status == 204 || r.status == 304) p->flags |= F_SKIPBODY;
+  if (head_request_ || bodiless_status(r.status)) p->flags |= F_SKIPBODY;
   if (informational) {
     interim_ = true;
     return 0;
@@ -263,8 +258,9 @@ int ResponseParser::on_message_complete(llhttp_t* p) {
 }
 
 // Checks what llhttp lets through in the bytes of a head: a status code of other than three digits
-// ("0200", "  200") and obs-fold (RFC 9112 5.2 lets a client reject it, and a proxy must not pass
-// it on). False with `at` the offending byte.
+// ("0200", "  200") and obs-fold (RFC 9112 5.2: a user agent replaces it with spaces, but a proxy
+// or gateway may reject it with a 502, which is what our client side, the reverse proxy, is). False
+// with `at` the offending byte.
 bool ResponseParser::scan_head(std::string_view data, std::size_t& at) {
   for (at = 0; at < data.size(); ++at) {
     char c = data[at];

@@ -37,7 +37,7 @@ struct ParsedResponse {
   bool keep_alive = true;  // the connection can carry the next request after this response
 
   // First header with this name (case-insensitive), or empty.
-  [[nodiscard]] std::string_view header(std::string_view name) const;
+  [[nodiscard]] std::string_view header(std::string_view name) const { return headers.find(name); }
   void clear();
 };
 

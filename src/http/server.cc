@@ -142,7 +142,6 @@ void Server::on_closed(Loop& l, HttpConnection* c) {
 
 void Server::drain_loop(Loop& l) {
   l.stopping = true;
-  l.ctx->draining = true;
   for (auto& listener : l.listeners) listener->close();
   std::vector<HttpConnection*> snapshot;
   snapshot.reserve(l.conns.size());

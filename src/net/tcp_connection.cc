@@ -14,7 +14,8 @@ struct TcpConnection::ConnectState {
   // Armed for the connect timeout, or at once to report an error connect() met before any event.
   TimerNode timer;
   std::optional<SocketError> early_error;
-  bool shutdown_when_connected = false;  // shutdown_write() came before the connection did
+  // shutdown_write() came before the connection did: the FIN follows the held output, all of it.
+  bool shutdown_when_drained = false;
 };
 
 TcpConnection::TcpConnection(EventLoop& loop, UniqueFd fd, std::string peer, std::size_t max_buffered)
@@ -67,7 +68,13 @@ void TcpConnection::on_connect_events(std::uint32_t events) {
   handler_->on_connected();
   if (!fd_) return;
   if (out_head_ < out_.size() && !flush_and_report()) return;
-  if (connect_->shutdown_when_connected) shutdown_write();
+  shutdown_if_drained();
+}
+
+void TcpConnection::shutdown_if_drained() {
+  if (!connect_ || !connect_->shutdown_when_drained || out_head_ < out_.size() || !fd_) return;
+  connect_->shutdown_when_drained = false;
+  shutdown_write();
 }
 
 void TcpConnection::on_connect_timer() {
@@ -173,6 +180,7 @@ Result<std::size_t> TcpConnection::flush() {
     want_write_ = want;
     update_interest();
   }
+  shutdown_if_drained();
   return total;
 }
 
@@ -203,8 +211,8 @@ void TcpConnection::set_reading(bool on) {
 
 void TcpConnection::shutdown_write() {
   if (!fd_) return;
-  if (connecting_) {
-    connect_->shutdown_when_connected = true;
+  if (connecting_ || (connect_ && out_head_ < out_.size())) {
+    connect_->shutdown_when_drained = true;
     return;
   }
   net::shutdown_write(fd_.get());

@@ -54,6 +54,8 @@ class TcpConnection final : public Transport, public IoHandler {
   void on_connect_events(std::uint32_t events);
   void on_connect_timer();
   void fail_connect(SocketError e);
+  // An outgoing connection's deferred shutdown_write(), once no output is held any more.
+  void shutdown_if_drained();
   // Sends what it can and tells the handler; false once the handler heard an error or closed.
   bool flush_and_report();
   void release_output_storage();

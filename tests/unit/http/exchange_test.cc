@@ -85,6 +85,22 @@ TEST_F(ExchangeTest, BodyPausedWithinOneParseHoldsTheRestAndItsEnd) {
   EXPECT_TRUE(transport_->out_.ends_with("sync\n"));
 }
 
+TEST_F(ExchangeTest, AFinishedResponseTakesNoMoreBody) {
+  // Paused after "ab" with "cd" and "ef" held; the handler answers early. The rest is read and
+  // dropped: the handler never gets a body with a hole in it ("ef" without "cd") nor its end.
+  pause_on_chunk_ = true;
+  transport_->receive("POST /sink HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n2\r\ncd\r\n");
+  EXPECT_EQ(sunk_, "ab");
+  held_->respond(413, "enough\n");
+  transport_->receive("2\r\nef\r\n0\r\n\r\n");
+  EXPECT_EQ(sunk_, "ab");
+  EXPECT_FALSE(sink_ended_);
+  EXPECT_TRUE(transport_->out_.ends_with("enough\n"));
+  // The body was read to its end, so the connection keeps alive.
+  transport_->receive("GET /sync HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_TRUE(transport_->out_.ends_with("sync\n"));
+}
+
 TEST_F(ExchangeTest, HeadHooksRunInOrderAndTheHeadWaitsForTheLast) {
   std::vector<std::string> ran;
   Exchange::HookDone second;
@@ -127,6 +143,28 @@ TEST_F(ExchangeTest, FailedHeadHookAnswersItsOwnErrorAndStopsTheChain) {
   EXPECT_TRUE(transport_->out_.starts_with("HTTP/1.1 401 Unauthorized\r\n"));
   EXPECT_EQ(transport_->out_.find("X-Handler"), std::string::npos);
   EXPECT_TRUE(transport_->out_.ends_with("who are you\n"));
+}
+
+TEST_F(ExchangeTest, AHookAddedAfterTheHeadLeftDoesNotHoldTheResponse) {
+  // A layer used for the first time mid-stream (sessions on first use) adds its hook too late to
+  // run before the head: it must not hold finish() behind a verdict that could answer nothing.
+  bool ran = false;
+  router_.add("GET", "/late", [&](const ExchangePtr& ex) {
+    ex->start(200, 4);
+    ex->write("ab");
+    ex->add_head_hook([&](Exchange&, Exchange::HookDone done) {
+      ran = true;
+      done(Exchange::HookVerdict::fail(503, "too late\n"));
+    });
+    ex->write("cd");
+    ex->finish();
+  });
+  transport_->receive("GET /late HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_FALSE(ran);
+  EXPECT_TRUE(transport_->out_.starts_with("HTTP/1.1 200 OK\r\n"));
+  EXPECT_TRUE(transport_->out_.ends_with("\r\n\r\nabcd"));
+  transport_->receive("GET /sync HTTP/1.1\r\nHost: a\r\n\r\n");  // the request ended: keep-alive
+  EXPECT_TRUE(transport_->out_.ends_with("sync\n"));
 }
 
 TEST_F(ExchangeTest, TypedStateIsOnePerTypeAndLeavesWithTheExchange) {

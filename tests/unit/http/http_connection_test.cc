@@ -107,6 +107,23 @@ TEST_F(ConnectionTest, HeaderTimeoutAnswers408AndNamesTheTimer) {
   EXPECT_TRUE(transport_->shut_);  // lingering close: FIN first, then drain what the client sends
 }
 
+TEST_F(ConnectionTest, ADrainWhileLingeringWritesNoSecondRecord) {
+  // A drain timeout shorter than the linger: the lingering connection's request has its record
+  // already, and the drain must not add one (it did: req 0, phase idle, a 503 counted).
+  limits_.drain_timeout = milliseconds(10);
+  limits_.linger_timeout = milliseconds(2000);
+  transport_->receive("GET /sync HTTP/1.1\r\n\r\n");  // no Host: 400 and a lingering close
+  ASSERT_EQ(records_.size(), 1u);
+  ASSERT_TRUE(transport_->shut_);
+  conn_->begin_drain();
+  advance(milliseconds(100));
+  EXPECT_EQ(records_.size(), 1u);
+  EXPECT_FALSE(conn_->closed());  // the linger still runs; its own timer ends it
+  advance(milliseconds(2000));
+  EXPECT_TRUE(conn_->closed());
+  EXPECT_EQ(records_.size(), 1u);
+}
+
 TEST_F(ConnectionTest, BodyTimeoutCountsKilobytesNotBytesAsProgress) {
   router_.add("POST", "/upload", [](const ExchangePtr& ex) { ex->respond(200, "ok\n"); });
   transport_->receive("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n");

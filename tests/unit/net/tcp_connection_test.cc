@@ -29,6 +29,7 @@ struct Recorder : TransportHandler {
   }
   void on_peer_closed() override {
     events.push_back("peer_closed");
+    if (on_peer_closed_seen) on_peer_closed_seen();
     changed();
   }
   void on_transport_error(SocketError e) override {
@@ -47,6 +48,7 @@ struct Recorder : TransportHandler {
   std::string data;
   std::size_t written = 0;
   std::function<void()> on_connect;
+  std::function<void()> on_peer_closed_seen;
   std::function<void()> changed = [] {};
 };
 
@@ -185,6 +187,21 @@ TEST_P(ConnectsTo, AShutdownWhileConnectingFollowsTheHeldOutput) {
   EXPECT_EQ(server_.data, "ping");
   EXPECT_EQ(server_.events, std::vector<std::string>{"peer_closed"});
   EXPECT_EQ(client_.events, std::vector<std::string>{"connected"});
+}
+
+TEST_P(ConnectsTo, AShutdownWhileConnectingWaitsForAllTheHeldOutput) {
+  // More than the socket buffers take in one flush: the FIN must wait for the last byte, or the
+  // tail is lost (EPIPE after our own FIN).
+  const std::string big(4 << 20, 'x');
+  auto c = connect_to_server();
+  c->queue(big);
+  c->shutdown_write();
+  // (The accepted side's `changed` is its pong logic: its FIN stops the loop directly.)
+  server_.on_peer_closed_seen = [&] { loop_->stop(); };
+  EXPECT_TRUE(run_until({&client_}, [&] { return client_.error.has_value(); }));
+  EXPECT_FALSE(client_.error);
+  EXPECT_EQ(server_.data.size(), big.size());
+  EXPECT_EQ(client_.written, big.size());
 }
 
 INSTANTIATE_TEST_SUITE_P(TcpAndUnix, ConnectsTo, ::testing::Values(Place{"tcp", false}, Place{"unix", true}),
