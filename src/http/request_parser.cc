@@ -1,6 +1,7 @@
 #include "http/request_parser.h"
 
 #include "base/text.h"
+#include "http/llhttp_errors.h"
 
 namespace unbroken::http {
 namespace {
@@ -67,29 +68,18 @@ struct Answer {
   const char* text;
 };
 
-// What a person reads: the problem in words, never llhttp's internal code.
+// What a person reads: the problem in words (llhttp_errors.h), and the status that answers it.
 Answer describe(llhttp_errno_t err, const char* llhttp_reason) {
   switch (err) {
     case HPE_INVALID_METHOD: return {400, "invalid method"};
     case HPE_INVALID_URL: return {400, "invalid request target"};
-    case HPE_INVALID_VERSION:
-      // llhttp says "Invalid HTTP version" for digits it does not accept (HTTP/3.0): the version
-      // is well-formed but unsupported (505). Anything else is a malformed version (400).
-      if (std::string_view(llhttp_reason) == "Invalid HTTP version") return {505, "unsupported HTTP version"};
-      return {400, "malformed HTTP version"};
-    case HPE_INVALID_HEADER_TOKEN: return {400, "invalid character in a header field"};
-    case HPE_INVALID_CONTENT_LENGTH: return {400, "invalid Content-Length"};
-    case HPE_UNEXPECTED_CONTENT_LENGTH: return {400, "Content-Length together with Transfer-Encoding"};
-    case HPE_INVALID_TRANSFER_ENCODING: return {400, "invalid Transfer-Encoding"};
-    case HPE_INVALID_CHUNK_SIZE: return {400, "invalid chunk size"};
-    case HPE_CR_EXPECTED: return {400, "bare LF: lines end with CRLF"};
-    case HPE_LF_EXPECTED: return {400, "CR without LF: lines end with CRLF"};
-    case HPE_UNEXPECTED_SPACE: return {400, "unexpected whitespace"};
     case HPE_INVALID_CONSTANT: return {400, "malformed request line"};
     case HPE_PAUSED_H2_UPGRADE: return {505, kNoHttp2};
-    // llhttp's own reasons are sentences ("Expected CRLF after chunk"); its codes are not.
-    default: return {400, *llhttp_reason != '\0' ? llhttp_reason : "malformed request"};
+    default: break;
   }
+  if (const char* text = shared_error_text(err, llhttp_reason)) return {text == kUnsupportedVersion ? 505 : 400, text};
+  // llhttp's own reasons are sentences ("Expected CRLF after chunk"); its codes are not.
+  return {400, *llhttp_reason != '\0' ? llhttp_reason : "malformed request"};
 }
 
 }  // namespace

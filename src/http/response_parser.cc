@@ -1,6 +1,7 @@
 #include "http/response_parser.h"
 
 #include "base/text.h"
+#include "http/llhttp_errors.h"
 #include "http/wire.h"
 
 namespace unbroken::http {
@@ -14,26 +15,12 @@ ResponseParser& self(llhttp_t* p) {
 const char* describe(llhttp_errno_t err, const char* llhttp_reason) {
   switch (err) {
     case HPE_INVALID_CONSTANT: return "malformed status line";
-    case HPE_INVALID_VERSION:
-      // llhttp says "Invalid HTTP version" for digits it does not accept (HTTP/1.2): well-formed
-      // but not ours. Anything else is malformed.
-      if (std::string_view(llhttp_reason) == "Invalid HTTP version") return "unsupported HTTP version";
-      return "malformed HTTP version";
     case HPE_INVALID_STATUS: return "malformed status code";
-    case HPE_INVALID_HEADER_TOKEN: return "invalid character in a header field";
-    case HPE_INVALID_CONTENT_LENGTH: return "invalid Content-Length";
-    case HPE_UNEXPECTED_CONTENT_LENGTH:
-      // One code for two problems; llhttp's reason tells them apart.
-      if (std::string_view(llhttp_reason) == "Duplicate Content-Length") return "more than one Content-Length";
-      return "Content-Length together with Transfer-Encoding";
-    case HPE_INVALID_TRANSFER_ENCODING: return "invalid Transfer-Encoding";
-    case HPE_INVALID_CHUNK_SIZE: return "invalid chunk size";
-    case HPE_CR_EXPECTED: return "bare LF: lines end with CRLF";
-    case HPE_LF_EXPECTED: return "CR without LF: lines end with CRLF";
-    case HPE_UNEXPECTED_SPACE: return "unexpected whitespace";
-    // llhttp's own reasons are sentences ("Expected CRLF after chunk"); its codes are not.
-    default: return *llhttp_reason != '\0' ? llhttp_reason : "malformed response";
+    default: break;
   }
+  if (const char* text = shared_error_text(err, llhttp_reason)) return text;
+  // llhttp's own reasons are sentences ("Expected CRLF after chunk"); its codes are not.
+  return *llhttp_reason != '\0' ? llhttp_reason : "malformed response";
 }
 
 }  // namespace
