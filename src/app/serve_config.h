@@ -37,6 +37,11 @@ struct ServeConfig {
   std::chrono::milliseconds session_ttl{30 * 60'000};      // sliding: each use extends it
   std::chrono::milliseconds session_sweep{60'000};         // how often expired sessions are removed
   std::string session_cookie = "ub_session";
+  // Reverse proxy: "PREFIX=UPSTREAM[,UPSTREAM...]" each, checked (proxy::parse_proxy_route).
+  std::vector<std::string> proxy;
+  std::chrono::milliseconds upstream_connect_timeout{2'000};
+  std::chrono::milliseconds upstream_header_timeout{60'000};
+  std::chrono::milliseconds upstream_read_timeout{60'000};
   std::string config_file;  // --config
 };
 

@@ -33,12 +33,29 @@ enum class Outcome : std::uint8_t {
   kLimitExceeded,  // 413, 431, connection limits
   kShutdown,       // drain timeout during graceful shutdown
   kHandlerError,   // handler threw or failed
+  // The reverse proxy's upstream failed (502, or 504 for a timeout); never a client's departure.
+  kUpstreamRefused,        // the connect was refused (or the address unreachable)
+  kUpstreamReset,          // the upstream closed or reset before its response was complete
+  kUpstreamTimeout,        // an upstream timer fired (connect, header, read)
+  kUpstreamProtocolError,  // the upstream's response was malformed
+  kUpstreamUnavailable,    // no upstream could be tried
 };
-inline constexpr std::array<std::string_view, 9> kOutcomeNames{
-    "ok",       "client_closed", "client_reset", "broken_pipe", "timeout", "protocol_error", "limit_exceeded",
-    "shutdown", "handler_error"};
+inline constexpr std::array<std::string_view, 14> kOutcomeNames{"ok",
+                                                                "client_closed",
+                                                                "client_reset",
+                                                                "broken_pipe",
+                                                                "timeout",
+                                                                "protocol_error",
+                                                                "limit_exceeded",
+                                                                "shutdown",
+                                                                "handler_error",
+                                                                "upstream_refused",
+                                                                "upstream_reset",
+                                                                "upstream_timeout",
+                                                                "upstream_protocol_error",
+                                                                "upstream_unavailable"};
 inline constexpr std::size_t kOutcomeCount = kOutcomeNames.size();
-static_assert(static_cast<std::size_t>(Outcome::kHandlerError) + 1 == kOutcomeCount);
+static_assert(static_cast<std::size_t>(Outcome::kUpstreamUnavailable) + 1 == kOutcomeCount);
 
 // kSendRate is the minimum delivery rate, judged once per send timeout while output waits for the
 // client. kLinger and kRecord are housekeeping: lingering close after an error, and the short wait

@@ -78,6 +78,24 @@ void Exchange::start(int status, std::optional<std::uint64_t> content_length) {
   conn_->ex_start(*this, status, content_length, true, {});
 }
 
+void Exchange::start_upstream(const UpstreamHead& up, std::optional<std::uint64_t> content_length) {
+  if (conn_ == nullptr || started_) return;
+  if (gating()) {
+    // Held: keep copies, the caller's head is gone by the time the hooks let it through.
+    auto headers = std::make_shared<Headers>(up.headers ? *up.headers : Headers{});
+    held([this, status = up.status, reason = std::string(up.reason), headers, content_length] {
+      start_upstream({status, reason, headers.get()}, content_length);
+    });
+    return;
+  }
+  conn_->ex_start_upstream(*this, up, content_length);
+}
+
+void Exchange::abort(Outcome outcome, int status, std::string_view text) {
+  if (conn_ == nullptr) return;
+  conn_->ex_abort(*this, outcome, status, text);
+}
+
 bool Exchange::write(std::string_view data) {
   if (conn_ == nullptr) return false;
   if (gated_) return held([this, d = std::string(data)] { write(d); });
