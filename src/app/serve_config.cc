@@ -54,6 +54,7 @@ enum class Check {
   kDirectory,      // empty, or an existing directory
   kNotEmpty,       // the access log: "-" is stdout, "off" is none, "" is a mistake
   kLogFormat,      // json or text
+  kUpstreamAbort,  // finish or close
   kSessionStore,   // memory, sqlite:PATH, redis://HOST:PORT[/DB]
   kCookieName,     // an RFC 6265 token
   kThreads,        // 0..kMaxThreads
@@ -76,7 +77,7 @@ struct OptionSpec {
 constexpr unsigned kMaxThreads = 256;
 constexpr std::string_view kConfigFlag = "--config";
 
-constexpr std::array<OptionSpec, 30> kOptions{{
+constexpr std::array<OptionSpec, 31> kOptions{{
     {"--listen", "listen", "HOST:PORT", "serve HTTP on this address; repeat for several, [::1]:8080 for IPv6",
      &ServeConfig::listen, Check::kAddress},
     {"--admin", "admin", "HOST:PORT", "admin listener address (metrics, dashboard), or off", &ServeConfig::admin,
@@ -138,6 +139,9 @@ constexpr std::array<OptionSpec, 30> kOptions{{
     {"--upstream-read-timeout", "upstream_read_timeout", "DURATION",
      "longest wait for the next byte of an upstream's response body", &ServeConfig::upstream_read_timeout,
      Check::kPositive},
+    {"--upstream-abort", "upstream_abort", "POLICY",
+     "a client that leaves: finish (read the upstream's response into nothing, 30s / 8MiB at most) or close",
+     &ServeConfig::upstream_abort, Check::kUpstreamAbort},
     {"--session-cookie", "session_cookie", "NAME", "the session cookie's name", &ServeConfig::session_cookie,
      Check::kCookieName},
 }};
@@ -243,6 +247,8 @@ void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::stri
             if (spec.check == Check::kNotEmpty && text.empty()) throw BadValue{"must not be empty (use - for stdout)"};
             if (spec.check == Check::kLogFormat && text != "json" && text != "text")
               throw BadValue{"invalid format " + quote(text) + " (use json or text)"};
+            if (spec.check == Check::kUpstreamAbort && text != "finish" && text != "close")
+              throw BadValue{"invalid policy " + quote(text) + " (use finish or close)"};
             if (spec.check == Check::kSessionStore && text != "memory" &&
                 !(text.rfind("sqlite:", 0) == 0 && text.size() > 7) &&
                 !(text.rfind("redis://", 0) == 0 && text.size() > 8))

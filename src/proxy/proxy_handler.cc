@@ -180,7 +180,9 @@ void UpstreamCall::forward_head() {
 
 void UpstreamCall::on_body(std::string_view chunk) {
   if (client_gone_ || !ex_->active()) {
+    // Past the byte budget the application is cut off after all (its next write fails).
     discarded_ += chunk.size();
+    if (discarded_ >= s_->abort_budget_bytes) close_upstream();
     return;
   }
   ex_->write(chunk);
@@ -200,7 +202,7 @@ void UpstreamCall::client_left() {
   if (done_ || client_gone_) return;
   client_gone_ = true;
   // A request the upstream has not got whole cannot be answered: nothing to finish.
-  if (!request_sent_) return close_upstream();
+  if (!request_sent_ || s_->abort_close) return close_upstream();
   up_->set_reading(true);
   if (discarded_ >= s_->abort_budget_bytes) return close_upstream();
   arm(s_->abort_budget, &UpstreamCall::budget_spent);

@@ -24,7 +24,9 @@ struct ProxySettings {
   std::chrono::milliseconds connect_timeout{2'000};
   std::chrono::milliseconds header_timeout{60'000};  // request sent -> response head
   std::chrono::milliseconds read_timeout{60'000};    // without a byte of the response body
-  // After the client left: read the rest of the response for at most this long / this many bytes.
+  // After the client left: close the upstream connection at once (--upstream-abort close), or (the
+  // default, finish) read the rest of the response for at most this long / this many bytes.
+  bool abort_close = false;
   std::chrono::milliseconds abort_budget{30'000};
   std::uint64_t abort_budget_bytes = 8 * 1024 * 1024;
   std::size_t max_buffered = 256 * 1024;       // upstream input held unread before reading stops

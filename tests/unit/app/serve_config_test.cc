@@ -206,13 +206,15 @@ TEST_F(ServeConfigTest, ListenRepeatsAndReplacesTheDefault) {
 TEST_F(ServeConfigTest, ProxyRepeatsAndUpstreamTimeoutsParse) {
   ServeConfig cfg = parse({"--proxy", "/api=http://127.0.0.1:8000,unix:/run/app.sock", "--proxy=/=http://[::1]:9",
                            "--upstream-connect-timeout", "500ms", "--upstream-header-timeout", "3s",
-                           "--upstream-read-timeout", "4s"});
+                           "--upstream-read-timeout", "4s", "--upstream-abort", "close"});
+  EXPECT_EQ(cfg.upstream_abort, "close");
   EXPECT_EQ(cfg.proxy, (std::vector<std::string>{"/api=http://127.0.0.1:8000,unix:/run/app.sock", "/=http://[::1]:9"}));
   EXPECT_EQ(cfg.upstream_connect_timeout, milliseconds{500});
   EXPECT_EQ(cfg.upstream_header_timeout, milliseconds{3'000});
   EXPECT_EQ(cfg.upstream_read_timeout, milliseconds{4'000});
   ServeConfig def = parse({});
   EXPECT_TRUE(def.proxy.empty());
+  EXPECT_EQ(def.upstream_abort, "finish");
   EXPECT_EQ(def.upstream_connect_timeout, milliseconds{2'000});
   EXPECT_EQ(def.upstream_header_timeout, milliseconds{60'000});
   EXPECT_EQ(def.upstream_read_timeout, milliseconds{60'000});
@@ -223,6 +225,8 @@ TEST_F(ServeConfigTest, BadProxyIsOneLineNamingIt) {
             "--proxy: invalid upstream 'ftp://h:1' (use http://HOST:PORT or unix:/path)");
   EXPECT_EQ(error_of({"--proxy", "/ok=http://h:1", "--proxy", "nope"}),
             "--proxy: invalid proxy 'nope' (use PREFIX=UPSTREAM[,UPSTREAM...])");
+  EXPECT_EQ(error_of({"--upstream-abort", "ignore"}),
+            "--upstream-abort: invalid policy 'ignore' (use finish or close)");
 }
 
 TEST_F(ServeConfigTest, RepeatedScalarFlagTakesTheLast) {
