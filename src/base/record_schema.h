@@ -58,9 +58,11 @@ inline constexpr std::size_t kOutcomeCount = kOutcomeNames.size();
 static_assert(static_cast<std::size_t>(Outcome::kUpstreamUnavailable) + 1 == kOutcomeCount);
 
 // kSendRate is the minimum delivery rate, judged once per send timeout while output waits for the
-// client. kLinger and kRecord are housekeeping: lingering close after an error, and the short wait
-// before an answered request's delivery is read. They are not timeouts a client meets, so they
-// come after the client timers (metrics count only those), but a record may still name them.
+// client. The upstream timers are the reverse proxy's (its own, on the loop's scheduler: the
+// connection never arms them): connect, request sent -> response head, and a pause in the
+// response body. kLinger and kRecord are housekeeping: lingering close after an error, and the
+// short wait before an answered request's delivery is read. They are not timeouts a client meets,
+// so they come after the others (metrics count only those), but a record may still name them.
 enum class TimerKind : std::uint8_t {
   kHeader,
   kBody,
@@ -69,13 +71,17 @@ enum class TimerKind : std::uint8_t {
   kKeepalive,
   kDrain,
   kSendRate,
+  kUpstreamConnect,
+  kUpstreamHeader,
+  kUpstreamRead,
   kLinger,
   kRecord
 };
-inline constexpr std::array<std::string_view, 9> kTimerNames{"header", "body",      "handler", "send",  "keepalive",
-                                                             "drain",  "send_rate", "linger",  "record"};
+inline constexpr std::array<std::string_view, 12> kTimerNames{
+    "header",          "body",          "handler", "send",  "keepalive", "drain", "send_rate", "upstream_connect",
+    "upstream_header", "upstream_read", "linger",  "record"};
 inline constexpr std::size_t kTimerCount = kTimerNames.size();
-inline constexpr std::size_t kClientTimerCount = static_cast<std::size_t>(TimerKind::kSendRate) + 1;
+inline constexpr std::size_t kClientTimerCount = static_cast<std::size_t>(TimerKind::kUpstreamRead) + 1;
 static_assert(static_cast<std::size_t>(TimerKind::kRecord) + 1 == kTimerCount);
 
 constexpr std::string_view name(Phase p) {

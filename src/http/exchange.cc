@@ -91,9 +91,10 @@ void Exchange::start_upstream(const UpstreamHead& up, std::optional<std::uint64_
   conn_->ex_start_upstream(*this, up, content_length);
 }
 
-void Exchange::abort(Outcome outcome, int status, std::string_view text) {
+void Exchange::abort(Outcome outcome, int status, std::string_view text, std::optional<TimerKind> timer,
+                     std::chrono::milliseconds timeout) {
   if (conn_ == nullptr) return;
-  conn_->ex_abort(*this, outcome, status, text);
+  conn_->ex_abort(*this, outcome, status, text, timer, timeout);
 }
 
 bool Exchange::write(std::string_view data) {

@@ -70,8 +70,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // The response cannot be completed (its upstream failed). Before the head: answers `status` with
   // `text` and Connection: close. After it: what is queued is sent, then the connection closes with
   // no final chunk, so the client sees a cut, never a complete-looking short response. The record
-  // says `outcome`.
-  void abort(Outcome outcome, int status, std::string_view text);
+  // says `outcome`, and `timer` with its `timeout` when one of the caller's timers cut it.
+  void abort(Outcome outcome, int status, std::string_view text, std::optional<TimerKind> timer = std::nullopt,
+             std::chrono::milliseconds timeout = {});
 
   // Streamed request bodies (routes with BodyMode::kStream): chunks as they arrive, then end().
   // Without these, the body is read and discarded.

@@ -48,15 +48,17 @@ void HttpConnection::ex_start_upstream(Exchange& ex, const UpstreamHead& up, std
   queue_head(ex, head, true);
 }
 
-void HttpConnection::ex_abort(Exchange& ex, Outcome outcome, int status, std::string_view text) {
+void HttpConnection::ex_abort(Exchange& ex, Outcome outcome, int status, std::string_view text,
+                              std::optional<TimerKind> timer, std::chrono::milliseconds timeout) {
   if (closing() || &ex != exchange_.get()) return;
+  upstream_timeout_ = timeout;
   if (!ex.started_) {
-    reject(status, outcome, text);
+    reject(status, outcome, text, timer);
     return;
   }
   // After the head: no final chunk, no padding; what is queued goes out, then the FIN.
   keep_alive_ = false;
-  end_request(outcome);
+  end_request(outcome, timer);
   graceful_close();
 }
 

@@ -41,6 +41,7 @@ class UpstreamCall final : public net::TransportHandler,
   void read_timer_fired();
   void budget_spent();
   void fail(Outcome outcome, int status, std::string_view text);
+  void timed_out(http::TimerKind timer, std::chrono::milliseconds timeout);
   void close_upstream();
   bool flush();
 
@@ -221,7 +222,7 @@ void UpstreamCall::arm(std::chrono::milliseconds after, void (UpstreamCall::*fir
 }
 
 void UpstreamCall::header_timer_fired() {
-  fail(Outcome::kUpstreamTimeout, 504, "upstream timed out\n");
+  timed_out(http::TimerKind::kUpstreamHeader, s_->header_timeout);
 }
 
 void UpstreamCall::read_timer_fired() {
@@ -252,7 +253,8 @@ void UpstreamCall::on_peer_closed() {
 void UpstreamCall::on_transport_error(net::SocketError e) {
   if (done_) return;
   if (!connected_) {
-    if (e == net::SocketError::kConnectTimeout) return fail(Outcome::kUpstreamTimeout, 504, "upstream timed out\n");
+    if (e == net::SocketError::kConnectTimeout)
+      return timed_out(http::TimerKind::kUpstreamConnect, s_->connect_timeout);
     return fail(Outcome::kUpstreamRefused, 502, "upstream refused the connection\n");
   }
   fail(Outcome::kUpstreamReset, 502, "upstream reset the connection\n");
@@ -261,6 +263,12 @@ void UpstreamCall::on_transport_error(net::SocketError e) {
 void UpstreamCall::fail(Outcome outcome, int status, std::string_view text) {
   if (done_) return;
   if (!client_gone_) ex_->abort(outcome, status, text);
+  close_upstream();
+}
+
+void UpstreamCall::timed_out(http::TimerKind timer, std::chrono::milliseconds timeout) {
+  if (done_) return;
+  if (!client_gone_) ex_->abort(Outcome::kUpstreamTimeout, 504, "upstream timed out\n", timer, timeout);
   close_upstream();
 }
 

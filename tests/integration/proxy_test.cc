@@ -148,6 +148,9 @@ TEST_F(ProxyTest, UpstreamSlowerThanTheHeaderTimeoutIs504) {
   ASSERT_TRUE(rec);
   EXPECT_EQ((*rec)["outcome"], "upstream_timeout");
   EXPECT_EQ((*rec)["status"], "504");
+  EXPECT_EQ((*rec)["timer"], "upstream_header");
+  EXPECT_EQ((*rec)["timeout_ms"], "300");
+  EXPECT_EQ(server->metric("unbroken_timeouts_total{timer=\"upstream_header\"}"), 1);
 }
 
 TEST_F(ProxyTest, UpstreamKilledMidResponseIsACutAndUpstreamReset) {
