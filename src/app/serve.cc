@@ -93,6 +93,7 @@ void mount_proxies(http::Router& router, const ServeConfig& cfg) {
       auto a = net::SocketAddress::parse(u);
       if (!a) throw std::runtime_error("--proxy: cannot resolve upstream '" + u + "'");
       s->upstreams.push_back(*a);
+      s->names.push_back(u);
     }
     s->connect_timeout = cfg.upstream_connect_timeout;
     s->header_timeout = cfg.upstream_header_timeout;

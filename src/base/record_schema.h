@@ -101,7 +101,8 @@ constexpr bool is_departure(Outcome o) {
 
 // The JSON-lines record's field names, in the order the writer writes them. `timer` and
 // `timeout_ms` appear only when a timer fired; `route` only once the router named the request;
-// `bytes_acked`, `bytes_unsent` and `encoding` only when known.
+// `bytes_acked`, `bytes_unsent` and `encoding` only when known; the `upstream*` fields only on
+// proxied requests.
 namespace field {
 inline constexpr std::string_view kTs = "ts";
 inline constexpr std::string_view kConn = "conn";
@@ -126,12 +127,45 @@ inline constexpr std::string_view kDurationMs = "duration_ms";
 inline constexpr std::string_view kHandlerMs = "handler_ms";
 inline constexpr std::string_view kCancelled = "cancelled";
 inline constexpr std::string_view kWastedMs = "wasted_ms";
+// Proxied requests only.
+inline constexpr std::string_view kUpstream = "upstream";
+inline constexpr std::string_view kUpstreamStatus = "upstream_status";
+inline constexpr std::string_view kUpstreamConnectMs = "upstream_connect_ms";
+inline constexpr std::string_view kUpstreamHeaderMs = "upstream_header_ms";
+inline constexpr std::string_view kUpstreamMs = "upstream_ms";
+inline constexpr std::string_view kUpstreamBytesIn = "upstream_bytes_in";
+inline constexpr std::string_view kUpstreamBytesOut = "upstream_bytes_out";
 }  // namespace field
 
-inline constexpr std::array<std::string_view, 23> kFieldNames{
-    field::kTs,       field::kConn,       field::kReq,       field::kClient,    field::kMethod,     field::kPath,
-    field::kRoute,    field::kStatus,     field::kUa,        field::kReferer,   field::kOutcome,    field::kPhase,
-    field::kTimer,    field::kTimeoutMs,  field::kBytesIn,   field::kBytesOut,  field::kBytesAcked, field::kBytesUnsent,
-    field::kEncoding, field::kDurationMs, field::kHandlerMs, field::kCancelled, field::kWastedMs};
+inline constexpr std::array<std::string_view, 30> kFieldNames{field::kTs,
+                                                              field::kConn,
+                                                              field::kReq,
+                                                              field::kClient,
+                                                              field::kMethod,
+                                                              field::kPath,
+                                                              field::kRoute,
+                                                              field::kStatus,
+                                                              field::kUa,
+                                                              field::kReferer,
+                                                              field::kOutcome,
+                                                              field::kPhase,
+                                                              field::kTimer,
+                                                              field::kTimeoutMs,
+                                                              field::kBytesIn,
+                                                              field::kBytesOut,
+                                                              field::kBytesAcked,
+                                                              field::kBytesUnsent,
+                                                              field::kEncoding,
+                                                              field::kDurationMs,
+                                                              field::kHandlerMs,
+                                                              field::kCancelled,
+                                                              field::kWastedMs,
+                                                              field::kUpstream,
+                                                              field::kUpstreamStatus,
+                                                              field::kUpstreamConnectMs,
+                                                              field::kUpstreamHeaderMs,
+                                                              field::kUpstreamMs,
+                                                              field::kUpstreamBytesIn,
+                                                              field::kUpstreamBytesOut};
 
 }  // namespace unbroken::schema

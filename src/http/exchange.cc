@@ -11,6 +11,8 @@ Exchange::~Exchange() {
   if (!departed_) return;
   // May run on a worker thread: the sink is thread-safe, and wasted_us is the one multi-writer counter.
   RequestRecord& rec = departed_->rec;
+  // The proxy went on with the upstream after the client left: its figures as they ended.
+  if (const UpstreamRecord* u = state<UpstreamRecord>()) rec.upstream = *u;
   rec.wasted_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - departed_->at).count();
   departed_->ctx->stats.wasted_us.fetch_add(static_cast<std::uint64_t>(rec.wasted_ms * 1000),
                                             std::memory_order_relaxed);

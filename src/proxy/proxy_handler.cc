@@ -43,6 +43,8 @@ class UpstreamCall final : public net::TransportHandler,
   void fail(Outcome outcome, int status, std::string_view text);
   void timed_out(http::TimerKind timer, std::chrono::milliseconds timeout);
   void close_upstream();
+  void queue_upstream(std::string_view bytes);
+  double ms_since_start() const;
   bool flush();
 
   std::shared_ptr<const ProxySettings> s_;
@@ -51,6 +53,8 @@ class UpstreamCall final : public net::TransportHandler,
   std::unique_ptr<net::TcpConnection> up_;
   http::ResponseParser parser_;
   std::string scratch_;
+  http::UpstreamRecord* rec_ = nullptr;  // the exchange's typed state, read by the recorder
+  net::TimePoint started_{};
   net::EventLoop::TimerId timer_ = 0;
   net::TimePoint last_read_{};
   std::uint64_t discarded_ = 0;
@@ -65,13 +69,16 @@ class UpstreamCall final : public net::TransportHandler,
 void UpstreamCall::start() {
   self_ = shared_from_this();
   const http::Request& req = ex_->request();
-  const auto& addr = s_->upstreams[s_->next.fetch_add(1, std::memory_order_relaxed) % s_->upstreams.size()];
-  up_ = net::TcpConnection::connect(ex_->loop(), addr, s_->max_buffered, s_->connect_timeout);
+  std::size_t i = s_->next.fetch_add(1, std::memory_order_relaxed) % s_->upstreams.size();
+  rec_ = &ex_->emplace_state<http::UpstreamRecord>();
+  rec_->upstream = s_->names[i];
+  started_ = ex_->loop().now();
+  up_ = net::TcpConnection::connect(ex_->loop(), s_->upstreams[i], s_->max_buffered, s_->connect_timeout);
   up_->set_handler(this);
   parser_.expect_response_to(req.method);
   scratch_.clear();
   append_forward_head(scratch_, req);
-  up_->queue(scratch_);
+  queue_upstream(scratch_);
   std::weak_ptr<UpstreamCall> weak = self_;
   if (req.has_body()) {
     ex_->on_body(
@@ -89,6 +96,15 @@ void UpstreamCall::start() {
   });
 }
 
+void UpstreamCall::queue_upstream(std::string_view bytes) {
+  up_->queue(bytes);
+  rec_->bytes_out += bytes.size();
+}
+
+double UpstreamCall::ms_since_start() const {
+  return std::chrono::duration<double, std::milli>(ex_->loop().now() - started_).count();
+}
+
 bool UpstreamCall::flush() {
   if (done_ || !connected_) return !done_;
   auto r = up_->flush();
@@ -101,6 +117,7 @@ bool UpstreamCall::flush() {
 
 void UpstreamCall::on_connected() {
   connected_ = true;
+  rec_->connect_ms = ms_since_start();
   if (request_sent_) arm(s_->header_timeout, &UpstreamCall::header_timer_fired);
 }
 
@@ -109,9 +126,9 @@ void UpstreamCall::send_body(std::string_view chunk) {
   if (ex_->request().chunked) {
     scratch_.clear();
     http::append_chunk(scratch_, chunk);
-    up_->queue(scratch_);
+    queue_upstream(scratch_);
   } else {
-    up_->queue(chunk);
+    queue_upstream(chunk);
   }
   if (!flush()) return;
   // The application reads slower than the client sends: stop reading the client.
@@ -126,7 +143,7 @@ void UpstreamCall::end_body() {
   if (ex_->request().chunked) {
     scratch_.clear();
     http::append_last_chunk(scratch_);
-    up_->queue(scratch_);
+    queue_upstream(scratch_);
   }
   request_sent_ = true;
   if (!flush()) return;
@@ -145,6 +162,7 @@ void UpstreamCall::on_data(net::Buffer& in) {
   while (!done_ && in.size() > 0) {
     auto o = parser_.feed(in.readable(), this);
     in.consume(o.consumed);
+    rec_->bytes_in += o.consumed;
     if (done_) return;
     switch (o.status) {
       case http::ResponseParser::Status::kNeedMore: break;
@@ -152,6 +170,7 @@ void UpstreamCall::on_data(net::Buffer& in) {
       case http::ResponseParser::Status::kHead: forward_head(); continue;
       case http::ResponseParser::Status::kMessage:
         if (!head_sent_) forward_head();
+        rec_->ms = ms_since_start();  // before finish(): the record may be taken inside it
         ex_->finish();
         close_upstream();
         return;
@@ -167,6 +186,8 @@ void UpstreamCall::on_data(net::Buffer& in) {
 
 void UpstreamCall::forward_head() {
   head_sent_ = true;
+  rec_->status = parser_.response().status;
+  rec_->header_ms = ms_since_start();
   arm(s_->read_timeout, &UpstreamCall::read_timer_fired);
   if (client_gone_) return;
   const http::ParsedResponse& r = parser_.response();
@@ -244,6 +265,7 @@ void UpstreamCall::on_peer_closed() {
   if (done_) return;
   if (parser_.finish() == http::ResponseParser::Status::kMessage) {
     if (!head_sent_) forward_head();
+    rec_->ms = ms_since_start();
     ex_->finish();
     return close_upstream();
   }
@@ -262,12 +284,14 @@ void UpstreamCall::on_transport_error(net::SocketError e) {
 
 void UpstreamCall::fail(Outcome outcome, int status, std::string_view text) {
   if (done_) return;
+  rec_->ms = ms_since_start();
   if (!client_gone_) ex_->abort(outcome, status, text);
   close_upstream();
 }
 
 void UpstreamCall::timed_out(http::TimerKind timer, std::chrono::milliseconds timeout) {
   if (done_) return;
+  rec_->ms = ms_since_start();
   if (!client_gone_) ex_->abort(Outcome::kUpstreamTimeout, 504, "upstream timed out\n", timer, timeout);
   close_upstream();
 }
@@ -275,6 +299,7 @@ void UpstreamCall::timed_out(http::TimerKind timer, std::chrono::milliseconds ti
 void UpstreamCall::close_upstream() {
   if (done_) return;
   done_ = true;
+  if (rec_->ms == 0) rec_->ms = ms_since_start();  // cut off (budget, close policy): as far as it went
   net::EventLoop& loop = ex_->loop();
   if (timer_ != 0) loop.cancel_timer(timer_);
   timer_ = 0;

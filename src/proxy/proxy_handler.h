@@ -21,6 +21,7 @@ namespace unbroken::proxy {
 
 struct ProxySettings {
   std::vector<net::SocketAddress> upstreams;  // resolved at start-up, never empty
+  std::vector<std::string> names;             // each as configured, for the record
   std::chrono::milliseconds connect_timeout{2'000};
   std::chrono::milliseconds header_timeout{60'000};  // request sent -> response head
   std::chrono::milliseconds read_timeout{60'000};    // without a byte of the response body

@@ -199,6 +199,9 @@ TEST_F(ProxyTest, AClientThatLeavesLeavesNoBrokenPipeInGunicornsLogThroughUnbrok
       server->wait_record([](const Record& x) { return field(x, "path").find("tag=proxied") != std::string::npos; });
   ASSERT_TRUE(rec);
   EXPECT_EQ((*rec)["outcome"], "client_reset");
+  // The whole response was read from the worker, for nobody.
+  EXPECT_GE(std::stoull((*rec)["upstream_bytes_in"]), 6291456u);
+  EXPECT_GT(std::stod((*rec)["wasted_ms"]), 0);
   EXPECT_FALSE(has_write_error(app->output())) << app->output();
 
   // The control: the same departure aimed at gunicorn directly shows in its log.
