@@ -445,6 +445,21 @@ TEST_F(ServeConfigTest, ConfigFileKeepsDefaultsForAbsentKeysAndTakesASingleListe
   EXPECT_EQ(cfg.limits.max_body, 8u * 1024 * 1024);
 }
 
+TEST_F(ServeConfigTest, ConfigFileTakesProxySpecsAsStrings) {
+  // The flag's form, one string per route; [[proxy]] tables are not taken yet.
+  std::string path = write("serve.toml", R"(proxy = ["/api=http://127.0.0.1:8000", "/=unix:/run/app.sock"]
+upstream_header_timeout = "5s"
+upstream_abort = "close"
+)");
+  ServeConfig cfg = parse({"--config", path});
+  EXPECT_EQ(cfg.proxy, (std::vector<std::string>{"/api=http://127.0.0.1:8000", "/=unix:/run/app.sock"}));
+  EXPECT_EQ(cfg.upstream_header_timeout, milliseconds{5'000});
+  EXPECT_EQ(cfg.upstream_abort, "close");
+  std::string bad = write("bad.toml", "proxy = [\"/api=ftp://h:1\"]\n");
+  EXPECT_NE(error_of({"--config", bad}).find("proxy: invalid upstream 'ftp://h:1'"), std::string::npos)
+      << error_of({"--config", bad});
+}
+
 TEST_F(ServeConfigTest, FlagsOverrideTheFileWhereGivenOnly) {
   std::string path = write("serve.toml", R"(listen = ["127.0.0.1:1", "127.0.0.1:2"]
 header_timeout = "5s"
