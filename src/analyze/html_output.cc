@@ -13,7 +13,8 @@ namespace unbroken::analyze {
 namespace {
 
 constexpr std::array<std::string_view, kOutcomeCount> kColours{"#9aa5b1", "#e4572e", "#f3a712", "#a8c686", "#669bbc",
-                                                               "#8e6c8a", "#29335c", "#c9b79c", "#d1495b"};
+                                                               "#8e6c8a", "#29335c", "#c9b79c", "#d1495b", "#7a9e7e",
+                                                               "#b56576", "#e09f3e", "#540b0e", "#6d597a"};
 
 std::string esc(std::string_view s) {
   std::string out;

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -17,6 +18,8 @@
 #include "observe/access_log.h"
 #include "observe/metrics.h"
 #include "observe/noise_control.h"
+#include "proxy/proxy_handler.h"
+#include "proxy/proxy_route.h"
 
 namespace unbroken::app {
 namespace {
@@ -71,6 +74,35 @@ void setup_operational_log() {
   spdlog::set_default_logger(logger);
 }
 
+// --proxy routes, after the diag routes (they keep their paths) and before the static fallback:
+// longer prefixes first, so the longest matching one wins.
+void mount_proxies(http::Router& router, const ServeConfig& cfg) {
+  std::vector<proxy::ProxyRoute> routes;
+  for (const auto& spec : cfg.proxy) {
+    std::string error;
+    auto r = proxy::parse_proxy_route(spec, error);
+    if (!r) throw std::runtime_error("--proxy: " + error);  // checked by the config already
+    routes.push_back(std::move(*r));
+  }
+  std::stable_sort(routes.begin(), routes.end(), [](const auto& a, const auto& b) {
+    return proxy::prefix_depth(a.prefix) > proxy::prefix_depth(b.prefix);
+  });
+  for (const auto& r : routes) {
+    auto s = std::make_shared<proxy::ProxySettings>();
+    for (const auto& u : r.upstreams) {
+      auto a = net::SocketAddress::parse(u);
+      if (!a) throw std::runtime_error("--proxy: cannot resolve upstream '" + u + "'");
+      s->upstreams.push_back(*a);
+      s->names.push_back(u);
+    }
+    s->connect_timeout = cfg.upstream_connect_timeout;
+    s->header_timeout = cfg.upstream_header_timeout;
+    s->read_timeout = cfg.upstream_read_timeout;
+    s->abort_close = cfg.upstream_abort == "close";
+    router.add("*", proxy::route_pattern(r.prefix), proxy::make_proxy_handler(std::move(s)), http::BodyMode::kStream);
+  }
+}
+
 }  // namespace
 
 int run_serve(const ServeConfig& cfg) {
@@ -99,6 +131,7 @@ int run_serve(const ServeConfig& cfg) {
       mount_diag_routes(router);
       mount_session_diag(router, *sessions);
     }
+    mount_proxies(router, cfg);
     if (!cfg.root.empty()) {
       auto files = http::StaticFiles::open(cfg.root);
       if (!files) {

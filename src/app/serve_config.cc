@@ -21,6 +21,7 @@
 #include "base/unique_fd.h"
 #include "base/units.h"
 #include "net/socket.h"
+#include "proxy/proxy_route.h"
 
 namespace unbroken::app {
 namespace {
@@ -48,10 +49,12 @@ using Field = std::variant<Member<std::vector<std::string>>, Member<std::string>
 enum class Check {
   kNone,
   kAddress,        // HOST:PORT
+  kProxy,          // PREFIX=UPSTREAM[,UPSTREAM...]
   kAddressOrOff,   // HOST:PORT or "off"
   kDirectory,      // empty, or an existing directory
   kNotEmpty,       // the access log: "-" is stdout, "off" is none, "" is a mistake
   kLogFormat,      // json or text
+  kUpstreamAbort,  // finish or close
   kSessionStore,   // memory, sqlite:PATH, redis://HOST:PORT[/DB]
   kCookieName,     // an RFC 6265 token
   kThreads,        // 0..kMaxThreads
@@ -74,7 +77,7 @@ struct OptionSpec {
 constexpr unsigned kMaxThreads = 256;
 constexpr std::string_view kConfigFlag = "--config";
 
-constexpr std::array<OptionSpec, 26> kOptions{{
+constexpr std::array<OptionSpec, 31> kOptions{{
     {"--listen", "listen", "HOST:PORT", "serve HTTP on this address; repeat for several, [::1]:8080 for IPv6",
      &ServeConfig::listen, Check::kAddress},
     {"--admin", "admin", "HOST:PORT", "admin listener address (metrics, dashboard), or off", &ServeConfig::admin,
@@ -124,6 +127,21 @@ constexpr std::array<OptionSpec, 26> kOptions{{
      &ServeConfig::session_ttl, Check::kPositive},
     {"--session-sweep", "session_sweep", "DURATION", "how often expired sessions are removed",
      &ServeConfig::session_sweep, Check::kPositive},
+    {"--proxy", "proxy", "PREFIX=UPSTREAM",
+     "forward requests under PREFIX to http://HOST:PORT or unix:/path (comma-separated: round robin); repeatable, "
+     "the longest prefix wins over --root",
+     &ServeConfig::proxy, Check::kProxy},
+    {"--upstream-connect-timeout", "upstream_connect_timeout", "DURATION", "longest wait for an upstream's connect",
+     &ServeConfig::upstream_connect_timeout, Check::kPositive},
+    {"--upstream-header-timeout", "upstream_header_timeout", "DURATION",
+     "longest wait from the request sent to the upstream's response head", &ServeConfig::upstream_header_timeout,
+     Check::kPositive},
+    {"--upstream-read-timeout", "upstream_read_timeout", "DURATION",
+     "longest wait for the next byte of an upstream's response body", &ServeConfig::upstream_read_timeout,
+     Check::kPositive},
+    {"--upstream-abort", "upstream_abort", "POLICY",
+     "a client that leaves: finish (read the upstream's response into nothing, 30s / 8MiB at most) or close",
+     &ServeConfig::upstream_abort, Check::kUpstreamAbort},
     {"--session-cookie", "session_cookie", "NAME", "the session cookie's name", &ServeConfig::session_cookie,
      Check::kCookieName},
 }};
@@ -213,7 +231,14 @@ void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::stri
   std::visit(
       Overloaded{
           [&](Member<std::vector<std::string>> f) {
-            for (const auto& v : values) check_address(v, "");
+            std::string error;
+            for (const auto& v : values) {
+              if (spec.check != Check::kProxy) {
+                check_address(v, "");
+              } else if (!proxy::parse_proxy_route(v, error)) {
+                throw BadValue{escape(error)};
+              }
+            }
             f.of(cfg) = values;
           },
           [&](Member<std::string> f) {
@@ -222,6 +247,8 @@ void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::stri
             if (spec.check == Check::kNotEmpty && text.empty()) throw BadValue{"must not be empty (use - for stdout)"};
             if (spec.check == Check::kLogFormat && text != "json" && text != "text")
               throw BadValue{"invalid format " + quote(text) + " (use json or text)"};
+            if (spec.check == Check::kUpstreamAbort && text != "finish" && text != "close")
+              throw BadValue{"invalid policy " + quote(text) + " (use finish or close)"};
             if (spec.check == Check::kSessionStore && text != "memory" &&
                 !(text.rfind("sqlite:", 0) == 0 && text.size() > 7) &&
                 !(text.rfind("redis://", 0) == 0 && text.size() > 8))
@@ -273,7 +300,7 @@ std::string default_text(const OptionSpec& spec, const ServeConfig& cfg) {
                         [&](Member<std::vector<std::string>> f) {
                           std::string out;
                           for (const auto& v : f.of(cfg)) out += (out.empty() ? "" : " ") + v;
-                          return out;
+                          return out.empty() ? std::string("none") : out;
                         },
                         [&](Member<std::string> f) { return f.of(cfg).empty() ? std::string("none") : f.of(cfg); },
                         [&](Member<unsigned> f) { return std::to_string(f.of(cfg)); },

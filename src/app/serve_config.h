@@ -37,7 +37,13 @@ struct ServeConfig {
   std::chrono::milliseconds session_ttl{30 * 60'000};      // sliding: each use extends it
   std::chrono::milliseconds session_sweep{60'000};         // how often expired sessions are removed
   std::string session_cookie = "ub_session";
-  std::string config_file;  // --config
+  // Reverse proxy: "PREFIX=UPSTREAM[,UPSTREAM...]" each, checked (proxy::parse_proxy_route).
+  std::vector<std::string> proxy;
+  std::chrono::milliseconds upstream_connect_timeout{2'000};
+  std::chrono::milliseconds upstream_header_timeout{60'000};
+  std::chrono::milliseconds upstream_read_timeout{60'000};
+  std::string upstream_abort = "finish";  // a client that leaves: finish (read the rest) or close
+  std::string config_file;                // --config
 };
 
 // A bad flag, config file or value. what() is one line naming the flag ("--max-body: ...") or the file,

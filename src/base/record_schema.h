@@ -33,17 +33,36 @@ enum class Outcome : std::uint8_t {
   kLimitExceeded,  // 413, 431, connection limits
   kShutdown,       // drain timeout during graceful shutdown
   kHandlerError,   // handler threw or failed
+  // The reverse proxy's upstream failed (502, or 504 for a timeout); never a client's departure.
+  kUpstreamRefused,        // the connect was refused (or the address unreachable)
+  kUpstreamReset,          // the upstream closed or reset before its response was complete
+  kUpstreamTimeout,        // an upstream timer fired (connect, header, read)
+  kUpstreamProtocolError,  // the upstream's response was malformed
+  kUpstreamUnavailable,    // no upstream could be tried
 };
-inline constexpr std::array<std::string_view, 9> kOutcomeNames{
-    "ok",       "client_closed", "client_reset", "broken_pipe", "timeout", "protocol_error", "limit_exceeded",
-    "shutdown", "handler_error"};
+inline constexpr std::array<std::string_view, 14> kOutcomeNames{"ok",
+                                                                "client_closed",
+                                                                "client_reset",
+                                                                "broken_pipe",
+                                                                "timeout",
+                                                                "protocol_error",
+                                                                "limit_exceeded",
+                                                                "shutdown",
+                                                                "handler_error",
+                                                                "upstream_refused",
+                                                                "upstream_reset",
+                                                                "upstream_timeout",
+                                                                "upstream_protocol_error",
+                                                                "upstream_unavailable"};
 inline constexpr std::size_t kOutcomeCount = kOutcomeNames.size();
-static_assert(static_cast<std::size_t>(Outcome::kHandlerError) + 1 == kOutcomeCount);
+static_assert(static_cast<std::size_t>(Outcome::kUpstreamUnavailable) + 1 == kOutcomeCount);
 
 // kSendRate is the minimum delivery rate, judged once per send timeout while output waits for the
-// client. kLinger and kRecord are housekeeping: lingering close after an error, and the short wait
-// before an answered request's delivery is read. They are not timeouts a client meets, so they
-// come after the client timers (metrics count only those), but a record may still name them.
+// client. The upstream timers are the reverse proxy's (its own, on the loop's scheduler: the
+// connection never arms them): connect, request sent -> response head, and a pause in the
+// response body. kLinger and kRecord are housekeeping: lingering close after an error, and the
+// short wait before an answered request's delivery is read. They are not timeouts a client meets,
+// so they come after the others (metrics count only those), but a record may still name them.
 enum class TimerKind : std::uint8_t {
   kHeader,
   kBody,
@@ -52,13 +71,17 @@ enum class TimerKind : std::uint8_t {
   kKeepalive,
   kDrain,
   kSendRate,
+  kUpstreamConnect,
+  kUpstreamHeader,
+  kUpstreamRead,
   kLinger,
   kRecord
 };
-inline constexpr std::array<std::string_view, 9> kTimerNames{"header", "body",      "handler", "send",  "keepalive",
-                                                             "drain",  "send_rate", "linger",  "record"};
+inline constexpr std::array<std::string_view, 12> kTimerNames{
+    "header",          "body",          "handler", "send",  "keepalive", "drain", "send_rate", "upstream_connect",
+    "upstream_header", "upstream_read", "linger",  "record"};
 inline constexpr std::size_t kTimerCount = kTimerNames.size();
-inline constexpr std::size_t kClientTimerCount = static_cast<std::size_t>(TimerKind::kSendRate) + 1;
+inline constexpr std::size_t kClientTimerCount = static_cast<std::size_t>(TimerKind::kUpstreamRead) + 1;
 static_assert(static_cast<std::size_t>(TimerKind::kRecord) + 1 == kTimerCount);
 
 constexpr std::string_view name(Phase p) {
@@ -78,7 +101,8 @@ constexpr bool is_departure(Outcome o) {
 
 // The JSON-lines record's field names, in the order the writer writes them. `timer` and
 // `timeout_ms` appear only when a timer fired; `route` only once the router named the request;
-// `bytes_acked`, `bytes_unsent` and `encoding` only when known.
+// `bytes_acked`, `bytes_unsent` and `encoding` only when known; the `upstream*` fields only on
+// proxied requests.
 namespace field {
 inline constexpr std::string_view kTs = "ts";
 inline constexpr std::string_view kConn = "conn";
@@ -103,12 +127,45 @@ inline constexpr std::string_view kDurationMs = "duration_ms";
 inline constexpr std::string_view kHandlerMs = "handler_ms";
 inline constexpr std::string_view kCancelled = "cancelled";
 inline constexpr std::string_view kWastedMs = "wasted_ms";
+// Proxied requests only.
+inline constexpr std::string_view kUpstream = "upstream";
+inline constexpr std::string_view kUpstreamStatus = "upstream_status";
+inline constexpr std::string_view kUpstreamConnectMs = "upstream_connect_ms";
+inline constexpr std::string_view kUpstreamHeaderMs = "upstream_header_ms";
+inline constexpr std::string_view kUpstreamMs = "upstream_ms";
+inline constexpr std::string_view kUpstreamBytesIn = "upstream_bytes_in";
+inline constexpr std::string_view kUpstreamBytesOut = "upstream_bytes_out";
 }  // namespace field
 
-inline constexpr std::array<std::string_view, 23> kFieldNames{
-    field::kTs,       field::kConn,       field::kReq,       field::kClient,    field::kMethod,     field::kPath,
-    field::kRoute,    field::kStatus,     field::kUa,        field::kReferer,   field::kOutcome,    field::kPhase,
-    field::kTimer,    field::kTimeoutMs,  field::kBytesIn,   field::kBytesOut,  field::kBytesAcked, field::kBytesUnsent,
-    field::kEncoding, field::kDurationMs, field::kHandlerMs, field::kCancelled, field::kWastedMs};
+inline constexpr std::array<std::string_view, 30> kFieldNames{field::kTs,
+                                                              field::kConn,
+                                                              field::kReq,
+                                                              field::kClient,
+                                                              field::kMethod,
+                                                              field::kPath,
+                                                              field::kRoute,
+                                                              field::kStatus,
+                                                              field::kUa,
+                                                              field::kReferer,
+                                                              field::kOutcome,
+                                                              field::kPhase,
+                                                              field::kTimer,
+                                                              field::kTimeoutMs,
+                                                              field::kBytesIn,
+                                                              field::kBytesOut,
+                                                              field::kBytesAcked,
+                                                              field::kBytesUnsent,
+                                                              field::kEncoding,
+                                                              field::kDurationMs,
+                                                              field::kHandlerMs,
+                                                              field::kCancelled,
+                                                              field::kWastedMs,
+                                                              field::kUpstream,
+                                                              field::kUpstreamStatus,
+                                                              field::kUpstreamConnectMs,
+                                                              field::kUpstreamHeaderMs,
+                                                              field::kUpstreamMs,
+                                                              field::kUpstreamBytesIn,
+                                                              field::kUpstreamBytesOut};
 
 }  // namespace unbroken::schema

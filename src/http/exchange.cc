@@ -11,6 +11,8 @@ Exchange::~Exchange() {
   if (!departed_) return;
   // May run on a worker thread: the sink is thread-safe, and wasted_us is the one multi-writer counter.
   RequestRecord& rec = departed_->rec;
+  // The proxy went on with the upstream after the client left: its figures as they ended.
+  if (const UpstreamRecord* u = state<UpstreamRecord>()) rec.upstream = *u;
   rec.wasted_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - departed_->at).count();
   departed_->ctx->stats.wasted_us.fetch_add(static_cast<std::uint64_t>(rec.wasted_ms * 1000),
                                             std::memory_order_relaxed);
@@ -76,6 +78,25 @@ void Exchange::respond_file(int status, UniqueFd file, std::uint64_t offset, std
 void Exchange::start(int status, std::optional<std::uint64_t> content_length) {
   if (conn_ == nullptr || held([this, status, content_length] { start(status, content_length); })) return;
   conn_->ex_start(*this, status, content_length, true, {});
+}
+
+void Exchange::start_upstream(const UpstreamHead& up, std::optional<std::uint64_t> content_length) {
+  if (conn_ == nullptr || started_) return;
+  if (gating()) {
+    // Held: keep copies, the caller's head is gone by the time the hooks let it through.
+    auto headers = std::make_shared<Headers>(up.headers ? *up.headers : Headers{});
+    held([this, status = up.status, reason = std::string(up.reason), headers, content_length] {
+      start_upstream({status, reason, headers.get()}, content_length);
+    });
+    return;
+  }
+  conn_->ex_start_upstream(*this, up, content_length);
+}
+
+void Exchange::abort(Outcome outcome, int status, std::string_view text, std::optional<TimerKind> timer,
+                     std::chrono::milliseconds timeout) {
+  if (conn_ == nullptr) return;
+  conn_->ex_abort(*this, outcome, status, text, timer, timeout);
 }
 
 bool Exchange::write(std::string_view data) {

@@ -62,6 +62,16 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // Dropped when the client leaves.
   void on_drain(std::function<void()> cb);
   void finish();
+  // The reverse proxy's start(): an upstream's status and headers with our framing (see
+  // ResponseEncoder::begin_upstream; no gzip: the body is already what the upstream chose). `up`
+  // is read before it returns.
+  void start_upstream(const UpstreamHead& up, std::optional<std::uint64_t> content_length);
+  // The response cannot be completed (its upstream failed). Before the head: answers `status` with
+  // `text` and Connection: close. After it: what is queued is sent, then the connection closes with
+  // no final chunk, so the client sees a cut, never a complete-looking short response. The record
+  // says `outcome`, and `timer` with its `timeout` when one of the caller's timers cut it.
+  void abort(Outcome outcome, int status, std::string_view text, std::optional<TimerKind> timer = std::nullopt,
+             std::chrono::milliseconds timeout = {});
 
   // Streamed request bodies (routes with BodyMode::kStream): chunks as they arrive, then end().
   // Without these, the body is read and discarded.

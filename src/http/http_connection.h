@@ -52,6 +52,11 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   // content_type: a Content-Type header to send, unless empty.
   void ex_start(Exchange& ex, int status, std::optional<std::uint64_t> length, bool flush,
                 std::string_view content_type);
+  void ex_start_upstream(Exchange& ex, const UpstreamHead& up, std::optional<std::uint64_t> length);
+  // Queues a serialised head (ours or an upstream's) and enters the response phase.
+  void queue_head(Exchange& ex, const std::string& head, bool flush);
+  void ex_abort(Exchange& ex, Outcome outcome, int status, std::string_view text, std::optional<TimerKind> timer,
+                std::chrono::milliseconds timeout);
   bool ex_write(Exchange& ex, std::string_view data, bool flush);
   void ex_finish(Exchange& ex);
   void ex_file(Exchange& ex, UniqueFd file, std::uint64_t offset, std::uint64_t length);
@@ -139,8 +144,9 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   int refuse_status_ = 0;
   std::string_view refuse_reason_;  // a literal
   int status_ = 0;
-  std::uint64_t body_progress_ = 0;      // body bytes since the body timer was last re-armed
-  std::uint64_t rate_window_bytes_ = 0;  // connection bytes out when the send-rate window began
+  std::uint64_t body_progress_ = 0;               // body bytes since the body timer was last re-armed
+  std::uint64_t rate_window_bytes_ = 0;           // connection bytes out when the send-rate window began
+  std::chrono::milliseconds upstream_timeout_{};  // the upstream timer's setting, for the record
 };
 
 }  // namespace unbroken::http

@@ -24,11 +24,42 @@ void HttpConnection::ex_start(Exchange& ex, int status, std::optional<std::uint6
   // Only an open connection keeps alive: a draining one closes after this response.
   keep_alive_ = enc.begin(head, req, {status, &ex.headers_, length, content_type},
                           req.keep_alive && lifecycle_ == Lifecycle::kOpen, ctx_.date.get());
+  queue_head(ex, head, flush);
+}
+
+void HttpConnection::queue_head(Exchange& ex, const std::string& head, bool flush) {
   ex.head_at_ = recorder_.bytes_out() + transport_->queued_bytes();
   ex.head_len_ = head.size();
   transport_->queue(head);
   phase_ = Phase::kResponse;
   if (flush) schedule_flush();
+}
+
+void HttpConnection::ex_start_upstream(Exchange& ex, const UpstreamHead& up, std::optional<std::uint64_t> length) {
+  if (closing() || ex.started_ || &ex != exchange_.get()) return;
+  const Request& req = ex.request_;
+  ex.started_ = true;
+  status_ = up.status;
+  if (up.headers) ex.encoding_ = content_encoding_of(*up.headers);
+  std::string& head = ctx_.scratch;
+  head.clear();
+  keep_alive_ = ex.encoder_.begin_upstream(head, req, up, length, req.keep_alive && lifecycle_ == Lifecycle::kOpen,
+                                           ctx_.date.get());
+  queue_head(ex, head, true);
+}
+
+void HttpConnection::ex_abort(Exchange& ex, Outcome outcome, int status, std::string_view text,
+                              std::optional<TimerKind> timer, std::chrono::milliseconds timeout) {
+  if (closing() || &ex != exchange_.get()) return;
+  upstream_timeout_ = timeout;
+  if (!ex.started_) {
+    reject(status, outcome, text, timer);
+    return;
+  }
+  // After the head: no final chunk, no padding; what is queued goes out, then the FIN.
+  keep_alive_ = false;
+  end_request(outcome, timer);
+  graceful_close();
 }
 
 void HttpConnection::schedule_flush() {

@@ -25,6 +25,9 @@ std::chrono::milliseconds HttpConnection::timeout_of(TimerKind kind) const {
     case TimerKind::kDrain: return l.drain_timeout;
     case TimerKind::kLinger: return l.linger_timeout;
     case TimerKind::kRecord: return kRecordDelay;
+    case TimerKind::kUpstreamConnect:
+    case TimerKind::kUpstreamHeader:
+    case TimerKind::kUpstreamRead: return upstream_timeout_;  // the proxy's, given with Exchange::abort
   }
   return {};
 }
@@ -124,6 +127,9 @@ void HttpConnection::on_timer() {
         end_request(Outcome::kShutdown, kind, exchange_ && exchange_->started_ ? 0 : 503);
         close_connection(false);
         break;
+      case TimerKind::kUpstreamConnect:
+      case TimerKind::kUpstreamHeader:
+      case TimerKind::kUpstreamRead: break;  // never armed here
     }
     break;
   }

@@ -10,6 +10,18 @@
 
 namespace unbroken::http {
 
+// The reverse proxy's side of a proxied request, kept as the exchange's typed state by the proxy
+// and copied into the record; absent on every other request.
+struct UpstreamRecord {
+  std::string_view upstream;    // as configured: "127.0.0.1:8000", "unix:/run/app.sock"
+  int status = 0;               // the upstream's status; 0 before its head
+  double connect_ms = 0;        // from the request to the upstream connection established
+  double header_ms = 0;         // from the request to the upstream's response head
+  double ms = 0;                // from the request to the end of the upstream's response (or its failure)
+  std::uint64_t bytes_in = 0;   // read from the upstream
+  std::uint64_t bytes_out = 0;  // written to the upstream
+};
+
 struct RequestRecord {
   std::chrono::system_clock::time_point ts;
   std::uint64_t conn = 0;
@@ -34,6 +46,7 @@ struct RequestRecord {
   double handler_ms = 0;
   bool cancelled = false;
   double wasted_ms = 0;
+  std::optional<UpstreamRecord> upstream;
 };
 
 }  // namespace unbroken::http

@@ -51,6 +51,8 @@ bool RequestRecorder::end(const End& e, const ExchangePtr& ex, bool* cancelled) 
   rec.bytes_in = bytes_in_;
   rec.bytes_out = bytes_out_;
   if (ex) rec.encoding = ex->encoding_;
+  if (ex)
+    if (const UpstreamRecord* u = ex->state<UpstreamRecord>()) rec.upstream = *u;
   if (e.phase != Phase::kIdle) rec.duration_ms = ms_between(request_start_, now);
   if (e.dispatched) {
     net::TimePoint end = ex && ex->finished_ ? handler_end_ : now;

@@ -84,8 +84,8 @@ Router::Match Router::match(std::string_view method, std::string_view path,
   Match m;
   for (const auto& r : routes_) {
     if (!matches(*r, path, params)) continue;
-    // HEAD is served by GET routes; the connection drops the body.
-    if (r->method == method || (method == "HEAD" && r->method == "GET")) {
+    // HEAD is served by GET routes; the connection drops the body. "*" takes every method (the proxy).
+    if (r->method == method || r->method == "*" || (method == "HEAD" && r->method == "GET")) {
       m.route = r.get();
       return m;
     }

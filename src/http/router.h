@@ -1,5 +1,7 @@
 #pragma once
-// Routes: method + path pattern. `{name}` matches one non-empty segment, a trailing `*` the rest.
+// Routes: method + path pattern. `{name}` matches one non-empty segment, a trailing `*` the rest
+// (so "/api/*" is the prefix /api, segment-wise); method "*" is any method. Routes are tried in the
+// order they were added: the first that matches wins.
 // Built before serving starts, then read-only and shared by every loop.
 
 #include <functional>

@@ -76,6 +76,15 @@ void append_json(fmt::memory_buffer& out, const http::RequestRecord& r) {
   millis(f::kHandlerMs, r.handler_ms);
   field(out, f::kCancelled), append(out, r.cancelled ? "true" : "false");
   millis(f::kWastedMs, r.wasted_ms);
+  if (const auto& u = r.upstream) {
+    string(f::kUpstream, u->upstream);
+    number(f::kUpstreamStatus, u->status);
+    millis(f::kUpstreamConnectMs, u->connect_ms);
+    millis(f::kUpstreamHeaderMs, u->header_ms);
+    millis(f::kUpstreamMs, u->ms);
+    number(f::kUpstreamBytesIn, u->bytes_in);
+    number(f::kUpstreamBytesOut, u->bytes_out);
+  }
   append(out, "}\n");
 }
 
@@ -94,6 +103,11 @@ void append_text(fmt::memory_buffer& out, const http::RequestRecord& r) {
   if (!r.encoding.empty()) append(out, " enc="), append_json_string(out, r.encoding);
   fmt::format_to(it, " {:.1f}ms handler={:.1f}ms", r.duration_ms, r.handler_ms);
   if (r.cancelled) fmt::format_to(it, " cancelled wasted={:.1f}ms", r.wasted_ms);
+  if (const auto& u = r.upstream) {
+    append(out, " upstream=");
+    append_json_string(out, u->upstream);
+    fmt::format_to(it, " upstream_status={} upstream={:.1f}ms", u->status, u->ms);
+  }
   fmt::format_to(it, " conn={} req={} ua=", r.conn, r.req);
   append_json_string(out, r.ua);
   append(out, " referer=");

@@ -203,6 +203,32 @@ TEST_F(ServeConfigTest, ListenRepeatsAndReplacesTheDefault) {
   EXPECT_EQ(cfg.listen, (std::vector<std::string>{"127.0.0.1:0", "[::1]:8080", "*:81"}));
 }
 
+TEST_F(ServeConfigTest, ProxyRepeatsAndUpstreamTimeoutsParse) {
+  ServeConfig cfg = parse({"--proxy", "/api=http://127.0.0.1:8000,unix:/run/app.sock", "--proxy=/=http://[::1]:9",
+                           "--upstream-connect-timeout", "500ms", "--upstream-header-timeout", "3s",
+                           "--upstream-read-timeout", "4s", "--upstream-abort", "close"});
+  EXPECT_EQ(cfg.upstream_abort, "close");
+  EXPECT_EQ(cfg.proxy, (std::vector<std::string>{"/api=http://127.0.0.1:8000,unix:/run/app.sock", "/=http://[::1]:9"}));
+  EXPECT_EQ(cfg.upstream_connect_timeout, milliseconds{500});
+  EXPECT_EQ(cfg.upstream_header_timeout, milliseconds{3'000});
+  EXPECT_EQ(cfg.upstream_read_timeout, milliseconds{4'000});
+  ServeConfig def = parse({});
+  EXPECT_TRUE(def.proxy.empty());
+  EXPECT_EQ(def.upstream_abort, "finish");
+  EXPECT_EQ(def.upstream_connect_timeout, milliseconds{2'000});
+  EXPECT_EQ(def.upstream_header_timeout, milliseconds{60'000});
+  EXPECT_EQ(def.upstream_read_timeout, milliseconds{60'000});
+}
+
+TEST_F(ServeConfigTest, BadProxyIsOneLineNamingIt) {
+  EXPECT_EQ(error_of({"--proxy", "/api=ftp://h:1"}),
+            "--proxy: invalid upstream 'ftp://h:1' (use http://HOST:PORT or unix:/path)");
+  EXPECT_EQ(error_of({"--proxy", "/ok=http://h:1", "--proxy", "nope"}),
+            "--proxy: invalid proxy 'nope' (use PREFIX=UPSTREAM[,UPSTREAM...])");
+  EXPECT_EQ(error_of({"--upstream-abort", "ignore"}),
+            "--upstream-abort: invalid policy 'ignore' (use finish or close)");
+}
+
 TEST_F(ServeConfigTest, RepeatedScalarFlagTakesTheLast) {
   ServeConfig cfg = parse({"--header-timeout", "1s", "--header-timeout=2s", "--threads", "1", "--threads", "2"});
   EXPECT_EQ(cfg.limits.header_timeout, milliseconds{2'000});
@@ -417,6 +443,21 @@ TEST_F(ServeConfigTest, ConfigFileKeepsDefaultsForAbsentKeysAndTakesASingleListe
   EXPECT_EQ(cfg.admin, "127.0.0.1:9090");
   EXPECT_EQ(cfg.limits.header_timeout, milliseconds{10'000});
   EXPECT_EQ(cfg.limits.max_body, 8u * 1024 * 1024);
+}
+
+TEST_F(ServeConfigTest, ConfigFileTakesProxySpecsAsStrings) {
+  // The flag's form, one string per route; [[proxy]] tables are not taken yet.
+  std::string path = write("serve.toml", R"(proxy = ["/api=http://127.0.0.1:8000", "/=unix:/run/app.sock"]
+upstream_header_timeout = "5s"
+upstream_abort = "close"
+)");
+  ServeConfig cfg = parse({"--config", path});
+  EXPECT_EQ(cfg.proxy, (std::vector<std::string>{"/api=http://127.0.0.1:8000", "/=unix:/run/app.sock"}));
+  EXPECT_EQ(cfg.upstream_header_timeout, milliseconds{5'000});
+  EXPECT_EQ(cfg.upstream_abort, "close");
+  std::string bad = write("bad.toml", "proxy = [\"/api=ftp://h:1\"]\n");
+  EXPECT_NE(error_of({"--config", bad}).find("proxy: invalid upstream 'ftp://h:1'"), std::string::npos)
+      << error_of({"--config", bad});
 }
 
 TEST_F(ServeConfigTest, FlagsOverrideTheFileWhereGivenOnly) {

@@ -1,0 +1,75 @@
+#include "proxy/proxy_route.h"
+
+#include "base/text.h"
+#include "net/socket.h"
+
+namespace unbroken::proxy {
+namespace {
+
+// One upstream in net's syntax, or an error message.
+std::optional<std::string> upstream_address(std::string_view text, std::string& error) {
+  std::string_view addr = text;
+  constexpr std::string_view kHttp = "http://";
+  if (addr.rfind(kHttp, 0) == 0) {
+    addr.remove_prefix(kHttp.size());
+    if (!addr.empty() && addr.back() == '/') addr.remove_suffix(1);  // http://host:port/ is the same
+  } else if (addr.rfind("unix:", 0) != 0) {
+    error = "invalid upstream '" + std::string(text) + "' (use http://HOST:PORT or unix:/path)";
+    return std::nullopt;
+  }
+  net::AddressSyntax a = net::parse_address_syntax(addr);
+  if (a.error != net::AddressError::kNone) {
+    error = "invalid upstream '" + std::string(text) + "' (" + std::string(net::describe(a.error)) + ")";
+    return std::nullopt;
+  }
+  if (!a.is_unix && (a.port == 0 || a.host.empty() || a.host == "*")) {
+    error = "invalid upstream '" + std::string(text) + "' (use http://HOST:PORT with a host and a port)";
+    return std::nullopt;
+  }
+  return std::string(addr);
+}
+
+}  // namespace
+
+std::optional<ProxyRoute> parse_proxy_route(std::string_view spec, std::string& error) {
+  auto eq = spec.find('=');
+  if (eq == std::string_view::npos) {
+    error = "invalid proxy '" + std::string(spec) + "' (use PREFIX=UPSTREAM[,UPSTREAM...])";
+    return std::nullopt;
+  }
+  ProxyRoute route;
+  std::string_view prefix = spec.substr(0, eq);
+  if (prefix.empty() || prefix.front() != '/' || prefix.find_first_of("?#* \t") != std::string_view::npos) {
+    error = "invalid proxy prefix '" + std::string(prefix) + "' (a path such as /api or /)";
+    return std::nullopt;
+  }
+  while (prefix.size() > 1 && prefix.back() == '/') prefix.remove_suffix(1);
+  route.prefix = prefix;
+  std::string_view list = spec.substr(eq + 1);
+  while (!list.empty()) {
+    std::string_view one = next_list_element(list);
+    if (one.empty()) continue;
+    auto addr = upstream_address(one, error);
+    if (!addr) return std::nullopt;
+    route.upstreams.push_back(std::move(*addr));
+  }
+  if (route.upstreams.empty()) {
+    error = "invalid proxy '" + std::string(spec) + "' (no upstream after '=')";
+    return std::nullopt;
+  }
+  return route;
+}
+
+std::string route_pattern(std::string_view prefix) {
+  if (prefix == "/") return "/*";
+  return std::string(prefix) + "/*";
+}
+
+std::size_t prefix_depth(std::string_view prefix) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < prefix.size(); ++i)
+    if (prefix[i] != '/' && (i == 0 || prefix[i - 1] == '/')) ++n;
+  return n;
+}
+
+}  // namespace unbroken::proxy

@@ -1,0 +1,30 @@
+#pragma once
+// A --proxy route as configured: the path prefix it takes and the upstreams that answer it. Pure
+// parsing, so that the config can reject a bad one before anything starts.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace unbroken::proxy {
+
+struct ProxyRoute {
+  std::string prefix;  // "/api", or "/" for every path; no trailing slash otherwise
+  // net's address syntax, ready for SocketAddress::parse: "HOST:PORT" (from http://HOST:PORT) or
+  // "unix:/path"
+  std::vector<std::string> upstreams;
+};
+
+// Parses "PREFIX=UPSTREAM[,UPSTREAM...]" (UPSTREAM is http://HOST:PORT or unix:/path). nullopt with
+// `error` set to one line that quotes the bad part.
+[[nodiscard]] std::optional<ProxyRoute> parse_proxy_route(std::string_view spec, std::string& error);
+
+// The router pattern that takes the prefix and every path under it, segment-wise: "/api" ->
+// "/api/*" (matches /api, /api/x, not /apix); "/" -> "/*".
+[[nodiscard]] std::string route_pattern(std::string_view prefix);
+
+// How many path segments the prefix has: longer prefixes are mounted first, so the longest wins.
+[[nodiscard]] std::size_t prefix_depth(std::string_view prefix);
+
+}  // namespace unbroken::proxy
