@@ -17,22 +17,11 @@ void append_status_line(std::string& out, int status, std::string_view reason) {
   out.append(" ").append(reason.empty() ? reason_phrase(status) : reason).append("\r\n");
 }
 
-// True when `token` is one of the comma-separated tokens of a Connection header value.
-bool names_token(std::string_view list, std::string_view token) {
-  while (!list.empty())
-    if (iequals(next_list_element(list), token)) return true;
-  return false;
-}
-
-bool hop_by_hop(const Headers& headers, std::string_view name) {
-  static constexpr std::array<std::string_view, 9> kHopByHop{"connection", "keep-alive",     "proxy-connection",
-                                                             "te",         "trailer",        "transfer-encoding",
-                                                             "upgrade",    "content-length", "proxy-authenticate"};
-  for (std::string_view h : kHopByHop)
-    if (iequals(name, h)) return true;
-  for (const auto& [k, v] : headers)
-    if (iequals(k, "connection") && names_token(v, name)) return true;
-  return false;
+// Not forwarded from an upstream: the hop-by-hop fields, Trailer and Content-Length (the framing
+// towards our client is ours), Proxy-Authenticate (for the next proxy: us). See UpstreamHead.
+bool dropped_response_field(const Headers& headers, std::string_view name) {
+  return is_hop_by_hop_field(name) || iequals(name, "trailer") || iequals(name, "content-length") ||
+         iequals(name, "proxy-authenticate") || named_by_connection(headers, name);
 }
 
 }  // namespace
@@ -84,7 +73,7 @@ bool ResponseEncoder::begin_upstream(std::string& out, const Request& req, const
   bool has_date = false;
   if (up.headers) {
     for (const auto& [k, v] : *up.headers) {
-      if (hop_by_hop(*up.headers, k)) continue;
+      if (dropped_response_field(*up.headers, k)) continue;
       has_date = has_date || iequals(k, "date");
       append_field(out, k, v);
     }

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/text.h"
+
 namespace unbroken::http {
 
 inline void append_decimal(std::string& out, std::uint64_t v) {
@@ -38,6 +40,28 @@ inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
 // head says.
 constexpr bool bodiless_status(int status) {
   return status < 200 || status == 204 || status == 304;
+}
+
+// RFC 9110 7.6.1: the fields of one connection, never forwarded by a proxy in either direction:
+// Connection, Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade.
+inline bool is_hop_by_hop_field(std::string_view name) {
+  constexpr std::array<std::string_view, 6> kHopByHop{"connection", "keep-alive",        "proxy-connection",
+                                                      "te",         "transfer-encoding", "upgrade"};
+  for (std::string_view h : kHopByHop)
+    if (iequals(name, h)) return true;
+  return false;
+}
+
+// Whether a Connection field among `fields` names `name`, which makes it hop-by-hop too. Fields:
+// HeaderList (what the parsers keep) or Headers (a handler's), anything of name/value pairs.
+template <class Fields>
+bool named_by_connection(const Fields& fields, std::string_view name) {
+  for (const auto& [k, v] : fields) {
+    if (!iequals(k, "connection")) continue;
+    for (std::string_view list = v; !list.empty();)
+      if (iequals(next_list_element(list), name)) return true;
+  }
+  return false;
 }
 
 }  // namespace unbroken::http

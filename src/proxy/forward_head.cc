@@ -4,35 +4,18 @@
 
 #include "base/text.h"
 #include "http/request_serializer.h"
+#include "http/wire.h"
 
 namespace unbroken::proxy {
-namespace {
-
-// Whether the comma-separated list `value` holds the token `name`.
-bool lists_token(std::string_view value, std::string_view name) {
-  while (!value.empty())
-    if (iequals(next_list_element(value), name)) return true;
-  return false;
-}
-
-}  // namespace
 
 bool dropped_request_field(const http::Request& req, std::string_view name) {
-  static constexpr std::array<std::string_view, 11> kDropped{"connection",
-                                                             "keep-alive",
-                                                             "proxy-connection",
-                                                             "te",
-                                                             "trailer",
-                                                             "transfer-encoding",
-                                                             "upgrade",
-                                                             "content-length",
-                                                             "x-forwarded-for",
-                                                             "via",
-                                                             "proxy-authorization"};
-  for (std::string_view d : kDropped)
+  // The hop-by-hop fields, Trailer and the client's framing (ours replaces it), the forwarding
+  // fields we write ourselves, and credentials meant for us as a proxy.
+  static constexpr std::array<std::string_view, 5> kOurs{"trailer", "content-length", "x-forwarded-for", "via",
+                                                         "proxy-authorization"};
+  if (http::is_hop_by_hop_field(name) || http::named_by_connection(req.headers, name)) return true;
+  for (std::string_view d : kOurs)
     if (iequals(name, d)) return true;
-  for (auto f : req.headers)
-    if (iequals(f.name, "connection") && lists_token(f.value, name)) return true;
   return false;
 }
 
