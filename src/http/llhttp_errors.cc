@@ -10,7 +10,7 @@ const char* shared_error_text(llhttp_errno_t err, const char* llhttp_reason) {
     case HPE_INVALID_VERSION:
       // llhttp says "Invalid HTTP version" for digits it does not accept (HTTP/1.2, HTTP/3.0):
       // well-formed, but not ours. Anything else is malformed.
-      return reason == "Invalid HTTP version" ? kUnsupportedVersion : "malformed HTTP version";
+      return reason == "Invalid HTTP version" ? kUnsupportedVersion.data() : "malformed HTTP version";
     case HPE_INVALID_HEADER_TOKEN: return "invalid character in a header field";
     case HPE_INVALID_CONTENT_LENGTH: return "invalid Content-Length";
     case HPE_UNEXPECTED_CONTENT_LENGTH:

@@ -5,6 +5,8 @@
 
 #include <llhttp.h>
 
+#include <string_view>
+
 namespace unbroken::http {
 
 // nullptr for an error whose words depend on the side (the start line: method, target, status).
@@ -12,6 +14,8 @@ const char* shared_error_text(llhttp_errno_t err, const char* llhttp_reason);
 
 // "unsupported HTTP version": a well-formed version other than 1.0 and 1.1, which a server answers
 // 505; any other version problem is malformed.
-inline constexpr const char* kUnsupportedVersion = "unsupported HTTP version";
+// Compared by content: a literal's address may differ between translation units (it does in a
+// Debug build).
+inline constexpr std::string_view kUnsupportedVersion = "unsupported HTTP version";
 
 }  // namespace unbroken::http

@@ -77,7 +77,8 @@ Answer describe(llhttp_errno_t err, const char* llhttp_reason) {
     case HPE_PAUSED_H2_UPGRADE: return {505, kNoHttp2};
     default: break;
   }
-  if (const char* text = shared_error_text(err, llhttp_reason)) return {text == kUnsupportedVersion ? 505 : 400, text};
+  if (const char* text = shared_error_text(err, llhttp_reason))
+    return {std::string_view(text) == kUnsupportedVersion ? 505 : 400, text};
   // llhttp's own reasons are sentences ("Expected CRLF after chunk"); its codes are not.
   return {400, *llhttp_reason != '\0' ? llhttp_reason : "malformed request"};
 }
