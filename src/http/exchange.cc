@@ -84,7 +84,7 @@ void Exchange::start_upstream(const UpstreamHead& up, std::optional<std::uint64_
   if (conn_ == nullptr || started_) return;
   if (gating()) {
     // Held: keep copies, the caller's head is gone by the time the hooks let it through.
-    auto headers = std::make_shared<Headers>(up.headers ? *up.headers : Headers{});
+    auto headers = std::make_shared<HeaderList>(up.headers ? *up.headers : HeaderList{});
     held([this, status = up.status, reason = std::string(up.reason), headers, content_length] {
       start_upstream({status, reason, headers.get()}, content_length);
     });

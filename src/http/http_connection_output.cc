@@ -40,7 +40,7 @@ void HttpConnection::ex_start_upstream(Exchange& ex, const UpstreamHead& up, std
   const Request& req = ex.request_;
   ex.started_ = true;
   status_ = up.status;
-  if (up.headers) ex.encoding_ = content_encoding_of(*up.headers);
+  if (up.headers) ex.encoding_ = up.headers->find("content-encoding");
   std::string& head = ctx_.scratch;
   head.clear();
   keep_alive_ = ex.encoder_.begin_upstream(head, req, up, length, req.keep_alive && lifecycle_ == Lifecycle::kOpen,

@@ -19,7 +19,7 @@ void append_status_line(std::string& out, int status, std::string_view reason) {
 
 // Not forwarded from an upstream: the hop-by-hop fields, Trailer and Content-Length (the framing
 // towards our client is ours), Proxy-Authenticate (for the next proxy: us). See UpstreamHead.
-bool dropped_response_field(const Headers& headers, std::string_view name) {
+bool dropped_response_field(const HeaderList& headers, std::string_view name) {
   return is_hop_by_hop_field(name) || iequals(name, "trailer") || iequals(name, "content-length") ||
          iequals(name, "proxy-authenticate") || named_by_connection(headers, name);
 }

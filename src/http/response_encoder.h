@@ -25,8 +25,8 @@ namespace unbroken::http {
 // Proxy-Authenticate (RFC 9110 11.7.1: it is meant for the next proxy, which we are).
 struct UpstreamHead {
   int status = 200;
-  std::string_view reason;  // empty: our reason phrase for the status
-  const Headers* headers = nullptr;
+  std::string_view reason;              // empty: our reason phrase for the status
+  const HeaderList* headers = nullptr;  // as the response parser kept them: forwarded without a copy
 };
 
 class ResponseEncoder {

@@ -191,13 +191,10 @@ void UpstreamCall::forward_head() {
   arm(s_->read_timeout, &UpstreamCall::read_timer_fired);
   if (client_gone_) return;
   const http::ParsedResponse& r = parser_.response();
-  http::Headers headers;
-  headers.reserve(r.headers.size());
-  for (auto f : r.headers) headers.emplace_back(f.name, f.value);
   std::optional<std::uint64_t> length;
   if (r.framing == http::ResponseFraming::kLength) length = r.content_length;
   if (r.framing == http::ResponseFraming::kNone) length = r.content_length.value_or(0);
-  ex_->start_upstream({r.status, r.reason, &headers}, length);
+  ex_->start_upstream({r.status, r.reason, &r.headers}, length);
 }
 
 void UpstreamCall::on_body(std::string_view chunk) {

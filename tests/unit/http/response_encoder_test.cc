@@ -112,18 +112,25 @@ TEST(ResponseEncoder, HeadOnlyDropsTheBody) {
   EXPECT_EQ(t.pending_, "");
 }
 
+// An upstream's fields as the response parser keeps them.
+HeaderList fields(std::initializer_list<std::pair<std::string_view, std::string_view>> list) {
+  HeaderList h;
+  for (auto [name, value] : list) h.add(name, value);
+  return h;
+}
+
 TEST(ResponseEncoder, UpstreamHeadKeepsItsHeadersWithOurFraming) {
   Request req = request("GET");
-  Headers up{{"Date", "Mon, 30 Nov 2026 10:00:00 GMT"},
-             {"Server", "gunicorn"},
-             {"Connection", "keep-alive, X-Private"},
-             {"Keep-Alive", "timeout=5"},
-             {"Transfer-Encoding", "chunked"},
-             {"Content-Length", "12"},
-             {"X-Private", "hop"},
-             {"Set-Cookie", "a=1"},
-             {"Set-Cookie", "b=2"},
-             {"Upgrade", "h2c"}};
+  HeaderList up = fields({{"Date", "Mon, 30 Nov 2026 10:00:00 GMT"},
+                          {"Server", "gunicorn"},
+                          {"Connection", "keep-alive, X-Private"},
+                          {"Keep-Alive", "timeout=5"},
+                          {"Transfer-Encoding", "chunked"},
+                          {"Content-Length", "12"},
+                          {"X-Private", "hop"},
+                          {"Set-Cookie", "a=1"},
+                          {"Set-Cookie", "b=2"},
+                          {"Upgrade", "h2c"}});
   ResponseEncoder enc;
   std::string out;
   ASSERT_TRUE(enc.begin_upstream(out, req, {201, "Made", &up}, 12, true, kDate));
@@ -133,7 +140,7 @@ TEST(ResponseEncoder, UpstreamHeadKeepsItsHeadersWithOurFraming) {
 
   // No Date from upstream: ours; no reason: ours; no length for a 1.0 client: to the close.
   Request old = request("GET", 0);
-  Headers bare{{"Content-Type", "text/html"}};
+  HeaderList bare = fields({{"Content-Type", "text/html"}});
   ResponseEncoder enc10;
   out.clear();
   EXPECT_FALSE(enc10.begin_upstream(out, old, {502, {}, &bare}, std::nullopt, true, kDate));
