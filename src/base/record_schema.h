@@ -17,11 +17,12 @@ enum class Phase : std::uint8_t {
   kRequestBody,     // head read, reading the body, handler not started
   kHandler,         // handler running, no response byte written
   kResponse,        // response bytes written, not all of them yet
+  kTunnel,          // after a 101 from an upstream: bytes relayed both ways (the reverse proxy's Upgrade)
 };
-inline constexpr std::array<std::string_view, 5> kPhaseNames{"idle", "request_headers", "request_body", "handler",
-                                                             "response"};
+inline constexpr std::array<std::string_view, 6> kPhaseNames{"idle",    "request_headers", "request_body",
+                                                             "handler", "response",        "tunnel"};
 inline constexpr std::size_t kPhaseCount = kPhaseNames.size();
-static_assert(static_cast<std::size_t>(Phase::kResponse) + 1 == kPhaseCount);
+static_assert(static_cast<std::size_t>(Phase::kTunnel) + 1 == kPhaseCount);
 
 enum class Outcome : std::uint8_t {
   kOk,
@@ -59,10 +60,11 @@ static_assert(static_cast<std::size_t>(Outcome::kUpstreamUnavailable) + 1 == kOu
 
 // kSendRate is the minimum delivery rate, judged once per send timeout while output waits for the
 // client. The upstream timers are the reverse proxy's (its own, on the loop's scheduler: the
-// connection never arms them): connect, request sent -> response head, and a pause in the
-// response body. kLinger and kRecord are housekeeping: lingering close after an error, and the
-// short wait before an answered request's delivery is read. They are not timeouts a client meets,
-// so they come after the others (metrics count only those), but a record may still name them.
+// connection never arms them): connect, request sent -> response head, a pause in the
+// response body, a pause in writing the request to the upstream, and an idle tunnel (after a 101). kLinger and kRecord
+// are housekeeping: lingering close after an error, and the short wait before an answered request's delivery is read.
+// They are not timeouts a client meets, so they come after the others (metrics count only those), but a record may
+// still name them.
 enum class TimerKind : std::uint8_t {
   kHeader,
   kBody,
@@ -74,14 +76,18 @@ enum class TimerKind : std::uint8_t {
   kUpstreamConnect,
   kUpstreamHeader,
   kUpstreamRead,
+  kUpstreamSend,
+  kTunnelIdle,
   kLinger,
   kRecord
 };
-inline constexpr std::array<std::string_view, 12> kTimerNames{
-    "header",          "body",          "handler", "send",  "keepalive", "drain", "send_rate", "upstream_connect",
-    "upstream_header", "upstream_read", "linger",  "record"};
+inline constexpr std::array<std::string_view, 14> kTimerNames{
+    "header",          "body",          "handler",       "send",
+    "keepalive",       "drain",         "send_rate",     "upstream_connect",
+    "upstream_header", "upstream_read", "upstream_send", "tunnel_idle",
+    "linger",          "record"};
 inline constexpr std::size_t kTimerCount = kTimerNames.size();
-inline constexpr std::size_t kClientTimerCount = static_cast<std::size_t>(TimerKind::kUpstreamRead) + 1;
+inline constexpr std::size_t kClientTimerCount = static_cast<std::size_t>(TimerKind::kTunnelIdle) + 1;
 static_assert(static_cast<std::size_t>(TimerKind::kRecord) + 1 == kTimerCount);
 
 constexpr std::string_view name(Phase p) {
@@ -135,9 +141,12 @@ inline constexpr std::string_view kUpstreamHeaderMs = "upstream_header_ms";
 inline constexpr std::string_view kUpstreamMs = "upstream_ms";
 inline constexpr std::string_view kUpstreamBytesIn = "upstream_bytes_in";
 inline constexpr std::string_view kUpstreamBytesOut = "upstream_bytes_out";
+inline constexpr std::string_view kUpstreamReused = "upstream_reused";
+inline constexpr std::string_view kUpstreamRetries = "upstream_retries";
+inline constexpr std::string_view kRequestId = "request_id";
 }  // namespace field
 
-inline constexpr std::array<std::string_view, 30> kFieldNames{field::kTs,
+inline constexpr std::array<std::string_view, 33> kFieldNames{field::kTs,
                                                               field::kConn,
                                                               field::kReq,
                                                               field::kClient,
@@ -166,6 +175,9 @@ inline constexpr std::array<std::string_view, 30> kFieldNames{field::kTs,
                                                               field::kUpstreamHeaderMs,
                                                               field::kUpstreamMs,
                                                               field::kUpstreamBytesIn,
-                                                              field::kUpstreamBytesOut};
+                                                              field::kUpstreamBytesOut,
+                                                              field::kUpstreamReused,
+                                                              field::kUpstreamRetries,
+                                                              field::kRequestId};
 
 }  // namespace unbroken::schema

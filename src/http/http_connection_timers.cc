@@ -27,7 +27,9 @@ std::chrono::milliseconds HttpConnection::timeout_of(TimerKind kind) const {
     case TimerKind::kRecord: return kRecordDelay;
     case TimerKind::kUpstreamConnect:
     case TimerKind::kUpstreamHeader:
-    case TimerKind::kUpstreamRead: return upstream_timeout_;  // the proxy's, given with Exchange::abort
+    case TimerKind::kUpstreamRead:
+    case TimerKind::kUpstreamSend:
+    case TimerKind::kTunnelIdle: return upstream_timeout_;  // the proxy's, given with Exchange::abort
   }
   return {};
 }
@@ -129,7 +131,9 @@ void HttpConnection::on_timer() {
         break;
       case TimerKind::kUpstreamConnect:
       case TimerKind::kUpstreamHeader:
-      case TimerKind::kUpstreamRead: break;  // never armed here
+      case TimerKind::kUpstreamRead:
+      case TimerKind::kUpstreamSend:
+      case TimerKind::kTunnelIdle: break;  // never armed here
     }
     break;
   }

@@ -20,6 +20,9 @@ struct UpstreamRecord {
   double ms = 0;                // from the request to the end of the upstream's response (or its failure)
   std::uint64_t bytes_in = 0;   // read from the upstream
   std::uint64_t bytes_out = 0;  // written to the upstream
+  bool reused = false;          // the (last) attempt went on a pooled keep-alive connection
+  int retries = 0;              // attempts after the first (a stale pooled connection, a refused connect)
+  std::string_view request_id;  // the X-Request-Id sent upstream; owned by the exchange's state
 };
 
 struct RequestRecord {

@@ -84,6 +84,9 @@ void append_json(fmt::memory_buffer& out, const http::RequestRecord& r) {
     millis(f::kUpstreamMs, u->ms);
     number(f::kUpstreamBytesIn, u->bytes_in);
     number(f::kUpstreamBytesOut, u->bytes_out);
+    field(out, f::kUpstreamReused), append(out, u->reused ? "true" : "false");
+    number(f::kUpstreamRetries, u->retries);
+    if (!u->request_id.empty()) string(f::kRequestId, u->request_id);
   }
   append(out, "}\n");
 }

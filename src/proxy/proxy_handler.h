@@ -19,19 +19,47 @@
 
 namespace unbroken::proxy {
 
+enum class Balance : std::uint8_t { kRoundRobin, kLeastConn };
+
+// One proxy route's settings, built at start-up from the flags and the route's [[proxy]] table and
+// shared read-only by every loop (only `next` changes).
 struct ProxySettings {
   std::vector<net::SocketAddress> upstreams;  // resolved at start-up, never empty
-  std::vector<std::string> names;             // each as configured, for the record
+  std::vector<std::string> names;             // each as configured, for the record and the metrics
+  Balance balance = Balance::kRoundRobin;
   std::chrono::milliseconds connect_timeout{2'000};
   std::chrono::milliseconds header_timeout{60'000};  // request sent -> response head
   std::chrono::milliseconds read_timeout{60'000};    // without a byte of the response body
+  std::chrono::milliseconds send_timeout{30'000};    // without a byte of the request taken by the upstream
   // After the client left: close the upstream connection at once (--upstream-abort close), or (the
   // default, finish) read the rest of the response for at most this long / this many bytes.
   bool abort_close = false;
   std::chrono::milliseconds abort_budget{30'000};
   std::uint64_t abort_budget_bytes = 8 * 1024 * 1024;
-  std::size_t max_buffered = 256 * 1024;       // upstream input held unread before reading stops
-  std::size_t output_high_water = 256 * 1024;  // request body queued upstream: pause the client's body
+  // The pool, per loop and upstream: idle keep-alive connections kept, and for how long (never
+  // longer than a Keep-Alive: timeout= the upstream sent).
+  std::size_t keepalive = 32;
+  std::chrono::milliseconds idle_timeout{1'000};
+  // Passive health: this many refusals or timeouts in a row take an upstream out for fail_timeout.
+  int max_fails = 3;
+  std::chrono::milliseconds fail_timeout{10'000};
+  std::string health_path;  // active check (GET, every health_interval) when not empty
+  std::chrono::milliseconds health_interval{5'000};
+  // Buffering: the request body read whole before the upstream is chosen (memory up to
+  // request_buffer_memory, then a file under temp_dir, at most max_body); the response read as fast
+  // as the upstream sends (response_buffer_memory, then a file up to response_max_temp). `buffering`
+  // false (per route) streams both ways with back-pressure, as text/event-stream and a response
+  // with X-Accel-Buffering: no always do.
+  bool request_buffering = true;
+  bool buffering = true;
+  std::size_t request_buffer_memory = 64 * 1024;
+  std::uint64_t max_body = 0;  // 0: no limit of the proxy's own (the server's --max-body still applies)
+  std::size_t response_buffer_memory = 1024 * 1024;
+  std::uint64_t response_max_temp = 1024ull * 1024 * 1024;
+  std::string temp_dir = "/tmp";
+  std::chrono::milliseconds tunnel_idle_timeout{60'000};  // after a 101, without a byte either way
+  std::size_t max_buffered = 256 * 1024;                  // upstream input held unread before reading stops
+  std::size_t output_high_water = 256 * 1024;             // request body queued upstream: pause the client's body
   std::size_t output_low_water = 64 * 1024;
   http::ParserLimits limits{64 * 1024, 200, std::numeric_limits<std::uint64_t>::max()};  // no body cap
   mutable std::atomic<std::size_t> next{0};                                              // round robin

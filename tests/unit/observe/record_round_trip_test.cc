@@ -31,7 +31,10 @@ const std::set<std::string_view> kNotRead{f::kConn,
                                           f::kUpstreamHeaderMs,
                                           f::kUpstreamMs,
                                           f::kUpstreamBytesIn,
-                                          f::kUpstreamBytesOut};
+                                          f::kUpstreamBytesOut,
+                                          f::kUpstreamReused,
+                                          f::kUpstreamRetries,
+                                          f::kRequestId};
 
 http::RequestRecord full_record(schema::Outcome o, schema::Phase p, std::optional<schema::TimerKind> t) {
   http::RequestRecord r;
@@ -58,7 +61,8 @@ http::RequestRecord full_record(schema::Outcome o, schema::Phase p, std::optiona
   r.handler_ms = 400.25;
   r.cancelled = true;
   r.wasted_ms = 1.5;
-  r.upstream = http::UpstreamRecord{"unix:/run/app.sock", 200, 1.25, 30.5, 410.125, 4096, 1234};
+  r.upstream =
+      http::UpstreamRecord{"unix:/run/app.sock", 200, 1.25, 30.5, 410.125, 4096, 1234, true, 1, "4bf92f3577b34da6"};
   return r;
 }
 
@@ -113,6 +117,7 @@ void expect_schema_keys(const http::RequestRecord& r, const std::string& line) {
     present &= k != f::kBytesUnsent || r.bytes_unsent;
     present &= k != f::kEncoding || !r.encoding.empty();
     present &= !k.starts_with("upstream") || r.upstream;
+    present &= k != f::kRequestId || (r.upstream && !r.upstream->request_id.empty());
     if (present) want.push_back(k);
   }
   EXPECT_EQ(keys, want) << line;
