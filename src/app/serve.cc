@@ -98,6 +98,7 @@ void mount_proxies(http::Router& router, const ServeConfig& cfg) {
     s->connect_timeout = cfg.upstream_connect_timeout;
     s->header_timeout = cfg.upstream_header_timeout;
     s->read_timeout = cfg.upstream_read_timeout;
+    s->send_timeout = cfg.upstream_send_timeout;
     s->abort_close = cfg.upstream_abort == "close";
     s->keepalive = cfg.upstream_keepalive;
     s->idle_timeout = cfg.upstream_idle_timeout;

@@ -77,7 +77,7 @@ struct OptionSpec {
 constexpr unsigned kMaxThreads = 256;
 constexpr std::string_view kConfigFlag = "--config";
 
-constexpr std::array<OptionSpec, 33> kOptions{{
+constexpr std::array<OptionSpec, 34> kOptions{{
     {"--listen", "listen", "HOST:PORT", "serve HTTP on this address; repeat for several, [::1]:8080 for IPv6",
      &ServeConfig::listen, Check::kAddress},
     {"--admin", "admin", "HOST:PORT", "admin listener address (metrics, dashboard), or off", &ServeConfig::admin,
@@ -138,6 +138,9 @@ constexpr std::array<OptionSpec, 33> kOptions{{
      Check::kPositive},
     {"--upstream-read-timeout", "upstream_read_timeout", "DURATION",
      "longest wait for the next byte of an upstream's response body", &ServeConfig::upstream_read_timeout,
+     Check::kPositive},
+    {"--upstream-send-timeout", "upstream_send_timeout", "DURATION",
+     "longest wait for an upstream to take the next byte of a request", &ServeConfig::upstream_send_timeout,
      Check::kPositive},
     {"--upstream-abort", "upstream_abort", "POLICY",
      "a client that leaves: finish (read the upstream's response into nothing, 30s / 8MiB at most) or close",

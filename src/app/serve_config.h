@@ -42,6 +42,7 @@ struct ServeConfig {
   std::chrono::milliseconds upstream_connect_timeout{2'000};
   std::chrono::milliseconds upstream_header_timeout{60'000};
   std::chrono::milliseconds upstream_read_timeout{60'000};
+  std::chrono::milliseconds upstream_send_timeout{30'000};
   std::string upstream_abort = "finish";  // a client that leaves: finish (read the rest) or close
   std::uint64_t upstream_keepalive = 32;  // idle connections per loop and upstream
   std::chrono::milliseconds upstream_idle_timeout{1'000};

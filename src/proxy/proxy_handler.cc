@@ -64,6 +64,7 @@ class UpstreamCall final : public net::TransportHandler,
   void queue_upstream(std::string_view bytes);
   double ms_since_start() const;
   bool flush();
+  void watch_send();
 
   std::shared_ptr<const ProxySettings> s_;
   http::ExchangePtr ex_;
@@ -154,15 +155,22 @@ bool UpstreamCall::flush() {
     on_transport_error(net::classify(r.error()));
     return false;
   }
-  if (!request_sent_ && up_->queued_bytes() > 0 && !timer_.armed()) arm(TimerKind::kUpstreamSend, s_->send_timeout);
+  watch_send();
   return true;
+}
+
+// The request's bytes wait for the upstream to take them: the send timer runs (from the last
+// progress) until they are all taken; the header timer takes over once the whole request is.
+void UpstreamCall::watch_send() {
+  if (!request_sent_ && up_->queued_bytes() > 0 && !timer_.armed()) arm(TimerKind::kUpstreamSend, s_->send_timeout);
 }
 
 void UpstreamCall::on_connected() {
   connected_ = true;
   rec_->connect_ms = ms_since_start();
   last_write_ = ex_->loop().now();
-  if (request_sent_) request_complete();
+  if (request_sent_) return request_complete();
+  watch_send();  // what was held while connecting is being sent
 }
 
 void UpstreamCall::send_body(std::string_view chunk) {

@@ -144,6 +144,25 @@ TEST_F(ProxyTest, UpstreamNotListeningIs502RefusedWithinTheConnectTimeout) {
   EXPECT_EQ((*rec)["status"], "502");
 }
 
+// Round robin over a dead upstream and a live one: a refused connect moves on to the next upstream,
+// so no client sees the dead one; the record says where the request went and that it was retried.
+TEST_F(ProxyTest, ARefusedConnectMovesOnToTheNextUpstream) {
+  auto app = gunicorn("127.0.0.1:0", "next");
+  std::string dead = "http://127.0.0.1:" + std::to_string(free_port());
+  auto server = Server::start({{"--proxy", "/=" + dead + "," + upstream(*app)}});
+  int retried = 0;
+  for (int i = 0; i < 4; ++i) {
+    auto r = get(server->port(), "/hello?" + std::to_string(i));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    auto rec = server->wait_record([&](const Record& x) { return field(x, "path") == "/hello?" + std::to_string(i); });
+    ASSERT_TRUE(rec);
+    EXPECT_EQ("http://" + field(*rec, "upstream"), upstream(*app));
+    retried += field(*rec, "upstream_retries") == "1";
+  }
+  EXPECT_GE(retried, 1);  // the dead one was met (and, once down, may be skipped)
+}
+
 TEST_F(ProxyTest, UpstreamSlowerThanTheHeaderTimeoutIs504) {
   auto app = gunicorn("127.0.0.1:0", "slow");
   auto server = Server::start({{"--proxy", "/=" + upstream(*app), "--upstream-header-timeout", "300ms"}});
@@ -174,6 +193,38 @@ TEST_F(ProxyTest, UpstreamKilledMidResponseIsACutAndUpstreamReset) {
   auto rec = server->wait_record([](const Record& x) { return field(x, "path") == "/die"; });
   ASSERT_TRUE(rec);
   EXPECT_EQ((*rec)["outcome"], "upstream_reset");
+}
+
+// An upstream that accepts (the kernel does, from the backlog) and never reads: a request body
+// larger than the sockets hold stalls, and the send timer, not the header timer, ends it.
+TEST_F(ProxyTest, AnUpstreamThatStopsReadingTheBodyIs504ByTheSendTimer) {
+  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(listener.get(), 8), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&a), &len);
+  auto server = Server::start(
+      {{"--proxy", "/=http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)), "--upstream-send-timeout", "300ms"}});
+  UniqueFd fd = connect_to(server->port());
+  std::string body(6 << 20, 'u');  // within --max-body, beyond what the sockets hold
+  std::thread sender([&] {
+    send_all(fd.get(),
+             "POST /upload HTTP/1.1\r\nHost: app\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+    ::send(fd.get(), body.data(), body.size(), MSG_NOSIGNAL);  // cut short by the answer and close
+  });
+  auto r = read_response(fd.get());
+  ::shutdown(fd.get(), SHUT_RDWR);
+  sender.join();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 504);
+  auto rec = server->wait_record([](const Record& x) { return field(x, "path") == "/upload"; });
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(field(*rec, "outcome"), "upstream_timeout");
+  EXPECT_EQ(field(*rec, "timer"), "upstream_send");
+  EXPECT_EQ(field(*rec, "timeout_ms"), "300");
 }
 
 // A client that reads the head of /big?bytes=6MiB&tag=TAG, then resets.
