@@ -206,10 +206,10 @@ TEST_F(ProxyTest, AnUpstreamThatStopsReadingTheBodyIs504ByTheSendTimer) {
   ASSERT_EQ(::listen(listener.get(), 8), 0);
   socklen_t len = sizeof a;
   ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&a), &len);
-  auto server = Server::start(
-      {{"--proxy", "/=http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)), "--upstream-send-timeout", "300ms"}});
+  auto server = Server::start({{"--proxy", "/=http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)),
+                                "--upstream-send-timeout", "300ms", "--max-body", "64MiB"}});
   UniqueFd fd = connect_to(server->port());
-  std::string body(6 << 20, 'u');  // within --max-body, beyond what the sockets hold
+  std::string body(40 << 20, 'u');  // beyond what loopback's socket buffers hold
   std::thread sender([&] {
     send_all(fd.get(),
              "POST /upload HTTP/1.1\r\nHost: app\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n");
@@ -223,7 +223,8 @@ TEST_F(ProxyTest, AnUpstreamThatStopsReadingTheBodyIs504ByTheSendTimer) {
   auto rec = server->wait_record([](const Record& x) { return field(x, "path") == "/upload"; });
   ASSERT_TRUE(rec);
   EXPECT_EQ(field(*rec, "outcome"), "upstream_timeout");
-  EXPECT_EQ(field(*rec, "timer"), "upstream_send");
+  EXPECT_EQ(field(*rec, "timer"), "upstream_send")
+      << field(*rec, "phase") << " " << field(*rec, "bytes_in") << " " << field(*rec, "upstream_bytes_out");
   EXPECT_EQ(field(*rec, "timeout_ms"), "300");
 }
 
