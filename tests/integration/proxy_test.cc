@@ -228,6 +228,47 @@ TEST_F(ProxyTest, AnUpstreamThatStopsReadingTheBodyIs504ByTheSendTimer) {
   EXPECT_EQ(field(*rec, "timeout_ms"), "300");
 }
 
+// Sends GET /big?bytes=40MiB&tag=TAG on a fresh connection and reads only the first bytes: a client
+// far slower than the application.
+UniqueFd stall_on_big(std::uint16_t port, const std::string& tag) {
+  UniqueFd fd = connect_to(port);
+  // Small enough that 10 MB cannot hide in the kernel's buffers, large enough that the window
+  // updates of loopback's 64 KiB segments do not wait on the persist timer.
+  int small = 256 * 1024;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  send_all(fd.get(), "GET /big?bytes=41943040&tag=" + tag + " HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n");
+  char buf[4096];
+  EXPECT_GT(::recv(fd.get(), buf, sizeof buf, 0), 0);
+  return fd;
+}
+
+// Response buffering: the sync worker hands its 40 MB (more than loopback's socket buffers and
+// our own output queue hold together) to unbroken at loopback speed and is free
+// while the client has barely started; the client still gets every byte. The control: aimed at
+// gunicorn directly, the same client holds the worker until it has read the last byte.
+TEST_F(ProxyTest, ASlowClientDoesNotHoldTheWorkerThroughUnbroken) {
+  auto app = gunicorn("127.0.0.1:0", "slowreader", 1);
+  auto server = Server::start({{"--proxy", "/=" + upstream(*app)}});
+  UniqueFd proxied = stall_on_big(server->port(), "proxied");
+  std::string line = "tag=proxied HTTP/1.1\" 200";
+  EXPECT_NE(app->wait_output(line, 5s).find(line), std::string::npos) << "the worker is still held";
+  bool eof = false;
+  std::string rest = read_until_close(proxied.get(), &eof);
+  EXPECT_GE(rest.size(), 41943040u - 4096);  // the rest of the body (and no more than asked)
+  auto rec =
+      server->wait_record([](const Record& x) { return field(x, "path").find("tag=proxied") != std::string::npos; });
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(field(*rec, "outcome"), "ok");
+  EXPECT_LT(std::stod(field(*rec, "upstream_ms")), std::stod(field(*rec, "duration_ms")));
+
+  UniqueFd direct = stall_on_big(port_of(*app), "direct");
+  std::string direct_line = "tag=direct HTTP/1.1\" 200";
+  EXPECT_EQ(app->wait_output(direct_line, 1500ms).find(direct_line), std::string::npos)
+      << "the control: a sync worker writes to its slow client itself";
+  read_until_close(direct.get(), &eof);
+  EXPECT_NE(app->wait_output(direct_line).find(direct_line), std::string::npos);
+}
+
 // A client that reads the head of /big?bytes=6MiB&tag=TAG, then resets.
 void leave(std::uint16_t port, const std::string& tag) {
   UniqueFd fd = connect_to(port);
