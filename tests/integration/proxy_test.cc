@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -267,6 +268,32 @@ TEST_F(ProxyTest, ASlowClientDoesNotHoldTheWorkerThroughUnbroken) {
       << "the control: a sync worker writes to its slow client itself";
   read_until_close(direct.get(), &eof);
   EXPECT_NE(app->wait_output(direct_line).find(direct_line), std::string::npos);
+}
+
+// Server-sent events pass through as they come: the first event reaches the client while the
+// application is still waiting to send the second.
+TEST_F(ProxyTest, ServerSentEventsStreamEventByEvent) {
+  auto app = gunicorn("127.0.0.1:0", "sse", 1);
+  auto server = Server::start({{"--proxy", "/=" + upstream(*app)}});
+  std::string gate = dir_ + "/gate";
+  UniqueFd fd = connect_to(server->port());
+  send_all(fd.get(), "GET /events?gate=" + gate + " HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n");
+  std::string got;
+  char buf[4096];
+  while (got.find("data: first\n\n") == std::string::npos) {
+    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    ASSERT_GT(n, 0) << got;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  EXPECT_EQ(got.find("second"), std::string::npos);
+  EXPECT_NE(got.find("Content-Type: text/event-stream"), std::string::npos) << got;
+  { std::ofstream(gate) << "go"; }
+  bool eof = false;
+  got += read_until_close(fd.get(), &eof);
+  auto r = parse_response(got);
+  ASSERT_TRUE(r) << got;
+  EXPECT_TRUE(r->complete);
+  EXPECT_EQ(r->body, "data: first\n\ndata: second\n\n");
 }
 
 // A client that reads the head of /big?bytes=6MiB&tag=TAG, then resets.
