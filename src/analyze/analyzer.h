@@ -122,9 +122,9 @@ class Analyzer {
   void add_duration(const Entry& e);
   void add_upstream(const Entry& e);
   void add_time(const Entry& e);
-  // The piles in d, at most `most`; `known` names the well-known defaults a pile may match.
+  // The piles in d, the largest max_piles; `known` names the well-known defaults a pile may match.
   [[nodiscard]] static std::vector<Cliff> find_cliffs(const Durations& d, std::span<const KnownTimeout> known,
-                                                      std::size_t most);
+                                                      std::size_t max_piles);
   void build_cliffs(Report& r) const;     // the departure cliffs and the upstream piles
   void build_upstreams(Report& r) const;  // the upstream table
   void add_upstream_findings(Report& r) const;

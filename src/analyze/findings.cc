@@ -125,8 +125,9 @@ void Analyzer::add_cut_short(Report& r) const {
 void Analyzer::add_upstream_findings(Report& r) const {
   const double deps = static_cast<double>(std::max<std::uint64_t>(r.departures, 1));
   for (const UpstreamPile& p : r.upstream_piles) {
-    std::string text = fmt::format("upstream {} answers {} at {} on {}: {} requests ended between {:.1f} and {:.1f} s",
-                                   p.upstream, p.status, seconds(p.seconds), p.route, p.count, p.from, p.to);
+    std::string answers = p.status > 0 ? fmt::format("answers {}", p.status) : std::string("fails");
+    std::string text = fmt::format("upstream {} {} at {} on {}: {} requests ended between {:.1f} and {:.1f} s",
+                                   p.upstream, answers, seconds(p.seconds), p.route, p.count, p.from, p.to);
     if (p.timer != Timer::kNone) {
       text += fmt::format(
           ", cut by the proxy's {} timer ({}). The application takes longer than that on this route: "
@@ -162,7 +163,8 @@ void Analyzer::add_upstream_findings(Report& r) const {
 // A cliff is a narrow window of durations holding many times what its neighbourhood predicts. The
 // window widens with the value (0.5%, at least one 100 ms bin either side): a 120 s timer jitters
 // more in absolute terms than a 3 s one. Nothing here knows which values to expect.
-std::vector<Cliff> Analyzer::find_cliffs(const Durations& d, std::span<const KnownTimeout> known, std::size_t most) {
+std::vector<Cliff> Analyzer::find_cliffs(const Durations& d, std::span<const KnownTimeout> known,
+                                         std::size_t max_piles) {
   const std::vector<std::uint64_t>& hist = d.hist;
   const auto n = static_cast<std::ptrdiff_t>(hist.size());
   auto sum = [&](std::ptrdiff_t a, std::ptrdiff_t b) {  // [a, b], clipped
@@ -242,7 +244,7 @@ std::vector<Cliff> Analyzer::find_cliffs(const Durations& d, std::span<const Kno
     i += w;
   }
   std::sort(found.begin(), found.end(), [](const Cliff& a, const Cliff& b) { return a.count > b.count; });
-  if (found.size() > most) found.resize(most);
+  if (found.size() > max_piles) found.resize(max_piles);
   return found;
 }
 

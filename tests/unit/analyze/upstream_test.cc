@@ -153,7 +153,8 @@ std::string record(std::string_view upstream, std::string_view path, int status,
                    std::string_view timer, double upstream_ms, bool reused = false) {
   std::string t = timer.empty() ? "" : fmt::format(R"("timer":"{}","timeout_ms":60000,)", timer);
   return fmt::format(
-      R"({{"ts":"2026-11-26T23:50:01.123Z","client":"198.51.100.7:4000","method":"GET","path":"{}","status":{},)"
+      R"({{"ts":"2026-11-26T23:50:01.123Z","client":"198.51.100.7:4000","method":"GET","path":"{}","route":"* /*",)"
+      R"("status":{},)"
       R"("ua":"curl","outcome":"{}","phase":"{}",{}"bytes_out":10,"duration_ms":{},"handler_ms":{},)"
       R"("cancelled":false,"wasted_ms":0,"upstream":"{}","upstream_status":{},"upstream_connect_ms":0.5,)"
       R"("upstream_header_ms":{},"upstream_ms":{},"upstream_reused":{},"upstream_retries":0}})",
