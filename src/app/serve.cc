@@ -161,12 +161,13 @@ int run_serve(const ServeConfig& cfg) {
         spdlog::info("accepting resumed: {} connections open", open);
       }
     };
-    // Fed by the record sink (every loop's thread); the proxy sets its gauge source on it.
+    // Fed by the record sink (every loop's thread); the proxy sets its gauge source on it. Counted
+    // before the record is logged: a record in the log is in the next scrape.
     observe::UpstreamMetrics upstream_metrics;
     http::Server server(opts, router, [&access_log, &noise, &upstream_metrics](const http::RequestRecord& r) {
+      upstream_metrics.observe(r);
       if (access_log) access_log->write(r);
       noise.observe(r);
-      upstream_metrics.observe(r);
     });
     if (auto r = server.start(); !r) {
       spdlog::error("cannot listen on {}: {}", fmt::join(cfg.listen, ", "), r.error().message());

@@ -5,19 +5,12 @@
 // sync worker is still writing leaves no error in gunicorn's log through unbroken, where the same
 // departure aimed at gunicorn directly does (the control, asserted, so that the test can fail).
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <filesystem>
-
-#include "integration/child_process.h"
-#include "integration/harness.h"
+#include "integration/gunicorn_fixture.h"
 
 namespace unbroken::testing {
 namespace {
-
-namespace fs = std::filesystem;
 
 // gunicorn's debug lines for a client that left while it wrote (workers/sync.py), and its error.
 bool has_write_error(const std::string& log) {
@@ -31,48 +24,7 @@ std::string field(const Record& r, const char* key) {
   return it == r.end() ? std::string() : it->second;
 }
 
-// A port nobody listens on: bound by us, then released.
-std::uint16_t free_port() {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
-  return ntohs(a.sin_port);
-}
-
-class ProxyTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/unbroken-proxy-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  // gunicorn with `workers` sync workers on `bind` (127.0.0.1:0 or unix:PATH); waits for it to listen.
-  std::unique_ptr<Child> gunicorn(const std::string& bind, const std::string& name, int workers = 2) {
-    fs::path targets = fs::path(__FILE__).parent_path() / "targets";
-    auto c = std::make_unique<Child>(
-        std::vector<std::string>{"gunicorn", "--chdir", targets.string(), "--bind", bind, "--workers",
-                                 std::to_string(workers), "--worker-class", "sync", "--log-level", "debug",
-                                 "--access-logfile", "-", "--timeout", "30", "flask_app:app"},
-        dir_ + "/gunicorn-" + name + ".out");
-    std::string out = c->wait_output("Booting worker");
-    EXPECT_NE(out.find("Listening at: "), std::string::npos) << out;
-    return c;
-  }
-  static std::uint16_t port_of(const Child& c) {
-    std::string out = c.output();
-    auto at = out.find("Listening at: http://127.0.0.1:");
-    if (at == std::string::npos) return 0;
-    return static_cast<std::uint16_t>(std::stoi(out.substr(at + 31)));
-  }
-  static std::string upstream(const Child& c) { return "http://127.0.0.1:" + std::to_string(port_of(c)); }
-
-  std::string dir_;
-};
+class ProxyTest : public GunicornTest {};
 
 std::optional<Response> request(std::uint16_t port, const std::string& wire) {
   UniqueFd fd = connect_to(port);
