@@ -47,24 +47,24 @@ std::optional<double> UpstreamSample::header_quantile(double q) const {
   return http::kDurationBuckets.back();
 }
 
-UpstreamMetrics::~UpstreamMetrics() {
-  for (std::size_t i = 0; i < count_.load(std::memory_order_acquire); ++i) delete slots_[i].load();
+UpstreamMetrics::Slot* UpstreamMetrics::find(std::string_view name, std::size_t n) const {
+  for (std::size_t i = 0; i < n; ++i) {
+    Slot* s = slots_[i].load(std::memory_order_relaxed);
+    if (s->name == name) return s;
+  }
+  return nullptr;
 }
 
 UpstreamMetrics::Slot& UpstreamMetrics::slot(std::string_view name) {
   std::size_t n = count_.load(std::memory_order_acquire);
-  for (std::size_t i = 0; i < n; ++i) {
-    Slot* s = slots_[i].load(std::memory_order_relaxed);
-    if (s->name == name) return *s;
-  }
+  if (Slot* s = find(name, n)) return *s;
   if (n == kMaxUpstreams) return *slots_[kMaxUpstreams - 1].load(std::memory_order_relaxed);  // "other"
   std::lock_guard lock(mu_);
   // Another thread may have added it (or filled the table) since the unlocked scan.
   n = count_.load(std::memory_order_relaxed);
-  for (std::size_t i = 0; i < n; ++i)
-    if (slots_[i].load(std::memory_order_relaxed)->name == name) return *slots_[i].load(std::memory_order_relaxed);
+  if (Slot* s = find(name, n)) return *s;
   if (n == kMaxUpstreams) return *slots_[kMaxUpstreams - 1].load(std::memory_order_relaxed);
-  auto* s = new Slot;
+  Slot* s = owned_.emplace_back(std::make_unique<Slot>()).get();
   s->name = n + 1 == kMaxUpstreams ? std::string("other") : std::string(name);
   slots_[n].store(s, std::memory_order_relaxed);
   count_.store(n + 1, std::memory_order_release);  // publishes the slot and its name
@@ -106,11 +106,14 @@ std::vector<UpstreamSample> UpstreamMetrics::snapshot() const {
     u.header_sum_seconds = static_cast<double>(read(s.header_sum_us)) / 1e6;
     u.retries = read(s.retries);
   }
-  std::vector<UpstreamGauge> gauges;
+  // Called unlocked: a loop meeting a new upstream must not wait for the proxy's gauges.
+  UpstreamGaugeSource source;
   {
     std::lock_guard lock(mu_);
-    if (gauges_) gauges = gauges_();
+    source = gauges_;
   }
+  std::vector<UpstreamGauge> gauges;
+  if (source) gauges = source();
   for (UpstreamGauge& g : gauges) {
     auto it = std::find_if(out.begin(), out.end(), [&g](const UpstreamSample& u) { return u.upstream == g.upstream; });
     if (it == out.end()) {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -65,7 +66,6 @@ class UpstreamMetrics {
   UpstreamMetrics() = default;
   UpstreamMetrics(const UpstreamMetrics&) = delete;
   UpstreamMetrics& operator=(const UpstreamMetrics&) = delete;
-  ~UpstreamMetrics();
 
   // Any thread: the record sink runs on every serving loop, and on a worker thread when a departed
   // exchange is let go. A record without an upstream returns at once. Lock-free and allocation-free
@@ -93,12 +93,16 @@ class UpstreamMetrics {
     std::atomic<std::uint64_t> header_sum_us{0};
     std::atomic<std::uint64_t> retries{0};
   };
+  // The slot for `name`, added on its first record.
   Slot& slot(std::string_view name);
+  // The slot named `name` among the first n published, or null.
+  Slot* find(std::string_view name, std::size_t n) const;
 
   // Published slots are never moved or freed before the object: readers scan [0, count_) unlocked.
   std::array<std::atomic<Slot*>, kMaxUpstreams> slots_{};
   std::atomic<std::size_t> count_{0};
-  mutable std::mutex mu_;  // adding a slot; the gauge source
+  mutable std::mutex mu_;                     // guards owned_ and gauges_
+  std::vector<std::unique_ptr<Slot>> owned_;  // what slots_ points to
   UpstreamGaugeSource gauges_;
 };
 
