@@ -98,7 +98,10 @@ void mount_proxies(http::Router& router, const ServeConfig& cfg) {
     s->connect_timeout = cfg.upstream_connect_timeout;
     s->header_timeout = cfg.upstream_header_timeout;
     s->read_timeout = cfg.upstream_read_timeout;
+    s->send_timeout = cfg.upstream_send_timeout;
     s->abort_close = cfg.upstream_abort == "close";
+    s->keepalive = cfg.upstream_keepalive;
+    s->idle_timeout = cfg.upstream_idle_timeout;
     router.add("*", proxy::route_pattern(r.prefix), proxy::make_proxy_handler(std::move(s)), http::BodyMode::kStream);
   }
 }

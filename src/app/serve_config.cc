@@ -77,7 +77,7 @@ struct OptionSpec {
 constexpr unsigned kMaxThreads = 256;
 constexpr std::string_view kConfigFlag = "--config";
 
-constexpr std::array<OptionSpec, 31> kOptions{{
+constexpr std::array<OptionSpec, 34> kOptions{{
     {"--listen", "listen", "HOST:PORT", "serve HTTP on this address; repeat for several, [::1]:8080 for IPv6",
      &ServeConfig::listen, Check::kAddress},
     {"--admin", "admin", "HOST:PORT", "admin listener address (metrics, dashboard), or off", &ServeConfig::admin,
@@ -139,9 +139,18 @@ constexpr std::array<OptionSpec, 31> kOptions{{
     {"--upstream-read-timeout", "upstream_read_timeout", "DURATION",
      "longest wait for the next byte of an upstream's response body", &ServeConfig::upstream_read_timeout,
      Check::kPositive},
+    {"--upstream-send-timeout", "upstream_send_timeout", "DURATION",
+     "longest wait for an upstream to take the next byte of a request", &ServeConfig::upstream_send_timeout,
+     Check::kPositive},
     {"--upstream-abort", "upstream_abort", "POLICY",
      "a client that leaves: finish (read the upstream's response into nothing, 30s / 8MiB at most) or close",
      &ServeConfig::upstream_abort, Check::kUpstreamAbort},
+    {"--upstream-keepalive", "upstream_keepalive", "N",
+     "idle keep-alive connections kept per event loop and upstream (0: a new connection per request)",
+     &ServeConfig::upstream_keepalive, Check::kCount},
+    {"--upstream-idle-timeout", "upstream_idle_timeout", "DURATION",
+     "longest an idle upstream connection is kept (never longer than its Keep-Alive: timeout=)",
+     &ServeConfig::upstream_idle_timeout, Check::kPositive},
     {"--session-cookie", "session_cookie", "NAME", "the session cookie's name", &ServeConfig::session_cookie,
      Check::kCookieName},
 }};

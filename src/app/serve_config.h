@@ -42,8 +42,11 @@ struct ServeConfig {
   std::chrono::milliseconds upstream_connect_timeout{2'000};
   std::chrono::milliseconds upstream_header_timeout{60'000};
   std::chrono::milliseconds upstream_read_timeout{60'000};
+  std::chrono::milliseconds upstream_send_timeout{30'000};
   std::string upstream_abort = "finish";  // a client that leaves: finish (read the rest) or close
-  std::string config_file;                // --config
+  std::uint64_t upstream_keepalive = 32;  // idle connections per loop and upstream
+  std::chrono::milliseconds upstream_idle_timeout{1'000};
+  std::string config_file;  // --config
 };
 
 // A bad flag, config file or value. what() is one line naming the flag ("--max-body: ...") or the file,

@@ -63,6 +63,9 @@ struct ProxySettings {
   std::size_t output_low_water = 64 * 1024;
   http::ParserLimits limits{64 * 1024, 200, std::numeric_limits<std::uint64_t>::max()};  // no body cap
   mutable std::atomic<std::size_t> next{0};                                              // round robin
+  // Parked connections per upstream, summed over the loops' pools (the pool_idle gauge); made by
+  // make_proxy_handler.
+  mutable std::unique_ptr<std::atomic<std::int64_t>[]> pool_idle;
 };
 
 // Loop thread; the handler of a route with BodyMode::kStream and method "*".

@@ -37,13 +37,16 @@ class GunicornTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // gunicorn with `workers` sync workers on `bind` (127.0.0.1:0 or unix:PATH); waits for it to listen.
-  std::unique_ptr<Child> gunicorn(const std::string& bind, const std::string& name, int workers = 2) {
+  // Sync workers close every connection; `extra` can ask for gthread workers, which keep it alive.
+  std::unique_ptr<Child> gunicorn(const std::string& bind, const std::string& name, int workers = 2,
+                                  const std::vector<std::string>& extra = {"--worker-class", "sync"}) {
     std::filesystem::path targets = std::filesystem::path(__FILE__).parent_path() / "targets";
-    auto c = std::make_unique<Child>(
-        std::vector<std::string>{"gunicorn", "--chdir", targets.string(), "--bind", bind, "--workers",
-                                 std::to_string(workers), "--worker-class", "sync", "--log-level", "debug",
-                                 "--access-logfile", "-", "--timeout", "30", "flask_app:app"},
-        dir_ + "/gunicorn-" + name + ".out");
+    std::vector<std::string> argv{
+        "gunicorn",    "--chdir", targets.string(),   "--bind", bind,        "--workers", std::to_string(workers),
+        "--log-level", "debug",   "--access-logfile", "-",      "--timeout", "30"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back("flask_app:app");
+    auto c = std::make_unique<Child>(argv, dir_ + "/gunicorn-" + name + ".out");
     std::string out = c->wait_output("Booting worker");
     EXPECT_NE(out.find("Listening at: "), std::string::npos) << out;
     return c;
