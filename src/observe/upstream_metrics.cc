@@ -120,8 +120,10 @@ std::vector<UpstreamSample> UpstreamMetrics::snapshot() const {
       it = out.insert(out.end(), UpstreamSample{});
       it->upstream = std::move(g.upstream);
     }
-    it->pool_idle = g.pool_idle;
-    it->up = g.up;
+    // Two routes may share an upstream, each with its own pools and balancer: the idle connections
+    // add up, and it is down if any route has it down.
+    it->pool_idle = it->pool_idle.value_or(0) + g.pool_idle;
+    it->up = it->up.value_or(true) && g.up;
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.upstream < b.upstream; });
   return out;

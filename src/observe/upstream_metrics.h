@@ -34,7 +34,8 @@ struct UpstreamGauge {
 };
 // Called on the admin loop's thread for each scrape of /metrics or /dashboard/data, so it must be safe
 // to call from there while the serving loops run (read their counters, as /metrics reads LoopStats).
-// Empty, or returning no rows: no proxy is configured, and the gauge families are absent.
+// Empty, or returning no rows: no proxy is configured, and the gauge families are absent. Rows of
+// the same upstream (two routes sharing it) are merged: pool_idle summed, down if any row is down.
 using UpstreamGaugeSource = std::function<std::vector<UpstreamGauge>()>;
 
 // What one upstream's metrics hold at a scrape, merged from the counters and the gauge source.

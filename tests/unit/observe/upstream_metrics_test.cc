@@ -130,6 +130,16 @@ TEST(UpstreamMetrics, GaugesComeFromTheSourceAndAreAbsentWithoutOne) {
   // An upstream the source names before any request has its counters, at zero.
   EXPECT_NE(text.find(R"(unbroken_upstream_retries_total{upstream="b:2"} 0)"), std::string::npos) << text;
 
+  // Two routes sharing an upstream: one row of it, idle connections summed, down if either is down.
+  m.set_gauge_source([] { return std::vector<UpstreamGauge>{{"a:1", 3, true}, {"a:1", 2, false}}; });
+  text = scrape(m);
+  EXPECT_EQ(lines(text, "unbroken_upstream_pool_idle{"),
+            (std::vector<std::string>{R"(unbroken_upstream_pool_idle{upstream="a:1"} 5)"}))
+      << text;
+  EXPECT_EQ(lines(text, "unbroken_upstream_up{"),
+            (std::vector<std::string>{R"(unbroken_upstream_up{upstream="a:1"} 0)"}))
+      << text;
+
   // A source that names nothing, and an empty one: no gauges.
   m.set_gauge_source([] { return std::vector<UpstreamGauge>{}; });
   EXPECT_EQ(scrape(m).find("unbroken_upstream_up"), std::string::npos);
