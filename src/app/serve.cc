@@ -164,7 +164,11 @@ int run_serve(const ServeConfig& cfg) {
         spdlog::info("accepting resumed: {} connections open", open);
       }
     };
-    http::Server server(opts, router, [&access_log, &noise](const http::RequestRecord& r) {
+    // Fed by the record sink (every loop's thread); the proxy sets its gauge source on it. Counted
+    // before the record is logged: a record in the log is in the next scrape.
+    observe::UpstreamMetrics upstream_metrics;
+    http::Server server(opts, router, [&access_log, &noise, &upstream_metrics](const http::RequestRecord& r) {
+      upstream_metrics.observe(r);
       if (access_log) access_log->write(r);
       noise.observe(r);
     });
@@ -178,14 +182,17 @@ int run_serve(const ServeConfig& cfg) {
     for (std::size_t slot = 0; slot <= router.unmatched_slot(); ++slot)
       route_names.emplace_back(router.slot_name(slot));
     auto started = std::chrono::steady_clock::now();
-    mount_admin_routes(admin_router, AdminSources{[&server] { return server.draining(); },
-                                                  [&server, &access_log, &route_names, &sessions, started] {
-                                                    std::chrono::duration<double> up =
-                                                        std::chrono::steady_clock::now() - started;
-                                                    return observe::MetricsSources{
-                                                        server.stats(), access_log ? access_log->dropped() : 0,
-                                                        route_names, up.count(), session_metrics(*sessions)};
-                                                  }});
+    mount_admin_routes(admin_router,
+                       AdminSources{[&server] { return server.draining(); },
+                                    [&server, &access_log, &route_names, &sessions, started, &upstream_metrics] {
+                                      std::chrono::duration<double> up = std::chrono::steady_clock::now() - started;
+                                      return observe::MetricsSources{server.stats(),
+                                                                     access_log ? access_log->dropped() : 0,
+                                                                     route_names,
+                                                                     up.count(),
+                                                                     session_metrics(*sessions),
+                                                                     &upstream_metrics};
+                                    }});
     std::unique_ptr<http::Server> admin;
     if (cfg.admin != "off") {
       http::ServerOptions aopts;

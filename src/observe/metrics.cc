@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <span>
 #include <sstream>
 
 #include "base/text.h"
@@ -40,6 +41,61 @@ double total(const MetricsSources& src, F get) {
   return static_cast<double>(sum(src, get));
 }
 
+// A histogram from per-bucket counts (one more than the bounds: the last is +Inf), cumulated as the
+// format wants them.
+prometheus::ClientMetric histogram(std::span<const std::uint64_t> counts, std::span<const double> bounds, double sum,
+                                   std::vector<prometheus::ClientMetric::Label> labels = {}) {
+  prometheus::ClientMetric m;
+  m.label = std::move(labels);
+  for (std::size_t b = 0; b < counts.size(); ++b) {
+    m.histogram.sample_count += counts[b];
+    double bound = b < bounds.size() ? bounds[b] : std::numeric_limits<double>::infinity();
+    m.histogram.bucket.push_back({m.histogram.sample_count, bound});
+  }
+  m.histogram.sample_sum = sum;
+  return m;
+}
+
+// The unbroken_upstream_* families: counters for every upstream seen, the gauges for those the
+// proxy's gauge source named. A family without a sample is left out (no proxy: none of them).
+void add_upstream_families(std::vector<prometheus::MetricFamily>& fs, const std::vector<UpstreamSample>& ups) {
+  using prometheus::MetricType;
+  std::vector<prometheus::MetricFamily> out;
+  out.push_back(family("unbroken_upstream_requests_total",
+                       "Proxied requests whose upstream answered a head, by the upstream's status.",
+                       MetricType::Counter));
+  for (const UpstreamSample& u : ups)
+    for (const auto& [status, n] : u.by_status)
+      add(out.back(), static_cast<double>(n), {{"upstream", u.upstream}, {"status", std::to_string(status)}});
+  out.push_back(family("unbroken_upstream_failures_total",
+                       "Proxied requests that ended in an upstream failure, by outcome.", MetricType::Counter));
+  for (const UpstreamSample& u : ups)
+    for (std::size_t o = kFirstUpstreamOutcome; o < u.failures.size(); ++o)
+      add(out.back(), static_cast<double>(u.failures[o]),
+          {{"upstream", u.upstream}, {"outcome", std::string(http::name(static_cast<http::Outcome>(o)))}});
+  out.push_back(family("unbroken_upstream_header_seconds",
+                       "From the request to the upstream's response head, for requests that got one.",
+                       MetricType::Histogram));
+  for (const UpstreamSample& u : ups)
+    out.back().metric.push_back(
+        histogram(u.header_buckets, http::kDurationBuckets, u.header_sum_seconds, {{"upstream", u.upstream}}));
+  out.push_back(family("unbroken_upstream_retries_total",
+                       "Attempts after the first (a stale pooled connection, a refused connect), by the upstream "
+                       "the request ended on.",
+                       MetricType::Counter));
+  for (const UpstreamSample& u : ups) add(out.back(), static_cast<double>(u.retries), {{"upstream", u.upstream}});
+  out.push_back(family("unbroken_upstream_pool_idle", "Idle pooled connections to the upstream, over every loop.",
+                       MetricType::Gauge));
+  for (const UpstreamSample& u : ups)
+    if (u.pool_idle) add(out.back(), static_cast<double>(*u.pool_idle), {{"upstream", u.upstream}});
+  out.push_back(family("unbroken_upstream_up",
+                       "1 while the balancer sends requests to the upstream, 0 while it is down.", MetricType::Gauge));
+  for (const UpstreamSample& u : ups)
+    if (u.up) add(out.back(), *u.up ? 1 : 0, {{"upstream", u.upstream}});
+  for (auto& f : out)
+    if (!f.metric.empty()) fs.push_back(std::move(f));
+}
+
 }  // namespace
 
 // The exposition format is prometheus-cpp's TextSerializer; we only gather the per-loop counters.
@@ -62,15 +118,11 @@ std::string render_metrics(const MetricsSources& src) {
 
   fs.push_back(family("unbroken_request_duration_seconds", "Request durations, first byte to end, departures included.",
                       MetricType::Histogram));
-  prometheus::ClientMetric hist;
-  for (std::size_t b = 0; b <= http::kDurationBuckets.size(); ++b) {
-    hist.histogram.sample_count += sum(src, [b](const LoopStats& s) -> C { return s.duration_buckets[b]; });
-    double bound =
-        b < http::kDurationBuckets.size() ? http::kDurationBuckets[b] : std::numeric_limits<double>::infinity();
-    hist.histogram.bucket.push_back({hist.histogram.sample_count, bound});
-  }
-  hist.histogram.sample_sum = total(src, [](const LoopStats& s) -> C { return s.duration_sum_us; }) / 1e6;
-  fs.back().metric.push_back(std::move(hist));
+  std::array<std::uint64_t, http::kDurationBuckets.size() + 1> durations{};
+  for (std::size_t b = 0; b < durations.size(); ++b)
+    durations[b] = sum(src, [b](const LoopStats& s) -> C { return s.duration_buckets[b]; });
+  fs.back().metric.push_back(histogram(durations, http::kDurationBuckets,
+                                       total(src, [](const LoopStats& s) -> C { return s.duration_sum_us; }) / 1e6));
 
   fs.push_back(family("unbroken_disconnects_total", "Requests and connections that ended without a complete response.",
                       MetricType::Counter));
@@ -119,18 +171,13 @@ std::string render_metrics(const MetricsSources& src) {
         family("unbroken_sessions_expired_total", "Expired sessions removed by the sweeper.", MetricType::Counter));
     add(fs.back(), static_cast<double>(sm.expired));
     fs.push_back(family("unbroken_session_sweep_seconds", "Duration of each full sweep.", MetricType::Histogram));
-    prometheus::ClientMetric sweep;
-    for (std::size_t b = 0; b < sm.sweep_counts.size(); ++b) {
-      sweep.histogram.sample_count += sm.sweep_counts[b];
-      double bound = b < sm.sweep_bounds.size() ? sm.sweep_bounds[b] : std::numeric_limits<double>::infinity();
-      sweep.histogram.bucket.push_back({sweep.histogram.sample_count, bound});
-    }
-    sweep.histogram.sample_sum = sm.sweep_sum_seconds;
-    fs.back().metric.push_back(std::move(sweep));
+    fs.back().metric.push_back(histogram(sm.sweep_counts, sm.sweep_bounds, sm.sweep_sum_seconds));
     fs.push_back(
         family("unbroken_session_store_errors_total", "Session store calls that failed.", MetricType::Counter));
     add(fs.back(), static_cast<double>(sm.store_errors), {{"store", sm.store}});
   }
+
+  if (src.upstreams) add_upstream_families(fs, src.upstreams->snapshot());
 
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, fs);
@@ -146,6 +193,34 @@ void json_counts(std::string& out, std::string_view key, std::size_t n, Name nam
   for (std::size_t i = 0; i < n; ++i)
     fmt::format_to(std::back_inserter(out), "{}\"{}\":{}", i ? "," : "", name(i), get(i));
   out += '}';
+}
+
+// ,"upstreams":[{"upstream":..., "requests", "by_status", "failures" (the upstream_* outcomes),
+// "retries", "header_p50_ms"/"header_p99_ms" since start (null without a head yet), "up" and
+// "pool_idle" (null when the proxy gave no gauges)}]; [] without a proxy.
+void append_upstreams_json(std::string& out, const std::vector<UpstreamSample>& ups) {
+  auto it = std::back_inserter(out);
+  auto ms_or_null = [](std::optional<double> s) { return s ? fmt::format("{:.3f}", *s * 1000) : std::string("null"); };
+  out += ",\"upstreams\":[";
+  for (std::size_t i = 0; i < ups.size(); ++i) {
+    const UpstreamSample& u = ups[i];
+    // Upstream names are configured by the operator, but escaped like route names all the same.
+    out += i ? ",{\"upstream\":" : "{\"upstream\":";
+    append_json_string(out, u.upstream);
+    fmt::format_to(it, ",\"requests\":{},\"by_status\":{{", u.requests());
+    for (std::size_t k = 0; k < u.by_status.size(); ++k)
+      fmt::format_to(it, "{}\"{}\":{}", k ? "," : "", u.by_status[k].first, u.by_status[k].second);
+    out += "}";
+    json_counts(
+        out, "failures", http::kOutcomeCount - kFirstUpstreamOutcome,
+        [](std::size_t k) { return http::name(static_cast<http::Outcome>(k + kFirstUpstreamOutcome)); },
+        [&u](std::size_t k) { return u.failures[k + kFirstUpstreamOutcome]; });
+    fmt::format_to(it, ",\"retries\":{},\"header_count\":{},\"header_p50_ms\":{},\"header_p99_ms\":{}", u.retries,
+                   u.header_count(), ms_or_null(u.header_quantile(0.5)), ms_or_null(u.header_quantile(0.99)));
+    fmt::format_to(it, ",\"up\":{},\"pool_idle\":{}}}", u.up ? (*u.up ? "true" : "false") : "null",
+                   u.pool_idle ? std::to_string(*u.pool_idle) : std::string("null"));
+  }
+  out += ']';
 }
 
 }  // namespace
@@ -214,7 +289,9 @@ std::string render_dashboard_data(const MetricsSources& src) {
     append_json_string(out, src.route_names[rows[i].slot]);
     fmt::format_to(it, ",\"departures\":{},\"requests\":{}}}", rows[i].departures, rows[i].requests);
   }
-  out += "]}";
+  out += ']';
+  append_upstreams_json(out, src.upstreams ? src.upstreams->snapshot() : std::vector<UpstreamSample>{});
+  out += '}';
   return out;
 }
 

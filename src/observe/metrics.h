@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "http/stats.h"
+#include "observe/upstream_metrics.h"
 
 namespace unbroken::observe {
 
@@ -24,6 +25,7 @@ struct MetricsSources {
   std::vector<std::string> route_names;  // by route slot (Router::slot_name)
   double uptime_s = 0;
   std::optional<SessionMetrics> sessions;
+  const UpstreamMetrics* upstreams = nullptr;  // null: no proxy (its families are absent)
 };
 
 // Sums one counter over every loop.

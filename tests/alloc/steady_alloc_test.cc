@@ -20,6 +20,7 @@
 #include "http/response_parser.h"
 #include "http/server.h"
 #include "observe/access_log.h"
+#include "observe/upstream_metrics.h"
 
 namespace {
 std::atomic<std::uint64_t> g_allocations{0};
@@ -198,6 +199,27 @@ TEST_F(SteadyAllocation, KeepAliveRequestAllocatesNothingOnTheLoopThread) {
 
 TEST_F(SteadyAllocation, TheCounterSeesAHandlerThatAllocates) {
   EXPECT_GE(allocations_for("/allocating", 10, 500), 500u);
+}
+
+// The record sink's upstream counters: a proxied record of an upstream already seen allocates nothing.
+TEST(UpstreamMetricsAllocation, ARecordOfASeenUpstreamAllocatesNothing) {
+  observe::UpstreamMetrics metrics;
+  RequestRecord rec;
+  rec.upstream.emplace();
+  rec.upstream->upstream = "127.0.0.1:8000";
+  rec.upstream->status = 200;
+  rec.upstream->header_ms = 3;
+  rec.upstream->retries = 1;
+  metrics.observe(rec);  // its first record adds the upstream's slot
+  std::uint64_t before = g_allocations.load();
+  t_counting = true;
+  for (int i = 0; i < 1000; ++i) {
+    rec.outcome = i % 10 ? Outcome::kOk : Outcome::kUpstreamReset;
+    metrics.observe(rec);
+  }
+  t_counting = false;
+  EXPECT_EQ(g_allocations.load() - before, 0u);
+  EXPECT_EQ(metrics.snapshot().front().requests(), 1001u);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The live dashboard as a browser sees it: the server takes a scripted mix of good and departing
 // clients, then headless Chromium loads GET /dashboard from the admin listener, lets the page poll
 // /dashboard/data a few times (virtual time), and the charts in the dumped DOM carry those departures.
+// With the reverse proxy in front of gunicorn, the upstream panel has a row per upstream.
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -15,11 +16,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <thread>
 
-#include "harness.h"
+#include "integration/gunicorn_fixture.h"
 
 namespace unbroken::testing {
 namespace {
@@ -50,12 +52,23 @@ ChildResult chromium(const std::string& url, const std::vector<std::string>& out
   return r;
 }
 
-// The start tags of the elements inside <svg data-chart="chart"> that carry a data-series, in order.
+// Whether the browser is here. In CI it is a dependency (scripts/install-deps): a missing one fails.
+bool have_chromium() {
+  if (::access(kChromium, X_OK) == 0) return true;
+  if (std::getenv("CI") != nullptr)
+    ADD_FAILURE() << kChromium << " is not installed (CI is set, so this test must run)";
+  return false;
+}
+
+// The start tags of the elements inside <svg data-chart="chart"> (or the upstreams' <table>) that
+// carry a data-series, in order.
 std::vector<std::string> series_tags(const std::string& dom, const std::string& chart) {
   std::vector<std::string> tags;
   auto at = dom.find("data-chart=\"" + chart + "\"");
   if (at == std::string::npos) return tags;
-  auto end = dom.find("</svg>", at);
+  auto open = dom.rfind('<', at);
+  std::string element = dom.substr(open + 1, dom.find_first_of(" >", open) - open - 1);
+  auto end = dom.find("</" + element + ">", at);
   for (auto s = dom.find(" data-series=\"", at); s < end; s = dom.find(" data-series=\"", s + 1)) {
     auto open = dom.rfind('<', s);
     tags.push_back(dom.substr(open, dom.find('>', s) - open + 1));
@@ -80,14 +93,21 @@ double value(const std::string& dom, const std::string& chart, const std::string
   return std::nan("");
 }
 
+// The start tag of the upstream panel's card carries `hidden` (serialised as hidden="").
+bool upstream_card_hidden(const std::string& dom) {
+  auto at = dom.find("data-card=\"upstreams\"");
+  if (at == std::string::npos) {
+    ADD_FAILURE() << "no upstream card in the page";
+    return false;
+  }
+  auto open = dom.rfind('<', at);
+  return attr(dom.substr(open, dom.find('>', at) - open + 1), "hidden").has_value();
+}
+
 class Dashboard : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (::access(kChromium, X_OK) != 0) {
-      // In CI the browser is a dependency (scripts/install-deps): a missing one is a failure.
-      if (std::getenv("CI") == nullptr) GTEST_SKIP() << kChromium << " is not installed";
-      FAIL() << kChromium << " is not installed (CI is set, so this test must run)";
-    }
+    if (!have_chromium()) GTEST_SKIP() << kChromium << " is not installed";
     server_ = Server::start({{"--header-timeout", "300ms"}});
     ASSERT_TRUE(server_->alive());
   }
@@ -187,6 +207,8 @@ TEST_F(Dashboard, ChartsShowTheDeparturesInABrowser) {
   EXPECT_GE(value(dom, "departure-rate-by-outcome", "client_closed"), 0);
   EXPECT_GE(value(dom, "handler-cancellations", "cancelled"), 0);
   EXPECT_GE(value(dom, "bytes-total", "acked") + value(dom, "bytes-total", "unacked"), 20 * 13);
+  // Nothing proxied: the upstream panel stays hidden.
+  EXPECT_TRUE(upstream_card_hidden(dom));
 
   // A picture for people: what the page looked like after those polls.
   ::unlink(kScreenshot);
@@ -198,6 +220,47 @@ TEST_F(Dashboard, ChartsShowTheDeparturesInABrowser) {
   EXPECT_GT(st.st_size, 10'000);
 
   EXPECT_TRUE(server_->alive());
+}
+
+// The upstream panel with the reverse proxy in front of gunicorn and of a port nobody listens on: a
+// row per upstream with its requests, its failures, and the upstreams' names as the log has them.
+class ProxiedDashboard : public GunicornTest {};
+
+TEST_F(ProxiedDashboard, TheUpstreamPanelShowsEachUpstream) {
+  if (!have_chromium()) GTEST_SKIP() << kChromium << " is not installed";
+  auto app = gunicorn("127.0.0.1:0", "dashboard");
+  std::uint16_t nobody = free_port();
+  auto server = Server::start(
+      {{"--proxy", "/=" + upstream(*app), "--proxy", "/nobody=http://127.0.0.1:" + std::to_string(nobody)}});
+  const std::vector<std::string> targets = {"/hello?n=0", "/hello?n=1", "/hello?n=2", "/nobody/x"};
+  for (const std::string& t : targets) ASSERT_TRUE(get(server->port(), t));
+  // A record in the log has been counted (the sink counts before it logs); its upstream names the row.
+  std::map<std::string, std::string> upstream_of;
+  for (const std::string& t : targets) {
+    auto rec = server->wait_record([&t](const Record& r) { return r.count("path") && r.at("path") == t; });
+    ASSERT_TRUE(rec && rec->count("upstream")) << t;
+    upstream_of[t] = (*rec)["upstream"];
+  }
+
+  ChildResult dump =
+      chromium("http://127.0.0.1:" + std::to_string(server->admin_port()) + "/dashboard", {"--dump-dom"});
+  ASSERT_EQ(dump.status, 0) << dump.err.substr(dump.err.size() > 4000 ? dump.err.size() - 4000 : 0);
+  const std::string& dom = dump.out;
+  EXPECT_FALSE(upstream_card_hidden(dom));
+  auto rows = series_tags(dom, "upstreams");
+  ASSERT_EQ(rows.size(), 2u) << ::testing::PrintToString(rows);
+  std::map<std::string, std::string> row_of;
+  for (const std::string& tag : rows) row_of[attr(tag, "data-series").value_or("")] = tag;
+  ASSERT_TRUE(row_of.count(upstream_of["/hello?n=0"])) << rows[0] << "\n" << rows[1];
+  ASSERT_TRUE(row_of.count(upstream_of["/nobody/x"])) << rows[0] << "\n" << rows[1];
+  const std::string& app_row = row_of[upstream_of["/hello?n=0"]];
+  const std::string& nobody_row = row_of[upstream_of["/nobody/x"]];
+  EXPECT_EQ(attr(app_row, "data-value"), "3") << app_row;
+  EXPECT_EQ(attr(app_row, "data-failures"), "0") << app_row;
+  EXPECT_EQ(attr(nobody_row, "data-value"), "0") << nobody_row;
+  EXPECT_EQ(attr(nobody_row, "data-failures"), "1") << nobody_row;
+  EXPECT_NE(dom.find("data-outcome=\"upstream_refused\""), std::string::npos);
+  EXPECT_TRUE(server->alive());
 }
 
 }  // namespace
