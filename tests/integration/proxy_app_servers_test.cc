@@ -302,7 +302,7 @@ TEST_F(ProxyAppServersTest, DISABLED_ASlowClientOnA10MBResponseReleasesTheWorker
 }
 
 // DISABLED_: the peer-close bug (see DISABLED_EveryChaosDeparture...), in most runs (two of three
-// here; it is a race between the worker's FIN and unbroken's pause). gunicorn's sync
+// here; it is a race between the worker's FIN and unbroken's pause: --gtest_repeat=5 shows it). gunicorn's sync
 // worker sends 10 MiB and closes; the client reads through a 64 KiB window, so unbroken pauses
 // reading the upstream, and the worker's FIN (EPOLLRDHUP) arrives while megabytes are still unread
 // in unbroken's socket. Today the client gets about 10,270,000 of the 10,485,760 bytes, cut, and
