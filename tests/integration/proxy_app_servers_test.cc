@@ -4,7 +4,7 @@
 // can fail) and through unbroken. Also a slow client on a big response, a trickled upload, and
 // upstreams that answer with a broken head (an in-test TCP server).
 //
-// DISABLED_ tests below wait for proxy features or fixes that are not in src/ yet; each says which.
+// The DISABLED_ tests wait for fixes that are not in src/ yet; each says which.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -122,8 +122,6 @@ class ProxyAppServersTest : public ::testing::Test {
                      "http://127.0.0.1:" + std::to_string(port) + path, mix, seconds, extra);
   }
 
-  void uwsgi_under_chaos(bool outcomes_too);
-
   std::string dir_;
   int runs_ = 0;
 };
@@ -136,9 +134,9 @@ const std::vector<std::string> kDownloadFlags{"--connections", "12", "--rate", "
 constexpr const char* kBigPath = "/big?bytes=4194304";
 
 // The headline. Through unbroken (default finish policy) uWSGI writes every response whole and logs
-// no error; each attempt chaos made is one record (departures as the client's, with
-// `outcomes_too`). Aimed at uWSGI directly, the same mix fills its log with write errors.
-void ProxyAppServersTest::uwsgi_under_chaos(bool outcomes_too) {
+// no error; each attempt chaos made is one record, a departure recorded as the client's. Aimed at
+// uWSGI directly, the same mix fills its log with write errors.
+TEST_F(ProxyAppServersTest, AbortedDownloadsLeaveNoWriteErrorInUwsgisLogThroughUnbroken) {
   std::uint16_t app_port = 0;
   auto app = uwsgi(4, app_port);
   ASSERT_NE(app_port, 0);
@@ -180,11 +178,11 @@ void ProxyAppServersTest::uwsgi_under_chaos(bool outcomes_too) {
     std::uint64_t answered = run->reaction(kind, "answered");
     std::uint64_t left = run->reaction(kind, "left") + run->reaction(kind, "nothing");
     EXPECT_EQ(ok + departed + other, answered + left) << kind << ": one record per attempt\n" << run->json;
-    if (outcomes_too) {
-      EXPECT_EQ(ok, answered) << kind;
-      EXPECT_EQ(departed, left) << kind;
-      EXPECT_EQ(other, 0u) << kind << ": " << ::testing::PrintToString(others);
-    }
+    // A client that leaves after unbroken wrote the last byte into its socket, before chaos read
+    // it, left a complete response: ok is right for it, so `left` bounds the departures.
+    EXPECT_GE(ok, answered) << kind;
+    EXPECT_LE(departed, left) << kind;
+    EXPECT_EQ(other, 0u) << kind << ": " << ::testing::PrintToString(others);
     EXPECT_EQ(run->reaction(kind, "reset") + run->reaction(kind, "closed_silently"), 0u) << kind;
   }
   std::string proxied = app->output().substr(log_start);
@@ -196,22 +194,8 @@ void ProxyAppServersTest::uwsgi_under_chaos(bool outcomes_too) {
   std::string log = app->wait_output("OSError: write error", 10s).substr(log_start);
   EXPECT_GT(uwsgi_write_errors(log), 0u) << log.substr(0, 4000);
   std::cout << "uWSGI error lines, 3 s of " << kDownloadMix << ": direct " << uwsgi_write_errors(log)
+            << " (at least: counted at the first)"
             << ", through unbroken " << uwsgi_write_errors(proxied) << "\n";
-}
-
-TEST_F(ProxyAppServersTest, AbortedDownloadsLeaveNoWriteErrorInUwsgisLogThroughUnbroken) {
-  uwsgi_under_chaos(false);
-}
-
-// DISABLED_: a response the upstream sent whole and then closed its connection after (uWSGI's
-// --http-socket does, gunicorn's sync workers always do) is recorded as upstream_reset, and a
-// client still there gets it cut, when unbroken had paused reading the upstream for a slow client
-// (net/tcp_connection.cc on_events reports EPOLLRDHUP as on_peer_closed while bytes are still unread
-// in the kernel; UpstreamCall::on_peer_closed then calls parser_.finish() on a part of the body). A
-// few of every few hundred chaos attempts hit it; AWholeResponseReachesASlowClient... below is the
-// same bug with one client.
-TEST_F(ProxyAppServersTest, DISABLED_EveryChaosDepartureIsRecordedAsTheClientsThroughUnbroken) {
-  uwsgi_under_chaos(true);
 }
 
 // Good clients beside clients that hold connections: a head trickled forever (slowloris), a tiny
@@ -237,32 +221,33 @@ TEST_F(ProxyAppServersTest, SlowClientsStarveGunicornsTwoWorkersButNotThroughUnb
   EXPECT_GT(proxied->good("requests"), 100u) << proxied->json;
 }
 
-// DISABLED_ until response buffering (--upstream-buffer): the same mix on an 8 MiB response, more
-// than the sockets between a worker and a client hold. Without buffering unbroken passes the
-// slow readers' back-pressure on to the workers, which stay blocked in their writes as they do
-// directly; with it, each worker hands its response to unbroken at once and is free again.
+// The same mix on an 8 MiB response, more than the sockets between a worker and a client hold:
+// directly, the slow readers keep the workers blocked in their writes; through unbroken, each worker
+// hands its response to unbroken's buffer at once and is free again. A 3 s good timeout: the
+// machine these run on is shared, and an 8 MiB answer under load takes its time.
+// DISABLED_: fails in two runs of three, by the stalled spool of DISABLED_AHeldResponse... below (a
+// good client's 8 MiB answer stops part way, and chaos counts it a timeout).
 TEST_F(ProxyAppServersTest, DISABLED_SlowReadersDoNotHoldGunicornsWorkersThroughUnbroken) {
   std::uint16_t app_port = 0;
   auto app = gunicorn(2, app_port);
   ASSERT_NE(app_port, 0);
-  auto direct = chaos(app_port, "/big?bytes=8388608", kSlowMix, 3, kSlowFlags);
+  const std::vector<std::string> flags{"--connections", "10", "--trickle", "100ms", "--good-timeout", "3s"};
+  auto direct = chaos(app_port, "/big?bytes=8388608", kSlowMix, 4, flags);
   EXPECT_FALSE(direct->passed()) << direct->json;
 
   auto server = in_front_of(app_port);
-  auto proxied = chaos(server->port(), "/big?bytes=8388608", kSlowMix, 3, kSlowFlags);
+  auto proxied = chaos(server->port(), "/big?bytes=8388608", kSlowMix, 4, flags);
   EXPECT_TRUE(proxied->passed()) << proxied->json;
   EXPECT_GT(proxied->good("requests"), 10u) << proxied->json;
 }
 
 constexpr std::size_t kTenMiB = 10 * 1024 * 1024;
 
-// DISABLED_ until response buffering (--upstream-buffer, then a temp file): today unbroken reads
-// the upstream only as fast as the client reads, so the worker stays in its writes until the last
-// few MiB (about what the sockets hold) are left, seconds later; and the peer-close bug of
-// DISABLED_EveryChaosDeparture... cuts the response when it closes. A client reading about 1 MB/s
-// through a 64 KiB window: gunicorn's access line (written once the worker has sent it all) must
-// come within a second, while the client has read less than half.
-TEST_F(ProxyAppServersTest, DISABLED_ASlowClientOnA10MBResponseReleasesTheWorkerWithinASecond) {
+// Response buffering: a client reading about 1 MB/s through a 64 KiB window. gunicorn's access
+// line (written once the worker has sent it all) must come within a second, while the client has
+// read less than half; without the buffer the worker stays in its writes until the last few MiB
+// (about what the sockets hold) are left, seconds later.
+TEST_F(ProxyAppServersTest, ASlowClientOnA10MBResponseReleasesTheWorkerWithinASecond) {
   std::uint16_t app_port = 0;
   auto app = gunicorn(1, app_port);
   ASSERT_NE(app_port, 0);
@@ -301,13 +286,16 @@ TEST_F(ProxyAppServersTest, DISABLED_ASlowClientOnA10MBResponseReleasesTheWorker
   EXPECT_EQ(field(*rec, "outcome"), "ok");
 }
 
-// DISABLED_: the peer-close bug (see DISABLED_EveryChaosDeparture...), in most runs (two of three
-// here; it is a race between the worker's FIN and unbroken's pause: --gtest_repeat=5 shows it). gunicorn's sync
-// worker sends 10 MiB and closes; the client reads through a 64 KiB window, so unbroken pauses
-// reading the upstream, and the worker's FIN (EPOLLRDHUP) arrives while megabytes are still unread
-// in unbroken's socket. Today the client gets about 10,270,000 of the 10,485,760 bytes, cut, and
-// the record says upstream_reset although gunicorn's access log says 200 10485760. &stream=1
-// (X-Accel-Buffering: no) keeps the response streamed once response buffering lands.
+// DISABLED_: a response the upstream sent whole and then closed its connection after (gunicorn's
+// sync workers always do, uWSGI's --http-socket too) is cut and recorded as upstream_reset when
+// unbroken had paused reading the upstream for a slow client: net/tcp_connection.cc on_events
+// reports EPOLLRDHUP as on_peer_closed while reading is paused and bytes are still unread in the
+// kernel, and UpstreamCall::on_peer_closed (upstream_call.cc) then calls parser_.finish() on part
+// of the body. A race between the worker's FIN and the pause: two runs of three here
+// (--gtest_repeat=5 shows it). The response is streamed (&stream=1: X-Accel-Buffering: no), where
+// the pause is how back-pressure works; the client gets about 10,272,000 of 10,485,760 bytes, and
+// gunicorn's access log says 200 10485760. Before response buffering, a few of every few hundred
+// attempts of the uWSGI chaos test above hit it too.
 TEST_F(ProxyAppServersTest, DISABLED_AWholeResponseReachesASlowClientWhenTheUpstreamClosesRightAfterIt) {
   std::uint16_t app_port = 0;
   auto app = gunicorn(1, app_port);
@@ -333,11 +321,10 @@ TEST_F(ProxyAppServersTest, DISABLED_AWholeResponseReachesASlowClientWhenTheUpst
   EXPECT_GE(std::stoull(field(*rec, "upstream_bytes_in")), kTenMiB);
 }
 
-// DISABLED_ until request buffering (--upstream-request-buffering): today the body is streamed to
-// the worker as it comes, so the single sync worker reads the upload for its whole 5 s and the fast
-// request waits behind it. With buffering, unbroken takes the whole body before it picks the
-// upstream, and the worker answers the fast request at once.
-TEST_F(ProxyAppServersTest, DISABLED_ATrickledUploadDoesNotOccupyTheSingleWorker) {
+// Request buffering: unbroken takes the whole body before it picks the upstream, so the single
+// sync worker answers a fast request while a 10 MiB upload trickles in over 5 s; a body streamed to
+// it as it comes would hold the worker for all 5 s.
+TEST_F(ProxyAppServersTest, ATrickledUploadDoesNotOccupyTheSingleWorker) {
   std::uint16_t app_port = 0;
   auto app = gunicorn(1, app_port);
   ASSERT_NE(app_port, 0);
@@ -364,6 +351,34 @@ TEST_F(ProxyAppServersTest, DISABLED_ATrickledUploadDoesNotOccupyTheSingleWorker
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->body, std::to_string(kTenMiB) + "\n");
+}
+
+// DISABLED_: a response held in the spool (the client a little slower than the upstream) stops
+// part way in about one of twelve 8 MiB responses, for good: the record, written when the 60 s
+// handler timeout fires, shows the upstream's response in whole (upstream_bytes_in 8388766,
+// upstream_ms 12), bytes_out == bytes_acked (about 4.7-6.4 MB) and bytes_unsent 0, so the rest
+// is in the spool and nothing writes it: a drain wake-up lost between hold() and write_held()
+// (proxy/upstream_call_body.cc) is the likely place. 40 responses, each read 64 KiB per 1 ms.
+TEST_F(ProxyAppServersTest, DISABLED_AHeldResponseIsWrittenWholeToAClientALittleSlowerThanTheUpstream) {
+  std::uint16_t app_port = 0;
+  auto app = gunicorn(2, app_port);
+  ASSERT_NE(app_port, 0);
+  auto server = in_front_of(app_port);
+  constexpr std::size_t kBody = 8 << 20;
+  for (int i = 0; i < 40; ++i) {
+    SCOPED_TRACE(i);
+    UniqueFd fd = connect_to(server->port(), 2s);
+    send_all(fd.get(), "GET /big?bytes=8388608 HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n");
+    std::string wire;
+    char buf[64 * 1024];
+    for (ssize_t n; (n = ::recv(fd.get(), buf, sizeof buf, 0)) > 0;) {
+      wire.append(buf, static_cast<std::size_t>(n));
+      pace(1ms);
+    }
+    auto r = parse_response(wire);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->body.size(), kBody) << "stalled: no byte for 2 s";
+  }
 }
 
 // An upstream that answers every connection with the same bytes, whatever it was asked, and closes:
