@@ -16,6 +16,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "integration/chaos_run.h"
 #include "integration/child_process.h"
 #include "integration/harness.h"
 
@@ -23,23 +24,6 @@ namespace unbroken::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct ChaosRun {
-  int exit_code = -1;
-  std::string json;
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-
-  [[nodiscard]] std::uint64_t good(const char* field) const { return doc["good"][field].get_uint64().value_unsafe(); }
-  [[nodiscard]] std::uint64_t reaction(const char* kind, const char* reaction) const {
-    return doc["kinds"][kind][reaction].get_uint64().value_unsafe();
-  }
-  [[nodiscard]] std::uint64_t status(const char* kind, const char* code) const {
-    auto v = doc["kinds"][kind]["statuses"][code].get_uint64();
-    return v.error() ? 0 : v.value_unsafe();
-  }
-  [[nodiscard]] bool passed() const { return doc["verdict"]["passed"].get_bool().value_unsafe(); }
-};
 
 class ChaosTest : public ::testing::Test {
  protected:
@@ -52,18 +36,7 @@ class ChaosTest : public ::testing::Test {
   // Runs chaos with --json for `seconds` and parses its report.
   std::unique_ptr<ChaosRun> chaos(const std::string& url, const std::string& mix, int seconds,
                                   std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{UNBROKEN_BINARY, "chaos", url, "--json", "--duration", std::to_string(seconds) + "s",
-                                  "--mix",         mix};
-    args.insert(args.end(), extra.begin(), extra.end());
-    auto run = std::make_unique<ChaosRun>();
-    Child c(args, dir_ + "/chaos-" + std::to_string(++runs_) + ".out");
-    run->exit_code = c.wait(std::chrono::seconds(seconds + 20));
-    std::string out = c.output();
-    run->json = out.substr(out.find('{') == std::string::npos ? 0 : out.find('{'));
-    auto parsed = run->parser.parse(run->json);
-    EXPECT_FALSE(parsed.error()) << "not JSON: " << out;
-    if (!parsed.error()) run->doc = parsed.value_unsafe();
-    return run;
+    return run_chaos(dir_ + "/chaos-" + std::to_string(++runs_) + ".out", url, mix, seconds, extra);
   }
 
   std::unique_ptr<Child> python_server(const std::string& flavour, std::uint16_t& port) {

@@ -13,11 +13,18 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace unbroken::testing {
 
 using namespace std::chrono_literals;
+
+inline std::size_t occurrences(std::string_view text, std::string_view needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string_view::npos; at = text.find(needle, at + needle.size())) ++n;
+  return n;
+}
 
 inline std::string slurp(const std::string& path) {
   std::ifstream in(path);
@@ -65,13 +72,13 @@ class Child {
     reaped_ = true;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
-  // Waits (inotify) until the output contains `marker`; returns the output.
-  std::string wait_output(const std::string& marker, std::chrono::milliseconds within = 15s) {
+  // Waits (inotify) until the output contains `marker` (`times` times); returns the output.
+  std::string wait_output(const std::string& marker, std::chrono::milliseconds within = 15s, std::size_t times = 1) {
     int ino = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     ::inotify_add_watch(ino, out_.c_str(), IN_MODIFY);
     auto deadline = std::chrono::steady_clock::now() + within;
     std::string text = slurp(out_);
-    while (text.find(marker) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    while (occurrences(text, marker) < times && std::chrono::steady_clock::now() < deadline) {
       pollfd p{ino, POLLIN, 0};
       ::poll(&p, 1, 100);
       char buf[4096];

@@ -1,11 +1,14 @@
 """A small Flask application for the reverse-proxy tests, served by gunicorn (sync workers):
-gunicorn --chdir tests/integration/targets flask_app:app --bind 127.0.0.1:0 (or unix:PATH).
+gunicorn --chdir tests/integration/targets flask_app:app --bind 127.0.0.1:0 (or unix:PATH), and by
+uWSGI: uwsgi --plugin python3 --http-socket 127.0.0.1:0 --chdir tests/integration/targets --module flask_app:app
 
 /hello         13 bytes with Content-Length
 /echo          POST: the body back, and the forwarding headers the proxy sent
 /chunked?n=K   K pieces from a generator: no Content-Length, so gunicorn sends it chunked
 /slow?ms=N     waits N ms, then answers
 /big?bytes=N   N bytes in 64 KiB pieces: a sync worker blocks writing them to a slow client
+               (&stream=1: with X-Accel-Buffering: no, which asks a proxy to pass it through unbuffered)
+/upload        POST: reads the body in 64 KiB pieces as it comes, answers its length
 /die           starts a 1 MiB response, then the worker process exits in the middle of it
 /events?gate=F server-sent events: one, then another once the file F exists
 """
@@ -62,7 +65,21 @@ def big():
             yield piece[:n]
             left -= n
 
-    return Response(pieces(), mimetype="application/octet-stream", headers={"Content-Length": str(total)})
+    headers = {"Content-Length": str(total)}
+    if request.args.get("stream") == "1":
+        headers["X-Accel-Buffering"] = "no"
+    return Response(pieces(), mimetype="application/octet-stream", headers=headers)
+
+
+@app.route("/upload", methods=["POST"])
+def upload():
+    total = 0
+    while True:
+        piece = request.stream.read(65536)
+        if not piece:
+            break
+        total += len(piece)
+    return Response("%d\n" % total, mimetype="text/plain")
 
 
 @app.route("/die")
