@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -27,23 +28,29 @@ namespace unbroken::app {
 namespace {
 
 using Millis = std::chrono::milliseconds;
-// Where a setting lives: in ServeConfig itself, in its HTTP limits, or in their gzip settings, so
-// that each limit has its default in one place (http::HttpLimits) and no copy here.
+// Where a setting lives: in ServeConfig itself, in its HTTP limits, in their gzip settings, or in
+// its upstream settings, so that each limit has its default in one place (http::HttpLimits) and no
+// copy here. An upstream setting is also a [[proxy]] table's key (see kRouteOptions).
 template <typename T>
 struct Member {
   constexpr Member(T ServeConfig::*m) : own(m) {}
   constexpr Member(T http::HttpLimits::*m) : limit(m) {}
   constexpr Member(T http::GzipSettings::*m) : gzip(m) {}
-  T& of(ServeConfig& cfg) const { return own ? cfg.*own : limit ? cfg.limits.*limit : cfg.limits.gzip.*gzip; }
-  const T& of(const ServeConfig& cfg) const {
-    return own ? cfg.*own : limit ? cfg.limits.*limit : cfg.limits.gzip.*gzip;
+  constexpr Member(T UpstreamConfig::*m) : up(m) {}
+  T& of(ServeConfig& cfg) const {
+    return own ? cfg.*own : limit ? cfg.limits.*limit : gzip ? cfg.limits.gzip.*gzip : cfg.upstream.*up;
   }
+  const T& of(const ServeConfig& cfg) const {
+    return own ? cfg.*own : limit ? cfg.limits.*limit : gzip ? cfg.limits.gzip.*gzip : cfg.upstream.*up;
+  }
+  bool operator==(const Member&) const = default;
   T ServeConfig::*own = nullptr;
   T http::HttpLimits::*limit = nullptr;
   T http::GzipSettings::*gzip = nullptr;
+  T UpstreamConfig::*up = nullptr;
 };
 using Field = std::variant<Member<std::vector<std::string>>, Member<std::string>, Member<unsigned>, Member<Millis>,
-                           Member<std::uint64_t>, Member<bool>>;
+                           Member<std::uint64_t>, Member<bool>, Member<AbortBudget>>;
 
 // What a value must satisfy beyond parsing as its field's type.
 enum class Check {
@@ -55,6 +62,10 @@ enum class Check {
   kNotEmpty,       // the access log: "-" is stdout, "off" is none, "" is a mistake
   kLogFormat,      // json or text
   kUpstreamAbort,  // finish or close
+  kBalance,        // round_robin or least_conn
+  kHealthPath,     // an absolute path for the active check's GET
+  kWritableDir,    // an existing directory we may create files in
+  kOnOff,          // a boolean flag that takes its value: --flag on|off
   kSessionStore,   // memory, sqlite:PATH, redis://HOST:PORT[/DB]
   kCookieName,     // an RFC 6265 token
   kThreads,        // 0..kMaxThreads
@@ -77,7 +88,7 @@ struct OptionSpec {
 constexpr unsigned kMaxThreads = 256;
 constexpr std::string_view kConfigFlag = "--config";
 
-constexpr std::array<OptionSpec, 31> kOptions{{
+constexpr OptionSpec kOptions[] = {
     {"--listen", "listen", "HOST:PORT", "serve HTTP on this address; repeat for several, [::1]:8080 for IPv6",
      &ServeConfig::listen, Check::kAddress},
     {"--admin", "admin", "HOST:PORT", "admin listener address (metrics, dashboard), or off", &ServeConfig::admin,
@@ -132,19 +143,60 @@ constexpr std::array<OptionSpec, 31> kOptions{{
      "the longest prefix wins over --root",
      &ServeConfig::proxy, Check::kProxy},
     {"--upstream-connect-timeout", "upstream_connect_timeout", "DURATION", "longest wait for an upstream's connect",
-     &ServeConfig::upstream_connect_timeout, Check::kPositive},
+     &UpstreamConfig::connect_timeout, Check::kPositive},
     {"--upstream-header-timeout", "upstream_header_timeout", "DURATION",
-     "longest wait from the request sent to the upstream's response head", &ServeConfig::upstream_header_timeout,
+     "longest wait from the request sent to the upstream's response head", &UpstreamConfig::header_timeout,
      Check::kPositive},
     {"--upstream-read-timeout", "upstream_read_timeout", "DURATION",
-     "longest wait for the next byte of an upstream's response body", &ServeConfig::upstream_read_timeout,
-     Check::kPositive},
+     "longest wait for the next byte of an upstream's response body", &UpstreamConfig::read_timeout, Check::kPositive},
+    {"--upstream-send-timeout", "upstream_send_timeout", "DURATION",
+     "longest wait for an upstream to take more of the request", &UpstreamConfig::send_timeout, Check::kPositive},
     {"--upstream-abort", "upstream_abort", "POLICY",
-     "a client that leaves: finish (read the upstream's response into nothing, 30s / 8MiB at most) or close",
-     &ServeConfig::upstream_abort, Check::kUpstreamAbort},
+     "a client that leaves: finish (read the upstream's response into nothing, within --upstream-abort-budget) "
+     "or close",
+     &UpstreamConfig::abort, Check::kUpstreamAbort},
+    {"--upstream-abort-budget", "upstream_abort_budget", "DURATION[/SIZE]",
+     "after a client left (finish): how long and how many response bytes are read before the upstream is closed",
+     &UpstreamConfig::abort_budget, Check::kNone},
+    {"--upstream-keepalive", "upstream_keepalive", "N", "idle connections kept per loop and upstream (0: no pooling)",
+     &UpstreamConfig::keepalive, Check::kCount},
+    {"--upstream-idle-timeout", "upstream_idle_timeout", "DURATION",
+     "an idle pooled upstream connection is closed after this (sooner if the upstream's Keep-Alive says so)",
+     &UpstreamConfig::idle_timeout, Check::kPositive},
+    {"--upstream-max-fails", "upstream_max_fails", "N",
+     "refusals or timeouts in a row that take an upstream out for --upstream-fail-timeout (0: never)",
+     &UpstreamConfig::max_fails, Check::kCount},
+    {"--upstream-fail-timeout", "upstream_fail_timeout", "DURATION",
+     "how long a failing upstream is skipped before one request tries it again", &UpstreamConfig::fail_timeout,
+     Check::kPositive},
+    {"--upstream-request-buffering", "upstream_request_buffering", "on|off",
+     "read a request body whole before choosing the upstream (in memory, then a file under --temp-dir)",
+     &UpstreamConfig::request_buffering, Check::kOnOff},
+    {"--temp-dir", "temp_dir", "DIR", "buffered bodies beyond their memory share go to files here ($TMPDIR or /tmp)",
+     &ServeConfig::temp_dir, Check::kWritableDir},
+    {"--upstream-buffer", "upstream_buffer", "SIZE", "response bytes held in memory before the rest goes to a file",
+     &UpstreamConfig::buffer, Check::kPositive},
+    {"--upstream-max-temp", "upstream_max_temp", "SIZE", "the largest temp file one upstream response may fill",
+     &UpstreamConfig::max_temp, Check::kPositive},
+    {"--tunnel-idle-timeout", "tunnel_idle_timeout", "DURATION",
+     "an upgraded connection (WebSocket) closes after this long without a byte either way",
+     &UpstreamConfig::tunnel_idle_timeout, Check::kPositive},
     {"--session-cookie", "session_cookie", "NAME", "the session cookie's name", &ServeConfig::session_cookie,
      Check::kCookieName},
-}};
+};
+
+// A [[proxy]] table's own keys, which no flag sets: the route's abort policy and request buffering
+// (the --upstream-abort and --upstream-request-buffering settings under their short names), the
+// balancer, the active check and response buffering. A table also takes the TOML key of every
+// other upstream flag (upstream_read_timeout, upstream_keepalive, ...): see route_option().
+constexpr OptionSpec kRouteOptions[] = {
+    {"", "abort", "", "", &UpstreamConfig::abort, Check::kUpstreamAbort},
+    {"", "request_buffering", "", "", &UpstreamConfig::request_buffering, Check::kNone},
+    {"", "balance", "", "", &UpstreamConfig::balance, Check::kBalance},
+    {"", "health", "", "", &UpstreamConfig::health, Check::kHealthPath},
+    {"", "health_interval", "", "", &UpstreamConfig::health_interval, Check::kPositive},
+    {"", "buffering", "", "", &UpstreamConfig::buffering, Check::kNone},
+};
 
 template <typename... Fs>
 struct Overloaded : Fs... {
@@ -208,6 +260,40 @@ void check_directory(const std::string& path) {
   if (!std::filesystem::is_directory(st)) throw BadValue{quote(path) + " is not a directory"};
 }
 
+// The temp directory must take files now, not at the first large body.
+void check_writable_dir(const std::string& path) {
+  if (path.empty()) throw BadValue{"must not be empty"};
+  check_directory(path);
+  if (::access(path.c_str(), W_OK | X_OK) != 0)
+    throw BadValue{quote(path) + " is not writable: " + std::strerror(errno)};
+}
+
+// "DURATION[/SIZE]": the size keeps its default when only a duration is given.
+AbortBudget parse_abort_budget(const std::string& text, AbortBudget budget) {
+  auto bad = [&](std::string_view why) {
+    return BadValue{"invalid budget " + quote(text) + " (" + std::string(why) + ")"};
+  };
+  std::string_view time = text, size;
+  if (auto slash = time.find('/'); slash != std::string_view::npos) {
+    size = time.substr(slash + 1);
+    time = time.substr(0, slash);
+    auto n = parse_size(size);
+    if (!n || *n == 0) throw bad("use DURATION or DURATION/SIZE with both greater than 0, e.g. 30s/8MiB");
+    budget.bytes = *n;
+  }
+  auto d = parse_duration(time);
+  if (!d || d->count() == 0) throw bad("use DURATION or DURATION/SIZE with both greater than 0, e.g. 30s/8MiB");
+  budget.time = *d;
+  return budget;
+}
+
+void check_health_path(const std::string& path) {
+  // It goes on a request line as is: an origin-form target, nothing that would split the line.
+  bool printable = std::all_of(path.begin(), path.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+  if (path.empty() || path.front() != '/' || !printable)
+    throw BadValue{"invalid path " + quote(path) + " (use an absolute path such as /healthz)"};
+}
+
 // Whole decimal number up to `limit`; `too_large` finishes the message when it is above.
 unsigned parse_count(const std::string& text, unsigned limit, std::string_view too_large) {
   if (text.empty() || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
@@ -244,6 +330,10 @@ void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::stri
           [&](Member<std::string> f) {
             if (spec.check == Check::kAddressOrOff && text != "off") check_address(text, " or off");
             if (spec.check == Check::kDirectory) check_directory(text);
+            if (spec.check == Check::kWritableDir) check_writable_dir(text);
+            if (spec.check == Check::kHealthPath && !text.empty()) check_health_path(text);
+            if (spec.check == Check::kBalance && text != "round_robin" && text != "least_conn")
+              throw BadValue{"invalid balance " + quote(text) + " (use round_robin or least_conn)"};
             if (spec.check == Check::kNotEmpty && text.empty()) throw BadValue{"must not be empty (use - for stdout)"};
             if (spec.check == Check::kLogFormat && text != "json" && text != "text")
               throw BadValue{"invalid format " + quote(text) + " (use json or text)"};
@@ -290,28 +380,31 @@ void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::stri
             f.of(cfg) = *n;
           },
           [&](Member<bool> f) { f.of(cfg) = parse_bool(text); },
+          [&](Member<AbortBudget> f) { f.of(cfg) = parse_abort_budget(text, f.of(cfg)); },
       },
       spec.field);
 }
 
 // Help text: the default is whatever `cfg` holds when the options are registered.
 std::string default_text(const OptionSpec& spec, const ServeConfig& cfg) {
-  return std::visit(Overloaded{
-                        [&](Member<std::vector<std::string>> f) {
-                          std::string out;
-                          for (const auto& v : f.of(cfg)) out += (out.empty() ? "" : " ") + v;
-                          return out.empty() ? std::string("none") : out;
-                        },
-                        [&](Member<std::string> f) { return f.of(cfg).empty() ? std::string("none") : f.of(cfg); },
-                        [&](Member<unsigned> f) { return std::to_string(f.of(cfg)); },
-                        [&](Member<Millis> f) { return format_duration(f.of(cfg)); },
-                        [&](Member<std::uint64_t> f) {
-                          if (spec.check == Check::kPositiveCount) return std::to_string(f.of(cfg));
-                          return format_size(f.of(cfg)) + (spec.check == Check::kRate ? "/s" : "");
-                        },
-                        [&](Member<bool> f) { return std::string(f.of(cfg) ? "on" : "off"); },
-                    },
-                    spec.field);
+  return std::visit(
+      Overloaded{
+          [&](Member<std::vector<std::string>> f) {
+            std::string out;
+            for (const auto& v : f.of(cfg)) out += (out.empty() ? "" : " ") + v;
+            return out.empty() ? std::string("none") : out;
+          },
+          [&](Member<std::string> f) { return f.of(cfg).empty() ? std::string("none") : f.of(cfg); },
+          [&](Member<unsigned> f) { return std::to_string(f.of(cfg)); },
+          [&](Member<Millis> f) { return format_duration(f.of(cfg)); },
+          [&](Member<std::uint64_t> f) {
+            if (spec.check == Check::kPositiveCount || spec.check == Check::kCount) return std::to_string(f.of(cfg));
+            return format_size(f.of(cfg)) + (spec.check == Check::kRate ? "/s" : "");
+          },
+          [&](Member<bool> f) { return std::string(f.of(cfg) ? "on" : "off"); },
+          [&](Member<AbortBudget> f) { return format_duration(f.of(cfg).time) + "/" + format_size(f.of(cfg).bytes); },
+      },
+      spec.field);
 }
 
 std::string_view kind_of(const toml::node& node) {
@@ -381,6 +474,10 @@ std::vector<std::string> toml_values(const OptionSpec& spec, const toml::node& n
                             return std::vector<std::string>{b->get() ? "true" : "false"};
                           throw wrong("true or false");
                         },
+                        [&](Member<AbortBudget>) {
+                          if (const auto* s = node.as_string()) return std::vector<std::string>{s->get()};
+                          throw wrong("a budget string such as \"30s/8MiB\"");
+                        },
                     },
                     spec.field);
 }
@@ -410,7 +507,130 @@ const OptionSpec* find_by_key(std::string_view key) {
   return nullptr;
 }
 
-void load_config_file(const std::string& path, ServeConfig& cfg) {
+bool is_upstream_setting(const Field& field) {
+  return std::visit([](const auto& f) { return f.up != nullptr; }, field);
+}
+
+// A [[proxy]] table's key other than prefix and upstreams: its own, or an upstream flag's key
+// unless that setting has its own name in a table.
+const OptionSpec* route_option(std::string_view key) {
+  for (const OptionSpec& spec : kRouteOptions) {
+    if (spec.key == key) return &spec;
+  }
+  const OptionSpec* spec = find_by_key(key);
+  if (spec == nullptr || !is_upstream_setting(spec->field)) return nullptr;
+  for (const OptionSpec& own : kRouteOptions) {
+    if (own.field == spec->field) return nullptr;
+  }
+  return spec;
+}
+
+using Entries = std::vector<std::pair<const toml::key*, const toml::node*>>;
+
+// toml::table is ordered by key; problems are reported in file order instead.
+Entries in_file_order(const toml::table& table) {
+  Entries entries;
+  for (const auto& [key, node] : table) entries.emplace_back(&key, &node);
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.first->source().begin.line < b.first->source().begin.line; });
+  return entries;
+}
+
+// A [[proxy]] table (or an inline table in the proxy array) as read and checked; its keys go over
+// the global upstream settings once the flags are in (finish_serve_config).
+struct ProxyTable {
+  proxy::ProxyRoute route;
+  std::vector<std::pair<const OptionSpec*, std::vector<std::string>>> keys;
+};
+
+// The route's upstreams: an array of strings, each http://HOST:PORT or unix:/path.
+std::vector<std::string> table_upstreams(const toml::node& node) {
+  const toml::array* array = node.as_array();
+  if (array == nullptr) throw BadValue{"expected an array of strings, got " + std::string(kind_of(node))};
+  if (array->empty()) throw BadValue{"expected at least one upstream, got an empty array"};
+  std::vector<std::string> out;
+  for (const toml::node& element : *array) {
+    const auto* s = element.as_string();
+    if (s == nullptr) {
+      throw BadValue{"expected an array of strings, got an array holding " + std::string(kind_of(element)),
+                     element.source().begin.line};
+    }
+    std::string error;
+    auto address = proxy::parse_upstream(s->get(), error);
+    if (!address) throw BadValue{escape(error), element.source().begin.line};
+    out.push_back(std::move(*address));
+  }
+  return out;
+}
+
+// Table `index` (from 1) of the proxy array. Errors name it "proxy #N", with its prefix once known.
+ProxyTable load_proxy_table(const std::string& path, std::size_t index, const toml::table& table) {
+  std::string label = "proxy #" + std::to_string(index);
+  auto fail = [&](unsigned line, std::string_view key, const std::string& message) {
+    return ConfigError(where(path, line) + label + ": " + (key.empty() ? "" : std::string(key) + ": ") + message);
+  };
+  auto required = [&](std::string_view key) -> const toml::node& {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) throw fail(table.source().begin.line, "", "missing key " + quote(key));
+    return *node;
+  };
+  ProxyTable out;
+  // The prefix first, so that every later message can name the route by it.
+  const toml::node& prefix = required("prefix");
+  const auto* text = prefix.as_string();
+  if (text == nullptr)
+    throw fail(prefix.source().begin.line, "prefix", "expected a string, got " + std::string(kind_of(prefix)));
+  std::string error;
+  auto normalised = proxy::parse_prefix(text->get(), error);
+  if (!normalised) throw fail(prefix.source().begin.line, "prefix", escape(error));
+  out.route.prefix = std::move(*normalised);
+  label += " (prefix " + quote(out.route.prefix) + ")";
+  const toml::node& upstreams = required("upstreams");
+  try {
+    out.route.upstreams = table_upstreams(upstreams);
+  } catch (const BadValue& e) {
+    throw fail(e.line > 0 ? e.line : upstreams.source().begin.line, "upstreams", e.message);
+  }
+  for (const auto& [key, node] : in_file_order(table)) {
+    if (key->str() == "prefix" || key->str() == "upstreams") continue;
+    const OptionSpec* spec = route_option(key->str());
+    if (spec == nullptr) throw fail(key->source().begin.line, "", "unknown key " + quote(key->str()));
+    try {
+      std::vector<std::string> values = toml_values(*spec, *node);
+      ServeConfig scratch;  // checked now, applied over the final global settings later
+      apply(*spec, scratch, values);
+      out.keys.emplace_back(spec, std::move(values));
+    } catch (const BadValue& e) {
+      throw fail(e.line > 0 ? e.line : node->source().begin.line, spec->key, e.message);
+    }
+  }
+  return out;
+}
+
+// `proxy`: strings in the flag's form, tables ([[proxy]] or inline), or both mixed in one array.
+void load_proxy(const std::string& path, const OptionSpec& spec, const toml::node& node, ServeConfig& cfg,
+                std::vector<ProxyTable>& tables) {
+  std::vector<std::string> specs;
+  const toml::array* array = node.as_array();
+  if (array == nullptr || array->empty()) {
+    specs = toml_values(spec, node);  // a single string, or the usual message
+  } else {
+    std::size_t index = 0;
+    for (const toml::node& element : *array) {
+      ++index;
+      if (const auto* s = element.as_string()) {
+        specs.push_back(s->get());
+      } else if (const auto* t = element.as_table()) {
+        tables.push_back(load_proxy_table(path, index, *t));
+      } else {
+        throw BadValue{"expected strings or tables, got " + std::string(kind_of(element)), element.source().begin.line};
+      }
+    }
+  }
+  if (!specs.empty()) apply(spec, cfg, specs);
+}
+
+void load_config_file(const std::string& path, ServeConfig& cfg, std::vector<ProxyTable>& tables) {
   std::string text = read_config_file(path);
   toml::table table;
   try {
@@ -420,21 +640,51 @@ void load_config_file(const std::string& path, ServeConfig& cfg) {
     std::string at = begin.line > 0 ? ":" + std::to_string(begin.line) + ":" + std::to_string(begin.column) : "";
     throw ConfigError(escape(path) + at + ": invalid TOML: " + escape(e.description()));
   }
-  // toml::table is ordered by key; report problems in file order instead.
-  std::vector<std::pair<const toml::key*, const toml::node*>> entries;
-  for (const auto& [key, node] : table) entries.emplace_back(&key, &node);
-  std::sort(entries.begin(), entries.end(),
-            [](const auto& a, const auto& b) { return a.first->source().begin.line < b.first->source().begin.line; });
-
-  for (const auto& [key, node] : entries) {
+  for (const auto& [key, node] : in_file_order(table)) {
     const OptionSpec* spec = find_by_key(key->str());
     if (spec == nullptr) throw ConfigError(where(path, key->source().begin.line) + "unknown key " + quote(key->str()));
     try {
-      apply(*spec, cfg, toml_values(*spec, *node));
+      if (spec->check == Check::kProxy) {
+        load_proxy(path, *spec, *node, cfg, tables);
+      } else {
+        apply(*spec, cfg, toml_values(*spec, *node));
+      }
     } catch (const BadValue& e) {
       unsigned line = e.line > 0 ? e.line : node->source().begin.line;
       throw ConfigError(where(path, line) + std::string(spec->key) + ": " + e.message);
     }
+  }
+}
+
+// Every route with its settings: the proxy strings with the global ones, the tables with their
+// keys over them. `source` names where the routes came from, for a prefix taken twice.
+void resolve_proxy_routes(ServeConfig& cfg, const std::vector<ProxyTable>& tables, const std::string& source) {
+  cfg.proxy_routes.clear();
+  for (const auto& spec : cfg.proxy) {
+    std::string error;
+    auto route = proxy::parse_proxy_route(spec, error);  // checked by apply() already
+    if (!route) throw ConfigError(source + escape(error));
+    cfg.proxy_routes.push_back({std::move(*route), cfg.upstream});
+  }
+  for (const ProxyTable& t : tables) {
+    ServeConfig scratch;
+    scratch.upstream = cfg.upstream;
+    for (const auto& [spec, values] : t.keys) apply(*spec, scratch, values);  // checked when loaded
+    cfg.proxy_routes.push_back({t.route, scratch.upstream});
+  }
+  for (std::size_t i = 0; i < cfg.proxy_routes.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      const std::string& prefix = cfg.proxy_routes[i].route.prefix;
+      if (cfg.proxy_routes[j].route.prefix == prefix)
+        throw ConfigError(source + "two routes have the prefix " + quote(prefix));
+    }
+  }
+  if (cfg.proxy_routes.empty()) return;
+  // Checked when given; the default ($TMPDIR or /tmp) only when a proxy will use it.
+  try {
+    check_writable_dir(cfg.temp_dir);
+  } catch (const BadValue& e) {
+    throw ConfigError("--temp-dir: " + e.message);
   }
 }
 
@@ -444,7 +694,7 @@ void add_serve_options(CLI::App& serve, ServeConfig& cfg) {
   for (const OptionSpec& spec : kOptions) {
     const std::string name(spec.flag);
     const std::string help = std::string(spec.help) + " (default " + default_text(spec, cfg) + ")";
-    if (std::holds_alternative<Member<bool>>(spec.field)) {
+    if (std::holds_alternative<Member<bool>>(spec.field) && spec.check != Check::kOnOff) {
       // add_flag(name, const std::string&) registers a flag with only a description; a non-const
       // string would be taken as the variable to store into.
       serve.add_flag(name, help);
@@ -469,7 +719,9 @@ void finish_serve_config(CLI::App& serve, ServeConfig& cfg) {
   if (const CLI::Option* opt = serve.get_option_no_throw(std::string(kConfigFlag)); opt && opt->count() > 0) {
     cfg.config_file = opt->results().back();
   }
-  if (!cfg.config_file.empty()) load_config_file(cfg.config_file, cfg);
+  std::vector<ProxyTable> tables;
+  if (!cfg.config_file.empty()) load_config_file(cfg.config_file, cfg, tables);
+  std::string proxy_source = escape(cfg.config_file) + ": proxy: ";
 
   for (const OptionSpec& spec : kOptions) {
     const CLI::Option* opt = serve.get_option_no_throw(std::string(spec.flag));
@@ -479,7 +731,17 @@ void finish_serve_config(CLI::App& serve, ServeConfig& cfg) {
     } catch (const BadValue& e) {
       throw ConfigError(std::string(spec.flag) + ": " + e.message);
     }
+    if (spec.check == Check::kProxy) {
+      tables.clear();  // --proxy replaces the file's routes, strings and tables alike
+      proxy_source = std::string(spec.flag) + ": ";
+    }
   }
+  resolve_proxy_routes(cfg, tables, proxy_source);
+}
+
+std::string default_temp_dir() {
+  const char* dir = std::getenv("TMPDIR");
+  return dir != nullptr && *dir != '\0' ? std::string(dir) : std::string("/tmp");
 }
 
 }  // namespace unbroken::app
