@@ -1,7 +1,5 @@
 #include "app/serve_config.h"
 
-#include <fcntl.h>
-#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -19,74 +17,15 @@
 #include <utility>
 #include <variant>
 
-#include "base/unique_fd.h"
+#include "app/serve_options.h"
 #include "base/units.h"
 #include "net/socket.h"
 #include "proxy/proxy_route.h"
 
-namespace unbroken::app {
+namespace unbroken::app::serve_options {
 namespace {
 
-using Millis = std::chrono::milliseconds;
-// Where a setting lives: in ServeConfig itself, in its HTTP limits, in their gzip settings, or in
-// its upstream settings, so that each limit has its default in one place (http::HttpLimits) and no
-// copy here. An upstream setting is also a [[proxy]] table's key (see kRouteOptions).
-template <typename T>
-struct Member {
-  constexpr Member(T ServeConfig::*m) : own(m) {}
-  constexpr Member(T http::HttpLimits::*m) : limit(m) {}
-  constexpr Member(T http::GzipSettings::*m) : gzip(m) {}
-  constexpr Member(T UpstreamConfig::*m) : up(m) {}
-  T& of(ServeConfig& cfg) const {
-    return own ? cfg.*own : limit ? cfg.limits.*limit : gzip ? cfg.limits.gzip.*gzip : cfg.upstream.*up;
-  }
-  const T& of(const ServeConfig& cfg) const {
-    return own ? cfg.*own : limit ? cfg.limits.*limit : gzip ? cfg.limits.gzip.*gzip : cfg.upstream.*up;
-  }
-  bool operator==(const Member&) const = default;
-  T ServeConfig::*own = nullptr;
-  T http::HttpLimits::*limit = nullptr;
-  T http::GzipSettings::*gzip = nullptr;
-  T UpstreamConfig::*up = nullptr;
-};
-using Field = std::variant<Member<std::vector<std::string>>, Member<std::string>, Member<unsigned>, Member<Millis>,
-                           Member<std::uint64_t>, Member<bool>, Member<AbortBudget>>;
-
-// What a value must satisfy beyond parsing as its field's type.
-enum class Check {
-  kNone,
-  kAddress,        // HOST:PORT
-  kProxy,          // PREFIX=UPSTREAM[,UPSTREAM...]
-  kAddressOrOff,   // HOST:PORT or "off"
-  kDirectory,      // empty, or an existing directory
-  kNotEmpty,       // the access log: "-" is stdout, "off" is none, "" is a mistake
-  kLogFormat,      // json or text
-  kUpstreamAbort,  // finish or close
-  kBalance,        // round_robin or least_conn
-  kHealthPath,     // an absolute path for the active check's GET
-  kWritableDir,    // an existing directory we may create files in
-  kOnOff,          // a boolean flag that takes its value: --flag on|off
-  kSessionStore,   // memory, sqlite:PATH, redis://HOST:PORT[/DB]
-  kCookieName,     // an RFC 6265 token
-  kThreads,        // 0..kMaxThreads
-  kPositive,       // duration or byte size > 0
-  kPositiveCount,  // a number of things > 0, parsed like a size so "10k" works
-  kCount,          // a number of things, 0 meaning no limit
-  kRate,           // bytes a second, "1KiB/s" or "1KiB"; 0 meaning no minimum
-};
-
-// One row per setting: the flag and the TOML key are the same name, so they cannot drift apart.
-struct OptionSpec {
-  std::string_view flag;       // "--header-timeout"
-  std::string_view key;        // "header_timeout" in the --config file
-  std::string_view type_name;  // shown after the flag by --help
-  std::string_view help;       // one line; " (default ...)" is appended from the ServeConfig
-  Field field;
-  Check check;
-};
-
 constexpr unsigned kMaxThreads = 256;
-constexpr std::string_view kConfigFlag = "--config";
 
 constexpr OptionSpec kOptions[] = {
     {"--listen", "listen", "HOST:PORT", "serve HTTP on this address; repeat for several, [::1]:8080 for IPv6",
@@ -198,46 +137,6 @@ constexpr OptionSpec kRouteOptions[] = {
     {"", "buffering", "", "", &UpstreamConfig::buffering, Check::kNone},
 };
 
-template <typename... Fs>
-struct Overloaded : Fs... {
-  using Fs::operator()...;
-};
-// Implicit for aggregates in C++20, but clang 14 (the fuzzing build) does not deduce it yet.
-template <typename... Fs>
-Overloaded(Fs...) -> Overloaded<Fs...>;
-
-// A value that failed; the caller prefixes "--flag: " or "file:line: key: ". `line` is set when the
-// culprit is an element of a TOML array rather than the key's own value.
-struct BadValue {
-  std::string message;
-  unsigned line = 0;
-};
-
-// Keeps what() on one line whatever bytes a flag, a path or a file holds.
-std::string escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
-      char buf[5];
-      std::snprintf(buf, sizeof buf, "\\x%02x", u);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-std::string quote(std::string_view s) {
-  return "'" + escape(s) + "'";
-}
-
-// "serve.toml:3: " or, when toml++ has no position, "serve.toml: ".
-std::string where(std::string_view path, unsigned line) {
-  return escape(path) + (line > 0 ? ":" + std::to_string(line) : "") + ": ";
-}
-
 // Syntax only, net's own (what SocketAddress::parse accepts), so the config takes exactly what the
 // server can bind; names are resolved when binding.
 void check_address(std::string_view s, std::string_view alternatives) {
@@ -258,14 +157,6 @@ void check_directory(const std::string& path) {
   auto st = std::filesystem::status(path, ec);
   if (ec) throw BadValue{"cannot access " + quote(path) + ": " + ec.message()};
   if (!std::filesystem::is_directory(st)) throw BadValue{quote(path) + " is not a directory"};
-}
-
-// The temp directory must take files now, not at the first large body.
-void check_writable_dir(const std::string& path) {
-  if (path.empty()) throw BadValue{"must not be empty"};
-  check_directory(path);
-  if (::access(path.c_str(), W_OK | X_OK) != 0)
-    throw BadValue{quote(path) + " is not writable: " + std::strerror(errno)};
 }
 
 // "DURATION[/SIZE]": the size keeps its default when only a duration is given.
@@ -309,6 +200,67 @@ bool parse_bool(const std::string& text) {
   if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
   if (text == "false" || text == "0" || text == "no" || text == "off") return false;
   throw BadValue{"invalid value " + quote(text) + " (use true or false)"};
+}
+
+// Help text: the default is whatever `cfg` holds when the options are registered.
+std::string default_text(const OptionSpec& spec, const ServeConfig& cfg) {
+  return std::visit(
+      Overloaded{
+          [&](Member<std::vector<std::string>> f) {
+            std::string out;
+            for (const auto& v : f.of(cfg)) out += (out.empty() ? "" : " ") + v;
+            return out.empty() ? std::string("none") : out;
+          },
+          [&](Member<std::string> f) { return f.of(cfg).empty() ? std::string("none") : f.of(cfg); },
+          [&](Member<unsigned> f) { return std::to_string(f.of(cfg)); },
+          [&](Member<Millis> f) { return format_duration(f.of(cfg)); },
+          [&](Member<std::uint64_t> f) {
+            if (spec.check == Check::kPositiveCount || spec.check == Check::kCount) return std::to_string(f.of(cfg));
+            return format_size(f.of(cfg)) + (spec.check == Check::kRate ? "/s" : "");
+          },
+          [&](Member<bool> f) { return std::string(f.of(cfg) ? "on" : "off"); },
+          [&](Member<AbortBudget> f) { return format_duration(f.of(cfg).time) + "/" + format_size(f.of(cfg).bytes); },
+      },
+      spec.field);
+}
+
+bool is_upstream_setting(const Field& field) {
+  return std::visit([](const auto& f) { return f.up != nullptr; }, field);
+}
+
+}  // namespace
+
+// Keeps what() on one line whatever bytes a flag, a path or a file holds.
+std::string escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string quote(std::string_view s) {
+  return "'" + escape(s) + "'";
+}
+
+// "serve.toml:3: " or, when toml++ has no position, "serve.toml: ".
+std::string where(std::string_view path, unsigned line) {
+  return escape(path) + (line > 0 ? ":" + std::to_string(line) : "") + ": ";
+}
+
+// The temp directory must take files now, not at the first large body.
+void check_writable_dir(const std::string& path) {
+  if (path.empty()) throw BadValue{"must not be empty"};
+  check_directory(path);
+  if (::access(path.c_str(), W_OK | X_OK) != 0)
+    throw BadValue{quote(path) + " is not writable: " + std::strerror(errno)};
 }
 
 // Parses and checks `values` (as given, never empty; scalars take the last) into the spec's field.
@@ -385,130 +337,11 @@ void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::stri
       spec.field);
 }
 
-// Help text: the default is whatever `cfg` holds when the options are registered.
-std::string default_text(const OptionSpec& spec, const ServeConfig& cfg) {
-  return std::visit(
-      Overloaded{
-          [&](Member<std::vector<std::string>> f) {
-            std::string out;
-            for (const auto& v : f.of(cfg)) out += (out.empty() ? "" : " ") + v;
-            return out.empty() ? std::string("none") : out;
-          },
-          [&](Member<std::string> f) { return f.of(cfg).empty() ? std::string("none") : f.of(cfg); },
-          [&](Member<unsigned> f) { return std::to_string(f.of(cfg)); },
-          [&](Member<Millis> f) { return format_duration(f.of(cfg)); },
-          [&](Member<std::uint64_t> f) {
-            if (spec.check == Check::kPositiveCount || spec.check == Check::kCount) return std::to_string(f.of(cfg));
-            return format_size(f.of(cfg)) + (spec.check == Check::kRate ? "/s" : "");
-          },
-          [&](Member<bool> f) { return std::string(f.of(cfg) ? "on" : "off"); },
-          [&](Member<AbortBudget> f) { return format_duration(f.of(cfg).time) + "/" + format_size(f.of(cfg).bytes); },
-      },
-      spec.field);
-}
-
-std::string_view kind_of(const toml::node& node) {
-  switch (node.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    case toml::node_type::none: break;
-  }
-  return "nothing";
-}
-
-// The TOML value as the text a flag would have carried, so both go through apply(). Integers are
-// taken where a flag takes digits; durations accept the integer 0 for the same reason "0" is accepted.
-std::vector<std::string> toml_values(const OptionSpec& spec, const toml::node& node) {
-  auto wrong = [&](std::string_view expected) {
-    return BadValue{"expected " + std::string(expected) + ", got " + std::string(kind_of(node))};
-  };
-  auto integer = [&]() -> std::vector<std::string> { return {std::to_string(node.as_integer()->get())}; };
-  return std::visit(Overloaded{
-                        [&](Member<std::vector<std::string>>) {
-                          constexpr std::string_view kExpected = "a string or an array of strings";
-                          if (const auto* s = node.as_string()) return std::vector<std::string>{s->get()};
-                          const toml::array* array = node.as_array();
-                          if (array == nullptr) throw wrong(kExpected);
-                          std::vector<std::string> out;
-                          for (const toml::node& element : *array) {
-                            const auto* s = element.as_string();
-                            if (s == nullptr) {
-                              throw BadValue{"expected " + std::string(kExpected) + ", got an array holding " +
-                                                 std::string(kind_of(element)),
-                                             element.source().begin.line};
-                            }
-                            out.push_back(s->get());
-                          }
-                          if (out.empty()) throw BadValue{"expected at least one address, got an empty array"};
-                          return out;
-                        },
-                        [&](Member<std::string>) {
-                          if (const auto* s = node.as_string()) return std::vector<std::string>{s->get()};
-                          throw wrong("a string");
-                        },
-                        [&](Member<unsigned>) {
-                          if (node.is_integer()) return integer();
-                          throw wrong("an integer");
-                        },
-                        [&](Member<Millis>) {
-                          if (const auto* s = node.as_string()) return std::vector<std::string>{s->get()};
-                          if (node.is_integer()) return integer();
-                          throw wrong("a duration string such as \"10s\"");
-                        },
-                        [&](Member<std::uint64_t>) {
-                          if (const auto* s = node.as_string()) return std::vector<std::string>{s->get()};
-                          if (node.is_integer()) return integer();
-                          throw wrong(spec.check == Check::kPositiveCount || spec.check == Check::kCount
-                                          ? "an integer"
-                                          : "an integer or a size string such as \"8MiB\"");
-                        },
-                        [&](Member<bool>) {
-                          if (const auto* b = node.as_boolean())
-                            return std::vector<std::string>{b->get() ? "true" : "false"};
-                          throw wrong("true or false");
-                        },
-                        [&](Member<AbortBudget>) {
-                          if (const auto* s = node.as_string()) return std::vector<std::string>{s->get()};
-                          throw wrong("a budget string such as \"30s/8MiB\"");
-                        },
-                    },
-                    spec.field);
-}
-
-// Read ourselves rather than toml::parse_file() so that the error carries errno's reason.
-std::string read_config_file(const std::string& path) {
-  auto fail = [&](int err) {
-    return ConfigError(std::string(kConfigFlag) + ": cannot read " + quote(path) + ": " + std::strerror(err));
-  };
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) throw fail(errno);
-  std::string text;
-  char buf[16 * 1024];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw fail(errno);  // EISDIR for a directory
-    if (n == 0) return text;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
-}
-
 const OptionSpec* find_by_key(std::string_view key) {
   for (const OptionSpec& spec : kOptions) {
     if (spec.key == key) return &spec;
   }
   return nullptr;
-}
-
-bool is_upstream_setting(const Field& field) {
-  return std::visit([](const auto& f) { return f.up != nullptr; }, field);
 }
 
 // A [[proxy]] table's key other than prefix and upstreams: its own, or an upstream flag's key
@@ -523,137 +356,6 @@ const OptionSpec* route_option(std::string_view key) {
     if (own.field == spec->field) return nullptr;
   }
   return spec;
-}
-
-using Entries = std::vector<std::pair<const toml::key*, const toml::node*>>;
-
-// toml::table is ordered by key; problems are reported in file order instead.
-Entries in_file_order(const toml::table& table) {
-  Entries entries;
-  for (const auto& [key, node] : table) entries.emplace_back(&key, &node);
-  std::sort(entries.begin(), entries.end(),
-            [](const auto& a, const auto& b) { return a.first->source().begin.line < b.first->source().begin.line; });
-  return entries;
-}
-
-// A [[proxy]] table (or an inline table in the proxy array) as read and checked; its keys go over
-// the global upstream settings once the flags are in (finish_serve_config).
-struct ProxyTable {
-  proxy::ProxyRoute route;
-  std::vector<std::pair<const OptionSpec*, std::vector<std::string>>> keys;
-};
-
-// The route's upstreams: an array of strings, each http://HOST:PORT or unix:/path.
-std::vector<std::string> table_upstreams(const toml::node& node) {
-  const toml::array* array = node.as_array();
-  if (array == nullptr) throw BadValue{"expected an array of strings, got " + std::string(kind_of(node))};
-  if (array->empty()) throw BadValue{"expected at least one upstream, got an empty array"};
-  std::vector<std::string> out;
-  for (const toml::node& element : *array) {
-    const auto* s = element.as_string();
-    if (s == nullptr) {
-      throw BadValue{"expected an array of strings, got an array holding " + std::string(kind_of(element)),
-                     element.source().begin.line};
-    }
-    std::string error;
-    auto address = proxy::parse_upstream(s->get(), error);
-    if (!address) throw BadValue{escape(error), element.source().begin.line};
-    out.push_back(std::move(*address));
-  }
-  return out;
-}
-
-// Table `index` (from 1) of the proxy array. Errors name it "proxy #N", with its prefix once known.
-ProxyTable load_proxy_table(const std::string& path, std::size_t index, const toml::table& table) {
-  std::string label = "proxy #" + std::to_string(index);
-  auto fail = [&](unsigned line, std::string_view key, const std::string& message) {
-    return ConfigError(where(path, line) + label + ": " + (key.empty() ? "" : std::string(key) + ": ") + message);
-  };
-  auto required = [&](std::string_view key) -> const toml::node& {
-    const toml::node* node = table.get(key);
-    if (node == nullptr) throw fail(table.source().begin.line, "", "missing key " + quote(key));
-    return *node;
-  };
-  ProxyTable out;
-  // The prefix first, so that every later message can name the route by it.
-  const toml::node& prefix = required("prefix");
-  const auto* text = prefix.as_string();
-  if (text == nullptr)
-    throw fail(prefix.source().begin.line, "prefix", "expected a string, got " + std::string(kind_of(prefix)));
-  std::string error;
-  auto normalised = proxy::parse_prefix(text->get(), error);
-  if (!normalised) throw fail(prefix.source().begin.line, "prefix", escape(error));
-  out.route.prefix = std::move(*normalised);
-  label += " (prefix " + quote(out.route.prefix) + ")";
-  const toml::node& upstreams = required("upstreams");
-  try {
-    out.route.upstreams = table_upstreams(upstreams);
-  } catch (const BadValue& e) {
-    throw fail(e.line > 0 ? e.line : upstreams.source().begin.line, "upstreams", e.message);
-  }
-  for (const auto& [key, node] : in_file_order(table)) {
-    if (key->str() == "prefix" || key->str() == "upstreams") continue;
-    const OptionSpec* spec = route_option(key->str());
-    if (spec == nullptr) throw fail(key->source().begin.line, "", "unknown key " + quote(key->str()));
-    try {
-      std::vector<std::string> values = toml_values(*spec, *node);
-      ServeConfig scratch;  // checked now, applied over the final global settings later
-      apply(*spec, scratch, values);
-      out.keys.emplace_back(spec, std::move(values));
-    } catch (const BadValue& e) {
-      throw fail(e.line > 0 ? e.line : node->source().begin.line, spec->key, e.message);
-    }
-  }
-  return out;
-}
-
-// `proxy`: strings in the flag's form, tables ([[proxy]] or inline), or both mixed in one array.
-void load_proxy(const std::string& path, const OptionSpec& spec, const toml::node& node, ServeConfig& cfg,
-                std::vector<ProxyTable>& tables) {
-  std::vector<std::string> specs;
-  const toml::array* array = node.as_array();
-  if (array == nullptr || array->empty()) {
-    specs = toml_values(spec, node);  // a single string, or the usual message
-  } else {
-    std::size_t index = 0;
-    for (const toml::node& element : *array) {
-      ++index;
-      if (const auto* s = element.as_string()) {
-        specs.push_back(s->get());
-      } else if (const auto* t = element.as_table()) {
-        tables.push_back(load_proxy_table(path, index, *t));
-      } else {
-        throw BadValue{"expected strings or tables, got " + std::string(kind_of(element)), element.source().begin.line};
-      }
-    }
-  }
-  if (!specs.empty()) apply(spec, cfg, specs);
-}
-
-void load_config_file(const std::string& path, ServeConfig& cfg, std::vector<ProxyTable>& tables) {
-  std::string text = read_config_file(path);
-  toml::table table;
-  try {
-    table = toml::parse(text, path);
-  } catch (const toml::parse_error& e) {
-    const auto& begin = e.source().begin;
-    std::string at = begin.line > 0 ? ":" + std::to_string(begin.line) + ":" + std::to_string(begin.column) : "";
-    throw ConfigError(escape(path) + at + ": invalid TOML: " + escape(e.description()));
-  }
-  for (const auto& [key, node] : in_file_order(table)) {
-    const OptionSpec* spec = find_by_key(key->str());
-    if (spec == nullptr) throw ConfigError(where(path, key->source().begin.line) + "unknown key " + quote(key->str()));
-    try {
-      if (spec->check == Check::kProxy) {
-        load_proxy(path, *spec, *node, cfg, tables);
-      } else {
-        apply(*spec, cfg, toml_values(*spec, *node));
-      }
-    } catch (const BadValue& e) {
-      unsigned line = e.line > 0 ? e.line : node->source().begin.line;
-      throw ConfigError(where(path, line) + std::string(spec->key) + ": " + e.message);
-    }
-  }
 }
 
 // Every route with its settings: the proxy strings with the global ones, the tables with their
@@ -688,7 +390,11 @@ void resolve_proxy_routes(ServeConfig& cfg, const std::vector<ProxyTable>& table
   }
 }
 
-}  // namespace
+}  // namespace unbroken::app::serve_options
+
+namespace unbroken::app {
+
+using namespace serve_options;
 
 void add_serve_options(CLI::App& serve, ServeConfig& cfg) {
   for (const OptionSpec& spec : kOptions) {
