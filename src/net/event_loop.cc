@@ -93,7 +93,10 @@ EventLoop::EventLoop(Poller poller, UniqueFd wake_fd)
   free_buffers_.reserve(kMaxFreeBuffers);
 }
 
-EventLoop::~EventLoop() = default;
+EventLoop::~EventLoop() {
+  // What they hold may use the poller and the timers: they go first.
+  locals_.clear();
+}
 
 bool EventLoop::in_loop_thread() const {
   return thread_id_hash_.load(std::memory_order_relaxed) == std::hash<std::thread::id>{}(std::this_thread::get_id());
@@ -130,7 +133,6 @@ void EventLoop::run_deferred() {
     running_deferred_.clear();
   }
 }
-
 
 std::vector<char> EventLoop::take_buffer() {
   if (free_buffers_.empty()) return std::vector<char>(kReadBufferSize);

@@ -60,6 +60,16 @@ class EventLoop {
   std::vector<char> take_buffer();
   void give_buffer(std::vector<char> buffer);
 
+  // Loop thread: this loop's object under `key`, made by make() on first use and destroyed with the
+  // loop, before its poller and timers: state kept per loop rather than per connection (the
+  // reverse proxy's pools of idle upstream connections, which hold registered descriptors).
+  template <class T, class Make>
+  T& local(const void* key, Make&& make) {
+    auto it = locals_.find(key);
+    if (it == locals_.end()) it = locals_.emplace(key, std::shared_ptr<void>(make())).first;
+    return *static_cast<T*>(it->second.get());
+  }
+
   // The time read once at the start of this turn.
   [[nodiscard]] TimePoint now() const { return now_; }
   TimerWheel& timers() { return timers_; }
@@ -86,6 +96,7 @@ class EventLoop {
   struct Scheduled;
   std::unordered_map<TimerId, std::unique_ptr<Scheduled>> scheduled_;
   TimerId next_timer_id_ = 1;
+  std::unordered_map<const void*, std::shared_ptr<void>> locals_;
 };
 
 }  // namespace unbroken::net

@@ -28,7 +28,7 @@ std::string_view client_ip(std::string_view client) {
   return colon == std::string_view::npos ? client : client.substr(0, colon);
 }
 
-void append_forward_head(std::string& out, const http::Request& req) {
+void append_forward_head(std::string& out, const http::Request& req, bool keep_alive) {
   http::append_request_line(out, req.method, req.target, 1);
   for (auto f : req.headers)
     if (!dropped_request_field(req, f.name)) http::append_field(out, f.name, f.value);
@@ -40,7 +40,7 @@ void append_forward_head(std::string& out, const http::Request& req) {
     if (iequals(f.name, "via")) via.append(f.value).append(", ");
   via += "1.1 unbroken";
   http::append_field(out, "Via", via);
-  http::append_field(out, "Connection", "close");
+  if (!keep_alive) http::append_field(out, "Connection", "close");
   if (req.chunked) {
     http::end_request_head(out, http::BodyFraming::kChunked);
   } else if (req.content_length) {

@@ -18,8 +18,8 @@ namespace unbroken::proxy {
 // "203.0.113.7" from "203.0.113.7:51234", "::1" from "[::1]:51234".
 [[nodiscard]] std::string_view client_ip(std::string_view client);
 
-// Appends the whole upstream request head for `req` to `out`. Every request gets Connection: close
-// while each one has a connection of its own.
-void append_forward_head(std::string& out, const http::Request& req);
+// Appends the whole upstream request head for `req` to `out`; with `keep_alive` false it says
+// Connection: close (no pool: the connection serves this request only).
+void append_forward_head(std::string& out, const http::Request& req, bool keep_alive);
 
 }  // namespace unbroken::proxy

@@ -68,6 +68,9 @@ struct ProxySettings {
   // The balancer and the health of `upstreams`, shared by every loop (thread-safe); set by serve
   // after the fields above, from them.
   std::shared_ptr<UpstreamGroup> group;
+  // Parked connections per upstream, summed over the loops' pools (the pool_idle gauge); made by
+  // make_proxy_handler.
+  mutable std::unique_ptr<std::atomic<std::int64_t>[]> pool_idle;
 };
 
 // Loop thread; the handler of a route with BodyMode::kStream and method "*".

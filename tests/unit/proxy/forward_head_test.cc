@@ -30,7 +30,7 @@ TEST(ForwardHeadTest, DropsHopByHopAndWritesForwardingFields) {
                       {"Via", "1.0 corp"},
                       {"Accept", "*/*"}});
   std::string out;
-  append_forward_head(out, req);
+  append_forward_head(out, req, false);
   EXPECT_EQ(out,
             "GET /a?b=1 HTTP/1.1\r\n"
             "Host: example.com\r\n"
@@ -45,14 +45,15 @@ TEST(ForwardHeadTest, FramingIsOurs) {
   auto req = request("POST", "/p", {{"Host", "h"}, {"Content-Length", "5"}});
   req.content_length = 5;
   std::string out;
-  append_forward_head(out, req);
+  append_forward_head(out, req, false);
   EXPECT_NE(out.find("\r\nContent-Length: 5\r\n"), std::string::npos) << out;
   auto chunked = request("POST", "/p", {{"Host", "h"}, {"Transfer-Encoding", "chunked"}});
   chunked.chunked = true;
   out.clear();
-  append_forward_head(out, chunked);
+  append_forward_head(out, chunked, true);
   EXPECT_NE(out.find("\r\nTransfer-Encoding: chunked\r\n"), std::string::npos) << out;
   EXPECT_EQ(out.find("Content-Length"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Connection"), std::string::npos) << "kept alive for the pool: " << out;
 }
 
 TEST(ForwardHeadTest, ClientIp) {
