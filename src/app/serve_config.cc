@@ -198,10 +198,11 @@ unsigned parse_count(const std::string& text, unsigned limit, std::string_view t
   return static_cast<unsigned>(n);
 }
 
-bool parse_bool(const std::string& text) {
+bool parse_bool(const std::string& text, Check check) {
   if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
   if (text == "false" || text == "0" || text == "no" || text == "off") return false;
-  throw BadValue{"invalid value " + quote(text) + " (use true or false)"};
+  throw BadValue{"invalid value " + quote(text) +
+                 (check == Check::kOnOff ? " (use on or off)" : " (use true or false)")};
 }
 
 // Help text: the default is whatever `cfg` holds when the options are registered.
@@ -333,7 +334,7 @@ void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::stri
               throw BadValue{noun + quote(text) + " (must be greater than 0)"};
             f.of(cfg) = *n;
           },
-          [&](Member<bool> f) { f.of(cfg) = parse_bool(text); },
+          [&](Member<bool> f) { f.of(cfg) = parse_bool(text, spec.check); },
           [&](Member<AbortBudget> f) { f.of(cfg) = parse_abort_budget(text, f.of(cfg)); },
       },
       spec.field);

@@ -118,7 +118,7 @@ TEST_F(ServeConfigProxyTest, BadUpstreamFlagsGiveOneLineNamingFlagAndValue) {
       {{"--upstream-max-fails", "many"}, "--upstream-max-fails: invalid count 'many' (use e.g. 10000 or 10k)"},
       {{"--upstream-fail-timeout", "0"}, "--upstream-fail-timeout: invalid duration '0' (must be greater than 0)"},
       {{"--upstream-request-buffering", "maybe"},
-       "--upstream-request-buffering: invalid value 'maybe' (use true or false)"},
+       "--upstream-request-buffering: invalid value 'maybe' (use on or off)"},
       {{"--upstream-buffer", "0"}, "--upstream-buffer: invalid size '0' (must be greater than 0)"},
       {{"--upstream-max-temp", "1GB!"}, "--upstream-max-temp: invalid size '1GB!' (use e.g. 65536, 64KiB, 8MiB)"},
       {{"--tunnel-idle-timeout", "x"}, "--tunnel-idle-timeout: invalid duration 'x' (use e.g. 500ms, 2s, 1m)"},
