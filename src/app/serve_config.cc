@@ -349,15 +349,23 @@ const OptionSpec* find_by_key(std::string_view key) {
 
 // A [[proxy]] table's key other than prefix and upstreams: its own, or an upstream flag's key
 // unless that setting has its own name in a table.
-const OptionSpec* route_option(std::string_view key) {
+const OptionSpec* route_option(std::string_view key, std::string& hint) {
   for (const OptionSpec& spec : kRouteOptions) {
     if (spec.key == key) return &spec;
   }
   const OptionSpec* spec = find_by_key(key);
-  if (spec == nullptr || !is_upstream_setting(spec->field)) return nullptr;
+  if (spec == nullptr) return nullptr;
+  // TOML puts every key below a [[proxy]] header into that table: a server-wide key there is
+  // most likely meant for the top of the file.
+  hint = " (a server-wide key: put it above the first [[proxy]] table)";
+  if (!is_upstream_setting(spec->field)) return nullptr;
   for (const OptionSpec& own : kRouteOptions) {
-    if (own.field == spec->field) return nullptr;
+    if (own.field == spec->field) {
+      hint = " (in a [[proxy]] table it is " + quote(own.key) + ")";
+      return nullptr;
+    }
   }
+  hint.clear();
   return spec;
 }
 

@@ -172,8 +172,9 @@ ProxyTable load_proxy_table(const std::string& path, std::size_t index, const to
   }
   for (const auto& [key, node] : in_file_order(table)) {
     if (key->str() == "prefix" || key->str() == "upstreams") continue;
-    const OptionSpec* spec = route_option(key->str());
-    if (spec == nullptr) throw fail(key->source().begin.line, "", "unknown key " + quote(key->str()));
+    std::string hint;
+    const OptionSpec* spec = route_option(key->str(), hint);
+    if (spec == nullptr) throw fail(key->source().begin.line, "", "unknown key " + quote(key->str()) + hint);
     try {
       std::vector<std::string> values = toml_values(*spec, *node);
       ServeConfig scratch;  // checked now, applied over the final global settings later

@@ -100,8 +100,9 @@ void check_writable_dir(const std::string& path);
 void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::string>& values);
 // The option with this TOML key, or nullptr.
 const OptionSpec* find_by_key(std::string_view key);
-// The setting a [[proxy]] table's key (other than prefix and upstreams) names, or nullptr.
-const OptionSpec* route_option(std::string_view key);
+// The setting a [[proxy]] table's key (other than prefix and upstreams) names, or nullptr with
+// `hint` saying where a key known elsewhere belongs (" (...)", or empty).
+const OptionSpec* route_option(std::string_view key, std::string& hint);
 
 // A [[proxy]] table (or an inline table in the proxy array) as read and checked; its keys go over
 // the global upstream settings once the flags are in (finish_serve_config).
