@@ -74,8 +74,7 @@ std::vector<Row> by_ratio(const SpaceSaving<KeyStats>& all, std::uint64_t min_re
 
 }  // namespace
 
-Analyzer::Analyzer(Filters filters)
-    : filters_(std::move(filters)), hist_(kBins, 0), hist_sum_ms_(kBins, 0.0), detail_(kBins) {}
+Analyzer::Analyzer(Filters filters) : filters_(std::move(filters)) {}
 
 Analyzer::~Analyzer() = default;
 
@@ -105,7 +104,7 @@ void Analyzer::Dimension::add(std::string_view key, const Entry& e) {
   d.departures += 1;
   for (KeyStats* k : {&s, &d}) {
     if (sane_ms(e.wasted_ms)) k->wasted_ms += e.wasted_ms;
-    if (e.bytes_out > 0) {
+    if (e.partial()) {
       k->partial += 1;
       k->bytes_out += static_cast<std::uint64_t>(e.bytes_out);
       if (e.bytes_acked >= 0) k->bytes_acked += static_cast<std::uint64_t>(e.bytes_acked);
@@ -192,12 +191,13 @@ void Analyzer::add_judged(const Entry& e, bool judged) {
   }
   agents_.add(cached->second, e);
   add_traffic(e, judged, address);
+  if (!e.upstream.empty()) add_upstream(e);
 
   if (!e.departed()) return;
   ++departures_;
   if (e.cancelled) ++cancelled_;
   if (sane_ms(e.wasted_ms)) wasted_ms_ += e.wasted_ms;
-  if (e.bytes_out > 0) {
+  if (e.partial()) {
     delivery_.partial += 1;
     delivery_.bytes_out += static_cast<std::uint64_t>(e.bytes_out);
     if (e.bytes_unsent > 0) delivery_.bytes_unsent += static_cast<std::uint64_t>(e.bytes_unsent);
@@ -256,21 +256,59 @@ void Analyzer::add_time(const Entry& e) {
 }
 
 void Analyzer::add_duration(const Entry& e) {
-  if (!(e.duration_ms >= 0)) return;  // also NaN
-  ++with_duration_;
+  durations_.add(e.duration_ms, route_, network_, e.timer, e.timeout_ms);
+}
+
+void Analyzer::Durations::add(double ms, std::string_view first, std::string_view second, Timer timer,
+                              std::int64_t timeout_ms) {
+  if (!(ms >= 0)) return;  // also NaN
+  ++total;
   // Compared as a double before the cast: converting an out-of-range double to an integer is UB.
-  if (e.duration_ms >= static_cast<double>(kBins) * kBinMs) return;
-  auto bin = static_cast<std::size_t>(e.duration_ms / kBinMs);
-  hist_[bin] += 1;
-  hist_sum_ms_[bin] += e.duration_ms;
-  // Who ended where is kept only from 1 s up: cliffs below that are not told apart from fast requests.
+  if (ms >= static_cast<double>(kBins) * kBinMs) return;
+  auto bin = static_cast<std::size_t>(ms / kBinMs);
+  hist[bin] += 1;
+  sum_ms[bin] += ms;
+  // Who ended where is kept only from 1 s up: piles below that are not told apart from fast requests.
   if (bin < 10) return;
-  auto& d = detail_[bin];
+  auto& d = detail[bin];
   if (!d) d = std::make_unique<BinDetail>();
-  d->routes.add(route_);
-  if (!network_.empty()) d->networks.add(network_);
-  d->timers[static_cast<std::size_t>(e.timer)] += 1;
-  if (e.timer != Timer::kNone && e.timeout_ms >= 0) d->timeouts[e.timeout_ms] += 1;
+  d->first.add(first);
+  if (!second.empty()) d->second.add(second);
+  d->timers[static_cast<std::size_t>(timer)] += 1;
+  if (timer != Timer::kNone && timeout_ms >= 0) d->timeouts[timeout_ms] += 1;
+}
+
+void Analyzer::add_upstream(const Entry& e) {
+  UpstreamStats& u = upstreams_.add(e.upstream);
+  u.requests += 1;
+  u.retries += static_cast<std::uint64_t>(std::max(e.upstream_retries, 0));
+  u.by_outcome[static_cast<std::size_t>(e.outcome)] += 1;
+  if (e.outcome == Outcome::kOk && e.upstream_status >= 500) ++u.server_errors;
+  if (sane_ms(e.upstream_connect_ms)) u.connect_ms += e.upstream_connect_ms, ++u.with_connect;
+  if (sane_ms(e.upstream_header_ms)) u.header_ms += e.upstream_header_ms, ++u.with_header;
+  if (!upstream_failure(e.outcome)) return;
+  ++u.failures;
+  if (e.upstream_reused) ++u.reused_failures;
+  // The upstream's own time where logged: what its timeout measures.
+  pair_.assign(e.upstream);
+  pair_.push_back('\t');
+  pair_.append(route_);
+  status_ = std::to_string(e.status);
+  upstream_durations_.add(e.upstream_ms >= 0 ? e.upstream_ms : e.duration_ms, pair_, status_, e.timer, e.timeout_ms);
+}
+
+void Analyzer::build_upstreams(Report& r) const {
+  for (const auto* c : upstreams_.top(kTopRows, [](const auto& c) { return std::pair(c.aux.failures, c.count); })) {
+    const UpstreamStats& u = c->aux;
+    UpstreamRow row{c->key,    c->count,          u.failures, u.by_outcome, u.server_errors,
+                    u.retries, u.reused_failures, -1,         -1,           c->error};
+    if (u.with_connect > 0) row.connect_ms = u.connect_ms / static_cast<double>(u.with_connect);
+    if (u.with_header > 0) row.header_ms = u.header_ms / static_cast<double>(u.with_header);
+    r.upstreams.push_back(std::move(row));
+  }
+  if (!r.upstreams.empty()) {
+    r.sketches.push_back(SketchInfo{"upstreams", upstreams_.capacity(), upstreams_.total(), upstreams_.max_error()});
+  }
 }
 
 Report Analyzer::finish(std::vector<InputSummary> inputs) const {
@@ -346,11 +384,12 @@ Report Analyzer::finish(std::vector<InputSummary> inputs) const {
   r.delivery = delivery_;
   r.wasted_ms = wasted_ms_;
   r.cancelled = cancelled_;
-  r.with_duration = with_duration_;
+  r.with_duration = durations_.total;
   r.hist_bin_s = kBinMs / 1000.0;
-  std::size_t last = hist_.size();
-  while (last > 0 && hist_[last - 1] == 0) --last;
-  r.histogram.assign(hist_.begin(), hist_.begin() + static_cast<std::ptrdiff_t>(last));
+  const auto& hist = durations_.hist;
+  std::size_t last = hist.size();
+  while (last > 0 && hist[last - 1] == 0) --last;
+  r.histogram.assign(hist.begin(), hist.begin() + static_cast<std::ptrdiff_t>(last));
 
   auto info = [&](std::string table, const SpaceSaving<KeyStats>& s) {
     r.sketches.push_back(SketchInfo{std::move(table), s.capacity(), s.total(), s.max_error()});
@@ -364,6 +403,7 @@ Report Analyzer::finish(std::vector<InputSummary> inputs) const {
   info("user_agents", agents_.all);
   if (cuts_judged_ > 0) info("cut_short_pairs", cut_pairs_.all);
   build_traffic(r);
+  build_upstreams(r);
 
   build_cliffs(r);
   build_findings(r);

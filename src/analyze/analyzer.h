@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -39,6 +40,12 @@ struct KeyStats {
 
 struct Empty {};
 
+// A default that cuts requests at a fixed time, to name a pile found in the data with.
+struct KnownTimeout {
+  double seconds;
+  std::string_view who;
+};
+
 // How the input being read shows a 200 that was cut short: by its outcome (unbroken's log, HAProxy's
 // termination state: nothing to do), by $request_completion or Content-Length (kLogged), or not at all,
 // so that it is inferred from sizes learned over the whole input beforehand (kLearned) or, for an input
@@ -55,6 +62,7 @@ class Analyzer {
   static constexpr std::size_t kAgentCapacity = 512;
   static constexpr int kBinMs = 100;
   static constexpr int kBins = 6000;  // 0 .. 600 s
+  static constexpr std::size_t kUpstreamCapacity = 256;
 
   explicit Analyzer(Filters filters = {});
   ~Analyzer();
@@ -76,13 +84,30 @@ class Analyzer {
     SpaceSaving<KeyStats> departed;
     void add(std::string_view key, const Entry& e);
   };
-  // Who ended in one duration bin: the routes and networks a cliff is made of.
+  // Durations in kBinMs bins up to kBins, and who ended in each bin from 1 s up: the departures a
+  // cliff is made of (`first` a route, `second` a network), or the upstream failures an upstream pile
+  // is made of (`first` "upstream<TAB>route", `second` the status).
   struct BinDetail {
-    BinDetail() : routes(8), networks(8) {}
-    SpaceSaving<Empty> routes;
-    SpaceSaving<Empty> networks;
+    BinDetail() : first(8), second(8) {}
+    SpaceSaving<Empty> first;
+    SpaceSaving<Empty> second;
     std::array<std::uint64_t, kTimerCount> timers{};
     std::map<std::int64_t, std::uint64_t> timeouts;
+  };
+  struct Durations {
+    Durations() : hist(kBins, 0), sum_ms(kBins, 0.0), detail(kBins) {}
+    std::vector<std::uint64_t> hist;
+    std::vector<double> sum_ms;
+    std::vector<std::unique_ptr<BinDetail>> detail;
+    std::uint64_t total = 0;  // added with a duration, also those past the last bin
+    void add(double ms, std::string_view first, std::string_view second, Timer timer, std::int64_t timeout_ms);
+  };
+  // Per upstream, over its proxied requests.
+  struct UpstreamStats {
+    std::uint64_t requests = 0, failures = 0, retries = 0, reused_failures = 0, server_errors = 0;
+    std::uint64_t with_connect = 0, with_header = 0;
+    double connect_ms = 0, header_ms = 0;
+    std::array<std::uint64_t, kOutcomeCount> by_outcome{};
   };
   struct Bucket {
     std::uint64_t requests = 0;
@@ -95,14 +120,20 @@ class Analyzer {
   // `address` is the client's, without its port.
   void add_traffic(const Entry& e, bool judged, std::string_view address);
   void add_duration(const Entry& e);
+  void add_upstream(const Entry& e);
   void add_time(const Entry& e);
-  void build_cliffs(Report& r) const;
+  // The piles in d, the largest max_piles; `known` names the well-known defaults a pile may match.
+  [[nodiscard]] static std::vector<Cliff> find_cliffs(const Durations& d, std::span<const KnownTimeout> known,
+                                                      std::size_t max_piles);
+  void build_cliffs(Report& r) const;     // the departure cliffs and the upstream piles
+  void build_upstreams(Report& r) const;  // the upstream table
+  void add_upstream_findings(Report& r) const;
   void build_findings(Report& r) const;
   void build_traffic(Report& r) const;  // the traffic picture and the cut-short counts
   void add_cut_short(Report& r) const;  // the cut_short findings
 
   Filters filters_;
-  std::uint64_t requests_ = 0, departures_ = 0, filtered_ = 0, cancelled_ = 0, with_duration_ = 0;
+  std::uint64_t requests_ = 0, departures_ = 0, filtered_ = 0, cancelled_ = 0;
   double wasted_ms_ = 0;
   std::array<std::array<std::uint64_t, kPhaseCount>, kOutcomeCount> outcome_phase_{};
   std::array<std::uint64_t, kTimerCount> timers_{};
@@ -111,9 +142,9 @@ class Analyzer {
   std::int64_t bucket_ms_ = 60'000;
   std::map<std::int64_t, Bucket> buckets_;
   Dimension routes_{kRouteCapacity}, ips_{kClientCapacity}, networks_{kClientCapacity}, agents_{kAgentCapacity};
-  std::vector<std::uint64_t> hist_;
-  std::vector<double> hist_sum_ms_;
-  std::vector<std::unique_ptr<BinDetail>> detail_;
+  Durations durations_;           // of departures
+  Durations upstream_durations_;  // of upstream failures
+  SpaceSaving<UpstreamStats> upstreams_{kUpstreamCapacity};
   Delivery delivery_;
   SizeProfile sizes_;
   CutInference cut_mode_ = CutInference::kOff;
@@ -122,7 +153,7 @@ class Analyzer {
   std::array<std::uint64_t, 1000> statuses_{};
   std::uint64_t bytes_out_ = 0, with_bytes_ = 0;
   // Scratch buffers reused for every line.
-  std::string route_, network_, ua_scratch_, pair_;
+  std::string route_, network_, ua_scratch_, pair_, status_;
   // User agents repeat: their family is looked up once per distinct string (bounded; cleared when full).
   // The hash reads the length and three 8-byte words: agents are long and differ in many places.
   struct AgentHash {

@@ -24,6 +24,7 @@ enum class Phase : std::uint8_t {
   kRequestBody = static_cast<std::uint8_t>(schema::Phase::kRequestBody),
   kHandler = static_cast<std::uint8_t>(schema::Phase::kHandler),
   kResponse = static_cast<std::uint8_t>(schema::Phase::kResponse),
+  kTunnel = static_cast<std::uint8_t>(schema::Phase::kTunnel),
   kUnknown = static_cast<std::uint8_t>(schema::kPhaseCount),
 };
 inline constexpr std::size_t kPhaseCount = schema::kPhaseCount + 1;
@@ -37,6 +38,11 @@ enum class Timer : std::uint8_t {
   kKeepalive = 1 + static_cast<std::uint8_t>(schema::TimerKind::kKeepalive),
   kDrain = 1 + static_cast<std::uint8_t>(schema::TimerKind::kDrain),
   kSendRate = 1 + static_cast<std::uint8_t>(schema::TimerKind::kSendRate),
+  kUpstreamConnect = 1 + static_cast<std::uint8_t>(schema::TimerKind::kUpstreamConnect),
+  kUpstreamHeader = 1 + static_cast<std::uint8_t>(schema::TimerKind::kUpstreamHeader),
+  kUpstreamRead = 1 + static_cast<std::uint8_t>(schema::TimerKind::kUpstreamRead),
+  kUpstreamSend = 1 + static_cast<std::uint8_t>(schema::TimerKind::kUpstreamSend),
+  kTunnelIdle = 1 + static_cast<std::uint8_t>(schema::TimerKind::kTunnelIdle),
   kLinger = 1 + static_cast<std::uint8_t>(schema::TimerKind::kLinger),
   kRecord = 1 + static_cast<std::uint8_t>(schema::TimerKind::kRecord),
 };
@@ -76,6 +82,16 @@ constexpr std::string_view name(Timer t) {
   return kTimerNames[static_cast<std::size_t>(t)];
 }
 
+// The reverse proxy's failures: an upstream that refused, reset, timed out, answered garbage or was
+// down, as opposed to a client that left (nginx's 502 and 504).
+constexpr bool upstream_failure(Outcome o) {
+  return o >= Outcome::kUpstreamRefused && o <= Outcome::kUpstreamUnavailable;
+}
+// The proxy's timers on its upstream (not the tunnel's idle timer, which waits on both sides).
+constexpr bool upstream_timer(Timer t) {
+  return t >= Timer::kUpstreamConnect && t <= Timer::kUpstreamSend;
+}
+
 // How a response the log shows as a success was found cut short: the log said so ($request_completion,
 // a Content-Length the body fell short of), or its size was below the size its path is served at in full.
 enum class Cut : std::uint8_t { kNone, kExact, kInferred };
@@ -104,9 +120,23 @@ struct Entry {
   Cut cut = Cut::kNone;
   bool repaired = false;  // the line's last quoted field had no closing quote and was read to the end
 
+  // Proxied requests (unbroken's upstream fields, nginx's $upstream_*); upstream empty otherwise.
+  std::string_view upstream;        // the upstream that answered (the last one tried): "10.0.0.5:8000"
+  int upstream_status = 0;          // its status; 0 when it sent no head or the log does not say
+  double upstream_connect_ms = -1;  // -1 when not logged or never connected
+  double upstream_header_ms = -1;   // -1 when not logged or no head arrived
+  double upstream_ms = -1;          // until its response ended or failed
+  int upstream_retries = 0;         // attempts before the last one
+  bool upstream_reused = false;     // the last attempt went on a pooled keep-alive connection
+
   // A request that did not end with a complete response: the client left, a timer cut it, or the
   // server gave up. Everything the report calls a departure.
   [[nodiscard]] bool departed() const { return outcome != Outcome::kOk; }
+  // A departure after some of the response was written. The bytes of a proxy's 502 or 504, answered
+  // before any of the upstream's response, are a complete answer, not a part of one.
+  [[nodiscard]] bool partial() const {
+    return bytes_out > 0 && !(upstream_failure(outcome) && phase != Phase::kResponse);
+  }
   // A successful GET with a body: what a cut-short finding judges (marked, inferred or counted).
   [[nodiscard]] bool download() const { return method == "GET" && status >= 200 && status < 300 && status != 204; }
 };

@@ -13,17 +13,17 @@
 namespace unbroken::analyze {
 namespace {
 
-struct KnownTimeout {
-  double seconds;
-  std::string_view who;
-};
-
 // Defaults that cut connections at a fixed time. Only used to name a cliff found in the data.
 constexpr std::array<KnownTimeout, 4> kKnown{{
     {30, "a common client and gateway default (Heroku's router, many HTTP client libraries)"},
     {60, "the default idle timeout of AWS Application and Classic Load Balancers (and nginx's proxy_read_timeout)"},
     {100, "Cloudflare's default proxy read timeout (it answers 524)"},
     {120, "a common proxy and load-balancer default"},
+}};
+// What cuts an upstream's answer at a fixed time, seen from its proxy.
+constexpr std::array<KnownTimeout, 2> kKnownUpstream{{
+    {30, "gunicorn's default worker timeout (--timeout): it kills a sync worker that takes longer"},
+    {60, "nginx's default proxy_read_timeout and unbroken's --upstream-header-timeout"},
 }};
 
 std::string pct(double f) {
@@ -120,28 +120,70 @@ void Analyzer::add_cut_short(Report& r) const {
        0.8 * static_cast<double>(cuts) / deps + 0.1});
 }
 
-// A cliff is a narrow window of departure durations holding many times what its neighbourhood
-// predicts. The window widens with the value (0.5%, at least one 100 ms bin either side): a 120 s
-// timer jitters more in absolute terms than a 3 s one. Nothing here knows which values to expect.
-void Analyzer::build_cliffs(Report& r) const {
-  const auto n = static_cast<std::ptrdiff_t>(hist_.size());
+// Upstream failures: where they pile up at one duration per upstream and route (a timeout), then
+// by upstream and outcome for what no pile explains.
+void Analyzer::add_upstream_findings(Report& r) const {
+  const double deps = static_cast<double>(std::max<std::uint64_t>(r.departures, 1));
+  for (const UpstreamPile& p : r.upstream_piles) {
+    std::string answers = p.status > 0 ? fmt::format("answers {}", p.status) : std::string("fails");
+    std::string text = fmt::format("upstream {} {} at {} on {}: {} requests ended between {:.1f} and {:.1f} s",
+                                   p.upstream, answers, seconds(p.seconds), p.route, p.count, p.from, p.to);
+    if (p.timer != Timer::kNone) {
+      text += fmt::format(
+          ", cut by the proxy's {} timer ({}). The application takes longer than that on this route: "
+          "make it answer sooner, or give the route a longer timer",
+          name(p.timer), timeout_text(p.timeout_ms));
+    } else {
+      text += ", with no timer of the proxy's firing: the upstream ended them itself";
+    }
+    // A timer whose setting the log names needs no well-known default to explain it.
+    bool name_known = !p.known.empty() && (p.timer == Timer::kNone || p.timeout_ms < 0);
+    text += name_known ? fmt::format(". {}.", p.known) : ".";
+    r.findings.push_back({"upstream_pile", p.upstream + " " + p.route, std::move(text),
+                          1.5 * static_cast<double>(p.count) / deps + 0.3});
+  }
+  for (const UpstreamRow& u : r.upstreams) {
+    std::uint64_t piled = 0;
+    for (const UpstreamPile& p : r.upstream_piles) piled += p.upstream == u.upstream ? p.count : 0;
+    double share = static_cast<double>(u.failures) / static_cast<double>(std::max<std::uint64_t>(u.requests, 1));
+    if (u.failures < 10 || share < 0.01 || piled * 10 >= u.failures * 9) continue;
+    std::string text = fmt::format("upstream {} failed {} of its {} requests ({}): {}", u.upstream, u.failures,
+                                   u.requests, pct1(share), upstream_outcomes(u));
+    if (u.reused_failures > 0) {
+      text += fmt::format(
+          "; {} on a reused keep-alive connection, which the application may have closed while it was "
+          "idle (keep the proxy's idle timeout below the application's keep-alive)",
+          u.reused_failures);
+    }
+    if (u.retries > 0) text += fmt::format("; {} retries", u.retries);
+    r.findings.push_back({"upstream", u.upstream, text + ".", static_cast<double>(u.failures) / deps + 0.2});
+  }
+}
+
+// A cliff is a narrow window of durations holding many times what its neighbourhood predicts. The
+// window widens with the value (0.5%, at least one 100 ms bin either side): a 120 s timer jitters
+// more in absolute terms than a 3 s one. Nothing here knows which values to expect.
+std::vector<Cliff> Analyzer::find_cliffs(const Durations& d, std::span<const KnownTimeout> known,
+                                         std::size_t max_piles) {
+  const std::vector<std::uint64_t>& hist = d.hist;
+  const auto n = static_cast<std::ptrdiff_t>(hist.size());
   auto sum = [&](std::ptrdiff_t a, std::ptrdiff_t b) {  // [a, b], clipped
     std::uint64_t s = 0;
     for (std::ptrdiff_t i = std::max<std::ptrdiff_t>(a, 0); i <= std::min(b, n - 1); ++i)
-      s += hist_[static_cast<std::size_t>(i)];
+      s += hist[static_cast<std::size_t>(i)];
     return s;
   };
-  const double min_share = 0.01 * static_cast<double>(with_duration_);
+  const double min_share = 0.01 * static_cast<double>(d.total);
   std::vector<Cliff> found;
   for (std::ptrdiff_t i = 10; i < n; ++i) {
-    std::uint64_t c = hist_[static_cast<std::size_t>(i)];
+    std::uint64_t c = hist[static_cast<std::size_t>(i)];
     if (c == 0) continue;
     const std::ptrdiff_t w = std::max<std::ptrdiff_t>(1, std::lround(0.005 * static_cast<double>(i)));
     // The heaviest bin of its window stands for the window.
     bool peak = true;
     for (std::ptrdiff_t j = i - w; j <= i + w && peak; ++j) {
       if (j == i || j < 0 || j >= n) continue;
-      std::uint64_t cj = hist_[static_cast<std::size_t>(j)];
+      std::uint64_t cj = hist[static_cast<std::size_t>(j)];
       if (cj > c || (cj == c && j < i)) peak = false;
     }
     if (!peak) continue;
@@ -163,20 +205,21 @@ void Analyzer::build_cliffs(Report& r) const {
     std::map<std::int64_t, std::uint64_t> timeouts;
     for (std::ptrdiff_t j = std::max<std::ptrdiff_t>(i - w, 0); j <= std::min(i + w, n - 1); ++j) {
       auto u = static_cast<std::size_t>(j);
-      total_ms += hist_sum_ms_[u];
-      if (!detail_[u]) continue;
+      total_ms += d.sum_ms[u];
+      if (!d.detail[u]) continue;
       // Each bin keeps only 8 routes and 8 networks: count - error is what is certain of each, so a
       // cliff spread over many networks names none rather than eight with inflated counts.
-      for (const auto& rc : detail_[u]->routes.counters()) routes[rc.key] += rc.count - rc.error;
-      for (const auto& nc : detail_[u]->networks.counters()) networks[nc.key] += nc.count - nc.error;
-      for (std::size_t t = 0; t < kTimerCount; ++t) timers[t] += detail_[u]->timers[t];
-      for (const auto& [ms, k] : detail_[u]->timeouts) timeouts[ms] += k;
+      const BinDetail& b = *d.detail[u];
+      for (const auto& rc : b.first.counters()) routes[rc.key] += rc.count - rc.error;
+      for (const auto& nc : b.second.counters()) networks[nc.key] += nc.count - nc.error;
+      for (std::size_t t = 0; t < kTimerCount; ++t) timers[t] += b.timers[t];
+      for (const auto& [ms, k] : b.timeouts) timeouts[ms] += k;
     }
     cl.count = in;
     cl.seconds = total_ms / in_d / 1000;
     cl.from = static_cast<double>(std::max<std::ptrdiff_t>(i - w, 0)) * kBinMs / 1000.0;
     cl.to = static_cast<double>(i + w + 1) * kBinMs / 1000.0;
-    cl.share = in_d / static_cast<double>(std::max<std::uint64_t>(with_duration_, 1));
+    cl.share = in_d / static_cast<double>(std::max<std::uint64_t>(d.total, 1));
     cl.background = expected;
     cl.routes = merge_top(routes, 5);
     cl.networks = merge_top(networks, 5);
@@ -192,7 +235,7 @@ void Analyzer::build_cliffs(Report& r) const {
         if (k > most) most = k, cl.server_timeout_ms = ms;
       }
     }
-    for (const auto& k : kKnown) {
+    for (const auto& k : known) {
       if (std::abs(cl.seconds - k.seconds) <= std::max(0.5, 0.02 * k.seconds)) {
         cl.known = fmt::format("{} s is {}", k.seconds, k.who);
       }
@@ -201,8 +244,24 @@ void Analyzer::build_cliffs(Report& r) const {
     i += w;
   }
   std::sort(found.begin(), found.end(), [](const Cliff& a, const Cliff& b) { return a.count > b.count; });
-  if (found.size() > 5) found.resize(5);
-  r.cliffs = std::move(found);
+  if (found.size() > max_piles) found.resize(max_piles);
+  return found;
+}
+
+void Analyzer::build_cliffs(Report& r) const {
+  r.cliffs = find_cliffs(durations_, kKnown, 5);
+  // An upstream pile names each upstream and route holding a quarter of it or more.
+  for (const Cliff& c : find_cliffs(upstream_durations_, kKnownUpstream, 5)) {
+    for (const Share& who : c.routes) {
+      if (who.count * 4 < c.count || r.upstream_piles.size() == 8) continue;
+      auto tab = who.key.find('\t');
+      UpstreamPile p{
+          who.key.substr(0, tab), who.key.substr(tab + 1), 0,      c.seconds, c.from, c.to, who.count, c.count,
+          c.server_timer,         c.server_timeout_ms,     c.known};
+      if (!c.networks.empty()) p.status = std::atoi(c.networks[0].key.c_str());
+      r.upstream_piles.push_back(std::move(p));
+    }
+  }
 }
 
 void Analyzer::build_findings(Report& r) const {
@@ -224,6 +283,11 @@ void Analyzer::build_findings(Report& r) const {
   std::vector<std::string> cliff_routes;
   std::unordered_map<std::size_t, const Cliff*> timer_piles;
   for (const Cliff& c : r.cliffs) {
+    // Upstream failures pile up among departures too; their own finding names the upstream.
+    bool upstream = std::any_of(r.upstream_piles.begin(), r.upstream_piles.end(), [&](const UpstreamPile& p) {
+      return p.from < c.to && c.from < p.to && p.pile * 2 >= c.count;
+    });
+    if (upstream) continue;
     if (c.server_timer != Timer::kNone) {
       timer_piles.emplace(static_cast<std::size_t>(c.server_timer), &c);
       continue;
@@ -249,7 +313,8 @@ void Analyzer::build_findings(Report& r) const {
 
   for (const TimerRow& t : r.timers) {
     double share_req = static_cast<double>(t.count) / static_cast<double>(r.requests);
-    if (t.count < 10 || share_req < 0.01) continue;
+    // A proxy's upstream timer says the application was slow, not the client: the upstream findings.
+    if (t.count < 10 || share_req < 0.01 || upstream_timer(t.timer)) continue;
     std::string text = fmt::format(
         "The server's {} timer ({}) fired on {} requests, {} of all requests and {} of departures", name(t.timer),
         timeout_text(t.timeout_ms), t.count, pct1(share_req), pct1(static_cast<double>(t.count) / deps));
@@ -333,6 +398,7 @@ void Analyzer::build_findings(Report& r) const {
   }
 
   add_cut_short(r);
+  add_upstream_findings(r);
 
   const Delivery& d = r.delivery;
   if (d.partial >= 10 && static_cast<double>(d.partial) >= 0.05 * deps) {

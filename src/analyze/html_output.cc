@@ -328,6 +328,23 @@ void cut_short(std::string& out, const Report& r) {
   table(out, "Cut short by network and route", "network route", cs.pairs);
 }
 
+// The proxy's upstreams: requests, failures by outcome, answered 5xx, retries, mean head time.
+void upstreams(std::string& out, const Report& r) {
+  if (r.upstreams.empty()) return;
+  out +=
+      "<h2>Upstreams (proxied requests)</h2><table><tr><th>upstream</th><th>requests</th><th>failures</th>"
+      "<th>by outcome</th><th>5xx</th><th>retries</th><th>head</th></tr>";
+  for (const UpstreamRow& u : r.upstreams) {
+    std::string how = upstream_outcomes(u);
+    out += fmt::format(
+        R"(<tr data-upstream="{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>)",
+        esc(u.upstream), esc(u.upstream), group_digits(u.requests), group_digits(u.failures), how,
+        group_digits(u.server_errors), group_digits(u.retries),
+        u.header_ms >= 0 ? fmt::format("{:.1f} ms", u.header_ms) : "-");
+  }
+  out += "</table>";
+}
+
 }  // namespace
 
 std::string render_html(const Report& r) {
@@ -373,6 +390,7 @@ td:first-child,th:first-child{text-align:left;max-width:480px;overflow-wrap:anyw
     table(out, "Top clients by departures", "client", r.ips);
   }
   cut_short(out, r);
+  upstreams(out, r);
   if (r.requests > 0) traffic(out, r);
 
   if (!r.timers.empty()) {

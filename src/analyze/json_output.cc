@@ -100,6 +100,46 @@ void shares(std::string& out, const std::vector<Share>& v) {
   out += "]";
 }
 
+// "upstreams": the proxy's upstreams with their outcomes; "upstream_piles": failures at one duration.
+void upstreams(std::string& out, const Report& r) {
+  out += R"("upstreams":[)";
+  for (std::size_t i = 0; i < r.upstreams.size(); ++i) {
+    const UpstreamRow& u = r.upstreams[i];
+    out += i ? ",{" : "{";
+    key(out, "upstream"), str(out, u.upstream);
+    out += fmt::format(R"(,"requests":{},"failures":{},"server_errors":{},"retries":{},"reused_failures":{},)"
+                       R"("connect_ms":{},"header_ms":{},"error":{},"by_outcome":)",
+                       u.requests, u.failures, u.server_errors, u.retries, u.reused_failures,
+                       u.connect_ms >= 0 ? ms(u.connect_ms) : "null", u.header_ms >= 0 ? ms(u.header_ms) : "null",
+                       u.error);
+    outcome_map(out, u.by_outcome);
+    out += "}";
+  }
+  out += R"(],"upstream_piles":[)";
+  for (std::size_t i = 0; i < r.upstream_piles.size(); ++i) {
+    const UpstreamPile& p = r.upstream_piles[i];
+    out += i ? ",{" : "{";
+    key(out, "upstream"), str(out, p.upstream);
+    out += ",";
+    key(out, "route"), str(out, p.route);
+    out += fmt::format(R"(,"status":{},"seconds":{:.3f},"from":{:.1f},"to":{:.1f},"count":{},"pile":{},"timer":)",
+                       p.status, p.seconds, p.from, p.to, p.count, p.pile);
+    if (p.timer == Timer::kNone) {
+      out += "null";
+    } else {
+      str(out, name(p.timer));
+    }
+    out += fmt::format(R"(,"timeout_ms":{},"known":)", p.timeout_ms);
+    if (p.known.empty()) {
+      out += "null";
+    } else {
+      str(out, p.known);
+    }
+    out += "}";
+  }
+  out += "],";
+}
+
 }  // namespace
 
 std::string render_json(const Report& r) {
@@ -218,6 +258,8 @@ std::string render_json(const Report& r) {
     out += "}";
   }
   out += "],";
+
+  upstreams(out, r);
 
   out += R"("routes":{)";
   rows(out, "by_departures", r.routes_by_departures);

@@ -90,6 +90,9 @@ void normalise_route(std::string_view path, std::string& out) {
 std::string_view route_pattern(std::string_view route) {
   auto sp = route.find(' ');
   if (sp == std::string_view::npos || sp + 1 >= route.size() || route[sp + 1] != '/') return {};
+  // A trailing wildcard mounts a whole tree (a --proxy prefix, "* /api/*"): the application's own
+  // routes lie beneath it, and its paths tell them apart better than the mount does.
+  if (route.ends_with('*')) return {};
   return route.substr(sp + 1);
 }
 

@@ -15,8 +15,8 @@ namespace unbroken::analyze {
 void normalise_route(std::string_view path, std::string& out);
 
 // The pattern in the server's own route name (the record's `route`): "GET /diag/delay/{ms}" ->
-// "/diag/delay/{ms}". Empty for a name without one ("(static)", "(unmatched)"), whose requests are
-// grouped by their normalised path instead.
+// "/diag/delay/{ms}". Empty for a name without one ("(static)", "(unmatched)") or with a trailing
+// wildcard (a proxy's "* /api/*"), whose requests are grouped by their normalised path instead.
 [[nodiscard]] std::string_view route_pattern(std::string_view route);
 
 // The address without its port: "10.0.0.7:5311" -> "10.0.0.7", "[2001:db8::1]:443" -> "2001:db8::1".

@@ -29,5 +29,7 @@ struct GroupedTimeline {
 // Shared by the renderers.
 [[nodiscard]] std::string group_digits(std::uint64_t n);
 [[nodiscard]] std::string human_bytes(std::uint64_t b);
+// "upstream_timeout 240, upstream_refused 100": an upstream's failures by outcome.
+[[nodiscard]] std::string upstream_outcomes(const UpstreamRow& u);
 
 }  // namespace unbroken::analyze

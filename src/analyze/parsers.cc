@@ -1,5 +1,6 @@
 #include "analyze/parsers.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <charconv>
@@ -18,11 +19,20 @@ bool parse_int(std::string_view s, std::int64_t& out) {
   return ec == std::errc() && end == s.data() + s.size();
 }
 
-// "0.123" seconds; false for "-" and anything else that is not a number. The last of a
-// comma-separated list ("0.010, 0.120" after an upstream retry) is the one that answered.
-bool parse_seconds(std::string_view s, double& out) {
+// nginx's $upstream_* values list every upstream a request tried: "a, b" for the servers of one
+// group (the earlier ones failed and b was tried next), "a : b" across an internal redirect (a new
+// request). The last one answered; `retries` is how many of its group were tried before it.
+std::string_view last_upstream(std::string_view s, int* retries = nullptr) {
+  if (auto redirect = s.rfind(" : "); redirect != std::string_view::npos) s = s.substr(redirect + 3);
+  if (retries != nullptr) *retries = static_cast<int>(std::count(s.begin(), s.end(), ','));
   if (auto comma = s.rfind(','); comma != std::string_view::npos) s = s.substr(comma + 1);
-  s = trim_ows(s);
+  return trim_ows(s);
+}
+
+// "0.123" seconds; false for "-" and anything else that is not a number. Of a list ("0.010, 0.120"
+// after an upstream retry), the last one.
+bool parse_seconds(std::string_view s, double& out) {
+  s = last_upstream(s);
   if (s.empty() || s == "-") return false;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   // from_chars takes "inf" and "nan"; a log's seconds are finite and below ~30 years.
@@ -78,6 +88,25 @@ void classify_by_status(Entry& e) {
   }
 }
 
+void classify_upstream_failure(Entry& e, bool header_logged, bool connect_logged) {
+  if (e.upstream.empty() || (e.status != 502 && e.status != 504)) return;
+  if (header_logged && e.upstream_header_ms >= 0) return;  // the application's own 502/504
+  // nginx writes "-" for a connect time when it never connected.
+  const bool never_connected = connect_logged && e.upstream_connect_ms < 0;
+  e.phase = Phase::kHandler;
+  e.timer = Timer::kNone;
+  if (e.upstream.find(':') == std::string_view::npos) {
+    // Not an address but the upstream block's name: "no live upstreams", none could be tried.
+    e.outcome = Outcome::kUpstreamUnavailable;
+  } else if (e.status == 504) {
+    e.outcome = Outcome::kUpstreamTimeout;
+    e.timer = never_connected ? Timer::kUpstreamConnect : Timer::kUpstreamHeader;
+  } else {
+    // A 502 after connecting is a reset or a malformed head; nginx's log does not tell them apart.
+    e.outcome = never_connected ? Outcome::kUpstreamRefused : Outcome::kUpstreamReset;
+  }
+}
+
 std::string_view name(Format f) {
   switch (f) {
     case Format::kJson: return "json";
@@ -122,6 +151,10 @@ constexpr std::pair<std::string_view, NginxParser::Var> kVariables[] = {
     {"http_user_agent", NginxParser::Var::kUserAgent},
     {"request_time", NginxParser::Var::kRequestTime},
     {"upstream_response_time", NginxParser::Var::kUpstreamTime},
+    {"upstream_addr", NginxParser::Var::kUpstreamAddr},
+    {"upstream_status", NginxParser::Var::kUpstreamStatus},
+    {"upstream_header_time", NginxParser::Var::kUpstreamHeaderTime},
+    {"upstream_connect_time", NginxParser::Var::kUpstreamConnectTime},
     {"request_completion", NginxParser::Var::kCompletion},
     {"sent_http_content_length", NginxParser::Var::kContentLength},
 };
@@ -172,6 +205,9 @@ std::optional<NginxParser> NginxParser::compile(std::string_view format, std::st
     p.has_completion_ |= v == Var::kCompletion;
     p.has_length_ |= v == Var::kContentLength;
     p.has_body_bytes_ |= var == "body_bytes_sent";
+    p.has_upstream_ |= var.starts_with("upstream_") && v != Var::kOther;
+    p.has_header_time_ |= v == Var::kUpstreamHeaderTime;
+    p.has_connect_time_ |= v == Var::kUpstreamConnectTime;
     p.tokens_.push_back(Token{"", v});
   }
   if (!any) {
@@ -247,8 +283,27 @@ bool NginxParser::parse(std::string_view line, Entry& e) const {
         if (parse_seconds(v, d)) e.duration_ms = d * 1000;
         break;
       case Var::kUpstreamTime:
-        if (parse_seconds(v, d)) e.handler_ms = d * 1000;
+        if (parse_seconds(v, d)) e.handler_ms = e.upstream_ms = d * 1000;
         break;
+      case Var::kUpstreamHeaderTime:
+        if (parse_seconds(v, d)) e.upstream_header_ms = d * 1000;
+        break;
+      case Var::kUpstreamConnectTime:
+        if (parse_seconds(v, d)) e.upstream_connect_ms = d * 1000;
+        break;
+      case Var::kUpstreamAddr: {
+        int retries = 0;
+        std::string_view addr = last_upstream(v, &retries);
+        if (addr != "-") e.upstream = addr;
+        e.upstream_retries = std::max(e.upstream_retries, retries);
+        break;
+      }
+      case Var::kUpstreamStatus: {
+        int retries = 0;
+        if (parse_int(last_upstream(v, &retries), n) && n >= 100 && n <= 999) e.upstream_status = static_cast<int>(n);
+        e.upstream_retries = std::max(e.upstream_retries, retries);
+        break;
+      }
       case Var::kCompletion: completion = v; break;
       case Var::kContentLength:
         if (parse_int(v, n)) content_length = n;
@@ -270,6 +325,7 @@ bool NginxParser::parse(std::string_view line, Entry& e) const {
     }
   }
   classify_by_status(e);
+  if (has_upstream_) classify_upstream_failure(e, has_header_time_, has_connect_time_);
   if (e.outcome == Outcome::kOk && e.download()) {
     // nginx logs an abandoned download as a 200 with fewer bytes; these two variables say so exactly.
     bool short_body = has_body_bytes_ && content_length >= 0 && e.bytes_out >= 0 && e.bytes_out < content_length;

@@ -68,6 +68,10 @@ class NginxParser {
     kUpstreamTime,
     kCompletion,
     kContentLength,
+    kUpstreamAddr,
+    kUpstreamStatus,
+    kUpstreamHeaderTime,
+    kUpstreamConnectTime,
   };
 
  private:
@@ -82,7 +86,13 @@ class NginxParser {
   bool has_request_time_ = false;
   bool combined_ = false;
   bool has_completion_ = false, has_length_ = false, has_body_bytes_ = false;
+  bool has_upstream_ = false, has_header_time_ = false, has_connect_time_ = false;
 };
+
+// nginx's own 502 or 504 for a proxied request, told apart from one the application sent by the
+// absence of $upstream_header_time (when the format has it): an upstream_* outcome. Sets outcome,
+// phase and timer; leaves any other entry as it is.
+void classify_upstream_failure(Entry& e, bool header_logged, bool connect_logged);
 
 // HAProxy's default HTTP log format (`option httplog`), with or without the syslog prefix.
 [[nodiscard]] bool parse_haproxy(std::string_view line, Entry& e);

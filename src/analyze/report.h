@@ -63,8 +63,37 @@ struct Cliff {
   std::vector<Share> networks;
 };
 
+// A reverse proxy's upstream (unbroken's `upstream` field, nginx's $upstream_addr): how its
+// requests ended. Counts are exact unless `error` (more upstreams than the table holds).
+struct UpstreamRow {
+  std::string upstream;
+  std::uint64_t requests = 0;
+  std::uint64_t failures = 0;  // ended with an upstream_* outcome (502, 504)
+  std::array<std::uint64_t, kOutcomeCount> by_outcome{};
+  std::uint64_t server_errors = 0;    // 5xx the upstream answered itself
+  std::uint64_t retries = 0;          // attempts before the one that answered, summed
+  std::uint64_t reused_failures = 0;  // failures on a pooled keep-alive connection
+  double connect_ms = -1;             // mean, where logged
+  double header_ms = -1;              // mean time to its response head, where logged
+  std::uint64_t error = 0;
+};
+
+// Upstream failures of one upstream on one route piling up at one duration: its timeout, or its
+// application server's (gunicorn kills a sync worker at 30 s).
+struct UpstreamPile {
+  std::string upstream, route;
+  int status = 0;  // the status most of the pile was answered with
+  double seconds = 0, from = 0, to = 0;
+  std::uint64_t count = 0;     // of this upstream and route
+  std::uint64_t pile = 0;      // the whole pile, every upstream and route
+  Timer timer = Timer::kNone;  // the proxy's timer, when most of the pile carries it
+  std::int64_t timeout_ms = -1;
+  std::string known;
+};
+
 struct Finding {
-  std::string kind;     // cliff, timer, client_network, client, route, user_agent, delivery, wasted_work
+  std::string kind;     // cliff, timer, client_network, client, route, user_agent, delivery, wasted_work,
+                        // upstream_pile, upstream
   std::string subject;  // the route, network, timer or value it is about
   std::string text;     // one plain-language sentence or two
   double score = 0;     // ranking weight: roughly the share of departures it explains
@@ -137,6 +166,8 @@ struct Report {
   std::vector<Row> routes_by_departures, routes_by_ratio, ips, ips_by_ratio, networks, networks_by_ratio, user_agents;
   std::vector<Row> wasted_by_route;
   std::vector<Cliff> cliffs;
+  std::vector<UpstreamRow> upstreams;  // by failures, then requests
+  std::vector<UpstreamPile> upstream_piles;
   std::vector<TimerRow> timers;
   Delivery delivery;
   double wasted_ms = 0;

@@ -273,6 +273,37 @@ void cut_short_section(std::string& out, const Report& r, std::size_t width) {
   rows_table(out, width, "Cut short by network and route", "network route", cs.pairs, false);
 }
 
+std::string ms_or_dash(double ms) {
+  return ms >= 0 ? fmt::format("{:.1f}ms", ms) : "-";
+}
+
+// A reverse proxy's upstreams: how their requests ended, their failures by outcome, and the piles.
+void upstream_section(std::string& out, const Report& r, std::size_t width) {
+  if (r.upstreams.empty()) return;
+  section(out, "Upstreams (proxied requests)");
+  Table t({"upstream", "requests", "failures", "ratio", "5xx", "retries", "connect", "head", "±"});
+  std::string outcomes;
+  for (const UpstreamRow& u : r.upstreams) {
+    double ratio = static_cast<double>(u.failures) / static_cast<double>(std::max<std::uint64_t>(u.requests, 1));
+    t.row({u.upstream, group_digits(u.requests), group_digits(u.failures), pct(ratio), group_digits(u.server_errors),
+           group_digits(u.retries), ms_or_dash(u.connect_ms), ms_or_dash(u.header_ms), group_digits(u.error)});
+    std::string how = upstream_outcomes(u);
+    if (u.reused_failures > 0) how += fmt::format(" ({} on reused connections)", group_digits(u.reused_failures));
+    if (!how.empty()) outcomes += "  " + wrap(u.upstream + ": " + how, width, 4) + "\n";
+  }
+  t.render(out, width);
+  out += outcomes;
+  for (const UpstreamPile& p : r.upstream_piles) {
+    std::string timer = p.timer == Timer::kNone ? "no proxy timer" : fmt::format("{} timer", name(p.timer));
+    out += "  " +
+           wrap(fmt::format("pile: {} {}: {} answered {} between {:.1f} and {:.1f} s ({}; {} in the whole pile)",
+                            p.upstream, p.route, group_digits(p.count), p.status, p.from, p.to, timer,
+                            group_digits(p.pile)),
+                width, 4) +
+           "\n";
+  }
+}
+
 std::string bytes_or_dash(std::uint64_t b, bool logged) {
   return logged ? human_bytes(b) : "-";
 }
@@ -359,6 +390,15 @@ std::string group_digits(std::uint64_t n) {
   return s;
 }
 
+std::string upstream_outcomes(const UpstreamRow& u) {
+  std::string how;
+  for (std::size_t o = 0; o < kOutcomeCount; ++o) {
+    if (upstream_failure(static_cast<Outcome>(o)) && u.by_outcome[o] > 0)
+      how += fmt::format("{}{} {}", how.empty() ? "" : ", ", kOutcomeNames[o], group_digits(u.by_outcome[o]));
+  }
+  return how;
+}
+
 std::string human_bytes(std::uint64_t b) {
   if (b >= (1ULL << 30)) return fmt::format("{:.1f} GiB", static_cast<double>(b) / (1ULL << 30));
   if (b >= (1ULL << 20)) return fmt::format("{:.1f} MiB", static_cast<double>(b) / (1ULL << 20));
@@ -398,6 +438,7 @@ std::string render_text(const Report& r, std::size_t width) {
 
   if (r.departures > 0) departure_sections(out, r, width);
   cut_short_section(out, r, width);
+  upstream_section(out, r, width);
   traffic_sections(out, r, width);
 
   section(out, "Accuracy");

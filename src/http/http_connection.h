@@ -119,7 +119,15 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   std::uint64_t id_;
   std::unique_ptr<RequestParser> parser_;  // from ctx_.parsers while a request is being read
   net::TimerNode timer_;
-  std::array<net::TimePoint, kTimerCount> deadlines_;
+  // The connection's own timers, a slot each: the upstream and tunnel kinds are the proxy's, never
+  // armed here, and take no slot (rearm_timer scans every slot).
+  static constexpr std::size_t kOwnTimerCount = static_cast<std::size_t>(TimerKind::kSendRate) + 3;
+  static constexpr std::size_t slot(TimerKind k) {
+    auto i = static_cast<std::size_t>(k);  // the upstream kinds past kSendRate never come here
+    return k == TimerKind::kLinger ? kOwnTimerCount - 2 : k == TimerKind::kRecord ? kOwnTimerCount - 1 : i;
+  }
+  net::TimePoint& deadline(TimerKind k) { return deadlines_[slot(k)]; }
+  std::array<net::TimePoint, kOwnTimerCount> deadlines_;
   net::TimePoint timer_armed_at_{};  // when timer_ fires, if armed (never after the earliest deadline)
   RequestRecorder recorder_;
 

@@ -174,12 +174,11 @@ void HttpConnection::watch_delivery(std::size_t queued, bool progressed) {
     return;
   }
   // Send timeout: no write progress for that long while output waits for the client.
-  if (progressed || deadlines_[static_cast<std::size_t>(TimerKind::kSend)] == kNever)
-    arm(TimerKind::kSend, ctx_.limits.send_timeout);
+  if (progressed || deadline(TimerKind::kSend) == kNever) arm(TimerKind::kSend, ctx_.limits.send_timeout);
   // Minimum rate: what the client took over a window of one send timeout, from when output began
   // to wait for it. A queue that empties for a moment (a streaming producer refilling it after each
   // wake-up) does not restart the window, or a steady slow reader would never be judged.
-  if (ctx_.limits.min_send_rate > 0 && deadlines_[static_cast<std::size_t>(TimerKind::kSendRate)] == kNever) {
+  if (ctx_.limits.min_send_rate > 0 && deadline(TimerKind::kSendRate) == kNever) {
     rate_window_bytes_ = recorder_.conn_bytes_out();
     arm(TimerKind::kSendRate, ctx_.limits.send_timeout);
   }

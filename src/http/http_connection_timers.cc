@@ -35,20 +35,20 @@ std::chrono::milliseconds HttpConnection::timeout_of(TimerKind kind) const {
 }
 
 void HttpConnection::arm(TimerKind kind, std::chrono::milliseconds after) {
-  deadlines_[static_cast<std::size_t>(kind)] = ctx_.loop.now() + after;
+  deadline(kind) = ctx_.loop.now() + after;
   rearm_timer();
 }
 
 void HttpConnection::disarm(TimerKind kind) {
-  auto& d = deadlines_[static_cast<std::size_t>(kind)];
+  auto& d = deadline(kind);
   if (d == kNever) return;
   d = kNever;
   rearm_timer();
 }
 
 void HttpConnection::clear_deadlines_but_record() {
-  for (std::size_t k = 0; k < kTimerCount; ++k)
-    if (static_cast<TimerKind>(k) != TimerKind::kRecord) deadlines_[k] = kNever;
+  for (std::size_t k = 0; k < kOwnTimerCount; ++k)
+    if (k != slot(TimerKind::kRecord)) deadlines_[k] = kNever;
 }
 
 void HttpConnection::rearm_timer() {
@@ -70,8 +70,8 @@ void HttpConnection::rearm_timer() {
 void HttpConnection::on_timer() {
   net::TimePoint now = ctx_.loop.now();
   for (TimerKind kind : kTimerPriority) {
-    if (deadlines_[static_cast<std::size_t>(kind)] > now) continue;
-    deadlines_[static_cast<std::size_t>(kind)] = kNever;
+    if (deadline(kind) > now) continue;
+    deadline(kind) = kNever;
     switch (kind) {
       case TimerKind::kLinger: close_connection(false); break;
       case TimerKind::kRecord:

@@ -268,6 +268,10 @@ void TcpConnection::read_loop() {
     }
     in_.commit(*r);
     handler_->on_data(in_);
+    // A short read emptied the socket: under edge triggering every later arrival raises a new
+    // event, so the read that would only say EAGAIN is saved (nginx does the same). A hang-up
+    // raises one too (EPOLLRDHUP), so none is missed.
+    if (*r < room) break;
   }
 }
 

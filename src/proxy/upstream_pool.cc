@@ -7,6 +7,10 @@
 
 namespace unbroken::proxy {
 
+namespace {
+constexpr std::chrono::milliseconds kSurplusGrace{50};
+}  // namespace
+
 // A parked connection's handler and idle timer. Slots are made once and reused, so parking and
 // taking a connection allocate nothing once the pool has warmed up.
 struct UpstreamPool::Slot final : net::TransportHandler {
@@ -58,7 +62,12 @@ void UpstreamPool::park(std::size_t i, std::unique_ptr<net::TcpConnection> c, st
     loop_.defer([raw] { delete raw; });
     return;
   }
-  if (parked_[i].size() >= capacity_) drop(parked_[i].front());
+  // Past the capacity a connection is kept only for a moment: under load the responses of one
+  // loop turn park more connections at once than the next turn's requests take, and closing the
+  // surplus at once (nginx's keepalive N does) means connecting again a few microseconds later.
+  // Twice the capacity is the hard cap.
+  if (parked_[i].size() >= 2 * capacity_) drop(parked_[i].front());
+  if (parked_[i].size() >= capacity_) idle = std::min(idle, kSurplusGrace);
   if (free_.empty()) {
     slots_.push_back(std::make_unique<Slot>(*this));
     free_.push_back(slots_.back().get());

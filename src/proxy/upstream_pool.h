@@ -31,8 +31,9 @@ class UpstreamPool {
   // The most recently parked live connection to upstream `i` (it has the most keep-alive time left),
   // or null. The caller sets its handler before the loop's next turn.
   [[nodiscard]] std::unique_ptr<net::TcpConnection> take(std::size_t i);
-  // Keeps `c` (its last response ended cleanly, nothing left unread) for at most `idle`. When the
-  // upstream's slots are full the oldest parked connection is closed to make room.
+  // Keeps `c` (its last response ended cleanly, nothing left unread) for at most `idle`. Beyond
+  // `capacity` parked connections it is kept for 50 ms at most (a burst's surplus, taken again by
+  // the next requests or closed); at twice the capacity the oldest parked one is closed.
   void park(std::size_t i, std::unique_ptr<net::TcpConnection> c, std::chrono::milliseconds idle);
   [[nodiscard]] std::size_t idle(std::size_t i) const { return parked_[i].size(); }
 

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -206,10 +207,10 @@ TEST_F(ProxyTest, AnUpstreamThatStopsReadingTheBodyIs504ByTheSendTimer) {
   ASSERT_EQ(::listen(listener.get(), 8), 0);
   socklen_t len = sizeof a;
   ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&a), &len);
-  auto server = Server::start(
-      {{"--proxy", "/=http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)), "--upstream-send-timeout", "300ms"}});
+  auto server = Server::start({{"--proxy", "/=http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)),
+                                "--upstream-send-timeout", "300ms", "--max-body", "64MiB"}});
   UniqueFd fd = connect_to(server->port());
-  std::string body(6 << 20, 'u');  // within --max-body, beyond what the sockets hold
+  std::string body(40 << 20, 'u');  // beyond what loopback's socket buffers hold
   std::thread sender([&] {
     send_all(fd.get(),
              "POST /upload HTTP/1.1\r\nHost: app\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n");
@@ -223,8 +224,76 @@ TEST_F(ProxyTest, AnUpstreamThatStopsReadingTheBodyIs504ByTheSendTimer) {
   auto rec = server->wait_record([](const Record& x) { return field(x, "path") == "/upload"; });
   ASSERT_TRUE(rec);
   EXPECT_EQ(field(*rec, "outcome"), "upstream_timeout");
-  EXPECT_EQ(field(*rec, "timer"), "upstream_send");
+  EXPECT_EQ(field(*rec, "timer"), "upstream_send")
+      << field(*rec, "phase") << " " << field(*rec, "bytes_in") << " " << field(*rec, "upstream_bytes_out");
   EXPECT_EQ(field(*rec, "timeout_ms"), "300");
+}
+
+// Sends GET /big?bytes=40MiB&tag=TAG on a fresh connection and reads only the first bytes: a client
+// far slower than the application.
+UniqueFd stall_on_big(std::uint16_t port, const std::string& tag) {
+  UniqueFd fd = connect_to(port);
+  // Small enough that 10 MB cannot hide in the kernel's buffers, large enough that the window
+  // updates of loopback's 64 KiB segments do not wait on the persist timer.
+  int small = 256 * 1024;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  send_all(fd.get(), "GET /big?bytes=41943040&tag=" + tag + " HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n");
+  char buf[4096];
+  EXPECT_GT(::recv(fd.get(), buf, sizeof buf, 0), 0);
+  return fd;
+}
+
+// Response buffering: the sync worker hands its 40 MB (more than loopback's socket buffers and
+// our own output queue hold together) to unbroken at loopback speed and is free
+// while the client has barely started; the client still gets every byte. The control: aimed at
+// gunicorn directly, the same client holds the worker until it has read the last byte.
+TEST_F(ProxyTest, ASlowClientDoesNotHoldTheWorkerThroughUnbroken) {
+  auto app = gunicorn("127.0.0.1:0", "slowreader", 1);
+  auto server = Server::start({{"--proxy", "/=" + upstream(*app)}});
+  UniqueFd proxied = stall_on_big(server->port(), "proxied");
+  std::string line = "tag=proxied HTTP/1.1\" 200";
+  EXPECT_NE(app->wait_output(line, 5s).find(line), std::string::npos) << "the worker is still held";
+  bool eof = false;
+  std::string rest = read_until_close(proxied.get(), &eof);
+  EXPECT_GE(rest.size(), 41943040u - 4096);  // the rest of the body (and no more than asked)
+  auto rec =
+      server->wait_record([](const Record& x) { return field(x, "path").find("tag=proxied") != std::string::npos; });
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(field(*rec, "outcome"), "ok");
+  EXPECT_LT(std::stod(field(*rec, "upstream_ms")), std::stod(field(*rec, "duration_ms")));
+
+  UniqueFd direct = stall_on_big(port_of(*app), "direct");
+  std::string direct_line = "tag=direct HTTP/1.1\" 200";
+  EXPECT_EQ(app->wait_output(direct_line, 1500ms).find(direct_line), std::string::npos)
+      << "the control: a sync worker writes to its slow client itself";
+  read_until_close(direct.get(), &eof);
+  EXPECT_NE(app->wait_output(direct_line).find(direct_line), std::string::npos);
+}
+
+// Server-sent events pass through as they come: the first event reaches the client while the
+// application is still waiting to send the second.
+TEST_F(ProxyTest, ServerSentEventsStreamEventByEvent) {
+  auto app = gunicorn("127.0.0.1:0", "sse", 1);
+  auto server = Server::start({{"--proxy", "/=" + upstream(*app)}});
+  std::string gate = dir_ + "/gate";
+  UniqueFd fd = connect_to(server->port());
+  send_all(fd.get(), "GET /events?gate=" + gate + " HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n");
+  std::string got;
+  char buf[4096];
+  while (got.find("data: first\n\n") == std::string::npos) {
+    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    ASSERT_GT(n, 0) << got;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  EXPECT_EQ(got.find("second"), std::string::npos);
+  EXPECT_NE(got.find("Content-Type: text/event-stream"), std::string::npos) << got;
+  { std::ofstream(gate) << "go"; }
+  bool eof = false;
+  got += read_until_close(fd.get(), &eof);
+  auto r = parse_response(got);
+  ASSERT_TRUE(r) << got;
+  EXPECT_TRUE(r->complete);
+  EXPECT_EQ(r->body, "data: first\n\ndata: second\n\n");
 }
 
 // A client that reads the head of /big?bytes=6MiB&tag=TAG, then resets.

@@ -7,6 +7,7 @@ gunicorn --chdir tests/integration/targets flask_app:app --bind 127.0.0.1:0 (or 
 /slow?ms=N     waits N ms, then answers
 /big?bytes=N   N bytes in 64 KiB pieces: a sync worker blocks writing them to a slow client
 /die           starts a 1 MiB response, then the worker process exits in the middle of it
+/events?gate=F server-sent events: one, then another once the file F exists
 """
 import os
 import time
@@ -71,3 +72,17 @@ def die():
         os._exit(1)
 
     return Response(pieces(), mimetype="application/octet-stream", headers={"Content-Length": str(1 << 20)})
+
+
+@app.route("/events")
+def events():
+    """Server-sent events: one event, then (once the file `gate` exists) a second one."""
+    gate = request.args["gate"]
+
+    def stream():
+        yield "data: first\n\n"
+        while not os.path.exists(gate):
+            time.sleep(0.01)
+        yield "data: second\n\n"
+
+    return Response(stream(), mimetype="text/event-stream")

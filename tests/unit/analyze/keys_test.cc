@@ -39,6 +39,8 @@ TEST(RoutePattern, ThePatternOfTheServersRouteName) {
       {"", ""},
       {"GET ", ""},
       {"GET x", ""},
+      {"* /api/*", ""},  // a proxy's mount: the paths under it are the application's routes
+      {"* /*", ""},
   };
   for (auto [in, want] : cases) EXPECT_EQ(route_pattern(in), want) << in;
 }

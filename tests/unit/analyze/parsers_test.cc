@@ -8,17 +8,10 @@
 
 #include "analyze/time_parse.h"
 #include "base/record_schema.h"
+#include "json_line.h"
 
 namespace unbroken::analyze {
 namespace {
-
-// simdjson may read past the end of a line: parse a copy with padding, as the reader's buffer has.
-bool parse_json(JsonLineParser& p, std::string_view line, Entry& e) {
-  static std::string buf;
-  buf.assign(line);
-  buf.append(simdjson::SIMDJSON_PADDING, ' ');
-  return p.parse(std::string_view(buf.data(), line.size()), buf.size(), e);
-}
 
 constexpr std::string_view kJson =
     R"({"ts":"2026-11-26T23:50:01.123Z","conn":7,"req":1,"client":"127.0.0.1:53114","method":"GET",)"

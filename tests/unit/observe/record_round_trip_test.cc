@@ -19,22 +19,9 @@ namespace f = schema::field;
 
 // The fields the analyzer has no use for: the writer writes them, the reader skips them, and this
 // test checks them from the JSON instead.
-// The upstream fields are read by analyze in a later step of the proxy (issue 13).
-const std::set<std::string_view> kNotRead{f::kConn,
-                                          f::kReq,
-                                          f::kReferer,
-                                          f::kBytesIn,
-                                          f::kEncoding,
-                                          f::kUpstream,
-                                          f::kUpstreamStatus,
-                                          f::kUpstreamConnectMs,
-                                          f::kUpstreamHeaderMs,
-                                          f::kUpstreamMs,
-                                          f::kUpstreamBytesIn,
-                                          f::kUpstreamBytesOut,
-                                          f::kUpstreamReused,
-                                          f::kUpstreamRetries,
-                                          f::kRequestId};
+const std::set<std::string_view> kNotRead{
+    f::kConn,     f::kReq, f::kReferer, f::kBytesIn, f::kEncoding, f::kUpstreamBytesIn, f::kUpstreamBytesOut,
+    f::kRequestId};
 
 http::RequestRecord full_record(schema::Outcome o, schema::Phase p, std::optional<schema::TimerKind> t) {
   http::RequestRecord r;
@@ -99,6 +86,15 @@ void expect_read_back(const http::RequestRecord& r, const analyze::Entry& e) {
   EXPECT_DOUBLE_EQ(e.handler_ms, r.handler_ms);
   EXPECT_EQ(e.cancelled, r.cancelled);
   EXPECT_DOUBLE_EQ(e.wasted_ms, r.wasted_ms);
+  if (const auto& u = r.upstream) {
+    EXPECT_EQ(e.upstream, u->upstream);
+    EXPECT_EQ(e.upstream_status, u->status);
+    EXPECT_DOUBLE_EQ(e.upstream_connect_ms, u->connect_ms);
+    EXPECT_DOUBLE_EQ(e.upstream_header_ms, u->header_ms);
+    EXPECT_DOUBLE_EQ(e.upstream_ms, u->ms);
+    EXPECT_EQ(e.upstream_retries, u->retries);
+    EXPECT_EQ(e.upstream_reused, u->reused);
+  }
 }
 
 // The keys of the written line are exactly the schema's, in the schema's order, and the fields the
@@ -182,10 +178,11 @@ TEST(RecordRoundTrip, OptionalFieldsLeftOutReadAsUnknown) {
 
 // All an Entry holds, as text, to tell two apart.
 std::string describe(const analyze::Entry& e) {
-  return fmt::format("{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}", e.ts_ms, e.client, e.method, e.path,
-                     e.route, e.ua, e.status, analyze::name(e.outcome), analyze::name(e.phase), analyze::name(e.timer),
-                     e.timeout_ms, e.bytes_out, e.bytes_acked, e.bytes_unsent, e.duration_ms, e.handler_ms, e.cancelled,
-                     e.wasted_ms);
+  return fmt::format("{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} | {} {} {} {} {} {} {}", e.ts_ms, e.client,
+                     e.method, e.path, e.route, e.ua, e.status, analyze::name(e.outcome), analyze::name(e.phase),
+                     analyze::name(e.timer), e.timeout_ms, e.bytes_out, e.bytes_acked, e.bytes_unsent, e.duration_ms,
+                     e.handler_ms, e.cancelled, e.wasted_ms, e.upstream, e.upstream_status, e.upstream_connect_ms,
+                     e.upstream_header_ms, e.upstream_ms, e.upstream_retries, e.upstream_reused);
 }
 
 // Every field the reader knows is one the writer writes, and the other way round but for kNotRead:

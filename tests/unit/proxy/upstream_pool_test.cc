@@ -101,14 +101,22 @@ TEST_F(UpstreamPoolTest, AConnectionTheApplicationClosesLeavesThePoolAtOnce) {
   EXPECT_TRUE(run_until([&] { return pool.idle(0) == 0; }));
 }
 
-TEST_F(UpstreamPoolTest, IdleTimeoutAndCapacityCloseTheOldest) {
+// Capacity 2: a third and fourth connection are a burst's surplus, kept for a moment; a fifth
+// closes the oldest. Then each goes at its own idle timeout.
+TEST_F(UpstreamPoolTest, IdleTimeoutsAndTheCapacity) {
   UpstreamPool pool(*loop_, 1, 2, gauges_);
   net::TimePoint t0 = loop_->now();
   pool.park(0, connection(), 1s);
   pool.park(0, connection(), 5s);
-  pool.park(0, connection(), 5s);  // full: the oldest goes
-  EXPECT_EQ(pool.idle(0), 2u);
+  pool.park(0, connection(), 5s);  // surplus: 50 ms
+  pool.park(0, connection(), 5s);  // surplus: 50 ms
+  EXPECT_EQ(pool.idle(0), 4u);
+  pool.park(0, connection(), 5s);  // at twice the capacity: the oldest goes
+  EXPECT_EQ(pool.idle(0), 4u);
   EXPECT_TRUE(run_until([&] { return closed_by_pool(0); }));
+  loop_->run_timers(t0 + 200ms);  // the surplus (and the fifth, parked past the capacity too)
+  EXPECT_EQ(pool.idle(0), 1u);
+  EXPECT_EQ(gauges_[0].load(), 1);
   loop_->run_timers(t0 + 6s);
   EXPECT_EQ(pool.idle(0), 0u);
   EXPECT_EQ(gauges_[0].load(), 0);
