@@ -12,14 +12,13 @@
 
 #include "app/admin.h"
 #include "app/diag_routes.h"
+#include "app/proxy_setup.h"
 #include "app/session_setup.h"
 #include "app/static_route.h"
 #include "http/server.h"
 #include "observe/access_log.h"
 #include "observe/metrics.h"
 #include "observe/noise_control.h"
-#include "proxy/proxy_handler.h"
-#include "proxy/proxy_route.h"
 
 namespace unbroken::app {
 namespace {
@@ -74,38 +73,6 @@ void setup_operational_log() {
   spdlog::set_default_logger(logger);
 }
 
-// --proxy routes, after the diag routes (they keep their paths) and before the static fallback:
-// longer prefixes first, so the longest matching one wins.
-void mount_proxies(http::Router& router, const ServeConfig& cfg) {
-  std::vector<proxy::ProxyRoute> routes;
-  for (const auto& spec : cfg.proxy) {
-    std::string error;
-    auto r = proxy::parse_proxy_route(spec, error);
-    if (!r) throw std::runtime_error("--proxy: " + error);  // checked by the config already
-    routes.push_back(std::move(*r));
-  }
-  std::stable_sort(routes.begin(), routes.end(), [](const auto& a, const auto& b) {
-    return proxy::prefix_depth(a.prefix) > proxy::prefix_depth(b.prefix);
-  });
-  for (const auto& r : routes) {
-    auto s = std::make_shared<proxy::ProxySettings>();
-    for (const auto& u : r.upstreams) {
-      auto a = net::SocketAddress::parse(u);
-      if (!a) throw std::runtime_error("--proxy: cannot resolve upstream '" + u + "'");
-      s->upstreams.push_back(*a);
-      s->names.push_back(u);
-    }
-    s->connect_timeout = cfg.upstream_connect_timeout;
-    s->header_timeout = cfg.upstream_header_timeout;
-    s->read_timeout = cfg.upstream_read_timeout;
-    s->send_timeout = cfg.upstream_send_timeout;
-    s->abort_close = cfg.upstream_abort == "close";
-    s->keepalive = cfg.upstream_keepalive;
-    s->idle_timeout = cfg.upstream_idle_timeout;
-    router.add("*", proxy::route_pattern(r.prefix), proxy::make_proxy_handler(std::move(s)), http::BodyMode::kStream);
-  }
-}
-
 }  // namespace
 
 int run_serve(const ServeConfig& cfg) {
@@ -134,7 +101,9 @@ int run_serve(const ServeConfig& cfg) {
       mount_diag_routes(router);
       mount_session_diag(router, *sessions);
     }
-    mount_proxies(router, cfg);
+    // The routes' settings stay with the router's handlers; the list is for the health checks.
+    std::vector<std::shared_ptr<const proxy::ProxySettings>> proxies = mount_proxies(router, cfg);
+    HealthChecks health_checks(proxies);
     if (!cfg.root.empty()) {
       auto files = http::StaticFiles::open(cfg.root);
       if (!files) {

@@ -1,7 +1,5 @@
 #include "app/serve_config.h"
 
-#include <fcntl.h>
-#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -10,6 +8,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -18,66 +17,17 @@
 #include <utility>
 #include <variant>
 
-#include "base/unique_fd.h"
+#include "app/serve_options.h"
 #include "base/units.h"
 #include "net/socket.h"
 #include "proxy/proxy_route.h"
 
-namespace unbroken::app {
+namespace unbroken::app::serve_options {
 namespace {
 
-using Millis = std::chrono::milliseconds;
-// Where a setting lives: in ServeConfig itself, in its HTTP limits, or in their gzip settings, so
-// that each limit has its default in one place (http::HttpLimits) and no copy here.
-template <typename T>
-struct Member {
-  constexpr Member(T ServeConfig::*m) : own(m) {}
-  constexpr Member(T http::HttpLimits::*m) : limit(m) {}
-  constexpr Member(T http::GzipSettings::*m) : gzip(m) {}
-  T& of(ServeConfig& cfg) const { return own ? cfg.*own : limit ? cfg.limits.*limit : cfg.limits.gzip.*gzip; }
-  const T& of(const ServeConfig& cfg) const {
-    return own ? cfg.*own : limit ? cfg.limits.*limit : cfg.limits.gzip.*gzip;
-  }
-  T ServeConfig::*own = nullptr;
-  T http::HttpLimits::*limit = nullptr;
-  T http::GzipSettings::*gzip = nullptr;
-};
-using Field = std::variant<Member<std::vector<std::string>>, Member<std::string>, Member<unsigned>, Member<Millis>,
-                           Member<std::uint64_t>, Member<bool>>;
-
-// What a value must satisfy beyond parsing as its field's type.
-enum class Check {
-  kNone,
-  kAddress,        // HOST:PORT
-  kProxy,          // PREFIX=UPSTREAM[,UPSTREAM...]
-  kAddressOrOff,   // HOST:PORT or "off"
-  kDirectory,      // empty, or an existing directory
-  kNotEmpty,       // the access log: "-" is stdout, "off" is none, "" is a mistake
-  kLogFormat,      // json or text
-  kUpstreamAbort,  // finish or close
-  kSessionStore,   // memory, sqlite:PATH, redis://HOST:PORT[/DB]
-  kCookieName,     // an RFC 6265 token
-  kThreads,        // 0..kMaxThreads
-  kPositive,       // duration or byte size > 0
-  kPositiveCount,  // a number of things > 0, parsed like a size so "10k" works
-  kCount,          // a number of things, 0 meaning no limit
-  kRate,           // bytes a second, "1KiB/s" or "1KiB"; 0 meaning no minimum
-};
-
-// One row per setting: the flag and the TOML key are the same name, so they cannot drift apart.
-struct OptionSpec {
-  std::string_view flag;       // "--header-timeout"
-  std::string_view key;        // "header_timeout" in the --config file
-  std::string_view type_name;  // shown after the flag by --help
-  std::string_view help;       // one line; " (default ...)" is appended from the ServeConfig
-  Field field;
-  Check check;
-};
-
 constexpr unsigned kMaxThreads = 256;
-constexpr std::string_view kConfigFlag = "--config";
 
-constexpr std::array<OptionSpec, 34> kOptions{{
+constexpr OptionSpec kOptions[] = {
     {"--listen", "listen", "HOST:PORT", "serve HTTP on this address; repeat for several, [::1]:8080 for IPv6",
      &ServeConfig::listen, Check::kAddress},
     {"--admin", "admin", "HOST:PORT", "admin listener address (metrics, dashboard), or off", &ServeConfig::admin,
@@ -132,43 +82,156 @@ constexpr std::array<OptionSpec, 34> kOptions{{
      "the longest prefix wins over --root",
      &ServeConfig::proxy, Check::kProxy},
     {"--upstream-connect-timeout", "upstream_connect_timeout", "DURATION", "longest wait for an upstream's connect",
-     &ServeConfig::upstream_connect_timeout, Check::kPositive},
+     &UpstreamConfig::connect_timeout, Check::kPositive},
     {"--upstream-header-timeout", "upstream_header_timeout", "DURATION",
-     "longest wait from the request sent to the upstream's response head", &ServeConfig::upstream_header_timeout,
+     "longest wait from the request sent to the upstream's response head", &UpstreamConfig::header_timeout,
      Check::kPositive},
     {"--upstream-read-timeout", "upstream_read_timeout", "DURATION",
-     "longest wait for the next byte of an upstream's response body", &ServeConfig::upstream_read_timeout,
-     Check::kPositive},
+     "longest wait for the next byte of an upstream's response body", &UpstreamConfig::read_timeout, Check::kPositive},
     {"--upstream-send-timeout", "upstream_send_timeout", "DURATION",
-     "longest wait for an upstream to take the next byte of a request", &ServeConfig::upstream_send_timeout,
+     "longest wait for an upstream to take the next byte of a request", &UpstreamConfig::send_timeout,
      Check::kPositive},
     {"--upstream-abort", "upstream_abort", "POLICY",
-     "a client that leaves: finish (read the upstream's response into nothing, 30s / 8MiB at most) or close",
-     &ServeConfig::upstream_abort, Check::kUpstreamAbort},
+     "a client that leaves: finish (read the upstream's response into nothing, within --upstream-abort-budget) "
+     "or close",
+     &UpstreamConfig::abort, Check::kUpstreamAbort},
+    {"--upstream-abort-budget", "upstream_abort_budget", "DURATION[/SIZE]",
+     "after a client left (finish): how long and how many response bytes are read before the upstream is closed",
+     &UpstreamConfig::abort_budget, Check::kNone},
     {"--upstream-keepalive", "upstream_keepalive", "N",
      "idle keep-alive connections kept per event loop and upstream (0: a new connection per request)",
-     &ServeConfig::upstream_keepalive, Check::kCount},
+     &UpstreamConfig::keepalive, Check::kCount},
     {"--upstream-idle-timeout", "upstream_idle_timeout", "DURATION",
      "longest an idle upstream connection is kept (never longer than its Keep-Alive: timeout=)",
-     &ServeConfig::upstream_idle_timeout, Check::kPositive},
+     &UpstreamConfig::idle_timeout, Check::kPositive},
+    {"--upstream-max-fails", "upstream_max_fails", "N",
+     "refusals or timeouts in a row that take an upstream out for --upstream-fail-timeout (0: never)",
+     &UpstreamConfig::max_fails, Check::kCount},
+    {"--upstream-fail-timeout", "upstream_fail_timeout", "DURATION",
+     "how long a failing upstream is skipped before one request tries it again", &UpstreamConfig::fail_timeout,
+     Check::kPositive},
+    {"--upstream-request-buffering", "upstream_request_buffering", "on|off",
+     "read a request body whole before choosing the upstream (in memory, then a file under --temp-dir)",
+     &UpstreamConfig::request_buffering, Check::kOnOff},
+    {"--temp-dir", "temp_dir", "DIR", "buffered bodies beyond their memory share go to files here ($TMPDIR or /tmp)",
+     &ServeConfig::temp_dir, Check::kWritableDir},
+    {"--upstream-buffer", "upstream_buffer", "SIZE", "response bytes held in memory before the rest goes to a file",
+     &UpstreamConfig::buffer, Check::kPositive},
+    {"--upstream-max-temp", "upstream_max_temp", "SIZE", "the largest temp file one upstream response may fill",
+     &UpstreamConfig::max_temp, Check::kPositive},
+    {"--tunnel-idle-timeout", "tunnel_idle_timeout", "DURATION",
+     "an upgraded connection (WebSocket) closes after this long without a byte either way",
+     &UpstreamConfig::tunnel_idle_timeout, Check::kPositive},
     {"--session-cookie", "session_cookie", "NAME", "the session cookie's name", &ServeConfig::session_cookie,
      Check::kCookieName},
-}};
-
-template <typename... Fs>
-struct Overloaded : Fs... {
-  using Fs::operator()...;
 };
-// Implicit for aggregates in C++20, but clang 14 (the fuzzing build) does not deduce it yet.
-template <typename... Fs>
-Overloaded(Fs...) -> Overloaded<Fs...>;
 
-// A value that failed; the caller prefixes "--flag: " or "file:line: key: ". `line` is set when the
-// culprit is an element of a TOML array rather than the key's own value.
-struct BadValue {
-  std::string message;
-  unsigned line = 0;
+// A [[proxy]] table's own keys, which no flag sets: the route's abort policy and request buffering
+// (the --upstream-abort and --upstream-request-buffering settings under their short names), the
+// balancer, the active check and response buffering. A table also takes the TOML key of every
+// other upstream flag (upstream_read_timeout, upstream_keepalive, ...): see route_option().
+constexpr OptionSpec kRouteOptions[] = {
+    {"", "abort", "", "", &UpstreamConfig::abort, Check::kUpstreamAbort},
+    {"", "request_buffering", "", "", &UpstreamConfig::request_buffering, Check::kNone},
+    {"", "balance", "", "", &UpstreamConfig::balance, Check::kBalance},
+    {"", "health", "", "", &UpstreamConfig::health, Check::kHealthPath},
+    {"", "health_interval", "", "", &UpstreamConfig::health_interval, Check::kPositive},
+    {"", "buffering", "", "", &UpstreamConfig::buffering, Check::kNone},
 };
+
+// Syntax only, net's own (what SocketAddress::parse accepts), so the config takes exactly what the
+// server can bind; names are resolved when binding.
+void check_address(std::string_view s, std::string_view alternatives) {
+  std::string hint = "use HOST:PORT" + std::string(alternatives) + ", e.g. 127.0.0.1:8080 or [::1]:8080";
+  auto bad = [&](std::string_view why) {
+    return BadValue{"invalid address " + quote(s) + " (" + std::string(why) + ")"};
+  };
+  net::AddressSyntax a = net::parse_address_syntax(s);
+  // The server binds TCP listeners only; a unix: address is for connecting (the proxy's upstreams).
+  if (a.is_unix) throw bad("cannot listen on a unix socket; " + hint);
+  if (a.error == net::AddressError::kNotHostPort) throw bad(hint);
+  if (a.error != net::AddressError::kNone) throw bad(net::describe(a.error));
+}
+
+void check_directory(const std::string& path) {
+  if (path.empty()) return;  // no static files
+  std::error_code ec;
+  auto st = std::filesystem::status(path, ec);
+  if (ec) throw BadValue{"cannot access " + quote(path) + ": " + ec.message()};
+  if (!std::filesystem::is_directory(st)) throw BadValue{quote(path) + " is not a directory"};
+}
+
+// "DURATION[/SIZE]": the size keeps its default when only a duration is given.
+AbortBudget parse_abort_budget(const std::string& text, AbortBudget budget) {
+  auto bad = [&](std::string_view why) {
+    return BadValue{"invalid budget " + quote(text) + " (" + std::string(why) + ")"};
+  };
+  std::string_view time = text, size;
+  if (auto slash = time.find('/'); slash != std::string_view::npos) {
+    size = time.substr(slash + 1);
+    time = time.substr(0, slash);
+    auto n = parse_size(size);
+    if (!n || *n == 0) throw bad("use DURATION or DURATION/SIZE with both greater than 0, e.g. 30s/8MiB");
+    budget.bytes = *n;
+  }
+  auto d = parse_duration(time);
+  if (!d || d->count() == 0) throw bad("use DURATION or DURATION/SIZE with both greater than 0, e.g. 30s/8MiB");
+  budget.time = *d;
+  return budget;
+}
+
+void check_health_path(const std::string& path) {
+  // It goes on a request line as is: an origin-form target, nothing that would split the line.
+  bool printable = std::all_of(path.begin(), path.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+  if (path.empty() || path.front() != '/' || !printable)
+    throw BadValue{"invalid path " + quote(path) + " (use an absolute path such as /healthz)"};
+}
+
+// Whole decimal number up to `limit`; `too_large` finishes the message when it is above.
+unsigned parse_count(const std::string& text, unsigned limit, std::string_view too_large) {
+  if (text.empty() || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    throw BadValue{"invalid count " + quote(text) + " (use a whole number)"};
+  }
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || n > limit) throw BadValue{"invalid " + std::string(too_large)};
+  return static_cast<unsigned>(n);
+}
+
+bool parse_bool(const std::string& text, Check check) {
+  if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
+  if (text == "false" || text == "0" || text == "no" || text == "off") return false;
+  throw BadValue{"invalid value " + quote(text) +
+                 (check == Check::kOnOff ? " (use on or off)" : " (use true or false)")};
+}
+
+// Help text: the default is whatever `cfg` holds when the options are registered.
+std::string default_text(const OptionSpec& spec, const ServeConfig& cfg) {
+  return std::visit(
+      Overloaded{
+          [&](Member<std::vector<std::string>> f) {
+            std::string out;
+            for (const auto& v : f.of(cfg)) out += (out.empty() ? "" : " ") + v;
+            return out.empty() ? std::string("none") : out;
+          },
+          [&](Member<std::string> f) { return f.of(cfg).empty() ? std::string("none") : f.of(cfg); },
+          [&](Member<unsigned> f) { return std::to_string(f.of(cfg)); },
+          [&](Member<Millis> f) { return format_duration(f.of(cfg)); },
+          [&](Member<std::uint64_t> f) {
+            if (spec.check == Check::kPositiveCount || spec.check == Check::kCount) return std::to_string(f.of(cfg));
+            return format_size(f.of(cfg)) + (spec.check == Check::kRate ? "/s" : "");
+          },
+          [&](Member<bool> f) { return std::string(f.of(cfg) ? "on" : "off"); },
+          [&](Member<AbortBudget> f) { return format_duration(f.of(cfg).time) + "/" + format_size(f.of(cfg).bytes); },
+      },
+      spec.field);
+}
+
+bool is_upstream_setting(const Field& field) {
+  return std::visit([](const auto& f) { return f.up != nullptr; }, field);
+}
+
+}  // namespace
 
 // Keeps what() on one line whatever bytes a flag, a path or a file holds.
 std::string escape(std::string_view s) {
@@ -195,43 +258,12 @@ std::string where(std::string_view path, unsigned line) {
   return escape(path) + (line > 0 ? ":" + std::to_string(line) : "") + ": ";
 }
 
-// Syntax only, net's own (what SocketAddress::parse accepts), so the config takes exactly what the
-// server can bind; names are resolved when binding.
-void check_address(std::string_view s, std::string_view alternatives) {
-  std::string hint = "use HOST:PORT" + std::string(alternatives) + ", e.g. 127.0.0.1:8080 or [::1]:8080";
-  auto bad = [&](std::string_view why) {
-    return BadValue{"invalid address " + quote(s) + " (" + std::string(why) + ")"};
-  };
-  net::AddressSyntax a = net::parse_address_syntax(s);
-  // The server binds TCP listeners only; a unix: address is for connecting (the proxy's upstreams).
-  if (a.is_unix) throw bad("cannot listen on a unix socket; " + hint);
-  if (a.error == net::AddressError::kNotHostPort) throw bad(hint);
-  if (a.error != net::AddressError::kNone) throw bad(net::describe(a.error));
-}
-
-void check_directory(const std::string& path) {
-  if (path.empty()) return;  // no static files
-  std::error_code ec;
-  auto st = std::filesystem::status(path, ec);
-  if (ec) throw BadValue{"cannot access " + quote(path) + ": " + ec.message()};
-  if (!std::filesystem::is_directory(st)) throw BadValue{quote(path) + " is not a directory"};
-}
-
-// Whole decimal number up to `limit`; `too_large` finishes the message when it is above.
-unsigned parse_count(const std::string& text, unsigned limit, std::string_view too_large) {
-  if (text.empty() || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    throw BadValue{"invalid count " + quote(text) + " (use a whole number)"};
-  }
-  std::uint64_t n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || n > limit) throw BadValue{"invalid " + std::string(too_large)};
-  return static_cast<unsigned>(n);
-}
-
-bool parse_bool(const std::string& text) {
-  if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
-  if (text == "false" || text == "0" || text == "no" || text == "off") return false;
-  throw BadValue{"invalid value " + quote(text) + " (use true or false)"};
+// The temp directory must take files now, not at the first large body.
+void check_writable_dir(const std::string& path) {
+  if (path.empty()) throw BadValue{"must not be empty"};
+  check_directory(path);
+  if (::access(path.c_str(), W_OK | X_OK) != 0)
+    throw BadValue{quote(path) + " is not writable: " + std::strerror(errno)};
 }
 
 // Parses and checks `values` (as given, never empty; scalars take the last) into the spec's field.
@@ -253,6 +285,10 @@ void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::stri
           [&](Member<std::string> f) {
             if (spec.check == Check::kAddressOrOff && text != "off") check_address(text, " or off");
             if (spec.check == Check::kDirectory) check_directory(text);
+            if (spec.check == Check::kWritableDir) check_writable_dir(text);
+            if (spec.check == Check::kHealthPath && !text.empty()) check_health_path(text);
+            if (spec.check == Check::kBalance && text != "round_robin" && text != "least_conn")
+              throw BadValue{"invalid balance " + quote(text) + " (use round_robin or least_conn)"};
             if (spec.check == Check::kNotEmpty && text.empty()) throw BadValue{"must not be empty (use - for stdout)"};
             if (spec.check == Check::kLogFormat && text != "json" && text != "text")
               throw BadValue{"invalid format " + quote(text) + " (use json or text)"};
@@ -298,118 +334,10 @@ void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::stri
               throw BadValue{noun + quote(text) + " (must be greater than 0)"};
             f.of(cfg) = *n;
           },
-          [&](Member<bool> f) { f.of(cfg) = parse_bool(text); },
+          [&](Member<bool> f) { f.of(cfg) = parse_bool(text, spec.check); },
+          [&](Member<AbortBudget> f) { f.of(cfg) = parse_abort_budget(text, f.of(cfg)); },
       },
       spec.field);
-}
-
-// Help text: the default is whatever `cfg` holds when the options are registered.
-std::string default_text(const OptionSpec& spec, const ServeConfig& cfg) {
-  return std::visit(Overloaded{
-                        [&](Member<std::vector<std::string>> f) {
-                          std::string out;
-                          for (const auto& v : f.of(cfg)) out += (out.empty() ? "" : " ") + v;
-                          return out.empty() ? std::string("none") : out;
-                        },
-                        [&](Member<std::string> f) { return f.of(cfg).empty() ? std::string("none") : f.of(cfg); },
-                        [&](Member<unsigned> f) { return std::to_string(f.of(cfg)); },
-                        [&](Member<Millis> f) { return format_duration(f.of(cfg)); },
-                        [&](Member<std::uint64_t> f) {
-                          if (spec.check == Check::kPositiveCount) return std::to_string(f.of(cfg));
-                          return format_size(f.of(cfg)) + (spec.check == Check::kRate ? "/s" : "");
-                        },
-                        [&](Member<bool> f) { return std::string(f.of(cfg) ? "on" : "off"); },
-                    },
-                    spec.field);
-}
-
-std::string_view kind_of(const toml::node& node) {
-  switch (node.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    case toml::node_type::none: break;
-  }
-  return "nothing";
-}
-
-// The TOML value as the text a flag would have carried, so both go through apply(). Integers are
-// taken where a flag takes digits; durations accept the integer 0 for the same reason "0" is accepted.
-std::vector<std::string> toml_values(const OptionSpec& spec, const toml::node& node) {
-  auto wrong = [&](std::string_view expected) {
-    return BadValue{"expected " + std::string(expected) + ", got " + std::string(kind_of(node))};
-  };
-  auto integer = [&]() -> std::vector<std::string> { return {std::to_string(node.as_integer()->get())}; };
-  return std::visit(Overloaded{
-                        [&](Member<std::vector<std::string>>) {
-                          constexpr std::string_view kExpected = "a string or an array of strings";
-                          if (const auto* s = node.as_string()) return std::vector<std::string>{s->get()};
-                          const toml::array* array = node.as_array();
-                          if (array == nullptr) throw wrong(kExpected);
-                          std::vector<std::string> out;
-                          for (const toml::node& element : *array) {
-                            const auto* s = element.as_string();
-                            if (s == nullptr) {
-                              throw BadValue{"expected " + std::string(kExpected) + ", got an array holding " +
-                                                 std::string(kind_of(element)),
-                                             element.source().begin.line};
-                            }
-                            out.push_back(s->get());
-                          }
-                          if (out.empty()) throw BadValue{"expected at least one address, got an empty array"};
-                          return out;
-                        },
-                        [&](Member<std::string>) {
-                          if (const auto* s = node.as_string()) return std::vector<std::string>{s->get()};
-                          throw wrong("a string");
-                        },
-                        [&](Member<unsigned>) {
-                          if (node.is_integer()) return integer();
-                          throw wrong("an integer");
-                        },
-                        [&](Member<Millis>) {
-                          if (const auto* s = node.as_string()) return std::vector<std::string>{s->get()};
-                          if (node.is_integer()) return integer();
-                          throw wrong("a duration string such as \"10s\"");
-                        },
-                        [&](Member<std::uint64_t>) {
-                          if (const auto* s = node.as_string()) return std::vector<std::string>{s->get()};
-                          if (node.is_integer()) return integer();
-                          throw wrong(spec.check == Check::kPositiveCount || spec.check == Check::kCount
-                                          ? "an integer"
-                                          : "an integer or a size string such as \"8MiB\"");
-                        },
-                        [&](Member<bool>) {
-                          if (const auto* b = node.as_boolean())
-                            return std::vector<std::string>{b->get() ? "true" : "false"};
-                          throw wrong("true or false");
-                        },
-                    },
-                    spec.field);
-}
-
-// Read ourselves rather than toml::parse_file() so that the error carries errno's reason.
-std::string read_config_file(const std::string& path) {
-  auto fail = [&](int err) {
-    return ConfigError(std::string(kConfigFlag) + ": cannot read " + quote(path) + ": " + std::strerror(err));
-  };
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) throw fail(errno);
-  std::string text;
-  char buf[16 * 1024];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw fail(errno);  // EISDIR for a directory
-    if (n == 0) return text;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
 }
 
 const OptionSpec* find_by_key(std::string_view key) {
@@ -419,41 +347,71 @@ const OptionSpec* find_by_key(std::string_view key) {
   return nullptr;
 }
 
-void load_config_file(const std::string& path, ServeConfig& cfg) {
-  std::string text = read_config_file(path);
-  toml::table table;
-  try {
-    table = toml::parse(text, path);
-  } catch (const toml::parse_error& e) {
-    const auto& begin = e.source().begin;
-    std::string at = begin.line > 0 ? ":" + std::to_string(begin.line) + ":" + std::to_string(begin.column) : "";
-    throw ConfigError(escape(path) + at + ": invalid TOML: " + escape(e.description()));
+// A [[proxy]] table's key other than prefix and upstreams: its own, or an upstream flag's key
+// unless that setting has its own name in a table.
+const OptionSpec* route_option(std::string_view key, std::string& hint) {
+  for (const OptionSpec& spec : kRouteOptions) {
+    if (spec.key == key) return &spec;
   }
-  // toml::table is ordered by key; report problems in file order instead.
-  std::vector<std::pair<const toml::key*, const toml::node*>> entries;
-  for (const auto& [key, node] : table) entries.emplace_back(&key, &node);
-  std::sort(entries.begin(), entries.end(),
-            [](const auto& a, const auto& b) { return a.first->source().begin.line < b.first->source().begin.line; });
-
-  for (const auto& [key, node] : entries) {
-    const OptionSpec* spec = find_by_key(key->str());
-    if (spec == nullptr) throw ConfigError(where(path, key->source().begin.line) + "unknown key " + quote(key->str()));
-    try {
-      apply(*spec, cfg, toml_values(*spec, *node));
-    } catch (const BadValue& e) {
-      unsigned line = e.line > 0 ? e.line : node->source().begin.line;
-      throw ConfigError(where(path, line) + std::string(spec->key) + ": " + e.message);
+  const OptionSpec* spec = find_by_key(key);
+  if (spec == nullptr) return nullptr;
+  // TOML puts every key below a [[proxy]] header into that table: a server-wide key there is
+  // most likely meant for the top of the file.
+  hint = " (a server-wide key: put it above the first [[proxy]] table)";
+  if (!is_upstream_setting(spec->field)) return nullptr;
+  for (const OptionSpec& own : kRouteOptions) {
+    if (own.field == spec->field) {
+      hint = " (in a [[proxy]] table it is " + quote(own.key) + ")";
+      return nullptr;
     }
+  }
+  hint.clear();
+  return spec;
+}
+
+// Every route with its settings: the proxy strings with the global ones, the tables with their
+// keys over them. `source` names where the routes came from, for a prefix taken twice.
+void resolve_proxy_routes(ServeConfig& cfg, const std::vector<ProxyTable>& tables, const std::string& source) {
+  cfg.proxy_routes.clear();
+  for (const auto& spec : cfg.proxy) {
+    std::string error;
+    auto route = proxy::parse_proxy_route(spec, error);  // checked by apply() already
+    if (!route) throw ConfigError(source + escape(error));
+    cfg.proxy_routes.push_back({std::move(*route), cfg.upstream});
+  }
+  for (const ProxyTable& t : tables) {
+    ServeConfig scratch;
+    scratch.upstream = cfg.upstream;
+    for (const auto& [spec, values] : t.keys) apply(*spec, scratch, values);  // checked when loaded
+    cfg.proxy_routes.push_back({t.route, scratch.upstream});
+  }
+  for (std::size_t i = 0; i < cfg.proxy_routes.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      const std::string& prefix = cfg.proxy_routes[i].route.prefix;
+      if (cfg.proxy_routes[j].route.prefix == prefix)
+        throw ConfigError(source + "two routes have the prefix " + quote(prefix));
+    }
+  }
+  if (cfg.proxy_routes.empty()) return;
+  // Checked when given; the default ($TMPDIR or /tmp) only when a proxy will use it.
+  try {
+    check_writable_dir(cfg.temp_dir);
+  } catch (const BadValue& e) {
+    throw ConfigError("--temp-dir: " + e.message);
   }
 }
 
-}  // namespace
+}  // namespace unbroken::app::serve_options
+
+namespace unbroken::app {
+
+using namespace serve_options;
 
 void add_serve_options(CLI::App& serve, ServeConfig& cfg) {
   for (const OptionSpec& spec : kOptions) {
     const std::string name(spec.flag);
     const std::string help = std::string(spec.help) + " (default " + default_text(spec, cfg) + ")";
-    if (std::holds_alternative<Member<bool>>(spec.field)) {
+    if (std::holds_alternative<Member<bool>>(spec.field) && spec.check != Check::kOnOff) {
       // add_flag(name, const std::string&) registers a flag with only a description; a non-const
       // string would be taken as the variable to store into.
       serve.add_flag(name, help);
@@ -478,7 +436,9 @@ void finish_serve_config(CLI::App& serve, ServeConfig& cfg) {
   if (const CLI::Option* opt = serve.get_option_no_throw(std::string(kConfigFlag)); opt && opt->count() > 0) {
     cfg.config_file = opt->results().back();
   }
-  if (!cfg.config_file.empty()) load_config_file(cfg.config_file, cfg);
+  std::vector<ProxyTable> tables;
+  if (!cfg.config_file.empty()) load_config_file(cfg.config_file, cfg, tables);
+  std::string proxy_source = escape(cfg.config_file) + ": proxy: ";
 
   for (const OptionSpec& spec : kOptions) {
     const CLI::Option* opt = serve.get_option_no_throw(std::string(spec.flag));
@@ -488,7 +448,17 @@ void finish_serve_config(CLI::App& serve, ServeConfig& cfg) {
     } catch (const BadValue& e) {
       throw ConfigError(std::string(spec.flag) + ": " + e.message);
     }
+    if (spec.check == Check::kProxy) {
+      tables.clear();  // --proxy replaces the file's routes, strings and tables alike
+      proxy_source = std::string(spec.flag) + ": ";
+    }
   }
+  resolve_proxy_routes(cfg, tables, proxy_source);
+}
+
+std::string default_temp_dir() {
+  const char* dir = std::getenv("TMPDIR");
+  return dir != nullptr && *dir != '\0' ? std::string(dir) : std::string("/tmp");
 }
 
 }  // namespace unbroken::app

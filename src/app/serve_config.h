@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "http/http_limits.h"
+#include "proxy/proxy_route.h"
 
 // CLI11 declares this itself (CLI/App.hpp); declaring it here keeps CLI11 out of every file that only
 // needs ServeConfig.
@@ -17,6 +18,48 @@ class App;
 }  // namespace CLI
 
 namespace unbroken::app {
+
+// --upstream-abort-budget DURATION[/SIZE]: how long, and how many response bytes, an upstream is
+// read into nothing after its client left (the finish policy); past either it is closed.
+struct AbortBudget {
+  std::chrono::milliseconds time{30'000};
+  std::uint64_t bytes = 8 * 1024 * 1024;
+  bool operator==(const AbortBudget&) const = default;
+};
+
+// One proxy route's upstream settings: the --upstream-* flags, and for a [[proxy]] table its own
+// keys over them. serve copies them into the route's proxy::ProxySettings, whose defaults these
+// match (a unit test compares them).
+struct UpstreamConfig {
+  std::chrono::milliseconds connect_timeout{2'000};
+  std::chrono::milliseconds header_timeout{60'000};
+  std::chrono::milliseconds read_timeout{60'000};
+  std::chrono::milliseconds send_timeout{30'000};
+  std::string abort = "finish";  // a client that leaves: finish (read the rest) or close
+  AbortBudget abort_budget;
+  std::uint64_t keepalive = 32;  // idle pooled connections per loop and upstream; 0: no pooling
+  std::chrono::milliseconds idle_timeout{1'000};
+  std::uint64_t max_fails = 3;  // 0: never taken out by failures
+  std::chrono::milliseconds fail_timeout{10'000};
+  bool request_buffering = true;
+  std::uint64_t buffer = 1024 * 1024;              // response bytes held in memory before a temp file
+  std::uint64_t max_temp = 1024ull * 1024 * 1024;  // the largest response temp file
+  std::chrono::milliseconds tunnel_idle_timeout{60'000};
+  // [[proxy]] table keys only, no flag.
+  std::string balance = "round_robin";  // or least_conn
+  std::string health;                   // GET this path every health_interval; empty: no active check
+  std::chrono::milliseconds health_interval{5'000};
+  bool buffering = true;  // false: the response streams through with back-pressure
+};
+
+// A proxy route ready to mount: where, to whom, with which settings.
+struct ProxyRouteConfig {
+  proxy::ProxyRoute route;
+  UpstreamConfig upstream;
+};
+
+// $TMPDIR, or /tmp when it is unset or empty.
+[[nodiscard]] std::string default_temp_dir();
 
 struct ServeConfig {
   std::vector<std::string> listen{"127.0.0.1:8080"};  // HOST:PORT, repeatable; [::1]:8080 for IPv6
@@ -37,15 +80,15 @@ struct ServeConfig {
   std::chrono::milliseconds session_ttl{30 * 60'000};      // sliding: each use extends it
   std::chrono::milliseconds session_sweep{60'000};         // how often expired sessions are removed
   std::string session_cookie = "ub_session";
-  // Reverse proxy: "PREFIX=UPSTREAM[,UPSTREAM...]" each, checked (proxy::parse_proxy_route).
+  // Reverse proxy: "PREFIX=UPSTREAM[,UPSTREAM...]" each, checked (proxy::parse_proxy_route); the
+  // --proxy flags, or the file's proxy strings.
   std::vector<std::string> proxy;
-  std::chrono::milliseconds upstream_connect_timeout{2'000};
-  std::chrono::milliseconds upstream_header_timeout{60'000};
-  std::chrono::milliseconds upstream_read_timeout{60'000};
-  std::chrono::milliseconds upstream_send_timeout{30'000};
-  std::string upstream_abort = "finish";  // a client that leaves: finish (read the rest) or close
-  std::uint64_t upstream_keepalive = 32;  // idle connections per loop and upstream
-  std::chrono::milliseconds upstream_idle_timeout{1'000};
+  UpstreamConfig upstream;                    // the --upstream-* and --tunnel-idle-timeout flags
+  std::string temp_dir = default_temp_dir();  // buffered bodies; checked to be a writable directory
+  // Every proxy route, filled by finish_serve_config: each `proxy` string with the global upstream
+  // settings, then each [[proxy]] table of the file with its own keys over them. --proxy flags
+  // replace the file's routes of both forms, as --listen replaces the file's listen.
+  std::vector<ProxyRouteConfig> proxy_routes;
   std::string config_file;  // --config
 };
 

@@ -21,6 +21,8 @@ namespace unbroken::proxy {
 
 enum class Balance : std::uint8_t { kRoundRobin, kLeastConn };
 
+class UpstreamGroup;  // proxy/upstream_group.h
+
 // One proxy route's settings, built at start-up from the flags and the route's [[proxy]] table and
 // shared read-only by every loop (only `next` changes).
 struct ProxySettings {
@@ -63,6 +65,9 @@ struct ProxySettings {
   std::size_t output_low_water = 64 * 1024;
   http::ParserLimits limits{64 * 1024, 200, std::numeric_limits<std::uint64_t>::max()};  // no body cap
   mutable std::atomic<std::size_t> next{0};                                              // round robin
+  // The balancer and the health of `upstreams`, shared by every loop (thread-safe); set by serve
+  // after the fields above, from them.
+  std::shared_ptr<UpstreamGroup> group;
   // Parked connections per upstream, summed over the loops' pools (the pool_idle gauge); made by
   // make_proxy_handler.
   mutable std::unique_ptr<std::atomic<std::int64_t>[]> pool_idle;

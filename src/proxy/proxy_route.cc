@@ -4,10 +4,8 @@
 #include "net/socket.h"
 
 namespace unbroken::proxy {
-namespace {
 
-// One upstream in net's syntax, or an error message.
-std::optional<std::string> upstream_address(std::string_view text, std::string& error) {
+std::optional<std::string> parse_upstream(std::string_view text, std::string& error) {
   std::string_view addr = text;
   constexpr std::string_view kHttp = "http://";
   if (addr.rfind(kHttp, 0) == 0) {
@@ -29,7 +27,14 @@ std::optional<std::string> upstream_address(std::string_view text, std::string& 
   return std::string(addr);
 }
 
-}  // namespace
+std::optional<std::string> parse_prefix(std::string_view prefix, std::string& error) {
+  if (prefix.empty() || prefix.front() != '/' || prefix.find_first_of("?#* \t") != std::string_view::npos) {
+    error = "invalid proxy prefix '" + std::string(prefix) + "' (a path such as /api or /)";
+    return std::nullopt;
+  }
+  while (prefix.size() > 1 && prefix.back() == '/') prefix.remove_suffix(1);
+  return std::string(prefix);
+}
 
 std::optional<ProxyRoute> parse_proxy_route(std::string_view spec, std::string& error) {
   auto eq = spec.find('=');
@@ -38,18 +43,14 @@ std::optional<ProxyRoute> parse_proxy_route(std::string_view spec, std::string& 
     return std::nullopt;
   }
   ProxyRoute route;
-  std::string_view prefix = spec.substr(0, eq);
-  if (prefix.empty() || prefix.front() != '/' || prefix.find_first_of("?#* \t") != std::string_view::npos) {
-    error = "invalid proxy prefix '" + std::string(prefix) + "' (a path such as /api or /)";
-    return std::nullopt;
-  }
-  while (prefix.size() > 1 && prefix.back() == '/') prefix.remove_suffix(1);
-  route.prefix = prefix;
+  auto prefix = parse_prefix(spec.substr(0, eq), error);
+  if (!prefix) return std::nullopt;
+  route.prefix = std::move(*prefix);
   std::string_view list = spec.substr(eq + 1);
   while (!list.empty()) {
     std::string_view one = next_list_element(list);
     if (one.empty()) continue;
-    auto addr = upstream_address(one, error);
+    auto addr = parse_upstream(one, error);
     if (!addr) return std::nullopt;
     route.upstreams.push_back(std::move(*addr));
   }

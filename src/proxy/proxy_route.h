@@ -16,6 +16,13 @@ struct ProxyRoute {
   std::vector<std::string> upstreams;
 };
 
+// One upstream, "http://HOST:PORT" or "unix:/path", in net's syntax ("HOST:PORT" or "unix:/path").
+// nullopt with `error` set to one line that quotes it. Also for a [[proxy]] table's `upstreams`.
+[[nodiscard]] std::optional<std::string> parse_upstream(std::string_view text, std::string& error);
+
+// A path prefix ("/api", "/api/" -> "/api", "/"), or nullopt with `error` set to one line quoting it.
+[[nodiscard]] std::optional<std::string> parse_prefix(std::string_view text, std::string& error);
+
 // Parses "PREFIX=UPSTREAM[,UPSTREAM...]" (UPSTREAM is http://HOST:PORT or unix:/path). nullopt with
 // `error` set to one line that quotes the bad part.
 [[nodiscard]] std::optional<ProxyRoute> parse_proxy_route(std::string_view spec, std::string& error);

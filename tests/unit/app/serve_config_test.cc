@@ -3,71 +3,16 @@
 #include "app/serve_config.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
-#include <filesystem>
-#include <fstream>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "net/socket.h"
+#include "serve_config_rig.h"
 
 namespace unbroken::app {
 namespace {
-
-using std::chrono::milliseconds;
-namespace fs = std::filesystem;
-
-// Parses `serve ARGS...` as main() does and returns the config.
-ServeConfig parse(std::vector<std::string> args) {
-  CLI::App app{"unbroken"};
-  CLI::App* serve = app.add_subcommand("serve");
-  ServeConfig cfg;
-  add_serve_options(*serve, cfg);
-  args.insert(args.begin(), "serve");
-  // CLI11 takes the vector overload reversed: it pops arguments off the back.
-  std::reverse(args.begin(), args.end());
-  app.parse(args);
-  finish_serve_config(*serve, cfg);
-  return cfg;
-}
-
-// The message a user would see, or "" when the arguments were accepted.
-std::string error_of(std::vector<std::string> args) {
-  try {
-    parse(std::move(args));
-  } catch (const ConfigError& e) {
-    return e.what();
-  } catch (const CLI::ParseError& e) {
-    return std::string("CLI11: ") + e.what();
-  }
-  return "";
-}
-
-class ServeConfigTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "serve_config_test.XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  // Writes `text` to a file in the temporary directory and returns its path.
-  std::string write(std::string_view name, std::string_view text) {
-    fs::path p = dir_ / name;
-    std::ofstream(p) << text;
-    return p.string();
-  }
-
-  fs::path dir_;
-};
 
 TEST_F(ServeConfigTest, NoFlagsKeepsTheDefaults) {
   ServeConfig cfg = parse({});
@@ -207,17 +152,17 @@ TEST_F(ServeConfigTest, ProxyRepeatsAndUpstreamTimeoutsParse) {
   ServeConfig cfg = parse({"--proxy", "/api=http://127.0.0.1:8000,unix:/run/app.sock", "--proxy=/=http://[::1]:9",
                            "--upstream-connect-timeout", "500ms", "--upstream-header-timeout", "3s",
                            "--upstream-read-timeout", "4s", "--upstream-abort", "close"});
-  EXPECT_EQ(cfg.upstream_abort, "close");
+  EXPECT_EQ(cfg.upstream.abort, "close");
   EXPECT_EQ(cfg.proxy, (std::vector<std::string>{"/api=http://127.0.0.1:8000,unix:/run/app.sock", "/=http://[::1]:9"}));
-  EXPECT_EQ(cfg.upstream_connect_timeout, milliseconds{500});
-  EXPECT_EQ(cfg.upstream_header_timeout, milliseconds{3'000});
-  EXPECT_EQ(cfg.upstream_read_timeout, milliseconds{4'000});
+  EXPECT_EQ(cfg.upstream.connect_timeout, milliseconds{500});
+  EXPECT_EQ(cfg.upstream.header_timeout, milliseconds{3'000});
+  EXPECT_EQ(cfg.upstream.read_timeout, milliseconds{4'000});
   ServeConfig def = parse({});
   EXPECT_TRUE(def.proxy.empty());
-  EXPECT_EQ(def.upstream_abort, "finish");
-  EXPECT_EQ(def.upstream_connect_timeout, milliseconds{2'000});
-  EXPECT_EQ(def.upstream_header_timeout, milliseconds{60'000});
-  EXPECT_EQ(def.upstream_read_timeout, milliseconds{60'000});
+  EXPECT_EQ(def.upstream.abort, "finish");
+  EXPECT_EQ(def.upstream.connect_timeout, milliseconds{2'000});
+  EXPECT_EQ(def.upstream.header_timeout, milliseconds{60'000});
+  EXPECT_EQ(def.upstream.read_timeout, milliseconds{60'000});
 }
 
 TEST_F(ServeConfigTest, BadProxyIsOneLineNamingIt) {
@@ -446,15 +391,15 @@ TEST_F(ServeConfigTest, ConfigFileKeepsDefaultsForAbsentKeysAndTakesASingleListe
 }
 
 TEST_F(ServeConfigTest, ConfigFileTakesProxySpecsAsStrings) {
-  // The flag's form, one string per route; [[proxy]] tables are not taken yet.
+  // The flag's form, one string per route.
   std::string path = write("serve.toml", R"(proxy = ["/api=http://127.0.0.1:8000", "/=unix:/run/app.sock"]
 upstream_header_timeout = "5s"
 upstream_abort = "close"
 )");
   ServeConfig cfg = parse({"--config", path});
   EXPECT_EQ(cfg.proxy, (std::vector<std::string>{"/api=http://127.0.0.1:8000", "/=unix:/run/app.sock"}));
-  EXPECT_EQ(cfg.upstream_header_timeout, milliseconds{5'000});
-  EXPECT_EQ(cfg.upstream_abort, "close");
+  EXPECT_EQ(cfg.upstream.header_timeout, milliseconds{5'000});
+  EXPECT_EQ(cfg.upstream.abort, "close");
   std::string bad = write("bad.toml", "proxy = [\"/api=ftp://h:1\"]\n");
   EXPECT_NE(error_of({"--config", bad}).find("proxy: invalid upstream 'ftp://h:1'"), std::string::npos)
       << error_of({"--config", bad});

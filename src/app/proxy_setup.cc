@@ -1,0 +1,82 @@
+#include "app/proxy_setup.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "proxy/upstream_group.h"
+
+namespace unbroken::app {
+
+std::shared_ptr<proxy::ProxySettings> make_proxy_settings(const ProxyRouteConfig& route, const ServeConfig& cfg) {
+  auto s = std::make_shared<proxy::ProxySettings>();
+  for (const auto& u : route.route.upstreams) {
+    auto a = net::SocketAddress::parse(u);
+    if (!a) throw std::runtime_error("proxy " + route.route.prefix + ": cannot resolve upstream '" + u + "'");
+    s->upstreams.push_back(*a);
+    s->names.push_back(u);
+  }
+  const UpstreamConfig& u = route.upstream;
+  s->balance = u.balance == "least_conn" ? proxy::Balance::kLeastConn : proxy::Balance::kRoundRobin;
+  s->connect_timeout = u.connect_timeout;
+  s->header_timeout = u.header_timeout;
+  s->read_timeout = u.read_timeout;
+  s->send_timeout = u.send_timeout;
+  s->abort_close = u.abort == "close";
+  s->abort_budget = u.abort_budget.time;
+  s->abort_budget_bytes = u.abort_budget.bytes;
+  s->keepalive = u.keepalive;
+  s->idle_timeout = u.idle_timeout;
+  s->max_fails = static_cast<int>(std::min<std::uint64_t>(u.max_fails, 1'000'000));
+  s->fail_timeout = u.fail_timeout;
+  s->health_path = u.health;
+  s->health_interval = u.health_interval;
+  s->request_buffering = u.request_buffering;
+  s->buffering = u.buffering;
+  s->max_body = cfg.limits.max_body;
+  s->response_buffer_memory = u.buffer;
+  s->response_max_temp = u.max_temp;
+  s->temp_dir = cfg.temp_dir;
+  s->tunnel_idle_timeout = u.tunnel_idle_timeout;
+  s->group = std::make_shared<proxy::UpstreamGroup>(*s);
+  return s;
+}
+
+std::vector<std::shared_ptr<const proxy::ProxySettings>> mount_proxies(http::Router& router, const ServeConfig& cfg) {
+  std::vector<const ProxyRouteConfig*> routes;
+  for (const auto& r : cfg.proxy_routes) routes.push_back(&r);
+  std::stable_sort(routes.begin(), routes.end(), [](const auto* a, const auto* b) {
+    return proxy::prefix_depth(a->route.prefix) > proxy::prefix_depth(b->route.prefix);
+  });
+  std::vector<std::shared_ptr<const proxy::ProxySettings>> out;
+  for (const ProxyRouteConfig* r : routes) {
+    std::shared_ptr<const proxy::ProxySettings> s = make_proxy_settings(*r, cfg);
+    router.add("*", proxy::route_pattern(r->route.prefix), proxy::make_proxy_handler(s), http::BodyMode::kStream);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+HealthChecks::HealthChecks(std::vector<std::shared_ptr<const proxy::ProxySettings>> routes)
+    : routes_(std::move(routes)) {
+  std::erase_if(routes_, [](const auto& s) { return !s->group->has_health_check(); });
+  if (routes_.empty()) return;
+  auto loop = net::EventLoop::create();
+  if (!loop) throw std::runtime_error("health checks: cannot create an event loop: " + loop.error().message());
+  loop_ = std::move(*loop);
+  // Started before the loop runs, which is as good as on its thread.
+  for (const auto& s : routes_) s->group->start_health_checks(*loop_);
+  thread_ = std::thread([this] { loop_->run(); });
+}
+
+HealthChecks::~HealthChecks() {
+  if (!loop_) return;
+  // On the loop's thread, then stop from inside that turn: a stop() from here could end the loop
+  // before a posted task ran.
+  loop_->post([this] {
+    for (const auto& s : routes_) s->group->stop_health_checks();
+    loop_->stop();
+  });
+  thread_.join();
+}
+
+}  // namespace unbroken::app

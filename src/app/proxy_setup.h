@@ -1,0 +1,42 @@
+#pragma once
+// The reverse proxy for `serve`: each configured route's proxy::ProxySettings (with its upstream
+// group), mounted on the router, and the thread that runs the routes' active health checks.
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "app/serve_config.h"
+#include "http/router.h"
+#include "net/event_loop.h"
+#include "proxy/proxy_handler.h"
+
+namespace unbroken::app {
+
+// One route's settings from its config and the server's (--max-body, --temp-dir), the upstreams
+// resolved and the group made. Throws std::runtime_error naming an upstream that does not resolve.
+[[nodiscard]] std::shared_ptr<proxy::ProxySettings> make_proxy_settings(const ProxyRouteConfig& route,
+                                                                        const ServeConfig& cfg);
+
+// Mounts every proxy route after the diag routes (they keep their paths) and before the static
+// fallback, the longest prefix first so that it wins. Returns the routes' settings (for the health
+// checks and the metrics), in mounting order.
+std::vector<std::shared_ptr<const proxy::ProxySettings>> mount_proxies(http::Router& router, const ServeConfig& cfg);
+
+// The active checks of every route with a `health` path, on one loop thread of their own (none is
+// started when no route has one): a check never waits behind client traffic, and the groups are
+// shared by every loop anyway. Stops and joins on destruction, before the settings may go.
+class HealthChecks {
+ public:
+  explicit HealthChecks(std::vector<std::shared_ptr<const proxy::ProxySettings>> routes);
+  ~HealthChecks();
+  HealthChecks(const HealthChecks&) = delete;
+  HealthChecks& operator=(const HealthChecks&) = delete;
+
+ private:
+  std::vector<std::shared_ptr<const proxy::ProxySettings>> routes_;
+  std::unique_ptr<net::EventLoop> loop_;
+  std::thread thread_;
+};
+
+}  // namespace unbroken::app
