@@ -79,4 +79,17 @@ HealthChecks::~HealthChecks() {
   thread_.join();
 }
 
+observe::UpstreamGaugeSource upstream_gauges(std::vector<std::shared_ptr<const proxy::ProxySettings>> routes) {
+  return [routes = std::move(routes)] {
+    std::vector<observe::UpstreamGauge> out;
+    net::TimePoint now = net::Clock::now();
+    for (const auto& s : routes)
+      for (std::size_t i = 0; i < s->upstreams.size(); ++i) {
+        auto idle = s->pool_idle ? s->pool_idle[i].load(std::memory_order_relaxed) : 0;
+        out.push_back({s->names[i], static_cast<std::size_t>(std::max<std::int64_t>(idle, 0)), s->group->up(i, now)});
+      }
+    return out;
+  };
+}
+
 }  // namespace unbroken::app

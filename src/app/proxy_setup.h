@@ -9,6 +9,7 @@
 #include "app/serve_config.h"
 #include "http/router.h"
 #include "net/event_loop.h"
+#include "observe/upstream_metrics.h"
 #include "proxy/proxy_handler.h"
 
 namespace unbroken::app {
@@ -22,6 +23,12 @@ namespace unbroken::app {
 // fallback, the longest prefix first so that it wins. Returns the routes' settings (for the health
 // checks and the metrics), in mounting order.
 std::vector<std::shared_ptr<const proxy::ProxySettings>> mount_proxies(http::Router& router, const ServeConfig& cfg);
+
+// The pool and balancer gauges of every route's upstreams, for observe::UpstreamMetrics: idle
+// pooled connections summed over the loops, and whether the balancer has the upstream in rotation.
+// Safe from the admin thread (relaxed atomics only).
+[[nodiscard]] observe::UpstreamGaugeSource upstream_gauges(
+    std::vector<std::shared_ptr<const proxy::ProxySettings>> routes);
 
 // The active checks of every route with a `health` path, on one loop thread of their own (none is
 // started when no route has one): a check never waits behind client traffic, and the groups are

@@ -136,6 +136,7 @@ int run_serve(const ServeConfig& cfg) {
     // Fed by the record sink (every loop's thread); the proxy sets its gauge source on it. Counted
     // before the record is logged: a record in the log is in the next scrape.
     observe::UpstreamMetrics upstream_metrics;
+    if (!proxies.empty()) upstream_metrics.set_gauge_source(upstream_gauges(proxies));
     http::Server server(opts, router, [&access_log, &noise, &upstream_metrics](const http::RequestRecord& r) {
       upstream_metrics.observe(r);
       if (access_log) access_log->write(r);

@@ -247,6 +247,7 @@ void TcpConnection::read_available() {
 void TcpConnection::read_loop() {
   // Edge-triggered: read until EAGAIN, or until the cap (then the rest waits in the kernel and a
   // later set_reading(true) re-arms the event).
+  drained_ = false;
   while (fd_ && reading_ && !peer_closed_) {
     if (in_.size() >= max_buffered_) {
       reading_ = false;
@@ -258,15 +259,17 @@ void TcpConnection::read_loop() {
     room = std::min(room, in_.writable());
     auto r = read_some(fd_.get(), p, room);
     if (!r) {
-      if (r.error().would_block()) break;
+      drained_ = r.error().would_block();
+      if (drained_) break;
       handler_->on_transport_error(classify(r.error()));
       return;
     }
     if (*r == 0) {
-      peer_closed_ = true;
+      peer_closed_ = drained_ = true;
       break;
     }
     in_.commit(*r);
+    drained_ = *r < room;
     handler_->on_data(in_);
     // A short read emptied the socket: under edge triggering every later arrival raises a new
     // event, so the read that would only say EAGAIN is saved (nginx does the same). A hang-up
@@ -293,7 +296,9 @@ void TcpConnection::on_events(std::uint32_t events) {
   }
   if ((events & kWritable) && want_write_ && !flush_and_report()) return;
   // EPOLLRDHUP arrives even while reading is paused: report the hang-up now, not at the next write.
-  if (((events & kPeerClosed) || peer_closed_) && !peer_close_reported_) {
+  bool hung_up = (events & kPeerClosed) || peer_closed_;
+  if (hangup_after_input_) hung_up = peer_closed_ || ((events & kPeerClosed) && reading_ && drained_);
+  if (hung_up && !peer_close_reported_) {
     peer_closed_ = peer_close_reported_ = true;
     handler_->on_peer_closed();
   }

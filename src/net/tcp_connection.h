@@ -26,6 +26,11 @@ class TcpConnection final : public Transport, public IoHandler {
   static std::unique_ptr<TcpConnection> connect(EventLoop& loop, const SocketAddress& to, std::size_t max_buffered,
                                                 std::chrono::milliseconds timeout);
   [[nodiscard]] bool connecting() const { return connecting_; }
+  // A server learns of a client's hang-up at once, even while it is not reading (EPOLLRDHUP): the
+  // client is gone. A client of a server (the proxy's upstream connection) must first read what
+  // came before the FIN, which may still wait in the kernel while reading is paused: with this,
+  // on_peer_closed() comes only once the input before the FIN has been read.
+  void report_hangup_after_input() { hangup_after_input_ = true; }
 
   void set_handler(TransportHandler* h) override { handler_ = h; }
   Buffer& input() override { return in_; }
@@ -81,6 +86,8 @@ class TcpConnection final : public Transport, public IoHandler {
   bool want_write_ = false;
   bool peer_closed_ = false;
   bool peer_close_reported_ = false;
+  bool hangup_after_input_ = false;
+  bool drained_ = false;  // the last read loop emptied the socket (EAGAIN, a short read or EOF)
   // Outgoing only: accepted connections leave connect_ empty, so their path costs no allocation.
   bool connecting_ = false;
   std::unique_ptr<ConnectState> connect_;

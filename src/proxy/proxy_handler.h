@@ -1,10 +1,10 @@
 #pragma once
-// The reverse proxy's route handler: each request goes to one of the route's upstreams on a
-// connection of its own (pooling is the next step), its body streamed through with back-pressure
-// both ways, the upstream's response forwarded with our framing. Upstream failures end the request
-// with an upstream_* outcome (502, 504 for timeouts); a client that leaves does not cut the
-// upstream off: its response is read into nothing, within a budget, so the application's writes
-// succeed (the `finish` policy).
+// The reverse proxy's route handler: each request goes to one of the route's upstreams (the
+// balancer's pick) on a pooled keep-alive connection or a new one, its body buffered or streamed,
+// the upstream's response forwarded with our framing, held for a slow client. Upstream failures
+// end the request with an upstream_* outcome (502, 504 for timeouts); a client that leaves does
+// not cut the upstream off: its response is read into nothing, within a budget, so the
+// application's writes succeed (the `finish` policy). See upstream_call.h and docs/proxy.md.
 
 #include <atomic>
 #include <chrono>
@@ -24,7 +24,7 @@ enum class Balance : std::uint8_t { kRoundRobin, kLeastConn };
 class UpstreamGroup;  // proxy/upstream_group.h
 
 // One proxy route's settings, built at start-up from the flags and the route's [[proxy]] table and
-// shared read-only by every loop (only `next` changes).
+// shared read-only by every loop (the group and the pool gauges keep their own atomics).
 struct ProxySettings {
   std::vector<net::SocketAddress> upstreams;  // resolved at start-up, never empty
   std::vector<std::string> names;             // each as configured, for the record and the metrics
@@ -64,7 +64,6 @@ struct ProxySettings {
   std::size_t output_high_water = 256 * 1024;             // request body queued upstream: pause the client's body
   std::size_t output_low_water = 64 * 1024;
   http::ParserLimits limits{64 * 1024, 200, std::numeric_limits<std::uint64_t>::max()};  // no body cap
-  mutable std::atomic<std::size_t> next{0};                                              // round robin
   // The balancer and the health of `upstreams`, shared by every loop (thread-safe); set by serve
   // after the fields above, from them.
   std::shared_ptr<UpstreamGroup> group;

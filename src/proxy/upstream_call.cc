@@ -2,6 +2,7 @@
 
 #include "http/request_serializer.h"
 #include "proxy/forward_head.h"
+#include "proxy/upstream_group.h"
 #include "proxy/upstream_pool.h"
 
 namespace unbroken::proxy {
@@ -43,20 +44,28 @@ void UpstreamCall::start() {
 }
 
 void UpstreamCall::first_attempt() {
-  attempt(s_->next.fetch_add(1, std::memory_order_relaxed) % s_->upstreams.size(), false);
+  auto i = s_->group->pick({}, ex_->loop().now());
+  if (!i) return fail(Outcome::kUpstreamUnavailable, 502, "no upstream is available\n");
+  attempt(*i, false);
 }
 
 // Sends the request head (and whatever of the request is ready) on a pooled connection to
 // `upstream`, or on a new one when none is parked or `fresh` is asked for.
 void UpstreamCall::attempt(std::size_t upstream, bool fresh) {
   upstream_ = upstream;
+  s_->group->started(upstream);
+  in_flight_ = true;
   rec_->upstream = s_->names[upstream];
   attempt_bytes_in_ = rec_->bytes_in;
   up_ = fresh ? nullptr : pool_of(ex_->loop(), *s_).take(upstream);
   rec_->reused = up_ != nullptr;
   connected_ = rec_->reused;
-  if (!up_)
+  if (!up_) {
     up_ = net::TcpConnection::connect(ex_->loop(), s_->upstreams[upstream], s_->max_buffered, s_->connect_timeout);
+    // Its FIN ends the response only once what came before it is read (reading pauses for a slow
+    // client, and a close-delimited body ends with the FIN).
+    up_->report_hangup_after_input();
+  }
   up_->set_handler(this);
   queue_upstream(head_);
   if (connected_) on_connected();  // else the connection calls it
@@ -143,6 +152,7 @@ void UpstreamCall::message_complete(const net::Buffer& left) {
 
 void UpstreamCall::forward_head() {
   head_sent_ = true;
+  s_->group->succeeded(upstream_);
   const http::ParsedResponse& r = parser_.response();
   rec_->status = r.status;
   rec_->header_ms = ms_since_start();
@@ -171,7 +181,7 @@ void UpstreamCall::client_left() {
   held_.reset();  // nobody to write it to
   if (done_) return end_if_done();
   // A request the upstream has not got whole cannot be answered: nothing to finish.
-  if (!request_sent_ || s_->abort_close) return release_upstream(false);
+  if (!request_sent_ || s_->abort_close || !up_) return release_upstream(false);
   resume_reading();
   if (discarded_ >= s_->abort_budget_bytes) return release_upstream(false);
   budget_timer_ = true;
@@ -213,11 +223,19 @@ bool UpstreamCall::retry_after_failure(net::SocketError e) {
   bool stale = connected_ && rec_->reused && idempotent(req.method);
   bool refused = !connected_ && e == net::SocketError::kRefused && s_->upstreams.size() > 1;
   if (!stale && !refused) return false;
+  std::size_t next = upstream_;
+  if (refused) {
+    std::size_t tried[] = {upstream_};
+    auto other = s_->group->pick(tried, ex_->loop().now());
+    if (!other) return false;
+    s_->group->failed(upstream_, ex_->loop().now());
+    next = *other;
+  }
   close_connection();
   ++rec_->retries;
   parser_.reset();
   parser_.expect_response_to(req.method);
-  attempt(refused ? (upstream_ + 1) % s_->upstreams.size() : upstream_, true);
+  attempt(next, true);
   return true;
 }
 
@@ -244,8 +262,15 @@ void UpstreamCall::fail(Outcome outcome, int status, std::string_view text, std:
                         std::chrono::milliseconds timeout) {
   if (done_) return;
   rec_->ms = ms_since_start();
-  if (!client_gone_) end_response({outcome, status, text, timer, timeout});
+  // Passive health: a refusal or a timeout counts against the upstream (a reset or a bad response
+  // is the application's answer, not its absence).
+  if (in_flight_ && (outcome == Outcome::kUpstreamRefused || outcome == Outcome::kUpstreamTimeout))
+    s_->group->failed(upstream_, ex_->loop().now());
+  // Done with the upstream first: the answer cancels the exchange's token, and client_left() must
+  // find nothing left to finish.
+  bool answer = !client_gone_;
   release_upstream(false);
+  if (answer) end_response({outcome, status, text, timer, timeout});
 }
 
 // Done with the upstream connection: parked for the next request, or closed. It is no longer
@@ -257,6 +282,7 @@ void UpstreamCall::release_upstream(bool park) {
   net::EventLoop& loop = ex_->loop();
   loop.timers().cancel(timer_);
   if (up_ && park) {
+    end_attempt();
     up_->set_handler(nullptr);
     std::chrono::milliseconds idle = s_->idle_timeout;
     if (auto said = keep_alive_timeout(parser_.response().headers)) idle = std::min(idle, *said);
@@ -269,11 +295,19 @@ void UpstreamCall::release_upstream(bool park) {
 
 // Maybe inside one of the connection's callbacks: it is freed at the end of the turn.
 void UpstreamCall::close_connection() {
+  end_attempt();
   ex_->loop().timers().cancel(timer_);
   up_->set_handler(nullptr);
   up_->close(false);
   net::TcpConnection* c = up_.release();
   ex_->loop().defer([c] { delete c; });
+}
+
+// least_conn counts what is in flight: every started() has its ended().
+void UpstreamCall::end_attempt() {
+  if (!in_flight_) return;
+  in_flight_ = false;
+  s_->group->ended(upstream_);
 }
 
 // Freed at the end of the turn, never inside one of our own callbacks; the exchange goes with us.

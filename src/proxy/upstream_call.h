@@ -67,6 +67,7 @@ class UpstreamCall final : public net::TransportHandler,
             std::optional<http::TimerKind> timer = std::nullopt, std::chrono::milliseconds timeout = {});
   void release_upstream(bool park);
   void close_connection();
+  void end_attempt();
   void end_if_done();
   void queue_upstream(std::string_view bytes);
   double ms_since_start() const;
@@ -116,6 +117,7 @@ class UpstreamCall final : public net::TransportHandler,
   bool body_sent_any_ = false;  // a byte of the body went to the current attempt
   bool drain_watched_ = false;
   bool message_done_ = false;  // the upstream's response is complete; finish() once held_ is written
+  bool in_flight_ = false;     // started() told to the group, ended() not yet
   bool connected_ = false;
   bool request_sent_ = false;
   bool head_sent_ = false;

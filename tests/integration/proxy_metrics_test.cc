@@ -64,5 +64,34 @@ TEST_F(ProxyMetricsTest, RequestsAndFailuresAreCountedPerUpstream) {
   EXPECT_EQ(server->metric_or_zero("unbroken_requests_total{status=\"502\"}"), 1);
 }
 
+// Passive health: an upstream that refused --upstream-max-fails times in a row is out for
+// --upstream-fail-timeout; with no other, a request gets 502 upstream_unavailable at once, and
+// the up gauge says so while the live upstream's says 1.
+TEST_F(ProxyMetricsTest, AnUpstreamOutOfRotationIsUnavailableAtOnceAndItsGaugeSaysSo) {
+  auto app = gunicorn("127.0.0.1:0", "health");
+  std::uint16_t nobody = free_port();
+  auto server =
+      Server::start({{"--proxy", "/=" + upstream(*app), "--proxy", "/nobody=http://127.0.0.1:" + std::to_string(nobody),
+                      "--upstream-max-fails", "2", "--upstream-fail-timeout", "60s"}});
+  for (const char* n : {"1", "2", "3"}) {
+    auto r = get(server->port(), std::string("/nobody/") + n);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 502);
+  }
+  ASSERT_TRUE(get(server->port(), "/hello"));
+  std::vector<std::string> outcomes;
+  for (const char* n : {"1", "2", "3"}) {
+    auto rec = server->wait_record([&](const Record& x) { return x.at("path") == std::string("/nobody/") + n; });
+    ASSERT_TRUE(rec);
+    outcomes.push_back((*rec)["outcome"]);
+  }
+  EXPECT_EQ(outcomes, (std::vector<std::string>{"upstream_refused", "upstream_refused", "upstream_unavailable"}));
+  std::string nobody_label = label_of(*server, "/nobody/1");
+  std::string app_label = label_of(*server, "/hello");
+  EXPECT_EQ(server->metric("unbroken_upstream_up{upstream=\"" + nobody_label + "\"}"), 0);
+  EXPECT_EQ(server->metric("unbroken_upstream_up{upstream=\"" + app_label + "\"}"), 1);
+  EXPECT_EQ(server->metric("unbroken_upstream_pool_idle{upstream=\"" + app_label + "\"}"), 0);  // sync workers close
+}
+
 }  // namespace
 }  // namespace unbroken::testing
