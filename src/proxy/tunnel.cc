@@ -31,6 +31,9 @@ class Tunnel final : public net::TransportHandler, public std::enable_shared_fro
   // Ends the client's side with `outcome` (unless it ended already), then closes the upstream.
   void end(Outcome outcome, std::optional<http::TimerKind> timer = std::nullopt);
   void close_upstream();
+  // A byte moved either way: the idle timer starts again, and upstream_ms runs to here. (The record
+  // of an end from the client's side is taken before we hear of it, so it cannot wait for the end.)
+  void moved();
 
   std::shared_ptr<const ProxySettings> s_;
   http::ExchangePtr ex_;
@@ -49,7 +52,8 @@ void Tunnel::start(const http::ParsedResponse& head) {
   // The proxy's record of this request, with the upstream's name and times so far.
   rec_ = ex_->state<http::UpstreamRecord>();
   if (rec_ == nullptr) rec_ = &ex_->emplace_state<http::UpstreamRecord>();
-  started_ = last_byte_ = ex_->loop().now();
+  started_ = ex_->loop().now();
+  moved();
   up_->set_handler(this);
   std::weak_ptr<Tunnel> weak = self_;
   // The client's side ended (FIN, RST, drain, or our own end()): the upstream goes with it.
@@ -72,7 +76,7 @@ void Tunnel::start(const http::ParsedResponse& head) {
 
 void Tunnel::from_client(std::string_view bytes) {
   if (done_) return;
-  last_byte_ = ex_->loop().now();
+  moved();
   up_->queue(bytes);
   rec_->bytes_out += bytes.size();
   auto r = up_->flush();
@@ -94,7 +98,7 @@ void Tunnel::on_written(std::size_t) {
 void Tunnel::on_data(net::Buffer& in) {
   if (done_) return;
   std::string_view bytes = in.readable();
-  last_byte_ = ex_->loop().now();
+  moved();
   rec_->bytes_in += bytes.size();
   bool sent = ex_->tunnel_write(bytes);
   // A failed send ended the tunnel (the token closed us): `in` is no longer ours to consume.
@@ -144,17 +148,20 @@ void Tunnel::idle_timer_fired() {
 
 void Tunnel::end(Outcome outcome, std::optional<http::TimerKind> timer) {
   if (done_) return;
-  rec_->ms = rec_->header_ms + std::chrono::duration<double, std::milli>(ex_->loop().now() - started_).count();
+  moved();  // not a byte, but the end: upstream_ms runs to it
   // Cancels the token, which closes the upstream; a client side that ended already did that.
   ex_->end_tunnel(outcome, timer, timer ? s_->tunnel_idle_timeout : std::chrono::milliseconds{});
   close_upstream();
 }
 
+void Tunnel::moved() {
+  last_byte_ = ex_->loop().now();
+  rec_->ms = rec_->header_ms + std::chrono::duration<double, std::milli>(last_byte_ - started_).count();
+}
+
 void Tunnel::close_upstream() {
   if (done_) return;
   done_ = true;
-  if (rec_->ms == 0)
-    rec_->ms = rec_->header_ms + std::chrono::duration<double, std::milli>(ex_->loop().now() - started_).count();
   net::EventLoop& loop = ex_->loop();
   if (timer_ != 0) loop.cancel_timer(timer_);
   timer_ = 0;

@@ -4,10 +4,13 @@
 // phase tunnel, whose outcome says who closed (client_closed, client_reset, ok for the upstream,
 // timeout with timer tunnel_idle), with the bytes each way.
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "integration/child_process.h"
 #include "integration/harness.h"
@@ -32,6 +35,7 @@ constexpr const char* kAccept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 std::string client_frame(std::uint8_t opcode, std::string_view payload) {
   std::string f;
   f.push_back(static_cast<char>(0x80 | opcode));
+  EXPECT_LT(payload.size(), 65536u);  // no 64-bit lengths here
   if (payload.size() < 126) {
     f.push_back(static_cast<char>(0x80 | payload.size()));
   } else {
@@ -180,12 +184,64 @@ TEST_F(ProxyTunnelTest, EchoesBothWaysThenTheClientClosesOneRecordWithTheBytes) 
   EXPECT_GT(std::stoull(field(*rec, "upstream_bytes_out")), sent_ - std::strlen(kHandshake));
   EXPECT_GT(std::stoull(field(*rec, "upstream_bytes_in")), received_ - 100);
   EXPECT_GT(std::stod(field(*rec, "duration_ms")), 0);
+  EXPECT_GT(std::stod(field(*rec, "upstream_ms")), 0);
   // The upstream connection was closed with it: the application saw its client go.
   EXPECT_NE(ws_->wait_output("closed ").find("closed "), std::string::npos);
   // One record for the tunnel, never a second one for the connection.
   std::size_t n = 0;
   for (const auto& r : server_->records()) n += field(r, "path") == "/chat";
   EXPECT_EQ(n, 1u);
+}
+
+TEST_F(ProxyTunnelTest, AClientThatDoesNotReadIsHeldBackAndLosesNoByte) {
+  start();
+  UniqueFd fd = open_tunnel("");
+  auto rss_before = server_->rss_kib();
+  // Binary frames of 60 000 bytes (a 16-bit length), sent without reading anything,
+  // until no byte is taken for a second: the echoes pile up towards the client, the tunnel stops
+  // reading the application, which stops reading us, and the tunnel stops reading the client.
+  constexpr std::size_t kPayload = 60'000;
+  const std::string frame = client_frame(0x2, std::string(kPayload, 'p'));
+  constexpr std::size_t kMaxFrames = 4000;  // 240 MB: far more than every buffer on the way holds
+  ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
+  std::size_t frames = 0;
+  std::string_view pending;
+  bool blocked = false;
+  while (!blocked) {
+    if (pending.empty()) {
+      ASSERT_LT(frames, kMaxFrames) << "never held back";
+      pending = frame;
+      ++frames;
+    }
+    ssize_t n = ::send(fd.get(), pending.data(), pending.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      pending.remove_prefix(static_cast<std::size_t>(n));
+      sent_ += static_cast<std::size_t>(n);
+      continue;
+    }
+    ASSERT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << errno;
+    pollfd p{fd.get(), POLLOUT, 0};
+    blocked = ::poll(&p, 1, 1000) == 0;
+  }
+  // What the server holds meanwhile is bounded by its high-water marks, not by what was sent.
+  EXPECT_LT(server_->rss_kib(), rss_before + 24 * 1024) << frames << " frames sent";
+  // Now read: every echo arrives whole and in order, while the rest of the last frame goes out.
+  ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
+  std::string rest(pending);
+  sent_ += rest.size();
+  std::thread writer([&] { send_all(fd.get(), rest); });
+  for (std::size_t i = 0; i < frames; ++i) {
+    Frame f = receive(fd.get());
+    ASSERT_EQ(f.opcode, 0x2) << i;
+    ASSERT_EQ(f.payload.size(), kPayload) << i;
+  }
+  writer.join();
+  fd.reset();
+  auto rec = tunnel_record();
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(field(*rec, "outcome"), "client_closed");
+  EXPECT_EQ(field(*rec, "bytes_in"), std::to_string(sent_));
+  EXPECT_EQ(field(*rec, "bytes_out"), std::to_string(received_));
 }
 
 TEST_F(ProxyTunnelTest, ClientResetIsClientReset) {
