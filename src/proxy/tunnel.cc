@@ -13,7 +13,7 @@ using http::Outcome;
 class Tunnel final : public net::TransportHandler, public std::enable_shared_from_this<Tunnel> {
  public:
   Tunnel(std::shared_ptr<const ProxySettings> s, http::ExchangePtr ex, std::unique_ptr<net::TcpConnection> up)
-      : s_(std::move(s)), ex_(std::move(ex)), up_(std::move(up)) {}
+      : s_(std::move(s)), ex_(std::move(ex)), up_(std::move(up)), timer_([this] { idle_timer_fired(); }) {}
 
   void start(const http::ParsedResponse& head);
 
@@ -26,7 +26,6 @@ class Tunnel final : public net::TransportHandler, public std::enable_shared_fro
  private:
   void from_client(std::string_view bytes);
   void watch_client_output();
-  void arm_idle(std::chrono::milliseconds after);
   void idle_timer_fired();
   // Ends the client's side with `outcome` (unless it ended already), then closes the upstream.
   void end(Outcome outcome, std::optional<http::TimerKind> timer = std::nullopt);
@@ -42,7 +41,9 @@ class Tunnel final : public net::TransportHandler, public std::enable_shared_fro
   http::UpstreamRecord* rec_ = nullptr;  // the exchange's typed state, read by the recorder
   net::TimePoint started_{};
   net::TimePoint last_byte_{};  // either way
-  net::EventLoop::TimerId timer_ = 0;
+  // The idle timer, moved lazily from the last byte: a wheel operation per read or write would
+  // cost more than the timer is worth.
+  net::TimerNode timer_;
   bool client_paused_ = false;  // the upstream's output is above the high-water mark
   bool done_ = false;
 };
@@ -69,7 +70,7 @@ void Tunnel::start(const http::ParsedResponse& head) {
     return close_upstream();
   }
   if (done_) return;
-  arm_idle(s_->tunnel_idle_timeout);
+  ex_->loop().timers().arm(timer_, last_byte_ + s_->tunnel_idle_timeout);
   // What the upstream sent right after its 101 head.
   if (!up_->input().empty()) on_data(up_->input());
 }
@@ -126,23 +127,10 @@ void Tunnel::on_transport_error(net::SocketError) {
   end(Outcome::kUpstreamReset);
 }
 
-void Tunnel::arm_idle(std::chrono::milliseconds after) {
-  std::weak_ptr<Tunnel> weak = self_;
-  timer_ = ex_->loop().run_after(after, [weak] {
-    if (auto self = weak.lock()) {
-      self->timer_ = 0;
-      self->idle_timer_fired();
-    }
-  });
-}
-
 void Tunnel::idle_timer_fired() {
   if (done_) return;
-  // Re-armed lazily from the last byte: a timer per byte would cost a map entry each time.
-  auto idle = ex_->loop().now() - last_byte_;
-  if (idle < s_->tunnel_idle_timeout)
-    return arm_idle(std::chrono::duration_cast<std::chrono::milliseconds>(s_->tunnel_idle_timeout - idle) +
-                    std::chrono::milliseconds(1));
+  net::TimePoint due = last_byte_ + s_->tunnel_idle_timeout;
+  if (ex_->loop().now() < due) return ex_->loop().timers().arm(timer_, due);
   end(Outcome::kTimeout, http::TimerKind::kTunnelIdle);
 }
 
@@ -163,8 +151,7 @@ void Tunnel::close_upstream() {
   if (done_) return;
   done_ = true;
   net::EventLoop& loop = ex_->loop();
-  if (timer_ != 0) loop.cancel_timer(timer_);
-  timer_ = 0;
+  loop.timers().cancel(timer_);
   // What the client sent last was flushed with it (from_client); a FIN, not a reset, so the
   // application sees an ordinary close.
   up_->set_handler(nullptr);
