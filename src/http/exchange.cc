@@ -99,6 +99,19 @@ void Exchange::abort(Outcome outcome, int status, std::string_view text, std::op
   conn_->ex_abort(*this, outcome, status, text, timer, timeout);
 }
 
+bool Exchange::start_tunnel(const UpstreamHead& up, std::function<void(std::string_view)> client_bytes) {
+  if (conn_ == nullptr || started_ || gating()) return false;
+  return conn_->ex_start_tunnel(*this, up, std::move(client_bytes));
+}
+
+bool Exchange::tunnel_write(std::string_view bytes) {
+  return conn_ != nullptr && conn_->ex_tunnel_write(*this, bytes);
+}
+
+void Exchange::end_tunnel(Outcome outcome, std::optional<TimerKind> timer, std::chrono::milliseconds timeout) {
+  if (conn_ != nullptr) conn_->ex_end_tunnel(*this, outcome, timer, timeout);
+}
+
 bool Exchange::write(std::string_view data) {
   if (conn_ == nullptr) return false;
   if (gated_) return held([this, d = std::string(data)] { write(d); });

@@ -73,6 +73,26 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void abort(Outcome outcome, int status, std::string_view text, std::optional<TimerKind> timer = std::nullopt,
              std::chrono::milliseconds timeout = {});
 
+  // The reverse proxy's Upgrade (RFC 9110 7.8): once the request is read whole, sends an
+  // upstream's 101 head (see ResponseEncoder::begin_tunnel) and turns the connection into a byte
+  // tunnel, phase `tunnel`, never reused after it. Client bytes go to `client_bytes` as they arrive
+  // (those already buffered after the request head first, before this returns), each piece taken
+  // whole; pause_body()/resume_body() stop and restart reading them. tunnel_write() queues bytes to
+  // the client unframed; writable()/on_drain() are its back-pressure. The connection's own timers
+  // (header, body, handler, send, keep-alive) do not run in a tunnel: its idle timer is the
+  // caller's. It ends with one record, either by end_tunnel() or from the client's side (FIN or
+  // RST, a drain, a failed write), which the caller hears through token(). False (nothing sent)
+  // when the exchange cannot become a tunnel: the head already went, the body is not read, the
+  // server drains, or a head hook would hold the head. `up` is read before it returns.
+  [[nodiscard]] bool start_tunnel(const UpstreamHead& up, std::function<void(std::string_view)> client_bytes);
+  // Queues and sends tunnel bytes to the client. False once the tunnel has ended.
+  bool tunnel_write(std::string_view bytes);
+  // Ends the tunnel from the upstream's side: its record says `outcome` (and `timer` with its
+  // `timeout`, the caller's idle timer), and the client's connection closes after what is queued.
+  // The token is cancelled too, as for an end from the client's side.
+  void end_tunnel(Outcome outcome, std::optional<TimerKind> timer = std::nullopt,
+                  std::chrono::milliseconds timeout = {});
+
   // Streamed request bodies (routes with BodyMode::kStream): chunks as they arrive, then end().
   // Without these, the body is read and discarded.
   void on_body(std::function<void(std::string_view)> chunk, std::function<void()> end);
@@ -136,6 +156,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::function<void(std::string_view)> body_chunk_;
   std::function<void()> body_end_;
   std::function<void()> drain_;
+  std::function<void(std::string_view)> tunnel_bytes_;  // set while the exchange is a tunnel
   bool started_ = false;
   bool finished_ = false;
   ResponseEncoder encoder_;  // the framing of this response, once started

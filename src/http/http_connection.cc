@@ -61,6 +61,8 @@ void HttpConnection::on_data(net::Buffer& in) {
 
 void HttpConnection::process() {
   if (closing()) return;
+  // A tunnel's bytes are not HTTP: no parser sees them.
+  if (phase_ == Phase::kTunnel) return relay_client_input();
   net::Buffer& in = transport_->input();
   in_process_ = true;
   while (!closing() && !in.empty()) {
@@ -97,8 +99,11 @@ void HttpConnection::process() {
 
 void HttpConnection::update_reading() {
   if (closed()) return;
-  bool want = lifecycle_ == Lifecycle::kLingering || (!closing() && !paused_for_output_ && !body_paused_ &&
-                                                      transport_->input().size() < ctx_.limits.max_buffered_input);
+  // A tunnel does not stop reading its client for its own output: each direction has its own
+  // back-pressure (the upstream's output pauses the client, this output pauses the upstream).
+  bool output_ok = !paused_for_output_ || phase_ == Phase::kTunnel;
+  bool want = lifecycle_ == Lifecycle::kLingering ||
+              (!closing() && output_ok && !body_paused_ && transport_->input().size() < ctx_.limits.max_buffered_input);
   transport_->set_reading(want);
 }
 
@@ -291,6 +296,8 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
                          route_slot_,
                          dispatched_};
   if (outcome == Outcome::kOk) emit_pending();
+  // Whichever side ended it, a tunnel's other half (the upstream) hears it through the token.
+  bool tunnel = phase_ == Phase::kTunnel;
   bool cancelled = false;
   if (recorder_.end(e, exchange_, &cancelled)) arm(TimerKind::kRecord, kRecordDelay);
 
@@ -298,7 +305,7 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
   if (exchange_) {
     ExchangePtr ex = std::move(exchange_);
     ex->conn_ = nullptr;
-    if (cancelled) ex->token_.cancel();
+    if (cancelled || tunnel) ex->token_.cancel();
     release_callbacks(std::move(ex));
   }
   phase_ = Phase::kIdle;
@@ -316,7 +323,7 @@ void HttpConnection::release_callbacks(ExchangePtr ex) {
   // alive forever. Drop them at the end of the turn, not now: one of them may be running. One
   // deferred task per loop turn serves every exchange that ended in it. An exchange with no
   // callbacks needs nothing (and stays free to be recycled by the next request at once).
-  if (!ex->drain_ && !ex->body_chunk_ && !ex->body_end_ && !ex->token_.has_callbacks()) return;
+  if (!ex->drain_ && !ex->body_chunk_ && !ex->body_end_ && !ex->tunnel_bytes_ && !ex->token_.has_callbacks()) return;
   std::vector<ExchangePtr>& releasing = ctx_.releasing;
   releasing.push_back(std::move(ex));
   if (releasing.size() > 1) return;
@@ -327,6 +334,7 @@ void HttpConnection::release_callbacks(ExchangePtr ex) {
       e.drain_ = nullptr;
       e.body_chunk_ = nullptr;
       e.body_end_ = nullptr;
+      e.tunnel_bytes_ = nullptr;
       e.token_.clear();
     }
     releasing.clear();
@@ -449,6 +457,12 @@ void HttpConnection::begin_drain() {
   if (lifecycle_ == Lifecycle::kOpen) advance(Lifecycle::kDraining);
   if (phase_ == Phase::kIdle && !exchange_) {
     close_connection(false);
+    return;
+  }
+  // A tunnel has no end of its own to wait for: it closes now (what is queued still goes out).
+  if (phase_ == Phase::kTunnel) {
+    end_request(Outcome::kShutdown);
+    graceful_close();
     return;
   }
   arm(TimerKind::kDrain, ctx_.limits.drain_timeout);

@@ -63,6 +63,12 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   [[nodiscard]] bool ex_writable() const;
   void ex_on_drain(Exchange& ex, std::function<void()> cb);
   void ex_pause_body(Exchange& ex);
+  // The tunnel (Exchange::start_tunnel), in http_connection_tunnel.cc.
+  bool ex_start_tunnel(Exchange& ex, const UpstreamHead& up, std::function<void(std::string_view)> client_bytes);
+  bool ex_tunnel_write(Exchange& ex, std::string_view bytes);
+  void ex_end_tunnel(Exchange& ex, Outcome outcome, std::optional<TimerKind> timer, std::chrono::milliseconds timeout);
+  // Hands the client's buffered bytes to the tunnel (phase kTunnel), unless it paused them.
+  void relay_client_input();
   void ex_resume_body(Exchange& ex);
   // Unpauses the body; delivers what was held while the handler still takes it (`deliver`).
   void resume_body(bool deliver);

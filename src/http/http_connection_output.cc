@@ -169,6 +169,9 @@ void HttpConnection::on_written(std::size_t n) {
 }
 
 void HttpConnection::watch_delivery(std::size_t queued, bool progressed) {
+  // A tunnel's client may leave output waiting as long as it likes: its idle timer (the caller's,
+  // on bytes that move) is the only one on a live tunnel.
+  if (phase_ == Phase::kTunnel) return;
   if (queued == 0) {
     disarm(TimerKind::kSend);
     return;
@@ -197,6 +200,8 @@ void HttpConnection::update_handler_timer(std::size_t queued) {
 }
 
 void HttpConnection::maybe_complete() {
+  // A tunnel's exchange is finished from its start; the tunnel ends only by end_tunnel() or a close.
+  if (phase_ == Phase::kTunnel) return;
   if (closed() || !exchange_ || !exchange_->finished_ || !message_done_ || transport_->queued_bytes() > 0) return;
   bool keep = keep_alive_ && lifecycle_ == Lifecycle::kOpen;
   end_request(Outcome::kOk);

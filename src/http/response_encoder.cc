@@ -84,6 +84,24 @@ bool ResponseEncoder::begin_upstream(std::string& out, const Request& req, const
   return keep_alive;
 }
 
+void ResponseEncoder::begin_tunnel(std::string& out, const UpstreamHead& up, std::string_view date) {
+  head_only_ = true;  // the body writes of a response do not apply: tunnel bytes go out unframed
+  length_ = std::nullopt;
+  chunked_ = false;
+  append_status_line(out, up.status, up.reason);
+  bool has_date = false;
+  if (up.headers) {
+    for (const auto& [k, v] : *up.headers) {
+      bool upgrade_field = iequals(k, "upgrade") || iequals(k, "connection");
+      if (!upgrade_field && dropped_response_field(*up.headers, k)) continue;
+      has_date = has_date || iequals(k, "date");
+      append_field(out, k, v);
+    }
+  }
+  if (!has_date) append_field(out, "Date", date);
+  out.append("\r\n");
+}
+
 bool ResponseEncoder::start_gzip(Headers& headers, std::optional<std::uint64_t> length) {
   gzip_ = http::start_gzip(headers, length);
   return gzip_ != nullptr;

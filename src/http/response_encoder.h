@@ -49,6 +49,11 @@ class ResponseEncoder {
   bool begin_upstream(std::string& out, const Request& req, const UpstreamHead& up, std::optional<std::uint64_t> length,
                       bool keep_alive, std::string_view date);
 
+  // An upstream's 101 head for a tunnel (Exchange::start_tunnel): its Upgrade and Connection fields
+  // are kept, since they are the answer to the client's Upgrade, and nothing frames a body after it
+  // (what follows is another protocol, relayed as it is). The other hop-by-hop fields are dropped.
+  void begin_tunnel(std::string& out, const UpstreamHead& up, std::string_view date);
+
   // --gzip: compress this body (before begin(); `length` is the identity body's). False when zlib
   // cannot allocate, and the body goes out as it is. On success the length is no longer known.
   bool start_gzip(Headers& headers, std::optional<std::uint64_t> length);

@@ -5,6 +5,7 @@
 #include "base/text.h"
 #include "http/request_serializer.h"
 #include "http/wire.h"
+#include "proxy/tunnel.h"
 
 namespace unbroken::proxy {
 
@@ -40,7 +41,14 @@ void append_forward_head(std::string& out, const http::Request& req, bool keep_a
     if (iequals(f.name, "via")) via.append(f.value).append(", ");
   via += "1.1 unbroken";
   http::append_field(out, "Via", via);
-  if (!keep_alive) http::append_field(out, "Connection", "close");
+  // The one hop-by-hop field passed on: an Upgrade the client asked for, which a 101 answers with
+  // a tunnel (proxy/tunnel.h).
+  if (std::string_view upgrade = requested_upgrade(req); !upgrade.empty()) {
+    http::append_field(out, "Upgrade", upgrade);
+    http::append_field(out, "Connection", "upgrade");
+  } else if (!keep_alive) {
+    http::append_field(out, "Connection", "close");
+  }
   if (req.chunked) {
     http::end_request_head(out, http::BodyFraming::kChunked);
   } else if (req.content_length) {

@@ -2,6 +2,7 @@
 
 #include "http/request_serializer.h"
 #include "proxy/forward_head.h"
+#include "proxy/tunnel.h"
 #include "proxy/upstream_group.h"
 #include "proxy/upstream_pool.h"
 
@@ -124,8 +125,17 @@ void UpstreamCall::on_data(net::Buffer& in) {
       case http::ResponseParser::Status::kInterim: continue;  // 100 Continue and the like: ours to drop
       case http::ResponseParser::Status::kHead: forward_head(); continue;
       case http::ResponseParser::Status::kMessage: return message_complete(in);
-      case http::ResponseParser::Status::kUpgrade:
-        return fail(Outcome::kUpstreamProtocolError, 502, "upstream switched protocols (not supported yet)\n");
+      case http::ResponseParser::Status::kUpgrade: {
+        // A 101: the tunnel takes the connection over (and what follows the head in `in`); we are
+        // done with it first, so that the tunnel's end finds us done.
+        rec_->status = parser_.response().status;
+        rec_->header_ms = ms_since_start();
+        s_->group->succeeded(upstream_);
+        end_attempt();  // a tunnel is not a request in flight for least_conn
+        auto up = std::move(up_);
+        release_upstream(false);
+        return start_tunnel(s_, ex_, std::move(up), parser_.response());
+      }
       case http::ResponseParser::Status::kError:
         return fail(Outcome::kUpstreamProtocolError, 502, "bad response from upstream\n");
     }

@@ -149,6 +149,24 @@ TEST(ResponseEncoder, UpstreamHeadKeepsItsHeadersWithOurFraming) {
   EXPECT_FALSE(enc10.chunked());
 }
 
+TEST(ResponseEncoder, TunnelHeadKeepsUpgradeAndConnectionAndFramesNoBody) {
+  HeaderList up = fields({{"Upgrade", "websocket"},
+                          {"Connection", "Upgrade"},
+                          {"Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="},
+                          {"Keep-Alive", "timeout=5"},
+                          {"Transfer-Encoding", "chunked"},
+                          {"Content-Length", "3"}});
+  ResponseEncoder enc;
+  std::string out;
+  enc.begin_tunnel(out, {101, {}, &up}, kDate);
+  EXPECT_EQ(out,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nDate: " +
+                std::string(kDate) + "\r\n\r\n");
+  EXPECT_TRUE(enc.head_only());
+  EXPECT_FALSE(enc.chunked());
+}
+
 TEST(ResponseEncoder, ErrorAnswer) {
   std::string out;
   ResponseEncoder::error(out, request("GET"), 413, "too big\n", kDate);

@@ -41,6 +41,26 @@ TEST(ForwardHeadTest, DropsHopByHopAndWritesForwardingFields) {
             "\r\n");
 }
 
+TEST(ForwardHeadTest, AnUpgradeTheClientAskedForGoesOn) {
+  // Upgrade with Connection naming it: forwarded, with Connection: upgrade (never close: the
+  // connection becomes the tunnel, and never goes back to the pool).
+  auto ws = request(
+      "GET", "/chat",
+      {{"Host", "h"}, {"Connection", "keep-alive, Upgrade"}, {"Upgrade", "websocket"}, {"Sec-WebSocket-Key", "k"}});
+  std::string out;
+  append_forward_head(out, ws, false);
+  EXPECT_NE(out.find("\r\nSec-WebSocket-Key: k\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("close"), std::string::npos) << out;
+  EXPECT_EQ(out.find("keep-alive"), std::string::npos) << out;
+  // Upgrade alone (Connection does not name it) is an ordinary hop-by-hop field: dropped.
+  auto bare = request("GET", "/chat", {{"Host", "h"}, {"Upgrade", "websocket"}});
+  out.clear();
+  append_forward_head(out, bare, false);
+  EXPECT_EQ(out.find("Upgrade"), std::string::npos) << out;
+  EXPECT_NE(out.find("\r\nConnection: close\r\n"), std::string::npos) << out;
+}
+
 TEST(ForwardHeadTest, FramingIsOurs) {
   auto req = request("POST", "/p", {{"Host", "h"}, {"Content-Length", "5"}});
   req.content_length = 5;
