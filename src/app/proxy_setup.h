@@ -20,8 +20,10 @@ namespace unbroken::app {
 
 // Mounts every proxy route after the diag routes (they keep their paths) and before the static
 // fallback, the longest prefix first so that it wins. Returns the routes' settings (for the health
-// checks and the metrics), in mounting order.
-std::vector<std::shared_ptr<const proxy::ProxySettings>> mount_proxies(http::Router& router, const ServeConfig& cfg);
+// checks and the metrics), in mounting order. Every route registers its requests' ids in `requests`
+// (the departure signal the admin listener answers; null: none).
+std::vector<std::shared_ptr<const proxy::ProxySettings>> mount_proxies(
+    http::Router& router, const ServeConfig& cfg, const std::shared_ptr<proxy::RequestRegistry>& requests = nullptr);
 
 // The active checks of every route with a `health` path, on one loop thread of their own (none is
 // started when no route has one): a check never waits behind client traffic, and the groups are
