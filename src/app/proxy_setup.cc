@@ -37,11 +37,16 @@ std::shared_ptr<proxy::ProxySettings> make_proxy_settings(const ProxyRouteConfig
   s->response_max_temp = u.max_temp;
   s->temp_dir = cfg.temp_dir;
   s->tunnel_idle_timeout = u.tunnel_idle_timeout;
+  std::string bad;
+  auto trusted = proxy::TrustedProxies::parse(cfg.trusted_proxies, bad);
+  if (!trusted) throw std::runtime_error("--trusted-proxies: " + bad);  // checked by the config already
+  s->trusted_proxies = std::move(*trusted);
   s->group = std::make_shared<proxy::UpstreamGroup>(*s);
   return s;
 }
 
-std::vector<std::shared_ptr<const proxy::ProxySettings>> mount_proxies(http::Router& router, const ServeConfig& cfg) {
+std::vector<std::shared_ptr<const proxy::ProxySettings>> mount_proxies(
+    http::Router& router, const ServeConfig& cfg, const std::shared_ptr<proxy::RequestRegistry>& requests) {
   std::vector<const ProxyRouteConfig*> routes;
   for (const auto& r : cfg.proxy_routes) routes.push_back(&r);
   std::stable_sort(routes.begin(), routes.end(), [](const auto* a, const auto* b) {
@@ -49,7 +54,8 @@ std::vector<std::shared_ptr<const proxy::ProxySettings>> mount_proxies(http::Rou
   });
   std::vector<std::shared_ptr<const proxy::ProxySettings>> out;
   for (const ProxyRouteConfig* r : routes) {
-    std::shared_ptr<const proxy::ProxySettings> s = make_proxy_settings(*r, cfg);
+    std::shared_ptr<proxy::ProxySettings> s = make_proxy_settings(*r, cfg);
+    s->requests = requests;
     router.add("*", proxy::route_pattern(r->route.prefix), proxy::make_proxy_handler(s), http::BodyMode::kStream);
     out.push_back(std::move(s));
   }

@@ -21,8 +21,10 @@ namespace unbroken::app {
 
 // Mounts every proxy route after the diag routes (they keep their paths) and before the static
 // fallback, the longest prefix first so that it wins. Returns the routes' settings (for the health
-// checks and the metrics), in mounting order.
-std::vector<std::shared_ptr<const proxy::ProxySettings>> mount_proxies(http::Router& router, const ServeConfig& cfg);
+// checks and the metrics), in mounting order. Every route registers its requests' ids in `requests`
+// (the departure signal the admin listener answers; null: none).
+std::vector<std::shared_ptr<const proxy::ProxySettings>> mount_proxies(
+    http::Router& router, const ServeConfig& cfg, const std::shared_ptr<proxy::RequestRegistry>& requests = nullptr);
 
 // The pool and balancer gauges of every route's upstreams, for observe::UpstreamMetrics: idle
 // pooled connections summed over the loops, and whether the balancer has the upstream in rotation.

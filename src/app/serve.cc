@@ -102,7 +102,8 @@ int run_serve(const ServeConfig& cfg) {
       mount_session_diag(router, *sessions);
     }
     // The routes' settings stay with the router's handlers; the list is for the health checks.
-    std::vector<std::shared_ptr<const proxy::ProxySettings>> proxies = mount_proxies(router, cfg);
+    auto requests = std::make_shared<proxy::RequestRegistry>();  // the proxy routes' and the admin's
+    std::vector<std::shared_ptr<const proxy::ProxySettings>> proxies = mount_proxies(router, cfg, requests);
     HealthChecks health_checks(proxies);
     if (!cfg.root.empty()) {
       auto files = http::StaticFiles::open(cfg.root);
@@ -162,7 +163,8 @@ int run_serve(const ServeConfig& cfg) {
                                                                      up.count(),
                                                                      session_metrics(*sessions),
                                                                      &upstream_metrics};
-                                    }});
+                                    },
+                                    requests});
     std::unique_ptr<http::Server> admin;
     if (cfg.admin != "off") {
       http::ServerOptions aopts;

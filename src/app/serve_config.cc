@@ -21,6 +21,7 @@
 #include "base/units.h"
 #include "net/socket.h"
 #include "proxy/proxy_route.h"
+#include "proxy/trusted_proxies.h"
 
 namespace unbroken::app::serve_options {
 namespace {
@@ -122,6 +123,9 @@ constexpr OptionSpec kOptions[] = {
     {"--tunnel-idle-timeout", "tunnel_idle_timeout", "DURATION",
      "an upgraded connection (WebSocket) closes after this long without a byte either way",
      &UpstreamConfig::tunnel_idle_timeout, Check::kPositive},
+    {"--trusted-proxies", "trusted_proxies", "CIDR[,CIDR...]",
+     "peers whose X-Forwarded-For, Forwarded and X-Request-Id are believed (IPv4/IPv6 CIDRs or addresses)",
+     &ServeConfig::trusted_proxies, Check::kCidrList},
     {"--session-cookie", "session_cookie", "NAME", "the session cookie's name", &ServeConfig::session_cookie,
      Check::kCookieName},
 };
@@ -292,6 +296,8 @@ void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::stri
             if (spec.check == Check::kNotEmpty && text.empty()) throw BadValue{"must not be empty (use - for stdout)"};
             if (spec.check == Check::kLogFormat && text != "json" && text != "text")
               throw BadValue{"invalid format " + quote(text) + " (use json or text)"};
+            if (std::string error; spec.check == Check::kCidrList && !proxy::TrustedProxies::parse(text, error))
+              throw BadValue{escape(error)};
             if (spec.check == Check::kUpstreamAbort && text != "finish" && text != "close")
               throw BadValue{"invalid policy " + quote(text) + " (use finish or close)"};
             if (spec.check == Check::kSessionStore && text != "memory" &&

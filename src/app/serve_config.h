@@ -84,6 +84,7 @@ struct ServeConfig {
   // --proxy flags, or the file's proxy strings.
   std::vector<std::string> proxy;
   UpstreamConfig upstream;                    // the --upstream-* and --tunnel-idle-timeout flags
+  std::string trusted_proxies;                // CIDR[,CIDR...] (proxy::TrustedProxies); empty: trust nobody
   std::string temp_dir = default_temp_dir();  // buffered bodies; checked to be a writable directory
   // Every proxy route, filled by finish_serve_config: each `proxy` string with the global upstream
   // settings, then each [[proxy]] table of the file with its own keys over them. --proxy flags

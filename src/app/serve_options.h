@@ -49,6 +49,7 @@ enum class Check {
   kNotEmpty,       // the access log: "-" is stdout, "off" is none, "" is a mistake
   kLogFormat,      // json or text
   kUpstreamAbort,  // finish or close
+  kCidrList,       // CIDR[,CIDR...], IPv4 or IPv6
   kBalance,        // round_robin or least_conn
   kHealthPath,     // an absolute path for the active check's GET
   kWritableDir,    // an existing directory we may create files in

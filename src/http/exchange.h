@@ -44,6 +44,11 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // True while the client is there and the response is not finished.
   [[nodiscard]] bool active() const { return conn_ != nullptr && !finished_; }
   [[nodiscard]] bool started() const { return started_; }
+  // The outcome the record will carry, once the request ended while its handler still held the
+  // exchange (the client left, a server timer cut it); set before the token is cancelled.
+  [[nodiscard]] std::optional<Outcome> departure() const {
+    return departed_ ? std::optional<Outcome>(departed_->rec.outcome) : std::nullopt;
+  }
 
   void add_header(std::string name, std::string value) { headers_.emplace_back(std::move(name), std::move(value)); }
   // A complete response with Content-Length.

@@ -1,7 +1,9 @@
 #pragma once
 // The request head the proxy sends upstream: the client's method, target and fields, less the
-// hop-by-hop ones (RFC 9110 7.6.1) and the framing (ours, from the body we forward), Host kept,
-// X-Forwarded-For carrying the client's address, Via: 1.1 unbroken. Pure, so it is tested alone.
+// hop-by-hop ones (RFC 9110 7.6.1) and the framing (ours, from the body we forward), Host kept, and
+// the forwarding fields: X-Forwarded-For/-Proto/-Host, Forwarded (RFC 7239), X-Request-Id and
+// Via: 1.1 unbroken. A peer in --trusted-proxies has its forwarding fields believed (appended to,
+// or kept); anyone else's are dropped and replaced. Pure, so it is tested alone.
 
 #include <string>
 #include <string_view>
@@ -10,16 +12,28 @@
 
 namespace unbroken::proxy {
 
-// True for a field that is not forwarded: hop-by-hop ones, those the request's Connection names,
-// the framing (Content-Length, Transfer-Encoding: the serializer writes ours), and the forwarding
-// fields this proxy writes itself.
-[[nodiscard]] bool dropped_request_field(const http::Request& req, std::string_view name);
+// What the forwarded head says beyond the client's request.
+struct ForwardParams {
+  bool trusted = false;             // the peer is in --trusted-proxies
+  std::string_view proto = "http";  // the scheme the client used ("https" once TLS is served)
+  std::string_view request_id;      // X-Request-Id (track_request's); none when empty
+  // False: Connection: close (no pool: the connection serves this request only).
+  bool keep_alive = true;
+};
+
+// True for a field that is not forwarded as it came: hop-by-hop ones, those the request's
+// Connection names, the framing (Content-Length, Transfer-Encoding: the serializer writes ours),
+// credentials meant for us, and the forwarding fields, which append_forward_head writes itself.
+[[nodiscard]] bool dropped_request_field(const http::Request& req, std::string_view name, bool trusted);
 
 // "203.0.113.7" from "203.0.113.7:51234", "::1" from "[::1]:51234".
 [[nodiscard]] std::string_view client_ip(std::string_view client);
 
-// Appends the whole upstream request head for `req` to `out`; with `keep_alive` false it says
-// Connection: close (no pool: the connection serves this request only).
-void append_forward_head(std::string& out, const http::Request& req, bool keep_alive);
+// The client's X-Request-Id when it may be kept: from a trusted peer, exactly one, 1..128 visible
+// ASCII characters none of which would break a URL path (/ ? # %). Empty otherwise: make one.
+[[nodiscard]] std::string_view client_request_id(const http::Request& req, bool trusted);
+
+// Appends the whole upstream request head for `req` to `out`.
+void append_forward_head(std::string& out, const http::Request& req, const ForwardParams& params);
 
 }  // namespace unbroken::proxy

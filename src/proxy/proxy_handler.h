@@ -16,6 +16,8 @@
 #include "http/request_parser.h"
 #include "http/router.h"
 #include "net/socket.h"
+#include "proxy/request_registry.h"
+#include "proxy/trusted_proxies.h"
 
 namespace unbroken::proxy {
 
@@ -63,6 +65,10 @@ struct ProxySettings {
   std::size_t max_buffered = 256 * 1024;                  // upstream input held unread before reading stops
   std::size_t output_high_water = 256 * 1024;             // request body queued upstream: pause the client's body
   std::size_t output_low_water = 64 * 1024;
+  // --trusted-proxies: peers whose X-Forwarded-*, Forwarded and X-Request-Id are believed.
+  TrustedProxies trusted_proxies;
+  // The departure signal (GET /requests/{id} on the admin listener), one for the process; null: none.
+  std::shared_ptr<RequestRegistry> requests;
   http::ParserLimits limits{64 * 1024, 200, std::numeric_limits<std::uint64_t>::max()};  // no body cap
   // The balancer and the health of `upstreams`, shared by every loop (thread-safe); set by serve
   // after the fields above, from them.

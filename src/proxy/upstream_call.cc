@@ -31,9 +31,11 @@ void UpstreamCall::start() {
   self_ = shared_from_this();
   const http::Request& req = ex_->request();
   rec_ = &ex_->emplace_state<http::UpstreamRecord>();
+  bool trusted = s_->trusted_proxies.contains(client_ip(req.client));
+  rec_->request_id = track_request(*ex_, s_->requests, trusted);
   started_ = ex_->loop().now();
   parser_.expect_response_to(req.method);
-  append_forward_head(head_, req, s_->keepalive > 0);
+  append_forward_head(head_, req, {trusted, "http", rec_->request_id, s_->keepalive > 0});
   std::weak_ptr<UpstreamCall> weak = self_;
   ex_->token().on_cancel([weak] {
     if (auto self = weak.lock()) self->client_left();

@@ -11,9 +11,15 @@ uWSGI: uwsgi --plugin python3 --http-socket 127.0.0.1:0 --chdir tests/integratio
 /upload        POST: reads the body in 64 KiB pieces as it comes, answers its length
 /die           starts a 1 MiB response, then the worker process exits in the middle of it
 /events?gate=F server-sent events: one, then another once the file F exists
+/headers       the request's header fields as the application sees them, one "Name: value" a line
+/wait_for_departure?admin=HOST:PORT
+               polls unbroken's GET /requests/{X-Request-Id} every 50 ms until the client has left
+               (410), then prints "departure seen for ID" (at most 20 s)
 """
 import os
 import time
+import urllib.error
+import urllib.request
 
 from flask import Flask, Response, request
 
@@ -103,3 +109,33 @@ def events():
         yield "data: second\n\n"
 
     return Response(stream(), mimetype="text/event-stream")
+
+
+@app.route("/headers")
+def headers():
+    lines = "".join("%s: %s\n" % (k, v) for k, v in request.headers.items())
+    return Response(lines, mimetype="text/plain")
+
+
+# The departure signal, as docs/request-id.md shows it (the test checks that the two are the same).
+def client_gone(request_id, admin):
+    try:
+        urllib.request.urlopen(f"http://{admin}/requests/{request_id}", timeout=2).close()
+    except urllib.error.HTTPError as e:
+        return e.code == 410  # departed; 404: not (or no longer) known to unbroken
+    return False  # 200: the client is still waiting
+
+
+@app.route("/wait_for_departure")
+def wait_for_departure():
+    request_id = request.headers.get("X-Request-Id", "")
+    admin = request.args["admin"]
+    print("polling for %s" % request_id, flush=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if client_gone(request_id, admin):
+            print("departure seen for %s" % request_id, flush=True)
+            return Response("stopped early\n", mimetype="text/plain")
+        time.sleep(0.05)
+    print("departure never seen for %s" % request_id, flush=True)
+    return Response("done\n", mimetype="text/plain")

@@ -174,6 +174,17 @@ TEST_F(ServeConfigTest, BadProxyIsOneLineNamingIt) {
             "--upstream-abort: invalid policy 'ignore' (use finish or close)");
 }
 
+TEST_F(ServeConfigTest, TrustedProxiesParseOrNameTheBadElement) {
+  EXPECT_EQ(parse({}).trusted_proxies, "");
+  EXPECT_EQ(parse({"--trusted-proxies", "10.0.0.0/8,::1"}).trusted_proxies, "10.0.0.0/8,::1");
+  EXPECT_EQ(error_of({"--trusted-proxies", "10.0.0.0/8,10.0.0.0/40"}),
+            "--trusted-proxies: invalid trusted proxy '10.0.0.0/40' (an IPv4 prefix is 0..32)");
+  EXPECT_EQ(parse({"--config", write("trust.toml", "trusted_proxies = \"fd00::/8\"\n")}).trusted_proxies, "fd00::/8");
+  std::string bad = write("bad-trust.toml", "trusted_proxies = \"lb.internal\"\n");
+  EXPECT_NE(error_of({"--config", bad}).find("trusted_proxies: invalid trusted proxy 'lb.internal'"), std::string::npos)
+      << error_of({"--config", bad});
+}
+
 TEST_F(ServeConfigTest, RepeatedScalarFlagTakesTheLast) {
   ServeConfig cfg = parse({"--header-timeout", "1s", "--header-timeout=2s", "--threads", "1", "--threads", "2"});
   EXPECT_EQ(cfg.limits.header_timeout, milliseconds{2'000});
