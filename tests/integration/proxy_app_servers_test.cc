@@ -3,8 +3,6 @@
 // aims the same traffic at the application server directly (the control, asserted, so that the test
 // can fail) and through unbroken. Also a slow client on a big response, a trickled upload, and
 // upstreams that answer with a broken head (an in-test TCP server).
-//
-// The DISABLED_ tests wait for fixes that are not in src/ yet; each says which.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -225,9 +223,7 @@ TEST_F(ProxyAppServersTest, SlowClientsStarveGunicornsTwoWorkersButNotThroughUnb
 // directly, the slow readers keep the workers blocked in their writes; through unbroken, each worker
 // hands its response to unbroken's buffer at once and is free again. A 3 s good timeout: the
 // machine these run on is shared, and an 8 MiB answer under load takes its time.
-// DISABLED_: fails in two runs of three, by the stalled spool of DISABLED_AHeldResponse... below (a
-// good client's 8 MiB answer stops part way, and chaos counts it a timeout).
-TEST_F(ProxyAppServersTest, DISABLED_SlowReadersDoNotHoldGunicornsWorkersThroughUnbroken) {
+TEST_F(ProxyAppServersTest, SlowReadersDoNotHoldGunicornsWorkersThroughUnbroken) {
   std::uint16_t app_port = 0;
   auto app = gunicorn(2, app_port);
   ASSERT_NE(app_port, 0);
@@ -286,17 +282,12 @@ TEST_F(ProxyAppServersTest, ASlowClientOnA10MBResponseReleasesTheWorkerWithinASe
   EXPECT_EQ(field(*rec, "outcome"), "ok");
 }
 
-// DISABLED_: a response the upstream sent whole and then closed its connection after (gunicorn's
-// sync workers always do, uWSGI's --http-socket too) is cut and recorded as upstream_reset when
-// unbroken had paused reading the upstream for a slow client: net/tcp_connection.cc on_events
-// reports EPOLLRDHUP as on_peer_closed while reading is paused and bytes are still unread in the
-// kernel, and UpstreamCall::on_peer_closed (upstream_call.cc) then calls parser_.finish() on part
-// of the body. A race between the worker's FIN and the pause: two runs of three here
-// (--gtest_repeat=5 shows it). The response is streamed (&stream=1: X-Accel-Buffering: no), where
-// the pause is how back-pressure works; the client gets about 10,272,000 of 10,485,760 bytes, and
-// gunicorn's access log says 200 10485760. Before response buffering, a few of every few hundred
-// attempts of the uWSGI chaos test above hit it too.
-TEST_F(ProxyAppServersTest, DISABLED_AWholeResponseReachesASlowClientWhenTheUpstreamClosesRightAfterIt) {
+// A response the upstream sent whole and then closed its connection after (gunicorn's sync workers
+// always do), streamed (X-Accel-Buffering: no) to a slow client: reading the upstream pauses for the
+// client, the worker's FIN arrives meanwhile, and the bytes before it are still to be read. They
+// all reach the client (TcpConnection::report_hangup_after_input); before, the FIN ended the
+// response early as upstream_reset in two runs of three.
+TEST_F(ProxyAppServersTest, AWholeResponseReachesASlowClientWhenTheUpstreamClosesRightAfterIt) {
   std::uint16_t app_port = 0;
   auto app = gunicorn(1, app_port);
   ASSERT_NE(app_port, 0);
@@ -353,13 +344,9 @@ TEST_F(ProxyAppServersTest, ATrickledUploadDoesNotOccupyTheSingleWorker) {
   EXPECT_EQ(r->body, std::to_string(kTenMiB) + "\n");
 }
 
-// DISABLED_: a response held in the spool (the client a little slower than the upstream) stops
-// part way in about one of twelve 8 MiB responses, for good: the record, written when the 60 s
-// handler timeout fires, shows the upstream's response in whole (upstream_bytes_in 8388766,
-// upstream_ms 12), bytes_out == bytes_acked (about 4.7-6.4 MB) and bytes_unsent 0, so the rest
-// is in the spool and nothing writes it: a drain wake-up lost between hold() and write_held()
-// (proxy/upstream_call_body.cc) is the likely place. 40 responses, each read 64 KiB per 1 ms.
-TEST_F(ProxyAppServersTest, DISABLED_AHeldResponseIsWrittenWholeToAClientALittleSlowerThanTheUpstream) {
+// A response held in the spool for a client a little slower than the upstream is written whole,
+// 40 times over.
+TEST_F(ProxyAppServersTest, AHeldResponseIsWrittenWholeToAClientALittleSlowerThanTheUpstream) {
   std::uint16_t app_port = 0;
   auto app = gunicorn(2, app_port);
   ASSERT_NE(app_port, 0);
