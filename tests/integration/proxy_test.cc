@@ -248,10 +248,12 @@ TEST_F(ProxyTest, ServerSentEventsStreamEventByEvent) {
   EXPECT_EQ(r->body, "data: first\n\ndata: second\n\n");
 }
 
-// A client that reads the head of /big?bytes=6MiB&tag=TAG, then resets.
+// A client that reads the head of /big?bytes=6MiB&pause_ms=3&tag=TAG, then resets.
 void leave(std::uint16_t port, const std::string& tag) {
   UniqueFd fd = connect_to(port);
-  send_all(fd.get(), "GET /big?bytes=6291456&tag=" + tag + " HTTP/1.1\r\nHost: app\r\n\r\n");
+  // Paced: the worker is still writing when the client goes, even though unbroken reads as fast as
+  // it writes (response buffering), so the close policy always meets a worker mid-response.
+  send_all(fd.get(), "GET /big?bytes=6291456&pause_ms=3&tag=" + tag + " HTTP/1.1\r\nHost: app\r\n\r\n");
   char buf[4096];
   ASSERT_GT(::recv(fd.get(), buf, sizeof buf, 0), 0);
   reset(fd);

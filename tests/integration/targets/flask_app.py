@@ -7,6 +7,8 @@ uWSGI: uwsgi --plugin python3 --http-socket 127.0.0.1:0 --chdir tests/integratio
 /chunked?n=K   K pieces from a generator: no Content-Length, so gunicorn sends it chunked
 /slow?ms=N     waits N ms, then answers
 /big?bytes=N   N bytes in 64 KiB pieces: a sync worker blocks writing them to a slow client
+               (&pause_ms=P: P ms after each piece, a worker still writing when its client leaves;
+               &stream=1: X-Accel-Buffering: no)
                (&stream=1: with X-Accel-Buffering: no, which asks a proxy to pass it through unbuffered)
 /upload        POST: reads the body in 64 KiB pieces as it comes, answers its length
 /die           starts a 1 MiB response, then the worker process exits in the middle of it
@@ -62,6 +64,7 @@ def slow():
 @app.route("/big")
 def big():
     total = int(request.args.get("bytes", str(4 << 20)))
+    pause = int(request.args.get("pause_ms", "0")) / 1000.0
     piece = b"x" * 65536
 
     def pieces():
@@ -70,6 +73,8 @@ def big():
             n = min(left, len(piece))
             yield piece[:n]
             left -= n
+            if pause:
+                time.sleep(pause)
 
     headers = {"Content-Length": str(total)}
     if request.args.get("stream") == "1":
