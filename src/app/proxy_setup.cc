@@ -14,6 +14,7 @@ std::shared_ptr<proxy::ProxySettings> make_proxy_settings(const ProxyRouteConfig
     if (!a) throw std::runtime_error("proxy " + route.route.prefix + ": cannot resolve upstream '" + u + "'");
     s->upstreams.push_back(*a);
     s->names.push_back(u);
+    s->group_name += (s->group_name.empty() ? "" : ",") + u;
   }
   const UpstreamConfig& u = route.upstream;
   s->balance = u.balance == "least_conn" ? proxy::Balance::kLeastConn : proxy::Balance::kRoundRobin;

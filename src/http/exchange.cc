@@ -118,6 +118,10 @@ bool Exchange::write(std::string_view data) {
   return conn_->ex_write(*this, data, true);
 }
 
+void Exchange::own_timers() {
+  if (conn_ != nullptr) conn_->ex_own_timers(*this);
+}
+
 bool Exchange::writable() const {
   return conn_ != nullptr && !gated_ && conn_->ex_writable();
 }

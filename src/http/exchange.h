@@ -98,6 +98,11 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void end_tunnel(Outcome outcome, std::optional<TimerKind> timer = std::nullopt,
                   std::chrono::milliseconds timeout = {});
 
+  // The handler bounds every wait of its own (the reverse proxy's upstream timers): the
+  // connection's handler timer is off for this exchange, so it never cuts a wait the handler's
+  // own, longer timer is meant to judge.
+  void own_timers();
+
   // Streamed request bodies (routes with BodyMode::kStream): chunks as they arrive, then end().
   // Without these, the body is read and discarded.
   void on_body(std::function<void(std::string_view)> chunk, std::function<void()> end);
@@ -164,6 +169,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::function<void(std::string_view)> tunnel_bytes_;  // set while the exchange is a tunnel
   bool started_ = false;
   bool finished_ = false;
+  bool own_timers_ = false;
   ResponseEncoder encoder_;  // the framing of this response, once started
   // Where the head starts in the request's output (after a 100 Continue, say) and its size: a
   // framing error in the body can replace a head none of which was sent.

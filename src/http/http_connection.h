@@ -55,6 +55,7 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   void ex_start_upstream(Exchange& ex, const UpstreamHead& up, std::optional<std::uint64_t> length);
   // Queues a serialised head (ours or an upstream's) and enters the response phase.
   void queue_head(Exchange& ex, const std::string& head, bool flush);
+  void ex_own_timers(Exchange& ex);
   void ex_abort(Exchange& ex, Outcome outcome, int status, std::string_view text, std::optional<TimerKind> timer,
                 std::chrono::milliseconds timeout);
   bool ex_write(Exchange& ex, std::string_view data, bool flush);

@@ -52,14 +52,28 @@ void HttpConnection::ex_abort(Exchange& ex, Outcome outcome, int status, std::st
                               std::optional<TimerKind> timer, std::chrono::milliseconds timeout) {
   if (closing() || &ex != exchange_.get()) return;
   upstream_timeout_ = timeout;
+  // The handler ends its own request: it is not a handler cancelled by a departure (no
+  // `cancelled`, no token callbacks: the client is still there and gets the answer).
+  ex.finished_ = true;
+  recorder_.handler_finished();
+  disarm(TimerKind::kHandler);
   if (!ex.started_) {
     reject(status, outcome, text, timer);
     return;
   }
-  // After the head: no final chunk, no padding; what is queued goes out, then the FIN.
   keep_alive_ = false;
+  bool reset = ex.encoder_.close_delimited();
   end_request(outcome, timer);
+  // After the head: no final chunk, no padding; what is queued goes out, then the FIN. A body that
+  // ends with the connection (HTTP/1.0) would look complete that way: it is reset instead.
+  if (reset) return close_connection(true);
   graceful_close();
+}
+
+void HttpConnection::ex_own_timers(Exchange& ex) {
+  if (&ex != exchange_.get()) return;
+  ex.own_timers_ = true;
+  disarm(TimerKind::kHandler);
 }
 
 void HttpConnection::schedule_flush() {
@@ -191,7 +205,7 @@ void HttpConnection::update_handler_timer(std::size_t queued) {
   // Once a response streams, a stall is charged to whoever owes bytes: while output is queued the
   // client is slow (send timeout); while the queue is empty the handler is (handler timeout, counted
   // from its last write).
-  if (!exchange_ || !exchange_->started_ || exchange_->finished_) return;
+  if (!exchange_ || !exchange_->started_ || exchange_->finished_ || exchange_->own_timers_) return;
   if (queued == 0) {
     arm(TimerKind::kHandler, ctx_.limits.handler_timeout);
   } else {

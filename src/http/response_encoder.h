@@ -71,6 +71,8 @@ class ResponseEncoder {
   static void error(std::string& out, const Request& req, int status, std::string_view text, std::string_view date);
 
   [[nodiscard]] bool chunked() const { return chunked_; }
+  // The body ends with the connection (HTTP/1.0 without a length): a cut cannot be told from the end.
+  [[nodiscard]] bool close_delimited() const { return !chunked_ && !length_ && !head_only_; }
   // HEAD, 1xx, 204 and 304: the head only; body bytes a handler writes anyway are dropped.
   [[nodiscard]] bool head_only() const { return head_only_; }
   [[nodiscard]] bool gzipping() const { return gzip_ != nullptr; }

@@ -126,6 +126,7 @@ void append_forward_head(std::string& out, const http::Request& req, const Forwa
   append_forwarded_element(out, ip, p.proto, host);
   out.append("\r\n");
   if (!p.request_id.empty()) http::append_field(out, "X-Request-Id", p.request_id);
+  if (host.empty()) http::append_field(out, "Host", p.default_host);
   start_list(out, req, "Via", true);  // every hop's protocol, whoever sent it
   out.append("1.1 unbroken\r\n");
   // The one hop-by-hop field passed on: an Upgrade the client asked for, which a 101 answers with

@@ -19,6 +19,9 @@ struct ForwardParams {
   std::string_view request_id;      // X-Request-Id (track_request's); none when empty
   // False: Connection: close (no pool: the connection serves this request only).
   bool keep_alive = true;
+  // The Host an HTTP/1.0 request without one gets (HTTP/1.1 requires it upstream): the upstream's
+  // name, as nginx's $proxy_host.
+  std::string_view default_host = "localhost";
 };
 
 // True for a field that is not forwarded as it came: hop-by-hop ones, those the request's

@@ -30,6 +30,9 @@ class UpstreamGroup;  // proxy/upstream_group.h
 struct ProxySettings {
   std::vector<net::SocketAddress> upstreams;  // resolved at start-up, never empty
   std::vector<std::string> names;             // each as configured, for the record and the metrics
+  // The route's upstreams together ("a,b"): the record's and the metrics' `upstream` when none
+  // could be tried (upstream_unavailable), and the Host of a request that came without one.
+  std::string group_name;
   Balance balance = Balance::kRoundRobin;
   std::chrono::milliseconds connect_timeout{2'000};
   std::chrono::milliseconds header_timeout{60'000};  // request sent -> response head

@@ -117,8 +117,13 @@ std::string_view track_request(http::Exchange& ex, std::shared_ptr<RequestRegist
   if (signal) {
     // The token lives in the exchange, and so does the state: the reference outlives the callback.
     ex.token().on_cancel([&ex] {
+      std::optional<http::Outcome> left = ex.departure();
+      // A tunnel's end cancels the token whichever side ended it: only a departure the record
+      // names counts there.
+      const http::UpstreamRecord* up = ex.state<http::UpstreamRecord>();
+      if (!left && up && up->status == 101) return;
       if (TrackedRequest* tracked = ex.state<TrackedRequest>())
-        tracked->depart(ex.departure().value_or(http::Outcome::kClientClosed), ex.loop().now());
+        tracked->depart(left.value_or(http::Outcome::kClientClosed), ex.loop().now());
     });
   }
   return t.id();

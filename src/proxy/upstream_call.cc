@@ -29,13 +29,15 @@ UpstreamPool& pool_of(net::EventLoop& loop, const ProxySettings& s) {
 
 void UpstreamCall::start() {
   self_ = shared_from_this();
+  ex_->own_timers();  // connect, send, header, read: each wait has its upstream timer
   const http::Request& req = ex_->request();
   rec_ = &ex_->emplace_state<http::UpstreamRecord>();
   bool trusted = s_->trusted_proxies.contains(client_ip(req.client));
   rec_->request_id = track_request(*ex_, s_->requests, trusted);
   started_ = ex_->loop().now();
   parser_.expect_response_to(req.method);
-  append_forward_head(head_, req, {trusted, "http", rec_->request_id, s_->keepalive > 0});
+  std::string_view host = s_->names[0].starts_with("unix:") ? std::string_view("localhost") : s_->names[0];
+  append_forward_head(head_, req, {trusted, "http", rec_->request_id, s_->keepalive > 0, host});
   std::weak_ptr<UpstreamCall> weak = self_;
   ex_->token().on_cancel([weak] {
     if (auto self = weak.lock()) self->client_left();
@@ -48,7 +50,10 @@ void UpstreamCall::start() {
 
 void UpstreamCall::first_attempt() {
   auto i = s_->group->pick({}, ex_->loop().now());
-  if (!i) return fail(Outcome::kUpstreamUnavailable, 502, "no upstream is available\n");
+  if (!i) {
+    rec_->upstream = s_->group_name;
+    return fail(Outcome::kUpstreamUnavailable, 502, "no upstream is available\n");
+  }
   attempt(*i, false);
 }
 
@@ -90,6 +95,7 @@ bool UpstreamCall::flush() {
     on_transport_error(net::classify(r.error()));
     return false;
   }
+  if (*r > 0) last_write_ = ex_->loop().now();  // progress on_written() does not hear of
   watch_send();
   return true;
 }
@@ -193,7 +199,8 @@ void UpstreamCall::client_left() {
   held_.reset();  // nobody to write it to
   if (done_) return end_if_done();
   // A request the upstream has not got whole cannot be answered: nothing to finish.
-  if (!request_sent_ || s_->abort_close || !up_) return release_upstream(false);
+  // Nor one still connecting: the application never saw it.
+  if (!request_sent_ || !connected_ || s_->abort_close || !up_) return release_upstream(false);
   resume_reading();
   if (discarded_ >= s_->abort_budget_bytes) return release_upstream(false);
   budget_timer_ = true;
@@ -202,6 +209,7 @@ void UpstreamCall::client_left() {
 }
 
 void UpstreamCall::arm(TimerKind kind, std::chrono::milliseconds after) {
+  if (budget_timer_) return;  // the client left: only the abort budget runs
   timer_kind_ = kind;
   net::EventLoop& loop = ex_->loop();
   loop.timers().arm(timer_, loop.now() + after);
@@ -297,7 +305,10 @@ void UpstreamCall::release_upstream(bool park) {
     end_attempt();
     up_->set_handler(nullptr);
     std::chrono::milliseconds idle = s_->idle_timeout;
-    if (auto said = keep_alive_timeout(parser_.response().headers)) idle = std::min(idle, *said);
+    // Shorter than the upstream's own keep-alive, so that we close first and the stale race stays
+    // the exception: half a second less, or half of it when it is that short.
+    if (auto said = keep_alive_timeout(parser_.response().headers))
+      idle = std::min(idle, *said > std::chrono::seconds(1) ? *said - std::chrono::milliseconds(500) : *said / 2);
     pool_of(loop, *s_).park(upstream_, std::move(up_), idle);
   } else if (up_) {
     close_connection();

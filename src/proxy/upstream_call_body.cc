@@ -13,9 +13,11 @@ using http::Outcome;
 namespace {
 
 // What a response spool may hold before the upstream is read no further: room for two more reads,
-// so that an append never meets the cap (the parser's bytes cannot be handed back).
+// so that an append never meets the cap (the parser's bytes cannot be handed back), or half the
+// cap when it is smaller than that. An empty spool is never near it.
 bool near_cap(const Spool& held, std::size_t read_size) {
-  return held.size() + 2 * read_size >= held.limits().max_total;
+  std::uint64_t margin = std::min<std::uint64_t>(2 * read_size, held.limits().max_total / 2);
+  return !held.empty() && held.size() + margin >= held.limits().max_total;
 }
 
 }  // namespace
@@ -180,7 +182,7 @@ void UpstreamCall::write_held() {
       if (auto self = weak.lock()) self->write_held();
     });
   }
-  if (reading_paused_ && !done_ && !near_cap(*held_, s_->max_buffered)) resume_reading();
+  if (reading_paused_ && !done_ && (held_->empty() || !near_cap(*held_, s_->max_buffered))) resume_reading();
   if (!held_->empty()) return;
   if (ending_) {
     Ending e = *ending_;

@@ -95,6 +95,7 @@ TEST_F(ProxyTest, UpstreamNotListeningIs502RefusedWithinTheConnectTimeout) {
   ASSERT_TRUE(rec);
   EXPECT_EQ((*rec)["outcome"], "upstream_refused");
   EXPECT_EQ((*rec)["status"], "502");
+  EXPECT_EQ((*rec)["cancelled"], "false");  // the client is there and got our answer: nothing cancelled
 }
 
 // Round robin over a dead upstream and a live one: a refused connect moves on to the next upstream,
@@ -118,7 +119,10 @@ TEST_F(ProxyTest, ARefusedConnectMovesOnToTheNextUpstream) {
 
 TEST_F(ProxyTest, UpstreamSlowerThanTheHeaderTimeoutIs504) {
   auto app = gunicorn("127.0.0.1:0", "slow");
-  auto server = Server::start({{"--proxy", "/=" + upstream(*app), "--upstream-header-timeout", "300ms"}});
+  // The connection's handler timer is shorter still: the proxy's own timers judge a proxied
+  // request, so it never fires (before, it answered 503 timer=handler at 60 s with the defaults).
+  auto server = Server::start(
+      {{"--proxy", "/=" + upstream(*app), "--upstream-header-timeout", "300ms", "--handler-timeout", "100ms"}});
   auto r = get(server->port(), "/slow?ms=1500");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 504);
