@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "app/serve_options.h"
+#include "app/toml_guard.h"
 #include "base/unique_fd.h"
 #include "proxy/proxy_route.h"
 
@@ -214,6 +215,8 @@ void load_proxy(const std::string& path, const OptionSpec& spec, const toml::nod
 
 void load_config_file(const std::string& path, ServeConfig& cfg, std::vector<ProxyTable>& tables) {
   std::string text = read_config_file(path);
+  if (auto bad = toml_unreadable(text))
+    throw ConfigError(where(path, bad->line) + "invalid TOML: " + std::string(bad->why));
   toml::table table;
   try {
     table = toml::parse(text, path);

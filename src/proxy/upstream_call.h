@@ -82,6 +82,7 @@ class UpstreamCall final : public net::TransportHandler,
   void buffer_body(std::string_view chunk);
   void send_buffered_body();
   void queue_body_bytes(std::string_view chunk);
+  void end_body();
   void hold(std::string_view chunk);
   void write_held();
   void watch_client_output();

@@ -72,14 +72,7 @@ void UpstreamCall::send_buffered_body() {
       body_->consume(view->size());
       body_sent_any_ = true;
     }
-    if (body_->empty() && !request_sent_) {
-      if (ex_->request().chunked) {
-        scratch_.clear();
-        http::append_last_chunk(scratch_);
-        queue_upstream(scratch_);
-      }
-      request_sent_ = true;
-    }
+    if (body_->empty() && !request_sent_) end_body();
     if (!flush()) return;
     if (request_sent_) return request_complete();
     // The kernel took most of it at once (no on_written follows what flush() sent): go on.
@@ -110,14 +103,19 @@ void UpstreamCall::stream_body(std::string_view chunk) {
   }
 }
 
-void UpstreamCall::end_streamed_body() {
-  if (done_) return;
+// The body's end: a chunked one gets its last chunk; the request is whole.
+void UpstreamCall::end_body() {
   if (ex_->request().chunked) {
     scratch_.clear();
     http::append_last_chunk(scratch_);
     queue_upstream(scratch_);
   }
   request_sent_ = true;
+}
+
+void UpstreamCall::end_streamed_body() {
+  if (done_) return;
+  end_body();
   if (!flush()) return;
   if (connected_) request_complete();
 }

@@ -23,6 +23,12 @@ using namespace std::chrono_literals;
 // One access-log record, flattened: every value as its JSON text (strings unquoted).
 using Record = std::map<std::string, std::string>;
 
+// A record's field, or "" when it has none (the upstream fields are on proxied requests only).
+inline std::string field(const Record& r, const char* key) {
+  auto it = r.find(key);
+  return it == r.end() ? std::string() : it->second;
+}
+
 struct ServeOptions {
   std::vector<std::string> args;                              // extra flags for `unbroken serve`
   std::optional<unsigned> rlimit_nofile = std::nullopt;       // lowered in the child before exec

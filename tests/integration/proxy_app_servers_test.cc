@@ -25,11 +25,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string field(const Record& r, const char* key) {
-  auto it = r.find(key);
-  return it == r.end() ? std::string() : it->second;
-}
-
 // The port after `marker` in a server's start-up output, 0 when absent.
 std::uint16_t port_after(const std::string& out, const std::string& marker) {
   auto at = out.find(marker);

@@ -15,11 +15,6 @@ namespace fs = std::filesystem;
 
 class ProxyRequestIdTest : public GunicornTest {};
 
-std::string field(const Record& r, const char* key) {
-  auto it = r.find(key);
-  return it == r.end() ? std::string() : it->second;
-}
-
 // The app's /headers answer: one "Name: value" a line, names lower-cased here.
 std::map<std::string, std::string> seen_headers(const std::string& body) {
   std::map<std::string, std::string> out;

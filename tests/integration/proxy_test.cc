@@ -26,11 +26,6 @@ bool has_write_error(const std::string& log) {
          log.find("Socket error processing request") != std::string::npos;
 }
 
-std::string field(const Record& r, const char* key) {
-  auto it = r.find(key);
-  return it == r.end() ? std::string() : it->second;
-}
-
 class ProxyTest : public GunicornTest {};
 
 std::optional<Response> request(std::uint16_t port, const std::string& wire) {

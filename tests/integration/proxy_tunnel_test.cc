@@ -20,11 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string field(const Record& r, const char* key) {
-  auto it = r.find(key);
-  return it == r.end() ? std::string() : it->second;
-}
-
 // RFC 6455 1.3's sample key and the accept value it must get back.
 constexpr const char* kHandshake =
     "GET /chat HTTP/1.1\r\nHost: app\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
