@@ -15,6 +15,7 @@ std::shared_ptr<proxy::ProxySettings> make_proxy_settings(const ProxyRouteConfig
     s->upstreams.push_back(*a);
     s->names.push_back(u);
     s->group_name += (s->group_name.empty() ? "" : ",") + u;
+    if (s->names.size() == 1 && !u.starts_with("unix:")) s->default_host = u;
   }
   const UpstreamConfig& u = route.upstream;
   s->balance = u.balance == "least_conn" ? proxy::Balance::kLeastConn : proxy::Balance::kRoundRobin;

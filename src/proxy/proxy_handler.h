@@ -33,6 +33,7 @@ struct ProxySettings {
   // The route's upstreams together ("a,b"): the record's and the metrics' `upstream` when none
   // could be tried (upstream_unavailable), and the Host of a request that came without one.
   std::string group_name;
+  std::string default_host = "localhost";  // the first upstream's HOST:PORT; localhost for unix:
   Balance balance = Balance::kRoundRobin;
   std::chrono::milliseconds connect_timeout{2'000};
   std::chrono::milliseconds header_timeout{60'000};  // request sent -> response head

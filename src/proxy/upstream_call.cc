@@ -36,8 +36,7 @@ void UpstreamCall::start() {
   rec_->request_id = track_request(*ex_, s_->requests, trusted);
   started_ = ex_->loop().now();
   parser_.expect_response_to(req.method);
-  std::string_view host = s_->names[0].starts_with("unix:") ? std::string_view("localhost") : s_->names[0];
-  append_forward_head(head_, req, {trusted, "http", rec_->request_id, s_->keepalive > 0, host});
+  append_forward_head(head_, req, {trusted, "http", rec_->request_id, s_->keepalive > 0, s_->default_host});
   std::weak_ptr<UpstreamCall> weak = self_;
   ex_->token().on_cancel([weak] {
     if (auto self = weak.lock()) self->client_left();
@@ -139,8 +138,7 @@ void UpstreamCall::on_data(net::Buffer& in) {
         rec_->status = parser_.response().status;
         rec_->header_ms = ms_since_start();
         s_->group->succeeded(upstream_);
-        end_attempt();  // a tunnel is not a request in flight for least_conn
-        auto up = std::move(up_);
+        auto up = std::move(up_);  // release_upstream ends the attempt: a tunnel is not in flight
         release_upstream(false);
         return start_tunnel(s_, ex_, std::move(up), parser_.response());
       }
@@ -301,8 +299,8 @@ void UpstreamCall::release_upstream(bool park) {
   if (rec_->ms == 0) rec_->ms = ms_since_start();  // cut off (budget, close policy): as far as it went
   net::EventLoop& loop = ex_->loop();
   loop.timers().cancel(timer_);
+  end_attempt();
   if (up_ && park) {
-    end_attempt();
     up_->set_handler(nullptr);
     std::chrono::milliseconds idle = s_->idle_timeout;
     // Shorter than the upstream's own keep-alive, so that we close first and the stale race stays
