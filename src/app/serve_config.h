@@ -45,6 +45,7 @@ struct UpstreamConfig {
   std::uint64_t buffer = 1024 * 1024;              // response bytes held in memory before a temp file
   std::uint64_t max_temp = 1024ull * 1024 * 1024;  // the largest response temp file
   std::chrono::milliseconds tunnel_idle_timeout{60'000};
+  std::string ca;  // --upstream-ca: PEM CAs that https:// upstreams are verified against; empty: the system store
   // [[proxy]] table keys only, no flag.
   std::string balance = "round_robin";  // or least_conn
   std::string health;                   // GET this path every health_interval; empty: no active check
@@ -91,6 +92,13 @@ struct ServeConfig {
   // replace the file's routes of both forms, as --listen replaces the file's listen.
   std::vector<ProxyRouteConfig> proxy_routes;
   std::string config_file;  // --config
+  // TLS ([tls] in the file): listeners, and the certificates with their keys, paired in order; the
+  // first pair is the default, the others are chosen by SNI. --tls-self-signed makes a certificate
+  // for localhost on first run (under var/) when no --tls-cert is given.
+  std::vector<std::string> tls_listen;
+  std::vector<std::string> tls_cert;
+  std::vector<std::string> tls_key;
+  bool tls_self_signed = false;
 };
 
 // A bad flag, config file or value. what() is one line naming the flag ("--max-body: ...") or the file,

@@ -18,11 +18,14 @@ enum class Phase : std::uint8_t {
   kHandler,         // handler running, no response byte written
   kResponse,        // response bytes written, not all of them yet
   kTunnel,          // after a 101 from an upstream: bytes relayed both ways (the reverse proxy's Upgrade)
+  // A TLS connection before its handshake is done: it comes first on such a connection (before idle
+  // and request_headers), but is last here so that the plain phases keep their numbers.
+  kTlsHandshake,
 };
-inline constexpr std::array<std::string_view, 6> kPhaseNames{"idle",    "request_headers", "request_body",
-                                                             "handler", "response",        "tunnel"};
+inline constexpr std::array<std::string_view, 7> kPhaseNames{"idle",     "request_headers", "request_body", "handler",
+                                                             "response", "tunnel",          "tls_handshake"};
 inline constexpr std::size_t kPhaseCount = kPhaseNames.size();
-static_assert(static_cast<std::size_t>(Phase::kTunnel) + 1 == kPhaseCount);
+static_assert(static_cast<std::size_t>(Phase::kTlsHandshake) + 1 == kPhaseCount);
 
 enum class Outcome : std::uint8_t {
   kOk,
@@ -61,7 +64,8 @@ static_assert(static_cast<std::size_t>(Outcome::kUpstreamUnavailable) + 1 == kOu
 // kSendRate is the minimum delivery rate, judged once per send timeout while output waits for the
 // client. The upstream timers are the reverse proxy's (its own, on the loop's scheduler: the
 // connection never arms them): connect, request sent -> response head, a pause in the
-// response body, a pause in writing the request to the upstream, and an idle tunnel (after a 101). kLinger and kRecord
+// response body, a pause in writing the request to the upstream, and an idle tunnel (after a 101). kTlsHandshake
+// bounds a TLS connection's handshake, from accept to the handshake's end. kLinger and kRecord
 // are housekeeping: lingering close after an error, and the short wait before an answered request's delivery is read.
 // They are not timeouts a client meets, so they come after the others (metrics count only those), but a record may
 // still name them.
@@ -78,16 +82,17 @@ enum class TimerKind : std::uint8_t {
   kUpstreamRead,
   kUpstreamSend,
   kTunnelIdle,
+  kTlsHandshake,
   kLinger,
   kRecord
 };
-inline constexpr std::array<std::string_view, 14> kTimerNames{
+inline constexpr std::array<std::string_view, 15> kTimerNames{
     "header",          "body",          "handler",       "send",
     "keepalive",       "drain",         "send_rate",     "upstream_connect",
     "upstream_header", "upstream_read", "upstream_send", "tunnel_idle",
-    "linger",          "record"};
+    "tls_handshake",   "linger",        "record"};
 inline constexpr std::size_t kTimerCount = kTimerNames.size();
-inline constexpr std::size_t kClientTimerCount = static_cast<std::size_t>(TimerKind::kTunnelIdle) + 1;
+inline constexpr std::size_t kClientTimerCount = static_cast<std::size_t>(TimerKind::kTlsHandshake) + 1;
 static_assert(static_cast<std::size_t>(TimerKind::kRecord) + 1 == kTimerCount);
 
 constexpr std::string_view name(Phase p) {
@@ -108,7 +113,9 @@ constexpr bool is_departure(Outcome o) {
 // The JSON-lines record's field names, in the order the writer writes them. `timer` and
 // `timeout_ms` appear only when a timer fired; `route` only once the router named the request;
 // `bytes_acked`, `bytes_unsent` and `encoding` only when known; the `upstream*` fields only on
-// proxied requests.
+// proxied requests; the `tls*` fields and `sni` only on TLS connections (`tls_error` only when the
+// handshake failed, `tls_version`, `tls_cipher` and `tls_resumed` once it succeeded, `sni` when the
+// client sent one).
 namespace field {
 inline constexpr std::string_view kTs = "ts";
 inline constexpr std::string_view kConn = "conn";
@@ -144,9 +151,15 @@ inline constexpr std::string_view kUpstreamBytesOut = "upstream_bytes_out";
 inline constexpr std::string_view kUpstreamReused = "upstream_reused";
 inline constexpr std::string_view kUpstreamRetries = "upstream_retries";
 inline constexpr std::string_view kRequestId = "request_id";
+// TLS connections only.
+inline constexpr std::string_view kTlsVersion = "tls_version";
+inline constexpr std::string_view kTlsCipher = "tls_cipher";
+inline constexpr std::string_view kSni = "sni";
+inline constexpr std::string_view kTlsResumed = "tls_resumed";
+inline constexpr std::string_view kTlsError = "tls_error";
 }  // namespace field
 
-inline constexpr std::array<std::string_view, 33> kFieldNames{field::kTs,
+inline constexpr std::array<std::string_view, 38> kFieldNames{field::kTs,
                                                               field::kConn,
                                                               field::kReq,
                                                               field::kClient,
@@ -178,6 +191,11 @@ inline constexpr std::array<std::string_view, 33> kFieldNames{field::kTs,
                                                               field::kUpstreamBytesOut,
                                                               field::kUpstreamReused,
                                                               field::kUpstreamRetries,
-                                                              field::kRequestId};
+                                                              field::kRequestId,
+                                                              field::kTlsVersion,
+                                                              field::kTlsCipher,
+                                                              field::kSni,
+                                                              field::kTlsResumed,
+                                                              field::kTlsError};
 
 }  // namespace unbroken::schema

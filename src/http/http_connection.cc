@@ -21,7 +21,21 @@ constexpr std::size_t kNoRoute = RequestRecorder::kNoRoute;
 constexpr std::uint64_t kMinBodyProgress = 1024;
 
 Outcome outcome_of(net::SocketError e) {
-  return e == net::SocketError::kBrokenPipe ? Outcome::kBrokenPipe : Outcome::kClientReset;
+  return e == net::SocketError::kBrokenPipe ? Outcome::kBrokenPipe
+         : e == net::SocketError::kProtocol ? Outcome::kProtocolError
+                                            : Outcome::kClientReset;
+}
+
+// How a handshake that ended in `o` is counted in unbroken_tls_handshakes_total.
+TlsResult handshake_result(Outcome o) {
+  switch (o) {
+    case Outcome::kClientClosed: return TlsResult::kClientClosed;
+    case Outcome::kClientReset:
+    case Outcome::kBrokenPipe: return TlsResult::kClientReset;
+    case Outcome::kTimeout:
+    case Outcome::kShutdown: return TlsResult::kTimeout;
+    default: return TlsResult::kProtocolError;
+  }
 }
 
 Outcome outcome_of_status(int status) {
@@ -46,6 +60,26 @@ HttpConnection::~HttpConnection() {
 }
 
 void HttpConnection::start() {
+  // A TLS connection is in its handshake first, under its own timer; on_secured() ends it.
+  if (const net::TlsSession* tls = transport_->tls(); tls && tls->handshaking) {
+    phase_ = Phase::kTlsHandshake;
+    arm(TimerKind::kTlsHandshake, ctx_.limits.tls_handshake_timeout);
+    return;
+  }
+  arm(TimerKind::kHeader, ctx_.limits.header_timeout);
+}
+
+void HttpConnection::on_secured() {
+  if (closed() || phase_ != Phase::kTlsHandshake) return;
+  const net::TlsSession& tls = *transport_->tls();
+  ctx_.stats.count_handshake(tls.resumed ? TlsResult::kResumed : TlsResult::kOk,
+                             std::chrono::duration<double>(ctx_.loop.now() - tls.started).count());
+  phase_ = Phase::kIdle;
+  disarm(TimerKind::kTlsHandshake);
+  if (lifecycle_ == Lifecycle::kDraining) {
+    close_connection(false);  // a drain began during the handshake: idle now, so it ends
+    return;
+  }
   arm(TimerKind::kHeader, ctx_.limits.header_timeout);
 }
 
@@ -296,6 +330,10 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
                          route_slot_,
                          dispatched_};
   if (outcome == Outcome::kOk) emit_pending();
+  if (phase_ == Phase::kTlsHandshake) {
+    ctx_.stats.count_handshake(handshake_result(outcome), 0);
+    disarm(TimerKind::kTlsHandshake);
+  }
   // Whichever side ended it, a tunnel's other half (the upstream) hears it through the token.
   bool tunnel = phase_ == Phase::kTunnel;
   bool cancelled = false;
@@ -444,6 +482,11 @@ void HttpConnection::on_transport_error(net::SocketError e) {
   if (closed()) return;
   if (closing() || (phase_ == Phase::kIdle && !exchange_)) {
     close_connection(false);
+    return;
+  }
+  // Plain HTTP on the TLS port: the transport now writes in plain text, and the client is told.
+  if (const net::TlsSession* tls = transport_->tls(); tls && tls->plain_http && phase_ == Phase::kTlsHandshake) {
+    reject(400, Outcome::kProtocolError, "The plain HTTP request was sent to HTTPS port\n");
     return;
   }
   end_request(outcome_of(e));

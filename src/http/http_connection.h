@@ -43,6 +43,7 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   void on_peer_closed() override;
   void on_transport_error(net::SocketError e) override;
   void on_written(std::size_t n) override;
+  void on_secured() override;
   // BodySink
   void on_body(std::string_view chunk) override;
 
@@ -128,10 +129,13 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   net::TimerNode timer_;
   // The connection's own timers, a slot each: the upstream and tunnel kinds are the proxy's, never
   // armed here, and take no slot (rearm_timer scans every slot).
-  static constexpr std::size_t kOwnTimerCount = static_cast<std::size_t>(TimerKind::kSendRate) + 3;
+  static constexpr std::size_t kOwnTimerCount = static_cast<std::size_t>(TimerKind::kSendRate) + 4;
   static constexpr std::size_t slot(TimerKind k) {
     auto i = static_cast<std::size_t>(k);  // the upstream kinds past kSendRate never come here
-    return k == TimerKind::kLinger ? kOwnTimerCount - 2 : k == TimerKind::kRecord ? kOwnTimerCount - 1 : i;
+    return k == TimerKind::kTlsHandshake ? kOwnTimerCount - 3
+           : k == TimerKind::kLinger     ? kOwnTimerCount - 2
+           : k == TimerKind::kRecord     ? kOwnTimerCount - 1
+                                         : i;
   }
   net::TimePoint& deadline(TimerKind k) { return deadlines_[slot(k)]; }
   std::array<net::TimePoint, kOwnTimerCount> deadlines_;

@@ -7,9 +7,9 @@ namespace unbroken::http {
 namespace {
 
 // Checked in this order when the connection's one timer fires.
-constexpr std::array kTimerPriority{TimerKind::kDrain,     TimerKind::kHandler, TimerKind::kSend,
-                                    TimerKind::kSendRate,  TimerKind::kBody,    TimerKind::kHeader,
-                                    TimerKind::kKeepalive, TimerKind::kLinger,  TimerKind::kRecord};
+constexpr std::array kTimerPriority{
+    TimerKind::kDrain,  TimerKind::kHandler,   TimerKind::kSend,         TimerKind::kSendRate, TimerKind::kBody,
+    TimerKind::kHeader, TimerKind::kKeepalive, TimerKind::kTlsHandshake, TimerKind::kLinger,   TimerKind::kRecord};
 
 }  // namespace
 
@@ -24,6 +24,7 @@ std::chrono::milliseconds HttpConnection::timeout_of(TimerKind kind) const {
     case TimerKind::kKeepalive: return l.keepalive_timeout;
     case TimerKind::kDrain: return l.drain_timeout;
     case TimerKind::kLinger: return l.linger_timeout;
+    case TimerKind::kTlsHandshake: return l.tls_handshake_timeout;
     case TimerKind::kRecord: return kRecordDelay;
     case TimerKind::kUpstreamConnect:
     case TimerKind::kUpstreamHeader:
@@ -127,6 +128,11 @@ void HttpConnection::on_timer() {
         break;
       case TimerKind::kDrain:
         end_request(Outcome::kShutdown, kind, exchange_ && exchange_->started_ ? 0 : 503);
+        close_connection(false);
+        break;
+      case TimerKind::kTlsHandshake:
+        // A client that stalls in its handshake gets no answer (there is no channel to send it on).
+        end_request(Outcome::kTimeout, kind);
         close_connection(false);
         break;
       case TimerKind::kUpstreamConnect:

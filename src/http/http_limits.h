@@ -21,6 +21,7 @@ struct HttpLimits {
   std::chrono::milliseconds handler_timeout{60'000};
   std::chrono::milliseconds send_timeout{30'000};
   std::chrono::milliseconds keepalive_timeout{15'000};
+  std::chrono::milliseconds tls_handshake_timeout{10'000};  // from accept to the TLS handshake's end
   std::chrono::milliseconds drain_timeout{10'000};
   // Below this many bytes a second, averaged over send_timeout while output waits for the client,
   // the connection is cut (timer send_rate); 0: no minimum.

@@ -25,6 +25,17 @@ struct UpstreamRecord {
   std::string_view request_id;  // the X-Request-Id sent upstream; owned by the exchange's state
 };
 
+// A TLS connection's side of the record; absent on plain connections. The views are OpenSSL's
+// static strings or the transport's (net::TlsSession), which outlives the record.
+struct TlsRecord {
+  std::string_view version;  // "TLSv1.3"; empty if the handshake did not finish
+  std::string_view cipher;   // "TLS_AES_128_GCM_SHA256"; empty if the handshake did not finish
+  std::string_view sni;      // empty without one
+  std::string_view error;    // why the handshake failed ("no shared cipher", "http request"); empty if it did not
+  bool resumed = false;      // a resumed session (only meaningful once established)
+  bool established = false;  // the handshake finished: version, cipher and resumed are written
+};
+
 struct RequestRecord {
   std::chrono::system_clock::time_point ts;
   std::uint64_t conn = 0;
@@ -50,6 +61,7 @@ struct RequestRecord {
   bool cancelled = false;
   double wasted_ms = 0;
   std::optional<UpstreamRecord> upstream;
+  std::optional<TlsRecord> tls;
 };
 
 }  // namespace unbroken::http

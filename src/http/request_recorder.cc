@@ -29,14 +29,16 @@ bool RequestRecorder::end(const End& e, const ExchangePtr& ex, bool* cancelled) 
   net::TimePoint now = net::Clock::now();
   bool head_sent = ex && ex->started_;
   int status = e.status;
-  // A client that left before the response head is a 499, never a 5xx.
-  if (is_departure(e.outcome) && !head_sent) status = 499;
+  // A client that left before the response head is a 499, never a 5xx. One that left during its TLS
+  // handshake never made a request: no status.
+  bool handshaking = e.phase == Phase::kTlsHandshake;
+  if (is_departure(e.outcome) && !head_sent && !handshaking) status = 499;
 
   const Request& req = *e.request;
   RequestRecord rec;
   rec.ts = std::chrono::system_clock::now();
   rec.conn = conn_id_;
-  rec.req = e.phase == Phase::kIdle ? 0 : req_no_;
+  rec.req = e.phase == Phase::kIdle || handshaking ? 0 : req_no_;
   rec.client = e.client;
   rec.method = req.method;
   rec.path = req.target;
@@ -53,7 +55,12 @@ bool RequestRecorder::end(const End& e, const ExchangePtr& ex, bool* cancelled) 
   if (ex) rec.encoding = ex->encoding_;
   if (ex)
     if (const UpstreamRecord* u = ex->state<UpstreamRecord>()) rec.upstream = *u;
-  if (e.phase != Phase::kIdle) rec.duration_ms = ms_between(request_start_, now);
+  if (const net::TlsSession* tls = transport_.tls()) {
+    rec.tls =
+        TlsRecord{tls->version, tls->cipher, tls->sni, tls->error, tls->resumed, !tls->handshaking && !tls->failed};
+    if (handshaking) rec.duration_ms = ms_between(tls->started, now);
+  }
+  if (e.phase != Phase::kIdle && !handshaking) rec.duration_ms = ms_between(request_start_, now);
   if (e.dispatched) {
     net::TimePoint end = ex && ex->finished_ ? handler_end_ : now;
     rec.handler_ms = ms_between(handler_start_, end);

@@ -1,6 +1,7 @@
 #include "http/server.h"
 
 #include "net/tcp_connection.h"
+#include "net/tls_transport.h"
 
 namespace unbroken::http {
 
@@ -30,6 +31,7 @@ Server::~Server() {
 Result<void> Server::start() {
   if (options_.workers > 0) workers_ = std::make_unique<WorkerPool>(options_.workers, options_.max_queued_work);
   bound_ = options_.listen;
+  tls_bound_ = options_.tls_listen;
   for (unsigned i = 0; i < std::max(1u, options_.threads); ++i) {
     auto l = std::make_unique<Loop>(router_.route_count() + 2);
     auto loop = net::EventLoop::create();
@@ -40,30 +42,12 @@ Result<void> Server::start() {
     l->ctx->record = record_;
     Loop* raw = l.get();
     l->ctx->on_closed = [this, raw](HttpConnection* c) { on_closed(*raw, c); };
-    for (auto& addr : bound_) {
-      auto fd = net::listen_tcp(addr, /*reuse_port=*/true);
-      if (!fd) return fd.error();
-      // Port 0: the first loop's bind picks the port; the other loops join it.
-      if (addr.port() == 0) {
-        auto local = net::local_address(fd->get());
-        if (!local) return local.error();
-        addr = *local;
+    for (bool tls : {false, true}) {
+      for (auto& addr : tls ? tls_bound_ : bound_) {
+        auto listener = listen_on(*raw, addr, tls);
+        if (!listener) return listener.error();
+        l->listeners.push_back(std::move(*listener));
       }
-      auto listener = std::make_unique<net::Listener>(
-          *raw->loop, std::move(*fd),
-          [this, raw](UniqueFd cfd, const net::SocketAddress& peer) { accept(*raw, std::move(cfd), peer); },
-          [this, raw] { return admit(*raw); },
-          [raw](int err) {
-            AcceptError e = err == EMFILE    ? AcceptError::kEmfile
-                            : err == ENFILE  ? AcceptError::kEnfile
-                            : err == ENOBUFS ? AcceptError::kEnobufs
-                            : err == ENOMEM  ? AcceptError::kEnomem
-                                             : AcceptError::kOther;
-            raw->stats.accept_errors[static_cast<std::size_t>(e)].add();
-          },
-          [this] { caught_up(); });
-      if (auto r = listener->start(); !r) return r.error();
-      l->listeners.push_back(std::move(listener));
     }
     loops_.push_back(std::move(l));
   }
@@ -79,10 +63,45 @@ Result<void> Server::start() {
   return {};
 }
 
-void Server::accept(Loop& l, UniqueFd fd, const net::SocketAddress& peer) {
-  auto transport = std::make_unique<net::TcpConnection>(*l.loop, std::move(fd), peer.to_string(),
-                                                        options_.limits.max_buffered_input);
-  if (auto r = transport->start(); !r) return;  // the socket closes with the transport
+Result<std::unique_ptr<net::Listener>> Server::listen_on(Loop& l, net::SocketAddress& addr, bool tls) {
+  auto fd = net::listen_tcp(addr, /*reuse_port=*/true);
+  if (!fd) return fd.error();
+  // Port 0: the first loop's bind picks the port; the other loops join it.
+  if (addr.port() == 0) {
+    auto local = net::local_address(fd->get());
+    if (!local) return local.error();
+    addr = *local;
+  }
+  Loop* raw = &l;
+  auto listener = std::make_unique<net::Listener>(
+      *raw->loop, std::move(*fd),
+      [this, raw, tls](UniqueFd cfd, const net::SocketAddress& peer) { accept(*raw, std::move(cfd), peer, tls); },
+      [this, raw] { return admit(*raw); },
+      [raw](int err) {
+        AcceptError e = err == EMFILE    ? AcceptError::kEmfile
+                        : err == ENFILE  ? AcceptError::kEnfile
+                        : err == ENOBUFS ? AcceptError::kEnobufs
+                        : err == ENOMEM  ? AcceptError::kEnomem
+                                         : AcceptError::kOther;
+        raw->stats.accept_errors[static_cast<std::size_t>(e)].add();
+      },
+      [this] { caught_up(); });
+  if (auto r = listener->start(); !r) return r.error();
+  return listener;
+}
+
+void Server::accept(Loop& l, UniqueFd fd, const net::SocketAddress& peer, bool tls) {
+  auto tcp = std::make_unique<net::TcpConnection>(*l.loop, std::move(fd), peer.to_string(),
+                                                  options_.limits.max_buffered_input);
+  if (auto r = tcp->start(); !r) return;  // the socket closes with the transport
+  std::unique_ptr<net::Transport> transport;
+  if (tls) {
+    SSL* ssl = options_.tls->new_ssl();
+    if (!ssl) return;  // out of memory: the client sees a close
+    transport = std::make_unique<net::TlsTransport>(*l.loop, std::move(tcp), ssl, net::TlsTransport::Role::kServer);
+  } else {
+    transport = std::move(tcp);
+  }
   auto conn = std::make_unique<HttpConnection>(*l.ctx, std::move(transport), next_conn_id_.fetch_add(1));
   HttpConnection* raw = conn.get();
   std::string ip;

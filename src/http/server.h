@@ -16,11 +16,16 @@
 #include "http/worker_pool.h"
 #include "net/listener.h"
 #include "net/socket.h"
+#include "net/tls_context.h"
 
 namespace unbroken::http {
 
 struct ServerOptions {
   std::vector<net::SocketAddress> listen;
+  // TLS listeners, served with `tls` (required when there are any); the same handlers, limits and
+  // records as the plain ones.
+  std::vector<net::SocketAddress> tls_listen;
+  std::shared_ptr<net::TlsServerContext> tls;
   unsigned threads = 1;
   unsigned workers = 0;  // 0: no worker pool (blocking routes answer 503)
   std::size_t max_queued_work = 1024;
@@ -45,6 +50,7 @@ class Server {
   [[nodiscard]] Result<void> start();
   // The addresses actually bound, ports resolved.
   [[nodiscard]] const std::vector<net::SocketAddress>& addresses() const { return bound_; }
+  [[nodiscard]] const std::vector<net::SocketAddress>& tls_addresses() const { return tls_bound_; }
   // Any thread. Closes the listeners, closes idle connections, lets in-flight requests finish
   // within the drain timeout; the loops stop when their last connection is gone.
   void drain();
@@ -56,7 +62,9 @@ class Server {
 
  private:
   struct Loop;
-  void accept(Loop& l, UniqueFd fd, const net::SocketAddress& peer);
+  // Binds `addr` for loop l (a port 0 is resolved in place) and starts accepting on it.
+  Result<std::unique_ptr<net::Listener>> listen_on(Loop& l, net::SocketAddress& addr, bool tls);
+  void accept(Loop& l, UniqueFd fd, const net::SocketAddress& peer, bool tls);
   void on_closed(Loop& l, HttpConnection* c);
   void drain_loop(Loop& l);
   // The admission check of loop l's listeners: false at max_connections (a pause begins).
@@ -70,6 +78,7 @@ class Server {
   std::unique_ptr<WorkerPool> workers_;
   std::vector<std::unique_ptr<Loop>> loops_;
   std::vector<net::SocketAddress> bound_;
+  std::vector<net::SocketAddress> tls_bound_;
   std::atomic<std::uint64_t> active_{0};
   std::atomic<std::uint64_t> next_conn_id_{1};
   std::atomic<bool> draining_{false};

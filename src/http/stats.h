@@ -33,6 +33,19 @@ constexpr std::string_view name(AcceptError e) {
 inline constexpr std::array<double, 14> kDurationBuckets{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                          0.5,   1,     2.5,  5,     10,   30,  60};
 
+// How a TLS handshake ended: unbroken_tls_handshakes_total{result}. A plain HTTP request on the
+// TLS port is a protocol_error (its record's tls_error says "http request").
+enum class TlsResult : std::uint8_t { kOk, kResumed, kClientClosed, kClientReset, kTimeout, kProtocolError };
+inline constexpr std::size_t kTlsResultCount = 6;
+constexpr std::string_view name(TlsResult r) {
+  constexpr std::array<std::string_view, kTlsResultCount> n{"ok",           "resumed", "client_closed",
+                                                            "client_reset", "timeout", "protocol_error"};
+  return n[static_cast<std::size_t>(r)];
+}
+// Handshake durations (unbroken_tls_handshake_seconds), upper bounds in seconds.
+inline constexpr std::array<double, 12> kHandshakeBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                          0.05,   0.1,   0.25,   0.5,   1,    10};
+
 struct RouteCounters {
   Counter requests;
   Counter departures;  // ended with any outcome but ok
@@ -63,6 +76,18 @@ struct LoopStats {
   Counter response_bytes_acked;
   std::array<Counter, kDurationBuckets.size() + 1> duration_buckets;  // last: +Inf
   Counter duration_sum_us;
+  // Every TLS handshake's end, and the durations of those that finished.
+  void count_handshake(TlsResult result, double seconds) {
+    tls_handshakes[static_cast<std::size_t>(result)].add();
+    if (result != TlsResult::kOk && result != TlsResult::kResumed) return;
+    std::size_t i = 0;
+    while (i < kHandshakeBuckets.size() && seconds > kHandshakeBuckets[i]) ++i;
+    handshake_buckets[i].add();  // cumulated when rendered
+    handshake_sum_us.add(static_cast<std::uint64_t>(seconds * 1e6));
+  }
+  std::array<Counter, kTlsResultCount> tls_handshakes;
+  std::array<Counter, kHandshakeBuckets.size() + 1> handshake_buckets;  // last: +Inf
+  Counter handshake_sum_us;
   std::size_t route_slots;
   std::unique_ptr<RouteCounters[]> routes;
 };

@@ -72,6 +72,7 @@ enum class SocketError {
   kRefused,         // connect: ECONNREFUSED (no listener, TCP or unix), ENOENT (no such unix socket file)
   kUnreachable,     // connect: ENETUNREACH, EHOSTUNREACH
   kConnectTimeout,  // connect: our own timeout expired first (no errno; TcpConnection's timer)
+  kProtocol,        // TLS: the peer broke the protocol or the handshake failed (TlsSession::error says how)
   kOther,
 };
 // The one place an errno becomes a SocketError.

@@ -32,6 +32,8 @@ class TcpConnection final : public Transport, public IoHandler {
   // on_peer_closed() comes only once the input before the FIN has been read.
   void report_hangup_after_input() { hangup_after_input_ = true; }
 
+  [[nodiscard]] std::size_t max_buffered() const { return max_buffered_; }
+
   void set_handler(TransportHandler* h) override { handler_ = h; }
   Buffer& input() override { return in_; }
   void queue(std::string_view bytes) override;

@@ -2,6 +2,7 @@
 // The socket abstraction the HTTP layer sees (h2o: http1.c never calls read()). A TcpConnection is
 // the real one; tests and fuzzers drive the HTTP layer through an in-memory one.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -11,6 +12,20 @@
 #include "net/socket.h"
 
 namespace unbroken::net {
+
+// What the HTTP layer may know of a TLS connection (Transport::tls()): enough for the handshake
+// phase and the record's TLS fields. The views are OpenSSL's static strings or the transport's own.
+struct TlsSession {
+  bool handshaking = true;   // the handshake has not finished (nor failed)
+  bool failed = false;       // it failed; `error` says why
+  bool plain_http = false;   // it failed because the client spoke plain HTTP: output now goes out unencrypted
+  bool resumed = false;      // the session was resumed (a ticket), not a full handshake
+  std::string_view version;  // "TLSv1.3", once established
+  std::string_view cipher;   // "TLS_AES_128_GCM_SHA256", once established
+  std::string_view sni;      // the server name the client asked for; empty without one
+  std::string_view error;    // OpenSSL's reason ("no shared cipher", "http request", "unknown ca")
+  std::chrono::steady_clock::time_point started{};  // when the handshake began (accept), for its duration
+};
 
 // Receives the transport's events, always on the loop thread and never from inside a Transport call.
 class TransportHandler {
@@ -26,7 +41,11 @@ class TransportHandler {
   virtual void on_written(std::size_t n) = 0;
   // An outgoing connection was established (accepted ones never hear this); output queued while it
   // was connecting is sent after this returns. A failed connect is on_transport_error() instead.
+  // Over TLS, "established" means the handshake finished too.
   virtual void on_connected() {}
+  // A TLS transport's handshake finished (accepted connections; tls() has the details). A failed
+  // one is on_transport_error(): kProtocol, kReset, ..., or on_peer_closed() for a FIN.
+  virtual void on_secured() {}
 };
 
 class Transport {
@@ -53,6 +72,8 @@ class Transport {
   virtual void close(bool abortive) = 0;
   [[nodiscard]] virtual std::optional<TcpDelivery> delivery() const = 0;
   [[nodiscard]] virtual const std::string& peer() const = 0;
+  // nullptr on a plain connection.
+  [[nodiscard]] virtual const TlsSession* tls() const { return nullptr; }
 };
 
 }  // namespace unbroken::net

@@ -1,0 +1,435 @@
+#include "net/tls_transport.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace unbroken::net {
+namespace {
+
+constexpr std::size_t kRecordPlain = 16 * 1024;  // TLS's largest record
+constexpr std::size_t kReadChunk = 16 * 1024;
+// Records whose delivery is not yet known beyond which the kernel is asked (SIOCOUTQ) to trim them.
+constexpr std::size_t kMaxMarks = 1024;
+
+TlsTransport* owner(BIO* b) {
+  return static_cast<TlsTransport*>(BIO_get_data(b));
+}
+
+// The BIO under every TLS connection: reads come from the TCP connection's input, writes are
+// queued on it. Made once for the process; OpenSSL's own socket BIO is never used.
+BIO_METHOD* bio_method() {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "unbroken-tcp");
+    BIO_meth_set_write(m, [](BIO* b, const char* data, int len) { return owner(b)->bio_write(data, len); });
+    BIO_meth_set_read(m, [](BIO* b, char* out, int len) {
+      BIO_clear_retry_flags(b);
+      int n = owner(b)->bio_read(out, len);
+      if (n < 0) BIO_set_retry_read(b);
+      return n;
+    });
+    BIO_meth_set_ctrl(m, [](BIO*, int cmd, long, void*) -> long { return cmd == BIO_CTRL_FLUSH ? 1 : 0; });
+    BIO_meth_set_create(m, [](BIO* b) {
+      BIO_set_init(b, 1);
+      return 1;
+    });
+    return m;
+  }();
+  return method;
+}
+
+// OpenSSL's reason for the error at the front of this thread's queue, which is then cleared. An
+// alert the peer sent is named without OpenSSL's "tlsv1 alert " prefix: "unknown ca".
+std::string_view take_reason() {
+  unsigned long e = ERR_peek_error();
+  ERR_clear_error();
+  const char* r = e ? ERR_reason_error_string(e) : nullptr;
+  std::string_view reason = r ? r : "unknown error";
+  for (std::string_view prefix : {"tlsv1 alert ", "sslv3 alert ", "tlsv13 alert "})
+    if (reason.starts_with(prefix)) reason.remove_prefix(prefix.size());
+  return reason;
+}
+
+}  // namespace
+
+TlsTransport::TlsTransport(EventLoop& loop, std::unique_ptr<TcpConnection> tcp, SSL* ssl, Role role)
+    : loop_(loop), tcp_(std::move(tcp)), ssl_(ssl), role_(role), in_(0), out_bytes_(0), resume_timer_([this] {
+        decrypt();
+      }) {
+  BIO* bio = BIO_new(bio_method());
+  BIO_set_data(bio, this);
+  SSL_set_bio(ssl_, bio, bio);
+  if (role_ == Role::kServer) {
+    SSL_set_accept_state(ssl_);
+  } else {
+    SSL_set_connect_state(ssl_);
+  }
+  session_.started = loop_.now();
+  tcp_->set_handler(this);
+}
+
+TlsTransport::~TlsTransport() {
+  loop_.timers().cancel(resume_timer_);
+  tcp_.reset();
+  release_output_storage();
+  if (in_.has_storage()) loop_.give_buffer(in_.take_storage());
+  SSL_free(ssl_);
+}
+
+bool TlsTransport::passthrough() const {
+  return session_.plain_http;
+}
+
+int TlsTransport::bio_read(char* out, int len) {
+  Buffer& in = tcp_->input();
+  if (in.empty()) return -1;  // a FIN is the TCP connection's to report, not an EOF here
+  std::size_t n = std::min(in.size(), static_cast<std::size_t>(len));
+  std::memcpy(out, in.readable().data(), n);
+  in.consume(n);
+  return static_cast<int>(n);
+}
+
+int TlsTransport::bio_write(const char* data, int len) {
+  tcp_->queue({data, static_cast<std::size_t>(len)});
+  cipher_queued_ += static_cast<std::size_t>(len);
+  return len;
+}
+
+// ---- reading
+
+void TlsTransport::on_connected() {
+  if (!handshake() || session_.handshaking) return;
+}
+
+void TlsTransport::on_data(Buffer& in) {
+  if (closed_) return;
+  if (session_.failed) {
+    in.clear();  // lingering after a failed handshake: what comes is dropped
+    return;
+  }
+  if (session_.handshaking && (!handshake() || session_.handshaking)) return;
+  decrypt();
+}
+
+bool TlsTransport::handshake() {
+  ERR_clear_error();
+  int r = SSL_do_handshake(ssl_);
+  int err = r == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, r);
+  if (err != SSL_ERROR_NONE && err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+    if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_HTTP_REQUEST) {
+      // Plain HTTP on the TLS port: the answer (a 400) goes out as plain text, as nginx does.
+      session_.plain_http = true;
+      tcp_->input().clear();
+    }
+    std::string_view reason = take_reason();
+    if (!send_cipher()) return false;  // the alert OpenSSL wrote, if any
+    fail(SocketError::kProtocol, reason);
+    return false;
+  }
+  if (!send_cipher()) return false;
+  if (err == SSL_ERROR_NONE) on_handshake_done();
+  return !closed_;
+}
+
+void TlsTransport::on_handshake_done() {
+  session_.handshaking = false;
+  session_.version = SSL_get_version(ssl_);
+  session_.cipher = SSL_get_cipher_name(ssl_);
+  session_.resumed = SSL_session_reused(ssl_) == 1;
+  const char* sni = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
+  session_.sni = sni ? sni : "";
+  if (role_ == Role::kServer) {
+    handler_->on_secured();
+  } else {
+    handler_->on_connected();
+  }
+  // Output the handler queued while the handshake ran (a client's request) goes now.
+  if (!closed_ && out_head_ < out_.size()) report(flush());
+}
+
+void TlsTransport::fail(SocketError e, std::string_view reason) {
+  if (session_.handshaking) {
+    session_.handshaking = false;
+    session_.failed = true;
+    session_.error = reason;
+  }
+  handler_->on_transport_error(e);
+}
+
+void TlsTransport::decrypt() {
+  if (closed_ || session_.handshaking || session_.failed) return;
+  std::size_t max = tcp_->max_buffered();
+  bool peer_done = false;
+  while (reading_ && !closed_) {
+    if (in_.size() >= max) break;  // the handler has not taken what it has; set_reading resumes
+    if (!in_.has_storage()) in_.adopt_storage(loop_.take_buffer());
+    std::size_t room = std::min(kReadChunk, max - in_.size());
+    char* p = in_.prepare(room, max);
+    room = std::min(room, in_.writable());
+    ERR_clear_error();
+    int n = SSL_read(ssl_, p, static_cast<int>(room));
+    if (n > 0) {
+      in_.commit(static_cast<std::size_t>(n));
+      handler_->on_data(in_);
+      continue;
+    }
+    int err = SSL_get_error(ssl_, n);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) break;
+    if (err == SSL_ERROR_ZERO_RETURN) {
+      peer_done = true;  // close_notify: the client's FIN follows, or it is as good as one
+      ERR_clear_error();
+      break;
+    }
+    std::string_view reason = take_reason();
+    fail(SocketError::kProtocol, reason);
+    return;
+  }
+  if (closed_) return;
+  // Reading may have written (a KeyUpdate's answer, an alert): it goes now.
+  if (tcp_->queued_bytes() > 0 && !send_cipher()) return;
+  if (in_.empty() && in_.has_storage()) loop_.give_buffer(in_.take_storage());
+  if (peer_done && !peer_close_reported_) {
+    peer_close_reported_ = true;
+    handler_->on_peer_closed();
+  }
+}
+
+void TlsTransport::on_peer_closed() {
+  if (closed_ || peer_close_reported_) return;
+  peer_close_reported_ = true;
+  handler_->on_peer_closed();
+}
+
+void TlsTransport::on_transport_error(SocketError e) {
+  if (closed_) return;
+  fail(e, {});
+}
+
+void TlsTransport::set_reading(bool on) {
+  if (on == reading_) return;
+  reading_ = on;
+  tcp_->set_reading(on);
+  // Ciphertext already read, or decrypted by OpenSSL and not yet taken, raises no new event.
+  if (on && !resume_timer_.armed() && (!tcp_->input().empty() || SSL_has_pending(ssl_) == 1))
+    loop_.timers().arm(resume_timer_, loop_.now());
+}
+
+// ---- writing
+
+void TlsTransport::queue(std::string_view bytes) {
+  if (passthrough()) return tcp_->queue(bytes);
+  if (bytes.empty()) return;
+  queued_ += bytes.size();
+  if (!out_bytes_.has_storage()) out_bytes_.adopt_storage(loop_.take_buffer());
+  out_bytes_.append(bytes);
+  if (out_head_ < out_.size() && !out_.back().file) {
+    out_.back().remaining += bytes.size();
+  } else {
+    out_.push_back(Segment{UniqueFd{}, 0, bytes.size()});
+  }
+}
+
+void TlsTransport::queue_file(UniqueFd file, std::uint64_t offset, std::uint64_t length) {
+  if (passthrough()) return tcp_->queue_file(std::move(file), offset, length);
+  if (length == 0) return;
+  queued_ += length;
+  out_.push_back(Segment{std::move(file), offset, length});
+}
+
+std::size_t TlsTransport::queued_bytes() const {
+  if (passthrough()) return tcp_->queued_bytes();
+  return queued_ + static_cast<std::size_t>(plain_encrypted_ - plain_written_);
+}
+
+void TlsTransport::discard_output_after(std::size_t keep) {
+  if (passthrough()) return tcp_->discard_output_after(keep);
+  // Encrypted records cannot be taken back (the next one's sequence number would not match), so
+  // only plaintext still waiting to be encrypted is dropped.
+  std::size_t encrypted = static_cast<std::size_t>(plain_encrypted_ - plain_written_);
+  keep = keep > encrypted ? keep - encrypted : 0;
+  if (keep >= queued_) return;
+  queued_ = keep;
+  std::size_t bytes_kept = 0;
+  std::size_t i = out_head_;
+  for (; i < out_.size() && keep > 0; ++i) {
+    Segment& s = out_[i];
+    s.remaining = std::min<std::uint64_t>(s.remaining, keep);
+    keep -= static_cast<std::size_t>(s.remaining);
+    if (!s.file) bytes_kept += static_cast<std::size_t>(s.remaining);
+  }
+  out_.erase(out_.begin() + static_cast<std::ptrdiff_t>(i), out_.end());
+  if (out_head_ == out_.size()) {
+    release_output_storage();
+  } else {
+    out_bytes_.truncate(bytes_kept);
+  }
+}
+
+Result<std::size_t> TlsTransport::flush() {
+  if (passthrough()) return tcp_->flush();
+  if (closed_ || session_.handshaking || session_.failed || tcp_->connecting()) return std::size_t{0};
+  if (auto r = encrypt(); !r) return r.error();
+  return take_written();
+}
+
+Result<void> TlsTransport::encrypt() {
+  for (;;) {
+    // What the kernel takes first: only once it has taken all is the next record made, so
+    // plaintext waits unencrypted (and discardable) while the client is slow.
+    if (tcp_->queued_bytes() > 0) {
+      auto r = tcp_->flush();
+      if (!r) return r.error();
+      cipher_written_ += *r;
+      if (tcp_->queued_bytes() > 0) break;
+    }
+    if (out_head_ == out_.size()) break;
+    Segment& s = out_[out_head_];
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(s.remaining, kRecordPlain));
+    if (s.file) {
+      char chunk[kRecordPlain];
+      ssize_t got = ::pread(s.file.get(), chunk, n, static_cast<off_t>(s.offset));
+      if (got <= 0) return Errno{got == 0 ? EIO : errno};  // the file shrank under us, or failed
+      n = static_cast<std::size_t>(got);
+      if (!encrypt_one({chunk, n})) return Errno{EPROTO};
+      s.offset += n;
+    } else {
+      if (!encrypt_one(out_bytes_.readable().substr(0, n))) return Errno{EPROTO};
+      out_bytes_.consume(n);
+    }
+    s.remaining -= n;
+    queued_ -= n;
+    if (s.remaining == 0) {
+      s.file.reset();
+      ++out_head_;
+    }
+  }
+  if (out_head_ == out_.size()) {
+    release_output_storage();
+    if (shutdown_pending_) send_close_notify();
+  } else if (out_head_ > 64 && out_head_ * 2 > out_.size()) {
+    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
+    out_head_ = 0;
+  }
+  if (fin_pending_ && tcp_->queued_bytes() == 0) {
+    fin_pending_ = false;
+    tcp_->shutdown_write();
+  }
+  return {};
+}
+
+bool TlsTransport::encrypt_one(std::string_view plain) {
+  ERR_clear_error();
+  // Our BIO takes every byte, so a write is done whole or the connection is broken.
+  if (SSL_write(ssl_, plain.data(), static_cast<int>(plain.size())) <= 0) {
+    ERR_clear_error();
+    return false;
+  }
+  plain_encrypted_ += plain.size();
+  marks_.push_back(Mark{cipher_queued_, plain_encrypted_});
+  return true;
+}
+
+std::size_t TlsTransport::take_written() {
+  std::uint64_t before = plain_written_;
+  while (marks_written_ < marks_.size() && marks_[marks_written_].cipher_end <= cipher_written_)
+    plain_written_ = marks_[marks_written_++].plain_end;
+  if (marks_.size() - marks_head_ > kMaxMarks) {
+    [[maybe_unused]] auto d = delivery();  // trims what the peer acknowledged
+    // Still too many (a send buffer of over 16 MiB): the oldest are dropped, and what the peer
+    // acknowledged is reported a little low, never high.
+    while (marks_.size() - marks_head_ > kMaxMarks && marks_head_ < marks_written_)
+      plain_acked_ = marks_[marks_head_++].plain_end;
+  }
+  return static_cast<std::size_t>(plain_written_ - before);
+}
+
+bool TlsTransport::send_cipher() {
+  auto r = tcp_->flush();
+  if (!r) {
+    fail(classify(r.error()), {});
+    return false;
+  }
+  cipher_written_ += *r;
+  return true;
+}
+
+void TlsTransport::report(Result<std::size_t> r) {
+  if (!r) {
+    fail(classify(r.error()), {});
+    return;
+  }
+  if (*r > 0) handler_->on_written(*r);
+}
+
+void TlsTransport::on_written(std::size_t n) {
+  if (closed_) return;
+  if (passthrough()) return handler_->on_written(n);
+  cipher_written_ += n;
+  if (session_.handshaking) return;
+  report(flush());
+}
+
+void TlsTransport::shutdown_write() {
+  if (passthrough() || session_.handshaking || session_.failed) return tcp_->shutdown_write();
+  if (closed_ || close_notify_sent_) return;
+  if (out_head_ < out_.size()) {
+    shutdown_pending_ = true;  // after the queued output, from encrypt()
+    return;
+  }
+  send_close_notify();
+}
+
+void TlsTransport::send_close_notify() {
+  if (close_notify_sent_) return;
+  close_notify_sent_ = true;
+  shutdown_pending_ = false;
+  ERR_clear_error();
+  SSL_shutdown(ssl_);  // queues close_notify; the peer's is not waited for
+  ERR_clear_error();
+  auto r = tcp_->flush();
+  if (r) cipher_written_ += *r;
+  // The FIN goes after every queued byte, close_notify included.
+  if (tcp_->queued_bytes() == 0) {
+    tcp_->shutdown_write();
+  } else {
+    fin_pending_ = true;
+  }
+}
+
+void TlsTransport::close(bool abortive) {
+  if (closed_) return;
+  closed_ = true;
+  loop_.timers().cancel(resume_timer_);
+  tcp_->close(abortive);
+  release_output_storage();
+  queued_ = 0;
+}
+
+void TlsTransport::release_output_storage() {
+  out_.clear();
+  out_head_ = 0;
+  if (out_bytes_.has_storage()) loop_.give_buffer(out_bytes_.take_storage());
+}
+
+std::optional<TcpDelivery> TlsTransport::delivery() const {
+  if (passthrough()) return tcp_->delivery();
+  auto d = tcp_->delivery();
+  if (!d) return std::nullopt;
+  // A record counts once the peer acknowledged all of it: it cannot decrypt less.
+  while (marks_head_ < marks_written_ && marks_[marks_head_].cipher_end <= d->bytes_acked)
+    plain_acked_ = marks_[marks_head_++].plain_end;
+  if (marks_head_ == marks_.size()) {
+    marks_.clear();  // keeps its capacity: steady traffic does not allocate
+    marks_head_ = marks_written_ = 0;
+  } else if (marks_head_ > 64 && marks_head_ * 2 > marks_.size()) {
+    marks_.erase(marks_.begin(), marks_.begin() + static_cast<std::ptrdiff_t>(marks_head_));
+    marks_written_ -= marks_head_;
+    marks_head_ = 0;
+  }
+  return TcpDelivery{plain_acked_};
+}
+
+}  // namespace unbroken::net

@@ -1,0 +1,186 @@
+// The library server over TLS with real OpenSSL clients on loopback: requests and their records,
+// the handshake phase's departures, and no SIGPIPE from any TLS write whatever the process's
+// disposition (the server runs in this test's process, with SIGPIPE at its default action).
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <vector>
+
+#include "../../common/test_certs.h"
+#include "../../common/tls_client.h"
+#include "http/server.h"
+
+namespace unbroken::http {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::TlsClient;
+
+class TlsServer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("unbroken-tls-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    cert_ = certs_.make(dir_.string(), "localhost", {"localhost", "127.0.0.1"});
+    router_.add("GET", "/hello", [](const ExchangePtr& ex) { ex->respond(200, "hello, world\n"); });
+    router_.add("GET", "/big", [](const ExchangePtr& ex) { ex->respond(200, big_body()); });
+    net::TlsSetupError error;
+    auto tls = net::TlsServerContext::create({.certs = {{cert_.cert, cert_.key}}}, error);
+    ASSERT_TRUE(tls) << error.message;
+    ServerOptions opts;
+    opts.tls_listen = {*net::SocketAddress::parse("127.0.0.1:0")};
+    opts.tls = std::move(tls);
+    opts.threads = 1;
+    opts.limits.tls_handshake_timeout = 300ms;
+    server_ = std::make_unique<Server>(opts, router_, [this](const RequestRecord& r) { on_record(r); });
+    ASSERT_TRUE(server_->start().ok());
+    port_ = server_->tls_addresses()[0].port();
+  }
+  void TearDown() override {
+    server_->drain();
+    server_->wait();
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  static const std::string& big_body() {
+    static const std::string body(4 << 20, 'x');
+    return body;
+  }
+
+  struct Seen {
+    Outcome outcome;
+    Phase phase;
+    int status;
+    std::uint64_t bytes_out;
+    std::optional<std::uint64_t> bytes_acked;
+    std::optional<TlsRecord> tls;
+    std::string version, error;
+    std::optional<TimerKind> timer;
+  };
+  void on_record(const RequestRecord& r) {
+    std::lock_guard lock(mu_);
+    Seen s{r.outcome, r.phase, r.status, r.bytes_out, r.bytes_acked, r.tls, {}, {}, r.timer};
+    if (r.tls) {
+      s.version = std::string(r.tls->version);
+      s.error = std::string(r.tls->error);
+    }
+    seen_.push_back(std::move(s));
+    cv_.notify_all();
+  }
+  // Waits for the record count to reach n.
+  std::vector<Seen> wait_records(std::size_t n, std::chrono::milliseconds within = 5s) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, within, [&] { return seen_.size() >= n; });
+    return seen_;
+  }
+
+  std::filesystem::path dir_;
+  testing::CertMaker certs_;
+  testing::TestCert cert_;
+  Router router_;
+  std::unique_ptr<Server> server_;
+  std::uint16_t port_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Seen> seen_;
+};
+
+constexpr const char* kGet = "GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+TEST_F(TlsServer, KeepAliveRequestsAreAnsweredAndRecordedWithTheirTlsFields) {
+  TlsClient c(port_, {.sni = "localhost", .ca_file = cert_.cert});
+  ASSERT_TRUE(c.connected()) << c.error();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(c.write(kGet));
+    std::string r = c.read_until("hello, world\n");
+    EXPECT_TRUE(r.starts_with("HTTP/1.1 200 OK\r\n")) << r;
+  }
+  auto seen = wait_records(3);
+  ASSERT_EQ(seen.size(), 3u);
+  for (const Seen& s : seen) {
+    EXPECT_EQ(s.outcome, Outcome::kOk);
+    ASSERT_TRUE(s.tls);
+    EXPECT_TRUE(s.tls->established);
+    EXPECT_EQ(s.version, "TLSv1.3");
+    EXPECT_FALSE(s.tls->cipher.empty());
+    ASSERT_TRUE(s.bytes_acked);
+    EXPECT_EQ(*s.bytes_acked, s.bytes_out);  // plaintext bytes, all of them read
+  }
+}
+
+TEST_F(TlsServer, ClientsResetMidResponseNeverRaiseSigpipe) {
+  struct sigaction old {};
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  ::sigaction(SIGPIPE, &dfl, &old);  // a write(2) to a reset socket would kill this process
+  constexpr int kClients = 10;
+  for (int i = 0; i < kClients; ++i) {
+    TlsClient c(port_);
+    ASSERT_TRUE(c.connected()) << c.error();
+    ASSERT_TRUE(c.write("GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+    EXPECT_FALSE(c.read_at_least(64 * 1024).empty());
+    c.reset();
+  }
+  auto seen = wait_records(kClients, 10s);
+  ::sigaction(SIGPIPE, &old, nullptr);
+  ASSERT_EQ(seen.size(), static_cast<std::size_t>(kClients));
+  for (const Seen& s : seen) {
+    EXPECT_TRUE(s.outcome == Outcome::kClientReset || s.outcome == Outcome::kBrokenPipe) << name(s.outcome);
+    EXPECT_EQ(s.phase, Phase::kResponse);
+    ASSERT_TRUE(s.bytes_acked);
+    EXPECT_LE(*s.bytes_acked, s.bytes_out);
+    EXPECT_LT(s.bytes_out, big_body().size());
+  }
+  TlsClient after(port_);
+  ASSERT_TRUE(after.connected());
+  ASSERT_TRUE(after.write(kGet));
+  EXPECT_TRUE(after.read_until("hello, world\n").starts_with("HTTP/1.1 200"));
+}
+
+TEST_F(TlsServer, AStalledHandshakeIsCutByItsTimer) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port_);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::send(fd, "\x16\x03\x01", 3, MSG_NOSIGNAL), 3);  // the start of a ClientHello, then nothing
+  auto seen = wait_records(1);
+  ::close(fd);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].outcome, Outcome::kTimeout);
+  EXPECT_EQ(seen[0].phase, Phase::kTlsHandshake);
+  EXPECT_EQ(seen[0].timer, TimerKind::kTlsHandshake);
+  EXPECT_EQ(seen[0].status, 0);
+}
+
+TEST_F(TlsServer, PlainHttpOnTheTlsPortGetsAPlain400) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port_);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  std::string req = kGet;
+  ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  std::string got;
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) got.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 400 Bad Request\r\n")) << got;
+  EXPECT_NE(got.find("plain HTTP request was sent to HTTPS port"), std::string::npos) << got;
+  auto seen = wait_records(1);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].outcome, Outcome::kProtocolError);
+  EXPECT_EQ(seen[0].phase, Phase::kTlsHandshake);
+  EXPECT_EQ(seen[0].status, 400);
+  EXPECT_EQ(seen[0].error, "http request");
+}
+
+}  // namespace
+}  // namespace unbroken::http
