@@ -150,6 +150,9 @@ inline constexpr std::string_view kUpstreamBytesIn = "upstream_bytes_in";
 inline constexpr std::string_view kUpstreamBytesOut = "upstream_bytes_out";
 inline constexpr std::string_view kUpstreamReused = "upstream_reused";
 inline constexpr std::string_view kUpstreamRetries = "upstream_retries";
+// Why the upstream failed, when the reason is more than the outcome says ("certificate verify failed:
+// unable to get local issuer certificate" for an https:// upstream); absent otherwise.
+inline constexpr std::string_view kUpstreamError = "upstream_error";
 inline constexpr std::string_view kRequestId = "request_id";
 // TLS connections only.
 inline constexpr std::string_view kTlsVersion = "tls_version";
@@ -159,7 +162,7 @@ inline constexpr std::string_view kTlsResumed = "tls_resumed";
 inline constexpr std::string_view kTlsError = "tls_error";
 }  // namespace field
 
-inline constexpr std::array<std::string_view, 38> kFieldNames{field::kTs,
+inline constexpr std::array<std::string_view, 39> kFieldNames{field::kTs,
                                                               field::kConn,
                                                               field::kReq,
                                                               field::kClient,
@@ -191,6 +194,7 @@ inline constexpr std::array<std::string_view, 38> kFieldNames{field::kTs,
                                                               field::kUpstreamBytesOut,
                                                               field::kUpstreamReused,
                                                               field::kUpstreamRetries,
+                                                              field::kUpstreamError,
                                                               field::kRequestId,
                                                               field::kTlsVersion,
                                                               field::kTlsCipher,

@@ -23,6 +23,7 @@ struct UpstreamRecord {
   bool reused = false;          // the (last) attempt went on a pooled keep-alive connection
   int retries = 0;              // attempts after the first (a stale pooled connection, a refused connect)
   std::string_view request_id;  // the X-Request-Id sent upstream; owned by the exchange's state
+  std::string_view error;       // why it failed beyond the outcome (a TLS verification's reason); static text
 };
 
 // A TLS connection's side of the record; absent on plain connections. The views are OpenSSL's
