@@ -9,15 +9,26 @@ namespace unbroken::app {
 
 std::shared_ptr<proxy::ProxySettings> make_proxy_settings(const ProxyRouteConfig& route, const ServeConfig& cfg) {
   auto s = std::make_shared<proxy::ProxySettings>();
+  bool any_tls = false;
   for (const auto& u : route.route.upstreams) {
-    auto a = net::SocketAddress::parse(u);
+    proxy::UpstreamTarget t = proxy::split_upstream(u);
+    auto a = net::SocketAddress::parse(t.address);
     if (!a) throw std::runtime_error("proxy " + route.route.prefix + ": cannot resolve upstream '" + u + "'");
     s->upstreams.push_back(*a);
     s->names.push_back(u);
+    s->tls_hosts.emplace_back(t.host);
+    any_tls = any_tls || t.tls;
     s->group_name += (s->group_name.empty() ? "" : ",") + u;
-    if (s->names.size() == 1 && !u.starts_with("unix:")) s->default_host = u;
+    if (s->names.size() == 1 && !u.starts_with("unix:")) s->default_host = t.address;
   }
   const UpstreamConfig& u = route.upstream;
+  // One client context for the route's https:// upstreams, made once here: a CA file that does not
+  // load stops the start (the system store is only read when some upstream needs it).
+  if (any_tls) {
+    net::TlsSetupError error;
+    s->tls = net::TlsClientContext::create({u.ca}, error);
+    if (!s->tls) throw ProxySetupError("--upstream-ca: " + error.message);
+  }
   s->balance = u.balance == "least_conn" ? proxy::Balance::kLeastConn : proxy::Balance::kRoundRobin;
   s->connect_timeout = u.connect_timeout;
   s->header_timeout = u.header_timeout;

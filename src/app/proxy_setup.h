@@ -3,6 +3,7 @@
 // group), mounted on the router, and the thread that runs the routes' active health checks.
 
 #include <memory>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -14,8 +15,16 @@
 
 namespace unbroken::app {
 
+// A route that cannot be set up for a reason in its config (a CA file that does not load): serve
+// says it in one line and exits 2, as for a bad flag.
+struct ProxySetupError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // One route's settings from its config and the server's (--max-body, --temp-dir), the upstreams
-// resolved and the group made. Throws std::runtime_error naming an upstream that does not resolve.
+// resolved, the TLS client context of its https:// upstreams and the group made. Throws
+// std::runtime_error naming an upstream that does not resolve, ProxySetupError for a CA file
+// (--upstream-ca) that does not load.
 [[nodiscard]] std::shared_ptr<proxy::ProxySettings> make_proxy_settings(const ProxyRouteConfig& route,
                                                                         const ServeConfig& cfg);
 

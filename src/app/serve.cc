@@ -213,6 +213,9 @@ int run_serve(const ServeConfig& cfg) {
     sessions.reset();  // the loops are stopped but alive: the store threads' last posts are harmless
     spdlog::info("stopped");
     return 0;
+  } catch (const ProxySetupError& e) {
+    spdlog::error("{}", e.what());
+    return 2;
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
     return 1;

@@ -79,10 +79,10 @@ constexpr OptionSpec kOptions[] = {
     {"--session-sweep", "session_sweep", "DURATION", "how often expired sessions are removed",
      &ServeConfig::session_sweep, Check::kPositive},
     {"--proxy", "proxy", "PREFIX=UPSTREAM",
-     "forward requests under PREFIX to http://HOST:PORT or unix:/path (comma-separated: round robin); repeatable, "
-     "the longest prefix wins over --root",
+     "forward requests under PREFIX to http://HOST:PORT, https://HOST:PORT or unix:/path (comma-separated: round "
+     "robin); repeatable, the longest prefix wins over --root",
      &ServeConfig::proxy, Check::kProxy},
-    {"--upstream-connect-timeout", "upstream_connect_timeout", "DURATION", "longest wait for an upstream's connect",
+    {"--upstream-connect-timeout", "upstream_connect_timeout", "DURATION", "longest wait for an upstream's connect (and TLS handshake)",
      &UpstreamConfig::connect_timeout, Check::kPositive},
     {"--upstream-header-timeout", "upstream_header_timeout", "DURATION",
      "longest wait from the request sent to the upstream's response head", &UpstreamConfig::header_timeout,
@@ -123,6 +123,9 @@ constexpr OptionSpec kOptions[] = {
     {"--tunnel-idle-timeout", "tunnel_idle_timeout", "DURATION",
      "an upgraded connection (WebSocket) closes after this long without a byte either way",
      &UpstreamConfig::tunnel_idle_timeout, Check::kPositive},
+    {"--upstream-ca", "upstream_ca", "FILE",
+     "PEM CA certificates that https:// upstreams are verified against (empty: the system store)",
+     &UpstreamConfig::ca, Check::kNone},
     {"--trusted-proxies", "trusted_proxies", "CIDR[,CIDR...]",
      "peers whose X-Forwarded-For, Forwarded and X-Request-Id are believed (IPv4/IPv6 CIDRs or addresses)",
      &ServeConfig::trusted_proxies, Check::kCidrList},

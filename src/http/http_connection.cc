@@ -166,6 +166,7 @@ void HttpConnection::on_head() {
   Request& req = exchange_->request_;
   req = std::move(parser_->request());
   req.client = transport_->peer();
+  req.secure = transport_->tls() != nullptr;
   auto m = ctx_.router.match(req.method, req.path(), req.params);
   route_ = m.route;
   path_matched_ = m.path_matched;

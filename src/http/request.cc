@@ -50,6 +50,7 @@ void Request::clear() {
   chunked = false;
   keep_alive = true;
   expect_continue = false;
+  secure = false;
   body.clear();
   params.clear();
 }

@@ -16,6 +16,7 @@
 #include "http/request_parser.h"
 #include "http/router.h"
 #include "net/socket.h"
+#include "net/tls_context.h"
 #include "proxy/request_registry.h"
 #include "proxy/trusted_proxies.h"
 
@@ -30,12 +31,17 @@ class UpstreamGroup;  // proxy/upstream_group.h
 struct ProxySettings {
   std::vector<net::SocketAddress> upstreams;  // resolved at start-up, never empty
   std::vector<std::string> names;             // each as configured, for the record and the metrics
+  // Per upstream (or none: all plain): the host name an https:// one's certificate is verified for
+  // (and its SNI); empty for a plain one. `tls` makes their connections (from --upstream-ca, else
+  // the system store); null when the route has no https:// upstream.
+  std::vector<std::string> tls_hosts;
+  std::shared_ptr<net::TlsClientContext> tls;
   // The route's upstreams together ("a,b"): the record's and the metrics' `upstream` when none
   // could be tried (upstream_unavailable), and the Host of a request that came without one.
   std::string group_name;
-  std::string default_host = "localhost";  // the first upstream's HOST:PORT; localhost for unix:
+  std::string default_host = "localhost";  // the first upstream's HOST:PORT (https too); localhost for unix:
   Balance balance = Balance::kRoundRobin;
-  std::chrono::milliseconds connect_timeout{2'000};
+  std::chrono::milliseconds connect_timeout{2'000};  // to on_connected: over TLS, the handshake too
   std::chrono::milliseconds header_timeout{60'000};  // request sent -> response head
   std::chrono::milliseconds read_timeout{60'000};    // without a byte of the response body
   std::chrono::milliseconds send_timeout{30'000};    // without a byte of the request taken by the upstream
@@ -80,6 +86,11 @@ struct ProxySettings {
   // Parked connections per upstream, summed over the loops' pools (the pool_idle gauge); made by
   // make_proxy_handler.
   mutable std::unique_ptr<std::atomic<std::int64_t>[]> pool_idle;
+
+  // Upstream i's host name for TLS, or "" when its connections are plain.
+  [[nodiscard]] std::string_view tls_host(std::size_t i) const {
+    return tls && i < tls_hosts.size() ? std::string_view(tls_hosts[i]) : std::string_view();
+  }
 };
 
 // Loop thread; the handler of a route with BodyMode::kStream and method "*".

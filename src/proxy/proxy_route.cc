@@ -5,14 +5,23 @@
 
 namespace unbroken::proxy {
 
+namespace {
+constexpr std::string_view kHttp = "http://";
+constexpr std::string_view kHttps = "https://";
+}  // namespace
+
 std::optional<std::string> parse_upstream(std::string_view text, std::string& error) {
   std::string_view addr = text;
-  constexpr std::string_view kHttp = "http://";
-  if (addr.rfind(kHttp, 0) == 0) {
-    addr.remove_prefix(kHttp.size());
+  bool tls = addr.starts_with(kHttps);
+  if (tls || addr.starts_with(kHttp)) {
+    addr.remove_prefix(tls ? kHttps.size() : kHttp.size());
     if (!addr.empty() && addr.back() == '/') addr.remove_suffix(1);  // http://host:port/ is the same
-  } else if (addr.rfind("unix:", 0) != 0) {
-    error = "invalid upstream '" + std::string(text) + "' (use http://HOST:PORT or unix:/path)";
+    if (addr.starts_with("unix:")) {
+      error = "invalid upstream '" + std::string(text) + "' (use unix:/path without a scheme)";
+      return std::nullopt;
+    }
+  } else if (!addr.starts_with("unix:")) {
+    error = "invalid upstream '" + std::string(text) + "' (use http://HOST:PORT, https://HOST:PORT or unix:/path)";
     return std::nullopt;
   }
   net::AddressSyntax a = net::parse_address_syntax(addr);
@@ -24,7 +33,13 @@ std::optional<std::string> parse_upstream(std::string_view text, std::string& er
     error = "invalid upstream '" + std::string(text) + "' (use http://HOST:PORT with a host and a port)";
     return std::nullopt;
   }
-  return std::string(addr);
+  return tls ? std::string(kHttps) + std::string(addr) : std::string(addr);
+}
+
+UpstreamTarget split_upstream(std::string_view parsed) {
+  if (!parsed.starts_with(kHttps)) return {parsed, false, {}};
+  std::string_view address = parsed.substr(kHttps.size());
+  return {address, true, net::parse_address_syntax(address).host};
 }
 
 std::optional<std::string> parse_prefix(std::string_view prefix, std::string& error) {

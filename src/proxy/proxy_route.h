@@ -11,14 +11,24 @@ namespace unbroken::proxy {
 
 struct ProxyRoute {
   std::string prefix;  // "/api", or "/" for every path; no trailing slash otherwise
-  // net's address syntax, ready for SocketAddress::parse: "HOST:PORT" (from http://HOST:PORT) or
-  // "unix:/path"
+  // parse_upstream's form: "HOST:PORT" (from http://HOST:PORT), "https://HOST:PORT" or "unix:/path"
   std::vector<std::string> upstreams;
 };
 
-// One upstream, "http://HOST:PORT" or "unix:/path", in net's syntax ("HOST:PORT" or "unix:/path").
-// nullopt with `error` set to one line that quotes it. Also for a [[proxy]] table's `upstreams`.
+// One upstream, "http://HOST:PORT", "https://HOST:PORT" or "unix:/path": a plain one in net's
+// syntax ("HOST:PORT" or "unix:/path"), an https one as "https://HOST:PORT" (split_upstream takes
+// it apart). nullopt with `error` set to one line that quotes it. Also for a [[proxy]] table's
+// `upstreams`. A route may mix plain and https upstreams: each connection is its upstream's own.
 [[nodiscard]] std::optional<std::string> parse_upstream(std::string_view text, std::string& error);
+
+// A parsed upstream taken apart: its address in net's syntax, and for an https:// one the host
+// name its certificate is verified for and sent as SNI. Views into `parsed`.
+struct UpstreamTarget {
+  std::string_view address;  // "HOST:PORT" or "unix:/path"
+  bool tls = false;
+  std::string_view host;  // https only: HOST without the port (an IPv6 address without brackets)
+};
+[[nodiscard]] UpstreamTarget split_upstream(std::string_view parsed);
 
 // A path prefix ("/api", "/api/" -> "/api", "/"), or nullopt with `error` set to one line quoting it.
 [[nodiscard]] std::optional<std::string> parse_prefix(std::string_view text, std::string& error);

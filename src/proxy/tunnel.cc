@@ -1,6 +1,7 @@
 #include "proxy/tunnel.h"
 
 #include "http/wire.h"
+#include "net/event_loop.h"
 
 namespace unbroken::proxy {
 namespace {
@@ -12,7 +13,7 @@ using http::Outcome;
 // weakly.
 class Tunnel final : public net::TransportHandler, public std::enable_shared_from_this<Tunnel> {
  public:
-  Tunnel(std::shared_ptr<const ProxySettings> s, http::ExchangePtr ex, std::unique_ptr<net::TcpConnection> up)
+  Tunnel(std::shared_ptr<const ProxySettings> s, http::ExchangePtr ex, std::unique_ptr<net::Transport> up)
       : s_(std::move(s)), ex_(std::move(ex)), up_(std::move(up)), timer_([this] { idle_timer_fired(); }) {}
 
   void start(const http::ParsedResponse& head);
@@ -36,7 +37,7 @@ class Tunnel final : public net::TransportHandler, public std::enable_shared_fro
 
   std::shared_ptr<const ProxySettings> s_;
   http::ExchangePtr ex_;
-  std::unique_ptr<net::TcpConnection> up_;
+  std::unique_ptr<net::Transport> up_;
   std::shared_ptr<Tunnel> self_;
   http::UpstreamRecord* rec_ = nullptr;  // the exchange's typed state, read by the recorder
   net::TimePoint started_{};
@@ -157,7 +158,7 @@ void Tunnel::close_upstream() {
   up_->set_handler(nullptr);
   up_->close(false);
   // Freed at the end of the turn, never inside one of its own callbacks; the exchange goes with us.
-  net::TcpConnection* c = up_.release();
+  net::Transport* c = up_.release();
   loop.defer([c, keep = std::move(self_)] { delete c; });
 }
 
@@ -170,7 +171,7 @@ std::string_view requested_upgrade(const http::Request& req) {
 }
 
 void start_tunnel(std::shared_ptr<const ProxySettings> settings, http::ExchangePtr ex,
-                  std::unique_ptr<net::TcpConnection> up, const http::ParsedResponse& head) {
+                  std::unique_ptr<net::Transport> up, const http::ParsedResponse& head) {
   std::make_shared<Tunnel>(std::move(settings), std::move(ex), std::move(up))->start(head);
 }
 

@@ -16,7 +16,7 @@
 
 #include "http/exchange.h"
 #include "http/response_parser.h"
-#include "net/tcp_connection.h"
+#include "net/transport.h"
 #include "proxy/proxy_handler.h"
 
 namespace unbroken::proxy {
@@ -30,6 +30,6 @@ namespace unbroken::proxy {
 // the exchange's UpstreamRecord (bytes each way, ms). An unasked-for 101, or one the exchange cannot
 // take (the client left, a head hook), is answered 502 upstream_protocol_error and `up` is closed.
 void start_tunnel(std::shared_ptr<const ProxySettings> settings, http::ExchangePtr ex,
-                  std::unique_ptr<net::TcpConnection> up, const http::ParsedResponse& head);
+                  std::unique_ptr<net::Transport> up, const http::ParsedResponse& head);
 
 }  // namespace unbroken::proxy

@@ -3,6 +3,7 @@
 #include "http/request_serializer.h"
 #include "proxy/forward_head.h"
 #include "proxy/tunnel.h"
+#include "proxy/upstream_connect.h"
 #include "proxy/upstream_group.h"
 #include "proxy/upstream_pool.h"
 
@@ -36,7 +37,7 @@ void UpstreamCall::start() {
   rec_->request_id = track_request(*ex_, s_->requests, trusted);
   started_ = ex_->loop().now();
   parser_.expect_response_to(req.method);
-  append_forward_head(head_, req, {trusted, "http", rec_->request_id, s_->keepalive > 0, s_->default_host});
+  append_forward_head(head_, req, {trusted, req.secure ? "https" : "http", rec_->request_id, s_->keepalive > 0, s_->default_host});
   std::weak_ptr<UpstreamCall> weak = self_;
   ex_->token().on_cancel([weak] {
     if (auto self = weak.lock()) self->client_left();
@@ -68,10 +69,12 @@ void UpstreamCall::attempt(std::size_t upstream, bool fresh) {
   rec_->reused = up_ != nullptr;
   connected_ = rec_->reused;
   if (!up_) {
-    up_ = net::TcpConnection::connect(ex_->loop(), s_->upstreams[upstream], s_->max_buffered, s_->connect_timeout);
-    // Its FIN ends the response only once what came before it is read (reading pauses for a slow
-    // client, and a close-delimited body ends with the FIN).
-    up_->report_hangup_after_input();
+    std::string_view tls_host = s_->tls_host(upstream);
+    up_ = connect_upstream(ex_->loop(), s_->upstreams[upstream], tls_host.empty() ? nullptr : s_->tls.get(), tls_host,
+                           s_->max_buffered, s_->connect_timeout);
+    // The TCP connection's own timer stops at its connect; a TLS upstream that takes the
+    // connection and never finishes the handshake is cut by this one (upstream_connect).
+    if (up_->tls()) arm(TimerKind::kUpstreamConnect, s_->connect_timeout);
   }
   up_->set_handler(this);
   queue_upstream(head_);
@@ -106,6 +109,7 @@ void UpstreamCall::watch_send() {
 }
 
 void UpstreamCall::on_connected() {
+  if (timer_kind_ == TimerKind::kUpstreamConnect) ex_->loop().timers().cancel(timer_);
   connected_ = true;
   rec_->connect_ms = ms_since_start();
   last_write_ = ex_->loop().now();
@@ -216,6 +220,8 @@ void UpstreamCall::arm(TimerKind kind, std::chrono::milliseconds after) {
 void UpstreamCall::on_timer() {
   if (done_) return;
   if (budget_timer_) return release_upstream(false);  // the budget for nobody is spent
+  if (timer_kind_ == TimerKind::kUpstreamConnect)
+    return fail(Outcome::kUpstreamTimeout, 504, "upstream timed out\n", timer_kind_, s_->connect_timeout);
   net::EventLoop& loop = ex_->loop();
   std::chrono::milliseconds timeout = s_->header_timeout;
   net::TimePoint since = loop.now() - timeout;  // the header timer is never moved
@@ -239,7 +245,10 @@ bool UpstreamCall::retry_after_failure(net::SocketError e) {
     return false;
   const http::Request& req = ex_->request();
   bool stale = connected_ && rec_->reused && idempotent(req.method);
-  bool refused = !connected_ && e == net::SocketError::kRefused && s_->upstreams.size() > 1;
+  // A refused connect, or an https upstream whose handshake failed (its certificate did not
+  // verify): nothing reached the application, so any method may go to another upstream.
+  bool refused = !connected_ && (e == net::SocketError::kRefused || e == net::SocketError::kProtocol) &&
+                 s_->upstreams.size() > 1;
   if (!stale && !refused) return false;
   std::size_t next = upstream_;
   if (refused) {
@@ -271,8 +280,20 @@ void UpstreamCall::on_transport_error(net::SocketError e) {
     if (e == net::SocketError::kConnectTimeout)
       return fail(Outcome::kUpstreamTimeout, 504, "upstream timed out\n", TimerKind::kUpstreamConnect,
                   s_->connect_timeout);
+    if (e == net::SocketError::kProtocol) {
+      // The TLS handshake failed: the certificate did not verify ("hostname mismatch", "unable to
+      // get local issuer certificate", "certificate has expired") or OpenSSL's reason. Like a
+      // refusal, the upstream cannot be used: it counts for passive health (nginx counts it under
+      // proxy_next_upstream error too).
+      rec_->error = tls_failure(*up_);
+      if (in_flight_) s_->group->failed(upstream_, ex_->loop().now());
+      return fail(Outcome::kUpstreamProtocolError, 502, "upstream TLS handshake failed\n");
+    }
     return fail(Outcome::kUpstreamRefused, 502, "upstream refused the connection\n");
   }
+  // A TLS record that does not decrypt, or the like: the upstream broke the protocol.
+  if (e == net::SocketError::kProtocol)
+    return fail(Outcome::kUpstreamProtocolError, 502, "bad response from upstream\n");
   fail(Outcome::kUpstreamReset, 502, "upstream reset the connection\n");
 }
 
@@ -320,7 +341,7 @@ void UpstreamCall::close_connection() {
   ex_->loop().timers().cancel(timer_);
   up_->set_handler(nullptr);
   up_->close(false);
-  net::TcpConnection* c = up_.release();
+  net::Transport* c = up_.release();
   ex_->loop().defer([c] { delete c; });
 }
 

@@ -16,7 +16,8 @@
 
 #include "http/exchange.h"
 #include "http/response_parser.h"
-#include "net/tcp_connection.h"
+#include "net/event_loop.h"
+#include "net/transport.h"
 #include "proxy/proxy_handler.h"
 #include "proxy/spool.h"
 
@@ -92,15 +93,16 @@ class UpstreamCall final : public net::TransportHandler,
   std::shared_ptr<const ProxySettings> s_;
   http::ExchangePtr ex_;
   std::shared_ptr<UpstreamCall> self_;
-  std::unique_ptr<net::TcpConnection> up_;
+  std::unique_ptr<net::Transport> up_;  // plain TCP or TLS over it (upstream_connect.h)
   http::ResponseParser parser_;
   std::string head_;  // the upstream request head, kept for a retry
   std::string scratch_;
   http::UpstreamRecord* rec_ = nullptr;  // the exchange's typed state, read by the recorder
   std::size_t upstream_ = 0;
   net::TimePoint started_{};
-  // One timer for the phase the call is in: connect is the connection's own; then send (while the
-  // request goes up), header (request sent -> response head), read (a pause in the response),
+  // One timer for the phase the call is in: connect (the TCP connect is also bounded by the
+  // connection's own timer; this one covers an https upstream's handshake too); then send (while
+  // the request goes up), header (request sent -> response head), read (a pause in the response),
   // and the abort budget after the client left. Moved lazily from the last progress.
   net::TimerNode timer_;
   http::TimerKind timer_kind_ = http::TimerKind::kUpstreamHeader;

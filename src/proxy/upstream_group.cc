@@ -5,7 +5,8 @@
 #include "base/check.h"
 #include "http/request_serializer.h"
 #include "http/response_parser.h"
-#include "net/tcp_connection.h"
+#include "proxy/proxy_route.h"
+#include "proxy/upstream_connect.h"
 
 namespace unbroken::proxy {
 namespace {
@@ -31,14 +32,17 @@ class UpstreamGroup::Probe final : public net::TransportHandler {
   ~Probe() override { stop(); }
 
   void start() {
-    conn_ = net::TcpConnection::connect(loop_, group_.addresses_[i_], kCheckMaxBuffered, group_.check_timeout_);
+    const std::string& tls_host = group_.tls_hosts_[i_];
+    conn_ = connect_upstream(loop_, group_.addresses_[i_], tls_host.empty() ? nullptr : group_.tls_.get(), tls_host,
+                             kCheckMaxBuffered, group_.check_timeout_);
     conn_->set_handler(this);
     parser_.expect_response_to("GET");
     std::string head;
     http::append_request_line(head, "GET", group_.health_path_);
     // A unix socket has no host name of its own; the application may still want one.
     const std::string& name = group_.names_[i_];
-    http::append_field(head, "Host", name.rfind("unix:", 0) == 0 ? std::string_view("localhost") : name);
+    http::append_field(head, "Host", name.rfind("unix:", 0) == 0 ? std::string_view("localhost")
+                                                                  : split_upstream(name).address);
     http::append_field(head, "User-Agent", "unbroken-health-check");
     http::append_field(head, "Connection", "close");
     http::end_request_head(head, http::BodyFraming::kNone);
@@ -94,7 +98,7 @@ class UpstreamGroup::Probe final : public net::TransportHandler {
   std::size_t i_;
   net::EventLoop& loop_;
   http::ResponseParser parser_;
-  std::unique_ptr<net::TcpConnection> conn_;
+  std::unique_ptr<net::Transport> conn_;
   net::EventLoop::TimerId timer_ = 0;
   bool finished_ = false;
 };
@@ -109,6 +113,8 @@ UpstreamGroup::UpstreamGroup(const ProxySettings& s)
     : states_(s.upstreams.size()),
       addresses_(s.upstreams),
       names_(s.names),
+      tls_hosts_(s.tls_hosts),
+      tls_(s.tls),
       balance_(s.balance),
       max_fails_(static_cast<std::uint32_t>(std::max(0, s.max_fails))),
       fail_timeout_ns_(std::chrono::duration_cast<std::chrono::nanoseconds>(s.fail_timeout).count()),
@@ -117,6 +123,7 @@ UpstreamGroup::UpstreamGroup(const ProxySettings& s)
       check_timeout_(s.connect_timeout),
       limits_(s.limits) {
   UB_CHECK(!states_.empty() && names_.size() == states_.size());
+  tls_hosts_.resize(states_.size());  // none given: all plain
 }
 
 UpstreamGroup::~UpstreamGroup() {

@@ -35,7 +35,7 @@ namespace unbroken::proxy {
 
 class UpstreamGroup {
  public:
-  // Reads upstreams, names, balance, max_fails (0: never taken out), fail_timeout, health_path,
+  // Reads upstreams, names, tls_hosts and tls, balance, max_fails (0: never taken out), fail_timeout, health_path,
   // health_interval, connect_timeout (the active check's whole deadline) and limits; keeps copies.
   explicit UpstreamGroup(const ProxySettings& s);
   ~UpstreamGroup();
@@ -89,6 +89,8 @@ class UpstreamGroup {
   std::vector<State> states_;
   std::vector<net::SocketAddress> addresses_;
   std::vector<std::string> names_;
+  std::vector<std::string> tls_hosts_;        // the check of an https:// upstream goes over TLS too
+  std::shared_ptr<net::TlsClientContext> tls_;
   Balance balance_;
   std::uint32_t max_fails_;
   std::int64_t fail_timeout_ns_;

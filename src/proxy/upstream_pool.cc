@@ -24,7 +24,7 @@ struct UpstreamPool::Slot final : net::TransportHandler {
 
   UpstreamPool& pool;
   std::size_t upstream = 0;
-  std::unique_ptr<net::TcpConnection> conn;
+  std::unique_ptr<net::Transport> conn;
   net::TimerNode timer;
 };
 
@@ -43,22 +43,22 @@ UpstreamPool::~UpstreamPool() {
     }
 }
 
-std::unique_ptr<net::TcpConnection> UpstreamPool::take(std::size_t i) {
+std::unique_ptr<net::Transport> UpstreamPool::take(std::size_t i) {
   auto& list = parked_[i];
   if (list.empty()) return nullptr;
   Slot* s = list.back();
   unpark(s);
-  std::unique_ptr<net::TcpConnection> c = std::move(s->conn);
+  std::unique_ptr<net::Transport> c = std::move(s->conn);
   c->set_handler(nullptr);
   free_.push_back(s);
   return c;
 }
 
-void UpstreamPool::park(std::size_t i, std::unique_ptr<net::TcpConnection> c, std::chrono::milliseconds idle) {
+void UpstreamPool::park(std::size_t i, std::unique_ptr<net::Transport> c, std::chrono::milliseconds idle) {
   if (capacity_ == 0 || idle.count() <= 0) {
     c->set_handler(nullptr);
     c->close(false);
-    net::TcpConnection* raw = c.release();
+    net::Transport* raw = c.release();
     loop_.defer([raw] { delete raw; });
     return;
   }
@@ -95,7 +95,7 @@ void UpstreamPool::drop(Slot* s) {
   s->conn->set_handler(nullptr);
   s->conn->close(false);
   // Maybe inside the connection's own callback: freed at the end of the turn.
-  net::TcpConnection* raw = s->conn.release();
+  net::Transport* raw = s->conn.release();
   loop_.defer([raw] { delete raw; });
   free_.push_back(s);
 }

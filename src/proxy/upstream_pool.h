@@ -4,6 +4,8 @@
 // application closes it (gunicorn's 2 s keep-alive, uWSGI's) or sends anything, it leaves the pool
 // at once, so the next request is not handed a connection that is already dead. That leaves only
 // the race of a close crossing our request on the wire, which the proxy answers with a retry.
+// A connection is a plain TCP one or TLS over it (an https:// upstream's, reused without a new
+// handshake); a TLS 1.3 ticket that comes while parked is the transport's own, never data.
 
 #include <atomic>
 #include <chrono>
@@ -14,7 +16,7 @@
 
 #include "http/request.h"
 #include "net/event_loop.h"
-#include "net/tcp_connection.h"
+#include "net/transport.h"
 
 namespace unbroken::proxy {
 
@@ -30,11 +32,11 @@ class UpstreamPool {
 
   // The most recently parked live connection to upstream `i` (it has the most keep-alive time left),
   // or null. The caller sets its handler before the loop's next turn.
-  [[nodiscard]] std::unique_ptr<net::TcpConnection> take(std::size_t i);
+  [[nodiscard]] std::unique_ptr<net::Transport> take(std::size_t i);
   // Keeps `c` (its last response ended cleanly, nothing left unread) for at most `idle`. Beyond
   // `capacity` parked connections it is kept for 50 ms at most (a burst's surplus, taken again by
   // the next requests or closed); at twice the capacity the oldest parked one is closed.
-  void park(std::size_t i, std::unique_ptr<net::TcpConnection> c, std::chrono::milliseconds idle);
+  void park(std::size_t i, std::unique_ptr<net::Transport> c, std::chrono::milliseconds idle);
   [[nodiscard]] std::size_t idle(std::size_t i) const { return parked_[i].size(); }
 
  private:

@@ -91,6 +91,39 @@ TEST(ProxySetupTest, EverySettingReachesTheProxy) {
   EXPECT_TRUE(s->group->has_health_check());
 }
 
+TEST(ProxySetupTest, HttpsUpstreamsGetTheirHostNameAndOneClientContext) {
+  ServeConfig cfg;
+  ProxyRouteConfig r;
+  r.route = {"/", {"https://localhost:8443", "127.0.0.1:8000"}};  // mixed: each upstream its own
+  auto s = make_proxy_settings(r, cfg);                           // no CA file: the system store
+  EXPECT_EQ(s->names, (std::vector<std::string>{"https://localhost:8443", "127.0.0.1:8000"}));
+  EXPECT_EQ(s->tls_hosts, (std::vector<std::string>{"localhost", ""}));
+  ASSERT_NE(s->tls, nullptr);
+  EXPECT_EQ(s->tls_host(0), "localhost");
+  EXPECT_EQ(s->tls_host(1), "");
+  EXPECT_EQ(s->default_host, "localhost:8443");  // the Host of a request without one: no scheme
+  EXPECT_EQ(s->upstreams[0].port(), 8443);
+
+  r.route = {"/", {"127.0.0.1:8000"}};  // no https upstream: no context, the CA file is not read
+  r.upstream.ca = "/nonexistent/ca.pem";
+  EXPECT_EQ(make_proxy_settings(r, cfg)->tls, nullptr);
+}
+
+TEST(ProxySetupTest, ACaFileThatDoesNotLoadIsOneLineNamingIt) {
+  ServeConfig cfg;
+  ProxyRouteConfig r;
+  r.route = {"/", {"https://localhost:8443"}};
+  r.upstream.ca = "/nonexistent/ca.pem";
+  try {
+    (void)make_proxy_settings(r, cfg);
+    ADD_FAILURE() << "no error";
+  } catch (const ProxySetupError& e) {
+    std::string what = e.what();
+    EXPECT_TRUE(what.starts_with("--upstream-ca: /nonexistent/ca.pem: ")) << what;
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+  }
+}
+
 TEST(ProxySetupTest, RoutesAreMountedLongestPrefixFirst) {
   ServeConfig cfg;
   cfg.proxy_routes.push_back({{"/", {"127.0.0.1:1"}}, {}});
