@@ -8,7 +8,6 @@
 #include "app/serve_config.h"
 #include "chaos/chaos.h"
 #include "net/tls_alloc.h"
-#include "net/tls_alloc.h"
 
 int main(int argc, char** argv) {
   // Before anything can touch OpenSSL: steady TLS traffic then makes no heap allocation.
