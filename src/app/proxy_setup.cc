@@ -1,6 +1,10 @@
 #include "app/proxy_setup.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
 
 #include "proxy/upstream_group.h"
@@ -25,6 +29,9 @@ std::shared_ptr<proxy::ProxySettings> make_proxy_settings(const ProxyRouteConfig
   // One client context for the route's https:// upstreams, made once here: a CA file that does not
   // load stops the start (the system store is only read when some upstream needs it).
   if (any_tls) {
+    // OpenSSL names no reason for a file it cannot open.
+    if (!u.ca.empty() && ::access(u.ca.c_str(), R_OK) != 0)
+      throw ProxySetupError("--upstream-ca: " + u.ca + ": " + std::strerror(errno));
     net::TlsSetupError error;
     s->tls = net::TlsClientContext::create({u.ca}, error);
     if (!s->tls) throw ProxySetupError("--upstream-ca: " + error.message);

@@ -72,8 +72,8 @@ struct Request {
   bool chunked = false;
   bool keep_alive = true;
   bool expect_continue = false;
-  std::string body;    // filled only for routes that buffer the body
-  std::string client;  // "ip:port"
+  std::string body;     // filled only for routes that buffer the body
+  std::string client;   // "ip:port"
   bool secure = false;  // it came over TLS (the connection's transport has tls()): the proxy's X-Forwarded-Proto
   // Path parameters captured by the router, in pattern order ({n} in /diag/bytes/{n}).
   std::vector<std::string_view> params;

@@ -37,7 +37,8 @@ void UpstreamCall::start() {
   rec_->request_id = track_request(*ex_, s_->requests, trusted);
   started_ = ex_->loop().now();
   parser_.expect_response_to(req.method);
-  append_forward_head(head_, req, {trusted, req.secure ? "https" : "http", rec_->request_id, s_->keepalive > 0, s_->default_host});
+  append_forward_head(head_, req,
+                      {trusted, req.secure ? "https" : "http", rec_->request_id, s_->keepalive > 0, s_->default_host});
   std::weak_ptr<UpstreamCall> weak = self_;
   ex_->token().on_cancel([weak] {
     if (auto self = weak.lock()) self->client_left();
@@ -247,8 +248,8 @@ bool UpstreamCall::retry_after_failure(net::SocketError e) {
   bool stale = connected_ && rec_->reused && idempotent(req.method);
   // A refused connect, or an https upstream whose handshake failed (its certificate did not
   // verify): nothing reached the application, so any method may go to another upstream.
-  bool refused = !connected_ && (e == net::SocketError::kRefused || e == net::SocketError::kProtocol) &&
-                 s_->upstreams.size() > 1;
+  bool refused =
+      !connected_ && (e == net::SocketError::kRefused || e == net::SocketError::kProtocol) && s_->upstreams.size() > 1;
   if (!stale && !refused) return false;
   std::size_t next = upstream_;
   if (refused) {

@@ -41,8 +41,8 @@ class UpstreamGroup::Probe final : public net::TransportHandler {
     http::append_request_line(head, "GET", group_.health_path_);
     // A unix socket has no host name of its own; the application may still want one.
     const std::string& name = group_.names_[i_];
-    http::append_field(head, "Host", name.rfind("unix:", 0) == 0 ? std::string_view("localhost")
-                                                                  : split_upstream(name).address);
+    http::append_field(head, "Host",
+                       name.rfind("unix:", 0) == 0 ? std::string_view("localhost") : split_upstream(name).address);
     http::append_field(head, "User-Agent", "unbroken-health-check");
     http::append_field(head, "Connection", "close");
     http::end_request_head(head, http::BodyFraming::kNone);

@@ -89,7 +89,7 @@ class UpstreamGroup {
   std::vector<State> states_;
   std::vector<net::SocketAddress> addresses_;
   std::vector<std::string> names_;
-  std::vector<std::string> tls_hosts_;        // the check of an https:// upstream goes over TLS too
+  std::vector<std::string> tls_hosts_;  // the check of an https:// upstream goes over TLS too
   std::shared_ptr<net::TlsClientContext> tls_;
   Balance balance_;
   std::uint32_t max_fails_;

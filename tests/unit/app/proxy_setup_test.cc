@@ -4,6 +4,10 @@
 #include "app/proxy_setup.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "proxy/upstream_group.h"
 
@@ -119,9 +123,20 @@ TEST(ProxySetupTest, ACaFileThatDoesNotLoadIsOneLineNamingIt) {
     ADD_FAILURE() << "no error";
   } catch (const ProxySetupError& e) {
     std::string what = e.what();
-    EXPECT_TRUE(what.starts_with("--upstream-ca: /nonexistent/ca.pem: ")) << what;
+    EXPECT_EQ(what, "--upstream-ca: /nonexistent/ca.pem: No such file or directory");
+  }
+  // A file that is there but holds no certificate: OpenSSL's reason.
+  r.upstream.ca = std::filesystem::temp_directory_path() / ("unbroken-not-a-ca-" + std::to_string(::getpid()));
+  std::ofstream(r.upstream.ca) << "not a certificate\n";
+  try {
+    (void)make_proxy_settings(r, cfg);
+    ADD_FAILURE() << "no error";
+  } catch (const ProxySetupError& e) {
+    std::string what = e.what();
+    EXPECT_TRUE(what.starts_with("--upstream-ca: " + r.upstream.ca + ": ")) << what;
     EXPECT_EQ(what.find('\n'), std::string::npos) << what;
   }
+  std::filesystem::remove(r.upstream.ca);
 }
 
 TEST(ProxySetupTest, RoutesAreMountedLongestPrefixFirst) {

@@ -266,7 +266,8 @@ TEST_F(ServeConfigProxyTest, BadProxyTablesNameTheTableAndTheKey) {
       {"[[proxy]]\nprefix = \"/a\"\nupstreams = []\n",
        "3: proxy #1 (prefix '/a'): upstreams: expected at least one upstream, got an empty array"},
       {"[[proxy]]\nprefix = \"/a\"\nupstreams = [\n  \"http://h:1\",\n  \"ftp://h:2\",\n]\n",
-       "5: proxy #1 (prefix '/a'): upstreams: invalid upstream 'ftp://h:2' (use http://HOST:PORT or unix:/path)"},
+       "5: proxy #1 (prefix '/a'): upstreams: invalid upstream 'ftp://h:2' (use http://HOST:PORT, https://HOST:PORT or "
+       "unix:/path)"},
       {"[[proxy]]\nprefix = \"/a\"\nupstreams = [\"http://h:1\", 2]\n",
        "3: proxy #1 (prefix '/a'): upstreams: expected an array of strings, got an array holding an integer"},
       {"[[proxy]]\nprefix = \"/a\"\nupstreams = [\"http://h:1\"]\nbalanse = \"least_conn\"\n",
@@ -295,7 +296,7 @@ TEST_F(ServeConfigProxyTest, BadProxyTablesNameTheTableAndTheKey) {
        "integer"},
       {"proxy = [\"/a=http://h:1\", 3]\n", "1: proxy: expected strings or tables, got an integer"},
       {"proxy = [\"/a=ftp://h:1\", { prefix = \"/b\", upstreams = [\"http://h:2\"] }]\n",
-       "1: proxy: invalid upstream 'ftp://h:1' (use http://HOST:PORT or unix:/path)"},
+       "1: proxy: invalid upstream 'ftp://h:1' (use http://HOST:PORT, https://HOST:PORT or unix:/path)"},
       {"proxy = [\"/a=http://h:1\", { prefix = \"/b\" }]\n", "1: proxy #2 (prefix '/b'): missing key 'upstreams'"},
       {"upstream_abort_budget = \"soon\"\n",
        "1: upstream_abort_budget: invalid budget 'soon' (use DURATION or DURATION/SIZE with both greater than 0, e.g. "

@@ -167,7 +167,7 @@ TEST_F(ServeConfigTest, ProxyRepeatsAndUpstreamTimeoutsParse) {
 
 TEST_F(ServeConfigTest, BadProxyIsOneLineNamingIt) {
   EXPECT_EQ(error_of({"--proxy", "/api=ftp://h:1"}),
-            "--proxy: invalid upstream 'ftp://h:1' (use http://HOST:PORT or unix:/path)");
+            "--proxy: invalid upstream 'ftp://h:1' (use http://HOST:PORT, https://HOST:PORT or unix:/path)");
   EXPECT_EQ(error_of({"--proxy", "/ok=http://h:1", "--proxy", "nope"}),
             "--proxy: invalid proxy 'nope' (use PREFIX=UPSTREAM[,UPSTREAM...])");
   EXPECT_EQ(error_of({"--upstream-abort", "ignore"}),

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "net/tcp_connection.h"
+
 namespace unbroken::proxy {
 namespace {
 

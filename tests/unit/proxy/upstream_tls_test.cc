@@ -98,7 +98,7 @@ class UpstreamTlsTest : public ::testing::Test {
   void on_record(const http::RequestRecord& r) {
     if (r.phase == http::Phase::kTlsHandshake) return;  // the handshake records of closing clients
     std::lock_guard lock(mu_);
-    Seen s{r.outcome, r.status, r.timer};
+    Seen s{r.outcome, r.status, r.timer, false, false, {}, {}};
     if (r.upstream) {
       s.has_upstream = true;
       s.reused = r.upstream->reused;
