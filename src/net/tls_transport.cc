@@ -125,10 +125,6 @@ bool TlsTransport::handshake() {
       tcp_->input().clear();
     }
     std::string_view reason = take_reason();
-    // A client whose peer's certificate did not verify: OpenSSL's reason is only "certificate
-    // verify failed"; the verification's own says which check failed ("hostname mismatch").
-    if (long v = SSL_get_verify_result(ssl_); role_ == Role::kClient && v != X509_V_OK)
-      reason = X509_verify_cert_error_string(v);
     if (!send_cipher()) return false;  // the alert OpenSSL wrote, if any
     fail(SocketError::kProtocol, reason);
     return false;

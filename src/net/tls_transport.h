@@ -34,6 +34,8 @@ class TlsTransport final : public Transport, public TransportHandler {
 
   // The TCP connection underneath (the proxy's pool asks it whether it is connecting, and so on).
   [[nodiscard]] TcpConnection& tcp() { return *tcp_; }
+  // The SSL itself, for what TlsSession does not say (a client's SSL_get_verify_result).
+  [[nodiscard]] const SSL* ssl() const { return ssl_; }
 
   // Transport
   void set_handler(TransportHandler* h) override { handler_ = h; }

@@ -1,5 +1,8 @@
 #include "proxy/upstream_connect.h"
 
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
 #include "base/check.h"
 #include "net/tls_transport.h"
 
@@ -20,7 +23,11 @@ std::unique_ptr<net::Transport> connect_upstream(net::EventLoop& loop, const net
 
 std::string_view tls_failure(const net::Transport& t) {
   const net::TlsSession* s = t.tls();
-  return s && s->failed ? s->error : std::string_view();
+  if (!s || !s->failed) return {};
+  // OpenSSL's reason for a certificate that did not verify is only "certificate verify failed";
+  // the verification's own says which check failed. Static strings both.
+  long v = SSL_get_verify_result(static_cast<const net::TlsTransport&>(t).ssl());
+  return v != X509_V_OK ? std::string_view(X509_verify_cert_error_string(v)) : s->error;
 }
 
 }  // namespace unbroken::proxy

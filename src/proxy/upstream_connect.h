@@ -24,8 +24,9 @@ namespace unbroken::proxy {
                                                                std::size_t max_buffered,
                                                                std::chrono::milliseconds timeout);
 
-// Why an https upstream's handshake failed (the certificate verification's reason, or OpenSSL's),
-// or "" for a plain connection or one whose handshake did not fail. Static text.
+// Why an https upstream's handshake failed: the certificate verification's reason ("hostname
+// mismatch", "certificate has expired"), or OpenSSL's for any other failure; "" for a plain
+// connection or one whose handshake did not fail. Static text.
 [[nodiscard]] std::string_view tls_failure(const net::Transport& t);
 
 }  // namespace unbroken::proxy

@@ -6,10 +6,10 @@
 // line and exit 2.
 
 #include <algorithm>
-#include <cstdio>
 
 #include "common/test_certs.h"
 #include "integration/gunicorn_fixture.h"
+#include "net/socket.h"
 
 namespace unbroken::testing {
 namespace {
@@ -38,24 +38,25 @@ TEST_F(ProxyTlsTest, VerifiedUpstreamAnswersOverAPooledTlsConnection) {
   TestCert cert = certs_.make(dir_, "app", {"localhost", "127.0.0.1"});
   auto app = tls_app(cert);
   std::string upstream = https_upstream(*app);
-  auto server = Server::start({{"--proxy", "/=" + upstream, "--upstream-ca", cert.cert}});
-  for (int i = 0; i < 2; ++i) {
-    auto r = get(server->port(), "/hello");
+  // One loop: the pool is per loop.
+  auto server = Server::start(
+      {{"--proxy", "/=" + upstream, "--upstream-ca", cert.cert, "--upstream-idle-timeout", "5s", "--threads", "1"}});
+  for (const char* tag : {"a", "b"}) {
+    auto r = get(server->port(), std::string("/hello?") + tag);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
     EXPECT_EQ(r->body, "hello, proxy\n");
   }
-  // The second request went on the first one's TLS connection: no second handshake.
-  EXPECT_TRUE(server->wait_record([](const Record& x) { return field(x, "upstream_reused") == "true"; }));
-  auto recs = server->records();
-  std::erase_if(recs, [](const Record& x) { return field(x, "path") != "/hello"; });
-  ASSERT_EQ(recs.size(), 2u);
-  for (const Record& x : recs) {
-    EXPECT_EQ(field(x, "outcome"), "ok");
-    EXPECT_EQ(field(x, "upstream"), upstream);
+  std::vector<std::string> reused;
+  for (const char* tag : {"a", "b"}) {
+    auto rec = server->wait_record([&](const Record& x) { return field(x, "path") == std::string("/hello?") + tag; });
+    ASSERT_TRUE(rec);
+    EXPECT_EQ(field(*rec, "outcome"), "ok");
+    EXPECT_EQ(field(*rec, "upstream"), upstream);
+    reused.push_back(field(*rec, "upstream_reused"));
   }
-  EXPECT_EQ(field(recs[0], "upstream_reused"), "false");
-  EXPECT_EQ(field(recs[1], "upstream_reused"), "true");
+  // The second request went on the first one's TLS connection: no second handshake.
+  EXPECT_EQ(reused, (std::vector<std::string>{"false", "true"}));
 }
 
 TEST_F(ProxyTlsTest, AnUnverifiedUpstreamIs502UpstreamProtocolError) {
@@ -83,15 +84,10 @@ TEST_F(ProxyTlsTest, AnUnverifiedUpstreamIs502UpstreamProtocolError) {
 
 TEST_F(ProxyTlsTest, AHandshakeThatNeverFinishesIs504UpstreamConnect) {
   // Listening, never accepting: the kernel completes the TCP handshake, nobody reads the ClientHello.
-  UniqueFd silent(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(silent.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(silent.get(), 8), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(silent.get(), reinterpret_cast<sockaddr*>(&a), &len);
-  std::string upstream = "https://127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  auto silent = net::listen_tcp(*net::SocketAddress::parse("127.0.0.1:0"), false);
+  ASSERT_TRUE(silent);
+  std::uint16_t silent_port = net::local_address(silent->get())->port();
+  std::string upstream = "https://127.0.0.1:" + std::to_string(silent_port);
   auto server = Server::start({{"--proxy", "/=" + upstream, "--upstream-connect-timeout", "300ms"}});
   auto r = get(server->port(), "/hello");
   ASSERT_TRUE(r);
@@ -103,19 +99,14 @@ TEST_F(ProxyTlsTest, AHandshakeThatNeverFinishesIs504UpstreamConnect) {
 }
 
 TEST_F(ProxyTlsTest, ACaFileThatDoesNotLoadIsOneLineAndExit2) {
-  std::string cmd = std::string(UNBROKEN_BINARY) +
-                    " serve --listen 127.0.0.1:0 --admin off --proxy /=https://127.0.0.1:1 --upstream-ca " + dir_ +
-                    "/missing.pem 2>&1; echo \"exit=$?\"";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
-  ::pclose(p);
-  EXPECT_NE(out.find("exit=2"), std::string::npos) << out;
-  auto lines = std::count(out.begin(), out.end(), '\n');
-  EXPECT_NE(out.find("--upstream-ca: " + dir_ + "/missing.pem: No such file or directory"), std::string::npos) << out;
-  EXPECT_LE(lines, 3) << out;  // at most the start-up line before it, the error, and exit=
+  std::string missing = dir_ + "/missing.pem";
+  ChildResult r = run_isolated({UNBROKEN_BINARY, "serve", "--listen", "127.0.0.1:0", "--admin", "off", "--proxy",
+                                "/=https://127.0.0.1:1", "--upstream-ca", missing},
+                               dir_, 10s);
+  EXPECT_EQ(r.status, 2) << r.err;
+  std::string all = r.out + r.err;
+  EXPECT_NE(all.find("--upstream-ca: " + missing + ": No such file or directory\n"), std::string::npos) << all;
+  EXPECT_EQ(std::count(all.begin(), all.end(), '\n'), 1) << all;
 }
 
 }  // namespace

@@ -5,9 +5,7 @@
 // connect timer's.
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <openssl/x509_vfy.h>
-#include <sys/socket.h>
 
 #include <condition_variable>
 #include <filesystem>
@@ -17,6 +15,7 @@
 #include "../../common/test_certs.h"
 #include "../../common/tls_client.h"
 #include "http/server.h"
+#include "net/socket.h"
 #include "proxy/proxy_handler.h"
 #include "proxy/upstream_group.h"
 
@@ -199,15 +198,10 @@ TEST_F(UpstreamTlsTest, AFailedVerificationIsAProtocolErrorWithTheReason) {
 
 TEST_F(UpstreamTlsTest, AHandshakeThatNeverFinishesIsTheConnectTimer) {
   // Listening, never accepting: the kernel completes the TCP handshake, nobody answers the ClientHello.
-  UniqueFd silent(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(silent.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(silent.get(), 8), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(silent.get(), reinterpret_cast<sockaddr*>(&a), &len);
-  start_front("https://127.0.0.1:" + std::to_string(ntohs(a.sin_port)), app_cert_.cert, "localhost");
+  auto silent = net::listen_tcp(*net::SocketAddress::parse("127.0.0.1:0"), false);
+  ASSERT_TRUE(silent);
+  std::uint16_t silent_port = net::local_address(silent->get())->port();
+  start_front("https://127.0.0.1:" + std::to_string(silent_port), app_cert_.cert, "localhost");
   TlsClient c = client();
   ASSERT_TRUE(c.connected()) << c.error();
   std::string r = get(c);
