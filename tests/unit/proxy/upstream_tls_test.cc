@@ -32,6 +32,7 @@ struct Seen {
   std::optional<http::TimerKind> timer;
   bool has_upstream = false;
   bool reused = false;
+  int retries = 0;
   std::string upstream, error;
 };
 
@@ -74,15 +75,20 @@ class UpstreamTlsTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  // The front, proxying every path to `upstream` ("https://127.0.0.1:PORT"), verified against
-  // `ca` for `host`.
-  void start_front(const std::string& upstream, const std::string& ca, const std::string& host) {
+  struct Upstream {
+    std::string name;  // "https://127.0.0.1:PORT"
+    std::string host;  // the name its certificate is verified for
+  };
+  // The front, proxying every path to `upstreams`, verified against `ca`.
+  void start_front(const std::vector<Upstream>& upstreams, const std::string& ca) {
     auto s = std::make_shared<ProxySettings>();
-    s->upstreams = {*net::SocketAddress::parse(upstream.substr(8))};
-    s->names = {upstream};
-    s->group_name = upstream;
-    s->default_host = upstream.substr(8);
-    s->tls_hosts = {host};
+    for (const Upstream& u : upstreams) {
+      s->upstreams.push_back(*net::SocketAddress::parse(u.name.substr(8)));
+      s->names.push_back(u.name);
+      s->tls_hosts.push_back(u.host);
+    }
+    s->group_name = upstreams[0].name;
+    s->default_host = upstreams[0].name.substr(8);
     net::TlsSetupError error;
     s->tls = net::TlsClientContext::create({ca}, error);
     ASSERT_TRUE(s->tls) << error.message;
@@ -93,14 +99,18 @@ class UpstreamTlsTest : public ::testing::Test {
     front_ = tls_server(*front_router_, front_cert_, [this](const http::RequestRecord& r) { on_record(r); });
     front_port_ = front_->tls_addresses()[0].port();
   }
+  void start_front(const std::string& upstream, const std::string& ca, const std::string& host) {
+    start_front({{upstream, host}}, ca);
+  }
 
   void on_record(const http::RequestRecord& r) {
     if (r.phase == http::Phase::kTlsHandshake) return;  // the handshake records of closing clients
     std::lock_guard lock(mu_);
-    Seen s{r.outcome, r.status, r.timer, false, false, {}, {}};
+    Seen s{r.outcome, r.status, r.timer, false, false, 0, {}, {}};
     if (r.upstream) {
       s.has_upstream = true;
       s.reused = r.upstream->reused;
+      s.retries = r.upstream->retries;
       s.upstream = std::string(r.upstream->upstream);
       s.error = std::string(r.upstream->error);
     }
@@ -194,6 +204,22 @@ TEST_F(UpstreamTlsTest, AFailedVerificationIsAProtocolErrorWithTheReason) {
   }
   expired_app->drain();
   expired_app->wait();
+}
+
+// Nothing reached the application: the request moves on to the route's next upstream, as after a
+// refused connect, and the failure counts against the upstream that did not verify.
+TEST_F(UpstreamTlsTest, AFailedVerificationMovesOnToTheNextUpstream) {
+  std::string app = "https://127.0.0.1:" + std::to_string(app_port_);
+  start_front({{app, "other.example"}, {app, "localhost"}}, app_cert_.cert);
+  TlsClient c = client();
+  ASSERT_TRUE(c.connected()) << c.error();
+  for (int i = 0; i < 2; ++i) EXPECT_TRUE(get(c).starts_with("HTTP/1.1 200 ")) << i;
+  auto seen = wait_records(2);
+  ASSERT_GE(seen.size(), 2u);
+  // Round robin: a pick of the mismatched name was retried once, on the other.
+  EXPECT_GE(seen[0].retries + seen[1].retries, 1);
+  for (const Seen& s : seen) EXPECT_LE(s.retries, 1);
+  for (const Seen& s : seen) EXPECT_EQ(s.outcome, http::Outcome::kOk);
 }
 
 TEST_F(UpstreamTlsTest, AHandshakeThatNeverFinishesIsTheConnectTimer) {
