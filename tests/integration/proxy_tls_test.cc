@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "common/test_certs.h"
+#include "common/tls_client.h"
 #include "integration/gunicorn_fixture.h"
 #include "net/socket.h"
 
@@ -57,6 +58,30 @@ TEST_F(ProxyTlsTest, VerifiedUpstreamAnswersOverAPooledTlsConnection) {
   }
   // The second request went on the first one's TLS connection: no second handshake.
   EXPECT_EQ(reused, (std::vector<std::string>{"false", "true"}));
+}
+
+// X-Forwarded-Proto is the client's side: https from a --tls-listen client, http from a plain one,
+// whatever the upstream's scheme (here TLS at both ends).
+TEST_F(ProxyTlsTest, AClientOverTlsIsForwardedAsHttps) {
+  TestCert cert = certs_.make(dir_, "app", {"localhost", "127.0.0.1"});
+  TestCert front = certs_.make(dir_, "front", {"localhost"});
+  auto app = tls_app(cert);
+  auto server = Server::start({{"--proxy", "/=" + https_upstream(*app), "--upstream-ca", cert.cert, "--tls-listen",
+                                "127.0.0.1:0", "--tls-cert", front.cert, "--tls-key", front.key}});
+  std::string err = server->stderr_text();
+  constexpr std::string_view kAt = "tls listening on https://127.0.0.1:";
+  auto at = err.find(kAt);
+  ASSERT_NE(at, std::string::npos) << err;
+  auto tls_port = static_cast<std::uint16_t>(std::stoi(err.substr(at + kAt.size())));
+  TlsClient c(tls_port, {.sni = "localhost", .ca_file = front.cert});
+  ASSERT_TRUE(c.connected()) << c.error();
+  ASSERT_TRUE(c.write("GET /headers HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
+  std::string over_tls = c.read_until("\r\n0\r\n\r\n") + c.read_some();
+  EXPECT_TRUE(over_tls.starts_with("HTTP/1.1 200 ")) << over_tls;
+  EXPECT_NE(over_tls.find("X-Forwarded-Proto: https\n"), std::string::npos) << over_tls;
+  auto plain = get(server->port(), "/headers");
+  ASSERT_TRUE(plain);
+  EXPECT_NE(plain->body.find("X-Forwarded-Proto: http\n"), std::string::npos) << plain->body;
 }
 
 TEST_F(ProxyTlsTest, AnUnverifiedUpstreamIs502UpstreamProtocolError) {
