@@ -3,6 +3,8 @@
 // the plain suite does (departure_test.cc). Each is one record saying who left and where.
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
@@ -53,6 +55,15 @@ class TlsDeparture : public SharedServerTest {
     EXPECT_TRUE(server_->wait_record([](const Record& r) { return r.at("path") == "/hello.txt"; }, 10s, before));
   }
   static std::uint16_t port() { return server_->tls_port(); }
+  // A verified connection whose writes go out at once. Without TCP_NODELAY, Nagle holds a request
+  // written while the client's Finished is still unacknowledged, and an abortive close (SO_LINGER
+  // 0) then drops it unsent: the server would see a handshake and a RST, and no request.
+  static std::unique_ptr<TlsClient> connect() {
+    auto c = std::make_unique<TlsClient>(port(), verified());
+    int on = 1;
+    ::setsockopt(c->fd(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    return c;
+  }
   static TlsClientOptions verified() { return {"localhost", files_->localhost.cert}; }
 
   std::optional<Record> expect_record(const std::string& outcome, const std::string& phase) {
@@ -166,10 +177,10 @@ TEST_F(TlsDeparture, FinDuringRequestHead) {
 }
 
 TEST_F(TlsDeparture, RstDuringRequestHead) {
-  TlsClient c(port(), verified());
-  ASSERT_TRUE(c.connected()) << c.error();
-  ASSERT_TRUE(c.write("GET /hello.txt HTTP/1.1\r\nHo"));
-  c.reset();
+  auto c = connect();
+  ASSERT_TRUE(c->connected()) << c->error();
+  ASSERT_TRUE(c->write("GET /hello.txt HTTP/1.1\r\nHo"));
+  c->reset();
   expect_record("client_reset", "request_headers");
 }
 
@@ -186,10 +197,10 @@ TEST_F(TlsDeparture, FinDuringHandlerCancelsIt) {
 }
 
 TEST_F(TlsDeparture, RstDuringHandler) {
-  TlsClient c(port(), verified());
-  ASSERT_TRUE(c.connected()) << c.error();
-  ASSERT_TRUE(c.write("GET /diag/delay/30000 HTTP/1.1\r\nHost: t\r\n\r\n"));
-  c.reset();
+  auto c = connect();
+  ASSERT_TRUE(c->connected()) << c->error();
+  ASSERT_TRUE(c->write("GET /diag/delay/30000 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  c->reset();
   auto r = expect_record("client_reset", "handler");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->at("cancelled"), "true");
