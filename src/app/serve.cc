@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <string_view>
 #include <thread>
 
 #include "app/admin.h"
@@ -37,9 +36,9 @@ std::vector<net::SocketAddress> addresses(const std::vector<std::string>& specs,
   return out;
 }
 
-std::string joined(const std::vector<net::SocketAddress>& addrs, std::string_view scheme = "http://") {
+std::string joined(const std::vector<net::SocketAddress>& addrs) {
   std::string out;
-  for (const auto& a : addrs) out += (out.empty() ? "" : " ") + std::string(scheme) + a.to_string();
+  for (const auto& a : addrs) out += (out.empty() ? "http://" : " http://") + a.to_string();
   return out;
 }
 
@@ -125,6 +124,9 @@ int run_serve(const ServeConfig& cfg) {
   setup_operational_log();
 
   try {
+    // First: a bad certificate is an exit before anything is opened or created (the session store).
+    std::shared_ptr<net::TlsServerContext> tls;
+    if (!cfg.tls_listen.empty() && !(tls = make_tls_context(cfg))) return 2;
     // --log off: no access log (the metrics and the operational log remain).
     std::optional<observe::AccessLog> access_log;
     if (cfg.log != "off")
@@ -155,11 +157,8 @@ int run_serve(const ServeConfig& cfg) {
     unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     http::ServerOptions opts;
     opts.listen = addresses(cfg.listen);
-    if (!cfg.tls_listen.empty()) {
-      opts.tls_listen = addresses(cfg.tls_listen, "--tls-listen");
-      opts.tls = make_tls_context(cfg);
-      if (!opts.tls) return 2;
-    }
+    opts.tls_listen = addresses(cfg.tls_listen, "--tls-listen");
+    opts.tls = std::move(tls);
     opts.threads = cfg.threads ? cfg.threads : cores;
     opts.workers = cfg.workers ? cfg.workers : cores;
     opts.limits = cfg.limits;

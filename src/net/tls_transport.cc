@@ -140,6 +140,14 @@ bool TlsTransport::handshake() {
     fail(SocketError::kProtocol, reason);
     return false;
   }
+  // A server's handshake ends with the client's Finished, and the client's first request often
+  // came with it: that is read (on_data's decrypt) before what the handshake wrote (the session
+  // tickets) is sent, so a client that resets at once leaves a record of its request, not of a
+  // handshake. A client's Finished must go before anything else.
+  if (err == SSL_ERROR_NONE && role_ == Role::kServer) {
+    on_handshake_done();
+    return !closed_;
+  }
   if (!send_cipher()) return false;
   if (err == SSL_ERROR_NONE) on_handshake_done();
   return !closed_;
