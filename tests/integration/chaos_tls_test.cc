@@ -29,15 +29,11 @@ class ChaosTlsTest : public ::testing::Test {
 
   // unbroken serve with a TLS listener for cert_ (or `cert`), and `extra` flags.
   std::unique_ptr<Server> serve(std::vector<std::string> extra = {}, const TestCert* cert = nullptr) {
-    const TestCert& c = cert ? *cert : cert_;
-    std::vector<std::string> args{"--tls-listen", "127.0.0.1:0", "--tls-cert", c.cert, "--tls-key", c.key};
+    std::vector<std::string> args = TlsTestFiles::serve_args({cert ? *cert : cert_});
     args.insert(args.end(), extra.begin(), extra.end());
     auto s = Server::start({args});
-    std::string err = s->stderr_text();
-    constexpr std::string_view kLine = "tls listening on https://127.0.0.1:";
-    auto at = err.find(kLine);
-    EXPECT_NE(at, std::string::npos) << err;
-    if (at != std::string::npos) tls_port_ = static_cast<std::uint16_t>(std::stoi(err.substr(at + kLine.size())));
+    tls_port_ = s->tls_port();
+    EXPECT_NE(tls_port_, 0) << s->stderr_text();
     return s;
   }
   std::string url(const std::string& path, const std::string& host = "127.0.0.1") const {
