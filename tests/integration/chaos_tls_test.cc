@@ -104,6 +104,14 @@ TEST_F(ChaosTlsTest, EveryPlainKindRunsOverTlsAndGoodClientsAreServed) {
     return field(r, "status") == "408" && field(r, "phase") == "request_headers";
   });
   ASSERT_FALSE(slow.empty());
+  // rst-head's RST is a real one under TLS (SO_LINGER 0), abort-head's FIN a bare FIN: the server
+  // tells them apart in the request head.
+  auto in_head = [](const char* outcome) {
+    return
+        [outcome](const Record& r) { return field(r, "phase") == "request_headers" && field(r, "outcome") == outcome; };
+  };
+  EXPECT_FALSE(records_matching(*server, 0, 1, in_head("client_reset")).empty());
+  EXPECT_FALSE(records_matching(*server, 0, 1, in_head("client_closed")).empty());
   if (writes_tls_fields(*server)) {
     EXPECT_NE(field(slow[0], "tls_version"), "") << "a 408 record over TLS";
   }
