@@ -13,8 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "../../common/test_certs.h"
 
@@ -440,6 +442,48 @@ TEST_F(TlsContextTest, AKeyUnusedForLongIsNotKeptAsThePreviousOne) {
   ASSERT_TRUE(second);
   EXPECT_FALSE(SSL_session_reused(server_ssl_.get()));
   SSL_SESSION_free(ticket);
+}
+
+// Loops on several threads handshake at once while the ring rotates and a reload swaps the
+// certificates: every handshake completes and tickets go on resuming (run under TSan/ASan).
+TEST_F(TlsContextTest, LoopsOnSeveralThreadsShareTheRingWhileItRotatesAndReloads) {
+  TestCert files = certs_.make(dir_, "s", {"s.test"});
+  std::atomic<std::int64_t> ms{0};
+  const auto start = std::chrono::steady_clock::now();
+  TlsSetupError error;
+  auto ctx = TlsServerContext::create(
+      {.certs = {{files.cert, files.key}}, .ticket_key_period = 1s, .clock = [&] { return start + 1ms * ms.load(); }},
+      error);
+  ASSERT_TRUE(ctx) << error.message;
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 25;
+  std::atomic<int> done{0};
+  std::atomic<int> resumed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kRounds; ++i) {
+        SslPtr server(ctx->new_ssl());
+        SslPtr client = test_client({.max_version = t % 2 ? TLS1_2_VERSION : 0});
+        if (!handshake(server.get(), client.get())) continue;
+        SSL_SESSION* session = SSL_get1_session(client.get());
+        ms += 50;
+        SslPtr server2(ctx->new_ssl());
+        SslPtr client2 = test_client({.max_version = t % 2 ? TLS1_2_VERSION : 0, .resume = session});
+        if (handshake(server2.get(), client2.get())) ++done;
+        if (SSL_session_reused(server2.get())) ++resumed;
+        SSL_SESSION_free(session);
+      }
+    });
+  }
+  for (int i = 0; i < 5; ++i) {
+    TlsSetupError reload_error;
+    EXPECT_TRUE(ctx->reload(reload_error)) << reload_error.message;
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(done.load(), kThreads * kRounds);
+  EXPECT_GE(resumed.load(), kThreads * kRounds / 2);
+  EXPECT_GT(ms.load(), 2000) << "the ring rotated on the way";
 }
 
 // ---- reload
