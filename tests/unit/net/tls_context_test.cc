@@ -254,6 +254,8 @@ TEST_F(TlsContextTest, EachBadFileIsOneLineNamingTheFileAndTheProblem) {
   EXPECT_EQ(error.message, other.key + ": does not match the certificate in " + good.cert) << "the second pair too";
   EXPECT_FALSE(TlsServerContext::create({}, error));
   EXPECT_EQ(error.message, "no TLS certificate configured");
+  EXPECT_FALSE(TlsServerContext::create({.certs = {{good.cert, good.key}}, .ticket_key_period = 0s}, error));
+  EXPECT_EQ(error.message, "the session ticket key period must be positive");
   EXPECT_EQ(ERR_peek_error(), 0u) << "the error queue is left empty";
 }
 
