@@ -49,7 +49,7 @@ http::RequestRecord full_record(schema::Outcome o, schema::Phase p, std::optiona
   r.cancelled = true;
   r.wasted_ms = 1.5;
   r.upstream =
-      http::UpstreamRecord{"unix:/run/app.sock", 200, 1.25, 30.5, 410.125, 4096, 1234, true, 1, "4bf92f3577b34da6", {}};
+      http::UpstreamRecord{"unix:/run/app.sock", 200, 1.25, 30.5, 410.125, 4096, 1234, true, 1, "4bf92f3577b34da6", ""};
   return r;
 }
 
