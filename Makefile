@@ -23,7 +23,8 @@ build-asan: deps
 	@cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DUNBROKEN_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_DIR) -j $(JOBS)
 
-# Serves ./www on 127.0.0.1:8080 (admin on 127.0.0.1:9090) with the diagnostic routes.
+# Serves ./www on 127.0.0.1:8080 (admin on 127.0.0.1:9090) with the diagnostic routes. HTTPS too:
+# make serve ARGS='--root www --diag --tls-self-signed --tls-listen 127.0.0.1:8443'
 serve: build
 	$(RELEASE_DIR)/unbroken serve $(ARGS)
 

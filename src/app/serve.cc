@@ -13,6 +13,7 @@
 #include "app/admin.h"
 #include "app/diag_routes.h"
 #include "app/proxy_setup.h"
+#include "app/self_signed.h"
 #include "app/session_setup.h"
 #include "app/static_route.h"
 #include "http/server.h"
@@ -23,11 +24,13 @@
 namespace unbroken::app {
 namespace {
 
-std::vector<net::SocketAddress> addresses(const std::vector<std::string>& specs) {
+constexpr const char* kSelfSignedDir = "var/tls";
+
+std::vector<net::SocketAddress> addresses(const std::vector<std::string>& specs, const char* flag = "--listen") {
   std::vector<net::SocketAddress> out;
   for (const auto& s : specs) {
     auto a = net::SocketAddress::parse(s);
-    if (!a) throw std::runtime_error("--listen: cannot resolve '" + s + "'");
+    if (!a) throw std::runtime_error(std::string(flag) + ": cannot resolve '" + s + "'");
     out.push_back(*a);
   }
   return out;
@@ -42,7 +45,7 @@ std::string joined(const std::vector<net::SocketAddress>& addrs) {
 // Descriptors the server needs besides its client connections: stdio, the log, the session store,
 // an epoll, an eventfd and the listeners per loop, the admin listener and its 256 connections.
 std::uint64_t own_descriptors(const ServeConfig& cfg, unsigned threads) {
-  return 64 + 256 + std::uint64_t{threads} * (2 + cfg.listen.size());
+  return 64 + 256 + std::uint64_t{threads} * (2 + cfg.listen.size() + cfg.tls_listen.size());
 }
 
 // Like Go (os: raise the open file soft limit at start), the soft RLIMIT_NOFILE goes up to the hard
@@ -73,6 +76,39 @@ void setup_operational_log() {
   spdlog::set_default_logger(logger);
 }
 
+// The TLS listeners' certificates: the --tls-cert/--tls-key pairs, or with --tls-self-signed and
+// none given, var/tls/localhost.pem (made on first run). nullptr after one error line: exit 2.
+std::shared_ptr<net::TlsServerContext> make_tls_context(const ServeConfig& cfg) {
+  net::TlsServerConfig tls;
+  for (std::size_t i = 0; i < cfg.tls_cert.size(); ++i) tls.certs.push_back({cfg.tls_cert[i], cfg.tls_key[i]});
+  if (tls.certs.empty()) {
+    SelfSignedFiles files;
+    if (std::string error; !self_signed_localhost(kSelfSignedDir, files, error)) {
+      spdlog::error("--tls-self-signed: {}", error);
+      return nullptr;
+    }
+    spdlog::info("tls: {} self-signed certificate for localhost: {} (curl --cacert {})",
+                 files.made ? "made a" : "using the", files.cert, files.cert);
+    tls.certs.push_back({files.cert, files.key});
+  }
+  net::TlsSetupError error;
+  std::unique_ptr<net::TlsServerContext> ctx = net::TlsServerContext::create(tls, error);
+  if (!ctx) {
+    // The message names the file; the flag says which kind it was given as.
+    bool key = std::any_of(tls.certs.begin(), tls.certs.end(),
+                           [&](const net::TlsCertFiles& f) { return error.message.starts_with(f.key + ":"); });
+    spdlog::error("{}: {}", key ? "--tls-key" : "--tls-cert", error.message);
+    return nullptr;
+  }
+  net::KtlsSupport ktls = net::detect_ktls();
+  if (ktls.available) {
+    spdlog::info("tls: kernel TLS available, static files go out with SSL_sendfile");
+  } else {
+    spdlog::info("tls: kernel TLS not used ({}); static files are read and encrypted in user space", ktls.reason);
+  }
+  return ctx;
+}
+
 }  // namespace
 
 int run_serve(const ServeConfig& cfg) {
@@ -88,6 +124,9 @@ int run_serve(const ServeConfig& cfg) {
   setup_operational_log();
 
   try {
+    // First: a bad certificate is an exit before anything is opened or created (the session store).
+    std::shared_ptr<net::TlsServerContext> tls;
+    if (!cfg.tls_listen.empty() && !(tls = make_tls_context(cfg))) return 2;
     // --log off: no access log (the metrics and the operational log remain).
     std::optional<observe::AccessLog> access_log;
     if (cfg.log != "off")
@@ -118,6 +157,8 @@ int run_serve(const ServeConfig& cfg) {
     unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     http::ServerOptions opts;
     opts.listen = addresses(cfg.listen);
+    opts.tls_listen = addresses(cfg.tls_listen, "--tls-listen");
+    opts.tls = std::move(tls);
     opts.threads = cfg.threads ? cfg.threads : cores;
     opts.workers = cfg.workers ? cfg.workers : cores;
     opts.limits = cfg.limits;
@@ -144,7 +185,9 @@ int run_serve(const ServeConfig& cfg) {
       noise.observe(r);
     });
     if (auto r = server.start(); !r) {
-      spdlog::error("cannot listen on {}: {}", fmt::join(cfg.listen, ", "), r.error().message());
+      std::vector<std::string> all = cfg.listen;
+      all.insert(all.end(), cfg.tls_listen.begin(), cfg.tls_listen.end());
+      spdlog::error("cannot listen on {}: {}", fmt::join(all, ", "), r.error().message());
       return 1;
     }
 
@@ -179,6 +222,9 @@ int run_serve(const ServeConfig& cfg) {
       }
       spdlog::info("admin on {}", joined(admin->addresses()));
     }
+    // Before the plain line, which tests and scripts take as "started".
+    for (const net::SocketAddress& a : server.tls_addresses())
+      spdlog::info("tls listening on https://{}", a.to_string());
     spdlog::info("listening on {} ({} threads, {} workers)", joined(server.addresses()), opts.threads, opts.workers);
 
     for (;;) {
@@ -187,6 +233,13 @@ int run_serve(const ServeConfig& cfg) {
       if (sig == SIGHUP) {
         if (access_log) access_log->reopen();
         spdlog::info("SIGHUP: reopening the access log");
+        // Here, not in a handler: sigwait() made this an ordinary thread. Open connections keep
+        // the certificates they were made with.
+        if (net::TlsSetupError error; opts.tls && !opts.tls->reload(error)) {
+          spdlog::error("tls: certificates not reloaded, keeping the old ones: {}", error.message);
+        } else if (opts.tls) {
+          spdlog::info("tls: certificates reloaded");
+        }
         continue;
       }
       spdlog::info("{}: draining (up to {} ms); send it again to exit at once", strsignal(sig),

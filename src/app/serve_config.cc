@@ -126,6 +126,20 @@ constexpr OptionSpec kOptions[] = {
     {"--trusted-proxies", "trusted_proxies", "CIDR[,CIDR...]",
      "peers whose X-Forwarded-For, Forwarded and X-Request-Id are believed (IPv4/IPv6 CIDRs or addresses)",
      &ServeConfig::trusted_proxies, Check::kCidrList},
+    {"--tls-listen", "tls_listen", "HOST:PORT",
+     "serve HTTPS on this address (needs --tls-cert and --tls-key, or --tls-self-signed); repeatable",
+     &ServeConfig::tls_listen, Check::kAddress},
+    {"--tls-cert", "tls_cert", "FILE",
+     "PEM certificate and its chain; repeatable, paired in order with --tls-key, chosen by SNI, the first the "
+     "default",
+     &ServeConfig::tls_cert, Check::kNone},
+    {"--tls-key", "tls_key", "FILE", "PEM private key of the --tls-cert in the same position; repeatable",
+     &ServeConfig::tls_key, Check::kNone},
+    {"--tls-handshake-timeout", "tls_handshake_timeout", "DURATION", "the TLS handshake must finish within this",
+     &http::HttpLimits::tls_handshake_timeout, Check::kPositive},
+    {"--tls-self-signed", "tls_self_signed", "",
+     "without --tls-cert: make (first run) or reuse var/tls/localhost.pem and .key, a certificate for localhost",
+     &ServeConfig::tls_self_signed, Check::kNone},
     {"--session-cookie", "session_cookie", "NAME", "the session cookie's name", &ServeConfig::session_cookie,
      Check::kCookieName},
 };
@@ -231,6 +245,20 @@ std::string default_text(const OptionSpec& spec, const ServeConfig& cfg) {
       spec.field);
 }
 
+// Certificates and keys pair in order, and need a TLS listener as it needs them. The files
+// themselves are read at start (net::TlsServerContext), so a config check needs no file.
+void check_tls(const ServeConfig& cfg) {
+  if (cfg.tls_cert.size() != cfg.tls_key.size()) {
+    throw ConfigError("--tls-key: " + std::to_string(cfg.tls_cert.size()) + " --tls-cert but " +
+                      std::to_string(cfg.tls_key.size()) + " --tls-key (each certificate needs its key, in order)");
+  }
+  if (cfg.tls_listen.empty() && !cfg.tls_cert.empty()) throw ConfigError("--tls-cert: no --tls-listen to serve it on");
+  if (cfg.tls_listen.empty() && cfg.tls_self_signed)
+    throw ConfigError("--tls-self-signed: no --tls-listen to serve it on");
+  if (!cfg.tls_listen.empty() && cfg.tls_cert.empty() && !cfg.tls_self_signed)
+    throw ConfigError("--tls-listen: no certificate (give --tls-cert FILE --tls-key FILE, or --tls-self-signed)");
+}
+
 bool is_upstream_setting(const Field& field) {
   return std::visit([](const auto& f) { return f.up != nullptr; }, field);
 }
@@ -278,10 +306,12 @@ void apply(const OptionSpec& spec, ServeConfig& cfg, const std::vector<std::stri
           [&](Member<std::vector<std::string>> f) {
             std::string error;
             for (const auto& v : values) {
-              if (spec.check != Check::kProxy) {
+              if (spec.check == Check::kAddress) {
                 check_address(v, "");
-              } else if (!proxy::parse_proxy_route(v, error)) {
+              } else if (spec.check == Check::kProxy && !proxy::parse_proxy_route(v, error)) {
                 throw BadValue{escape(error)};
+              } else if (spec.check == Check::kNone && v.empty()) {
+                throw BadValue{"must not be empty"};
               }
             }
             f.of(cfg) = values;
@@ -460,6 +490,7 @@ void finish_serve_config(CLI::App& serve, ServeConfig& cfg) {
     }
   }
   resolve_proxy_routes(cfg, tables, proxy_source);
+  check_tls(cfg);
 }
 
 std::string default_temp_dir() {

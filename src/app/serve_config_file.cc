@@ -211,6 +211,23 @@ void load_proxy(const std::string& path, const OptionSpec& spec, const toml::nod
   if (!specs.empty()) apply(spec, cfg, specs);
 }
 
+// [tls]: the tls_* settings under their names without the prefix (listen, cert, key,
+// handshake_timeout, self_signed), so that a file reads `[tls] cert = ["a.pem"]`.
+void load_tls_table(const std::string& path, const toml::table& table, ServeConfig& cfg) {
+  for (const auto& [key, node] : in_file_order(table)) {
+    const OptionSpec* spec = find_by_key("tls_" + std::string(key->str()));
+    if (spec == nullptr || key->str().starts_with("tls_"))
+      throw ConfigError(where(path, key->source().begin.line) + "unknown key " +
+                        quote("tls." + std::string(key->str())));
+    try {
+      apply(*spec, cfg, toml_values(*spec, *node));
+    } catch (const BadValue& e) {
+      unsigned line = e.line > 0 ? e.line : node->source().begin.line;
+      throw ConfigError(where(path, line) + "tls." + std::string(key->str()) + ": " + e.message);
+    }
+  }
+}
+
 }  // namespace
 
 void load_config_file(const std::string& path, ServeConfig& cfg, std::vector<ProxyTable>& tables) {
@@ -226,6 +243,10 @@ void load_config_file(const std::string& path, ServeConfig& cfg, std::vector<Pro
     throw ConfigError(escape(path) + at + ": invalid TOML: " + escape(e.description()));
   }
   for (const auto& [key, node] : in_file_order(table)) {
+    if (const toml::table* tls = node->as_table(); tls != nullptr && key->str() == "tls") {
+      load_tls_table(path, *tls, cfg);
+      continue;
+    }
     const OptionSpec* spec = find_by_key(key->str());
     if (spec == nullptr) throw ConfigError(where(path, key->source().begin.line) + "unknown key " + quote(key->str()));
     try {

@@ -7,8 +7,11 @@
 #include "app/serve.h"
 #include "app/serve_config.h"
 #include "chaos/chaos.h"
+#include "net/tls_alloc.h"
 
 int main(int argc, char** argv) {
+  // Before anything can touch OpenSSL: steady TLS traffic then makes no heap allocation.
+  unbroken::net::install_tls_allocator();
   CLI::App app{"unbroken: an HTTP/1.1 server for networks where clients leave early"};
   app.require_subcommand(1);
   auto* serve = app.add_subcommand("serve", "serve HTTP (static files with --root, diagnostics with --diag)");
@@ -17,7 +20,8 @@ int main(int argc, char** argv) {
   auto* chaos = app.add_subcommand("chaos", "misbehaving clients against an HTTP/1.1 server, and a verdict");
   unbroken::chaos::ChaosConfig chaos_cfg;
   unbroken::chaos::add_chaos_options(*chaos, chaos_cfg);
-  auto* analyze = app.add_subcommand("analyze", "read access logs and say who departs, where, and which timeout cuts them");
+  auto* analyze =
+      app.add_subcommand("analyze", "read access logs and say who departs, where, and which timeout cuts them");
   unbroken::analyze::AnalyzeConfig analyze_cfg;
   unbroken::analyze::add_analyze_options(*analyze, analyze_cfg);
   try {

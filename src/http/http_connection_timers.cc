@@ -127,7 +127,9 @@ void HttpConnection::on_timer() {
         close_connection(true);
         break;
       case TimerKind::kDrain:
-        end_request(Outcome::kShutdown, kind, exchange_ && exchange_->started_ ? 0 : 503);
+        // No 503 for a handshake cut short: the client never made a request.
+        end_request(Outcome::kShutdown, kind,
+                    phase_ == Phase::kTlsHandshake || (exchange_ && exchange_->started_) ? 0 : 503);
         close_connection(false);
         break;
       case TimerKind::kTlsHandshake:

@@ -98,6 +98,30 @@ void TcpConnection::queue(std::string_view bytes) {
   }
 }
 
+Result<std::size_t> TcpConnection::write_through(std::string_view bytes) {
+  if (connecting_ || out_head_ < out_.size() || !fd_) {
+    queue(bytes);
+    return std::size_t{0};
+  }
+  iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
+  auto r = send_iov(fd_.get(), &iov, 1);
+  std::size_t sent = 0;
+  if (r) {
+    sent = *r;
+  } else if (!r.error().would_block()) {
+    return r.error();
+  }
+  written_ += sent;
+  if (sent < bytes.size()) {
+    queue(bytes.substr(sent));
+    if (!want_write_) {
+      want_write_ = true;
+      update_interest();
+    }
+  }
+  return sent;
+}
+
 void TcpConnection::queue_file(UniqueFd file, std::uint64_t offset, std::uint64_t length) {
   if (length == 0) return;
   queued_ += length;

@@ -37,6 +37,10 @@ class TcpConnection final : public Transport, public IoHandler {
   void set_handler(TransportHandler* h) override { handler_ = h; }
   Buffer& input() override { return in_; }
   void queue(std::string_view bytes) override;
+  // Sends `bytes` now when nothing is queued before them, and queues what the kernel did not take
+  // (the TLS transport's records: no copy while the kernel keeps up). The count is what was sent in
+  // this call; an error leaves nothing queued.
+  [[nodiscard]] Result<std::size_t> write_through(std::string_view bytes);
   void queue_file(UniqueFd file, std::uint64_t offset, std::uint64_t length) override;
   Result<std::size_t> flush() override;
   [[nodiscard]] std::size_t queued_bytes() const override { return queued_; }

@@ -6,11 +6,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 
 namespace unbroken::net {
 namespace {
 
-constexpr std::size_t kRecordPlain = 16 * 1024;  // TLS's largest record
+// Plaintext per record: a record's ciphertext (plus at most 29 bytes of header, nonce and tag)
+// then fits the loop's pooled 16 KiB buffers when the kernel cannot take it at once.
+constexpr std::size_t kRecordPlain = 16 * 1024 - 64;
+constexpr std::size_t kFileChunk = 4 * kRecordPlain;
 constexpr std::size_t kReadChunk = 16 * 1024;
 // Records whose delivery is not yet known beyond which the kernel is asked (SIOCOUTQ) to trim them.
 constexpr std::size_t kMaxMarks = 1024;
@@ -93,7 +97,14 @@ int TlsTransport::bio_read(char* out, int len) {
 }
 
 int TlsTransport::bio_write(const char* data, int len) {
-  tcp_->queue({data, static_cast<std::size_t>(len)});
+  // Straight from OpenSSL's buffer to the kernel while it keeps up; a send's error waits for the
+  // caller (OpenSSL is told the bytes were taken: the connection is over either way).
+  auto r = tcp_->write_through({data, static_cast<std::size_t>(len)});
+  if (r) {
+    cipher_written_ += *r;
+  } else if (!write_error_) {
+    write_error_ = r.error();
+  }
   cipher_queued_ += static_cast<std::size_t>(len);
   return len;
 }
@@ -128,6 +139,14 @@ bool TlsTransport::handshake() {
     if (!send_cipher()) return false;  // the alert OpenSSL wrote, if any
     fail(SocketError::kProtocol, reason);
     return false;
+  }
+  // A server's handshake ends with the client's Finished, and the client's first request often
+  // came with it: that is read (on_data's decrypt) before what the handshake wrote (the session
+  // tickets) is sent, so a client that resets at once leaves a record of its request, not of a
+  // handshake. A client's Finished must go before anything else.
+  if (err == SSL_ERROR_NONE && role_ == Role::kServer) {
+    on_handshake_done();
+    return !closed_;
   }
   if (!send_cipher()) return false;
   if (err == SSL_ERROR_NONE) on_handshake_done();
@@ -189,7 +208,7 @@ void TlsTransport::decrypt() {
   }
   if (closed_) return;
   // Reading may have written (a KeyUpdate's answer, an alert): it goes now.
-  if (tcp_->queued_bytes() > 0 && !send_cipher()) return;
+  if ((tcp_->queued_bytes() > 0 || write_error_) && !send_cipher()) return;
   if (in_.empty() && in_.has_storage()) loop_.give_buffer(in_.take_storage());
   if (peer_done && !peer_close_reported_) {
     peer_close_reported_ = true;
@@ -289,16 +308,14 @@ Result<void> TlsTransport::encrypt() {
     Segment& s = out_[out_head_];
     std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(s.remaining, kRecordPlain));
     if (s.file) {
-      char chunk[kRecordPlain];
-      ssize_t got = ::pread(s.file.get(), chunk, n, static_cast<off_t>(s.offset));
-      if (got <= 0) return Errno{got == 0 ? EIO : errno};  // the file shrank under us, or failed
-      n = static_cast<std::size_t>(got);
-      if (!encrypt_one({chunk, n})) return Errno{EPROTO};
-      s.offset += n;
+      auto r = encrypt_file(s);
+      if (!r) return r.error();
+      n = *r;
     } else {
       if (!encrypt_one(out_bytes_.readable().substr(0, n))) return Errno{EPROTO};
       out_bytes_.consume(n);
     }
+    if (write_error_) return *std::exchange(write_error_, std::nullopt);
     s.remaining -= n;
     queued_ -= n;
     if (s.remaining == 0) {
@@ -318,6 +335,25 @@ Result<void> TlsTransport::encrypt() {
     tcp_->shutdown_write();
   }
   return {};
+}
+
+Result<std::size_t> TlsTransport::encrypt_file(Segment& s) {
+  // Read ahead a few records at once (fewer preads); what the kernel has no room for is dropped and
+  // read again later, which happens only while the client is slower than the disk.
+  thread_local char chunk[kFileChunk];
+  std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(s.remaining, kFileChunk));
+  ssize_t got = ::pread(s.file.get(), chunk, want, static_cast<off_t>(s.offset));
+  if (got <= 0) return Errno{got == 0 ? EIO : errno};  // the file shrank under us, or failed
+  std::size_t done = 0;
+  auto have = static_cast<std::size_t>(got);
+  while (done < have) {
+    std::size_t n = std::min(kRecordPlain, have - done);
+    if (!encrypt_one({chunk + done, n})) return Errno{EPROTO};
+    done += n;
+    if (write_error_ || tcp_->queued_bytes() > 0) break;  // the kernel is full: the rest waits
+  }
+  s.offset += done;
+  return done;
 }
 
 bool TlsTransport::encrypt_one(std::string_view plain) {
@@ -347,6 +383,10 @@ std::size_t TlsTransport::take_written() {
 }
 
 bool TlsTransport::send_cipher() {
+  if (write_error_) {
+    fail(classify(*std::exchange(write_error_, std::nullopt)), {});
+    return false;
+  }
   auto r = tcp_->flush();
   if (!r) {
     fail(classify(r.error()), {});
@@ -389,6 +429,7 @@ void TlsTransport::send_close_notify() {
   ERR_clear_error();
   SSL_shutdown(ssl_);  // queues close_notify; the peer's is not waited for
   ERR_clear_error();
+  write_error_.reset();  // a peer that is gone does not need it
   auto r = tcp_->flush();
   if (r) cipher_written_ += *r;
   // The FIN goes after every queued byte, close_notify included.

@@ -85,6 +85,8 @@ class TlsTransport final : public Transport, public TransportHandler {
   // Encrypts queued plaintext while the TCP connection's queue is short; the error of a failed send.
   Result<void> encrypt();
   [[nodiscard]] bool encrypt_one(std::string_view plain);
+  // Encrypts the next records of a file segment; the plaintext bytes done.
+  Result<std::size_t> encrypt_file(Segment& s);
   // Plaintext whose ciphertext reached the kernel since the last call (marks consumed).
   std::size_t take_written();
   // Sends the ciphertext queued on the TCP connection; false once that failed (the handler was told).
@@ -119,7 +121,8 @@ class TlsTransport final : public Transport, public TransportHandler {
   bool reading_ = true;
   bool shutdown_pending_ = false;  // shutdown_write() came while output was queued
   bool close_notify_sent_ = false;
-  bool fin_pending_ = false;  // close_notify is queued: the FIN follows once it reached the kernel
+  std::optional<Errno> write_error_;  // a send from inside OpenSSL's write failed: told at the next step
+  bool fin_pending_ = false;          // close_notify is queued: the FIN follows once it reached the kernel
   bool peer_close_reported_ = false;
   bool closed_ = false;
 };

@@ -1,11 +1,13 @@
 // A steady keep-alive request performs no heap allocation on the loop thread, with every request
-// logged in the full JSON record. Global operator new is replaced by a counting one; the loop
-// thread opts in to counting from inside the first handler it runs.
+// logged in the full JSON record, over plain TCP and over TLS. malloc is replaced by a counting
+// one (operator new, OpenSSL and the C library all come through it); the loop thread opts in to
+// counting from inside the first handler it runs.
 
 #include <arpa/inet.h>
 #include <execinfo.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,14 +19,18 @@
 #include <new>
 #include <string>
 
+#include "../common/test_certs.h"
+#include "../common/tls_client.h"
 #include "http/response_parser.h"
 #include "http/server.h"
+#include "net/tls_alloc.h"
 #include "observe/access_log.h"
 #include "observe/upstream_metrics.h"
 
 namespace {
 std::atomic<std::uint64_t> g_allocations{0};
 std::atomic<bool> g_measuring{false};
+// Plain data: it is read inside malloc, also while a thread starts or exits.
 thread_local bool t_counting = false;
 }  // namespace
 
@@ -37,55 +43,88 @@ extern "C" [[gnu::noinline]] void counted_allocation() {
 void* g_first_stack[32];
 std::atomic<int> g_first_depth{0};
 
-void* operator new(std::size_t n) {
-  if (t_counting) {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-    if (g_measuring.load(std::memory_order_relaxed)) {
-      counted_allocation();
-      if (g_first_depth.load() == 0) {
-        t_counting = false;  // backtrace() itself may allocate
-        g_first_depth = ::backtrace(g_first_stack, 32);
-        t_counting = true;
-      }
-    }
+namespace {
+void count() {
+  if (!t_counting) return;
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (!g_measuring.load(std::memory_order_relaxed)) return;
+  counted_allocation();
+  if (g_first_depth.load() == 0) {
+    t_counting = false;  // backtrace() itself may allocate
+    g_first_depth = ::backtrace(g_first_stack, 32);
+    t_counting = true;
   }
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
 }
-void* operator new[](std::size_t n) {
-  return ::operator new(n);
+}  // namespace
+
+// malloc itself is counted, whoever calls it: operator new, OpenSSL (through the allocator unbroken
+// installs for it, net/tls_alloc.h), the C library. glibc's own entry points do the work.
+extern "C" {
+void* __libc_malloc(std::size_t);
+void* __libc_calloc(std::size_t, std::size_t);
+void* __libc_realloc(void*, std::size_t);
+void* __libc_memalign(std::size_t, std::size_t);
+void __libc_free(void*);
+void* malloc(std::size_t n) {
+  count();
+  return __libc_malloc(n);
 }
-void operator delete(void* p) noexcept {
-  std::free(p);
+void* calloc(std::size_t n, std::size_t size) {
+  count();
+  return __libc_calloc(n, size);
 }
-void operator delete[](void* p) noexcept {
-  std::free(p);
+void* realloc(void* p, std::size_t n) {
+  count();
+  return __libc_realloc(p, n);
 }
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
+void* aligned_alloc(std::size_t align, std::size_t n) {
+  count();
+  return __libc_memalign(align, n);
 }
-void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
+int posix_memalign(void** out, std::size_t align, std::size_t n) {
+  count();
+  *out = __libc_memalign(align, n);
+  return *out ? 0 : ENOMEM;
 }
+void free(void* p) {
+  __libc_free(p);
+}
+}
+
+namespace {
+// Before any test makes a TLS context, as the unbroken binary does first thing in main().
+const bool g_tls_allocator = unbroken::net::install_tls_allocator();
+}  // namespace
 
 namespace unbroken::http {
 namespace {
 
 class Client {
  public:
-  explicit Client(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+  // Over TLS when `tls`: OpenSSL's client, on this (uncounted) thread.
+  Client(std::uint16_t port, bool tls) {
+    if (tls) {
+      tls_ = std::make_unique<testing::TlsClient>(port);
+      connected_ = tls_->connected();
+      return;
+    }
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
   }
-  ~Client() { ::close(fd_); }
+  ~Client() {
+    if (fd_ >= 0) ::close(fd_);
+  }
   [[nodiscard]] bool connected() const { return connected_; }
 
   // Sends one request and reads its whole response; false on any failure.
   bool round_trip(const std::string& request, int& status) {
-    if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) return false;
+    if (tls_ ? !tls_->write(request)
+             : ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size()))
+      return false;
     for (;;) {
       auto r = parser_.feed(buf_, nullptr);
       buf_.erase(0, r.consumed);
@@ -95,6 +134,12 @@ class Client {
       }
       if (r.status == ResponseParser::Status::kError || r.status == ResponseParser::Status::kUpgrade) return false;
       if (r.status != ResponseParser::Status::kNeedMore) continue;
+      if (tls_) {
+        std::string more = tls_->read_some(4096);
+        if (more.empty()) return false;
+        buf_ += more;
+        continue;
+      }
       char chunk[4096];
       ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
       if (n <= 0) return false;
@@ -103,7 +148,8 @@ class Client {
   }
 
  private:
-  int fd_;
+  int fd_ = -1;
+  std::unique_ptr<testing::TlsClient> tls_;
   bool connected_ = false;
   std::string buf_;
   ResponseParser parser_{ParserLimits{}};
@@ -127,6 +173,11 @@ class SteadyAllocation : public ::testing::Test {
     });
     ServerOptions opts;
     opts.listen = {*net::SocketAddress::parse("127.0.0.1:0")};
+    opts.tls_listen = {*net::SocketAddress::parse("127.0.0.1:0")};
+    testing::TestCert cert = certs_.make(dir_.string(), "localhost", {"localhost"});
+    net::TlsSetupError error;
+    opts.tls = net::TlsServerContext::create({.certs = {{cert.cert, cert.key}}}, error);
+    ASSERT_TRUE(opts.tls) << error.message;
     opts.threads = 1;
     server_ = std::make_unique<Server>(opts, router_, [this](const RequestRecord& r) { log_->write(r); });
     ASSERT_TRUE(server_->start().ok());
@@ -141,8 +192,8 @@ class SteadyAllocation : public ::testing::Test {
 
   // Allocations on the loop thread while `count` requests are answered on one keep-alive
   // connection, after `warmup` requests that let buffers and pools reach their working size.
-  std::uint64_t allocations_for(const std::string& target, int warmup, int count) {
-    Client c(server_->addresses()[0].port());
+  std::uint64_t allocations_for(const std::string& target, int warmup, int count, bool tls = false) {
+    Client c(tls ? server_->tls_addresses()[0].port() : server_->addresses()[0].port(), tls);
     EXPECT_TRUE(c.connected());
     // Headers as a browser sends them: longer than any small-string buffer.
     std::string req = "GET " + target +
@@ -166,6 +217,7 @@ class SteadyAllocation : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
+  testing::CertMaker certs_;
   std::unique_ptr<observe::AccessLog> log_;
   Router router_;
   std::unique_ptr<Server> server_;
@@ -195,6 +247,34 @@ TEST_F(SteadyAllocation, KeepAliveRequestAllocatesNothingOnTheLoopThread) {
       ++lines;
   }
   EXPECT_EQ(lines, 2200u);
+}
+
+// The same over TLS: the record layer encrypts into buffers the SSL object keeps (no
+// SSL_MODE_RELEASE_BUFFERS), and the transport's queues keep their capacity.
+TEST_F(SteadyAllocation, KeepAliveRequestOverTlsAllocatesNothingOnTheLoopThread) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "the sanitizer build sends pooled blocks to the heap on purpose";
+#endif
+  ASSERT_TRUE(g_tls_allocator) << "OpenSSL allocated before its allocator could be replaced";
+  void* warm[1];
+  ::backtrace(warm, 1);
+  EXPECT_EQ(allocations_for("/hello/world?lang=en", 200, 2000, /*tls=*/true), 0u);
+  if (g_first_depth > 0) {
+    std::fprintf(stderr, "first allocation on the loop thread:\n");
+    ::backtrace_symbols_fd(g_first_stack, g_first_depth, 2);
+  }
+}
+
+TEST_F(SteadyAllocation, TheCounterSeesANewTlsConnectionAllocate) {
+  // A new TLS connection allocates (its SSL object, through OpenSSL's allocator): the counter sees it.
+  int status = 0;
+  Client warm(server_->tls_addresses()[0].port(), true);
+  ASSERT_TRUE(warm.round_trip("GET /hello/x HTTP/1.1\r\nHost: l\r\n\r\n", status));  // turns counting on
+  // The client's allocations are on this thread, which does not count.
+  std::uint64_t before = g_allocations.load();
+  Client fresh(server_->tls_addresses()[0].port(), true);
+  ASSERT_TRUE(fresh.round_trip("GET /hello/x HTTP/1.1\r\nHost: l\r\n\r\n", status));
+  EXPECT_GT(g_allocations.load() - before, 0u);
 }
 
 TEST_F(SteadyAllocation, TheCounterSeesAHandlerThatAllocates) {

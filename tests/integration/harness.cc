@@ -74,6 +74,7 @@ std::unique_ptr<Server> Server::start(ServeOptions opts) {
   args.insert(args.end(), opts.args.begin(), opts.args.end());
   pid_t pid = ::fork();
   if (pid == 0) {
+    if (!opts.cwd.empty() && ::chdir(opts.cwd.c_str()) != 0) ::_exit(126);
     int err = ::open(s->stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(err, 2);
     int null = ::open("/dev/null", O_RDWR);
@@ -96,6 +97,7 @@ std::unique_ptr<Server> Server::start(ServeOptions opts) {
   while (std::chrono::steady_clock::now() < deadline) {
     std::string text = read_file(s->stderr_path_);
     s->port_ = port_after(text, "listening on http://");
+    s->tls_port_ = port_after(text, "tls listening on https://");
     s->admin_port_ = port_after(text, "admin on http://");
     if (s->port_ != 0 && s->admin_port_ != 0) break;
     if (!s->alive()) break;
@@ -391,6 +393,26 @@ std::optional<Response> read_response(int fd, bool head_request) {
   return r;
 }
 
+std::optional<Response> read_response(TlsClient& client, bool head_request) {
+  std::string buf = std::move(leftovers()[client.fd()]);
+  leftovers().erase(client.fd());
+  auto r = parse_one(buf, head_request, [&client](std::string& b) {
+    std::string more = client.read_some();
+    b += more;
+    return !more.empty();
+  });
+  if (!buf.empty()) leftovers()[client.fd()] = std::move(buf);
+  return r;
+}
+
+std::optional<Response> https_get(std::uint16_t port, const std::string& target, const TlsClientOptions& o) {
+  TlsClient client(port, o);
+  if (!client.connected()) return std::nullopt;
+  leftovers().erase(client.fd());  // a new socket may reuse the number of a closed one
+  if (!client.write("GET " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")) return std::nullopt;
+  return read_response(client);
+}
+
 std::optional<Response> parse_response(std::string_view wire, bool head_request) {
   std::string buf(wire);
   return parse_one(buf, head_request, [](std::string&) { return false; });
@@ -410,6 +432,33 @@ std::optional<Response> get(std::uint16_t port, const std::string& target, const
   if (!fd) return std::nullopt;
   send_all(fd.get(), "GET " + target + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + extra_headers + "\r\n");
   return read_response(fd.get());
+}
+
+TlsTestFiles::TlsTestFiles() {
+  char tmpl[] = "/tmp/unbroken-tls-XXXXXX";
+  dir = ::mkdtemp(tmpl);
+  localhost = maker.make(dir, "localhost", {"localhost", "127.0.0.1"});
+  other = maker.make(dir, "other", {"other.test"});
+}
+
+TlsTestFiles::~TlsTestFiles() {
+  std::string cmd = "rm -rf '" + dir + "'";
+  [[maybe_unused]] int r = std::system(cmd.c_str());
+}
+
+std::vector<std::string> TlsTestFiles::serve_args(const std::vector<TestCert>& certs) {
+  std::vector<std::string> args{"--tls-listen", "127.0.0.1:0"};
+  for (const TestCert& c : certs) args.insert(args.end(), {"--tls-cert", c.cert, "--tls-key", c.key});
+  return args;
+}
+
+std::string peer_common_name(const TlsClient& client) {
+  X509* cert = SSL_get1_peer_certificate(client.ssl());
+  if (cert == nullptr) return "";
+  char cn[256] = "";
+  X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+  X509_free(cert);
+  return cn;
 }
 
 double SharedServerTest::metric_at_start(const std::string& sample) const {

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "common/test_certs.h"
+#include "common/tls_client.h"
 
 namespace unbroken::testing {
 
@@ -33,6 +35,7 @@ struct ServeOptions {
   std::vector<std::string> args;                              // extra flags for `unbroken serve`
   std::optional<unsigned> rlimit_nofile = std::nullopt;       // lowered in the child before exec
   std::optional<unsigned> rlimit_nofile_hard = std::nullopt;  // the hard limit, when not the same
+  std::string cwd = "";  // the server's working directory (var/ is relative to it); empty: the test's
 };
 
 class Server {
@@ -42,6 +45,8 @@ class Server {
   ~Server();
 
   [[nodiscard]] std::uint16_t port() const { return port_; }
+  // The first --tls-listen port ("tls listening on"), 0 without one.
+  [[nodiscard]] std::uint16_t tls_port() const { return tls_port_; }
   [[nodiscard]] std::uint16_t admin_port() const { return admin_port_; }
   [[nodiscard]] pid_t pid() const { return pid_; }
   [[nodiscard]] const std::string& root() const { return root_; }
@@ -80,6 +85,7 @@ class Server {
   Server() = default;
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
+  std::uint16_t tls_port_ = 0;
   std::uint16_t admin_port_ = 0;
   std::string dir_;
   std::string root_;
@@ -146,6 +152,28 @@ std::optional<Response> parse_response(std::string_view wire, bool head_request 
 std::string read_until_close(int fd, bool* eof = nullptr);
 // One request on a new connection.
 std::optional<Response> get(std::uint16_t port, const std::string& target, const std::string& extra_headers = "");
+// read_response over TLS: one response through the same parser, read with SSL_read.
+std::optional<Response> read_response(TlsClient& client, bool head_request = false);
+// One request on a new TLS connection (verified when `o` has a CA file); nullopt when the handshake
+// or the response failed.
+std::optional<Response> https_get(std::uint16_t port, const std::string& target, const TlsClientOptions& o);
+
+// Certificates for a TLS test in a temp dir of their own (removed with it): `localhost` (DNS
+// localhost, IP 127.0.0.1) and `other` (DNS other.test), each self-signed, so each is its own CA file.
+struct TlsTestFiles {
+  TlsTestFiles();
+  ~TlsTestFiles();
+  TlsTestFiles(const TlsTestFiles&) = delete;
+  TlsTestFiles& operator=(const TlsTestFiles&) = delete;
+  // The serve flags for one TLS listener on port 0 with `certs` (the first the default).
+  static std::vector<std::string> serve_args(const std::vector<TestCert>& certs);
+  std::string dir;
+  CertMaker maker;
+  TestCert localhost;
+  TestCert other;
+};
+// The common name of the certificate the server presented on this connection, "" without one.
+std::string peer_common_name(const TlsClient& client);
 
 struct ChildResult {
   int status = -1;  // exit status, or -1 when it had to be killed

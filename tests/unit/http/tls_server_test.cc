@@ -2,11 +2,13 @@
 // the handshake phase's departures, and no SIGPIPE from any TLS write whatever the process's
 // disposition (the server runs in this test's process, with SIGPIPE at its default action).
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <vector>
 
@@ -28,6 +30,17 @@ class TlsServer : public ::testing::Test {
     cert_ = certs_.make(dir_.string(), "localhost", {"localhost", "127.0.0.1"});
     router_.add("GET", "/hello", [](const ExchangePtr& ex) { ex->respond(200, "hello, world\n"); });
     router_.add("GET", "/big", [](const ExchangePtr& ex) { ex->respond(200, big_body()); });
+    router_.add("POST", "/size",
+                [](const ExchangePtr& ex) { ex->respond(200, std::to_string(ex->request().body.size()) + "\n"); });
+    file_ = (dir_ / "file.bin").string();
+    {
+      std::ofstream f(file_, std::ios::binary);
+      for (int i = 0; i < (1 << 20); ++i) f.put(static_cast<char>('a' + i % 26));
+    }
+    router_.add("GET", "/file", [this](const ExchangePtr& ex) {
+      UniqueFd fd(::open(file_.c_str(), O_RDONLY | O_CLOEXEC));
+      ex->respond_file(200, std::move(fd), 0, 1 << 20);
+    });
     net::TlsSetupError error;
     auto tls = net::TlsServerContext::create({.certs = {{cert_.cert, cert_.key}}}, error);
     ASSERT_TRUE(tls) << error.message;
@@ -36,6 +49,7 @@ class TlsServer : public ::testing::Test {
     opts.tls = std::move(tls);
     opts.threads = 1;
     opts.limits.tls_handshake_timeout = 300ms;
+    opts.limits.send_timeout = 300ms;
     server_ = std::make_unique<Server>(opts, router_, [this](const RequestRecord& r) { on_record(r); });
     ASSERT_TRUE(server_->start().ok());
     port_ = server_->tls_addresses()[0].port();
@@ -80,6 +94,7 @@ class TlsServer : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
+  std::string file_;
   testing::CertMaker certs_;
   testing::TestCert cert_;
   Router router_;
@@ -113,7 +128,11 @@ TEST_F(TlsServer, KeepAliveRequestsAreAnsweredAndRecordedWithTheirTlsFields) {
   }
 }
 
-TEST_F(TlsServer, ClientsResetMidResponseNeverRaiseSigpipe) {
+// With SIGPIPE at its default action, as the issue asks: clients reset mid-response are records and
+// the server serves on. (The kernel answers a send after an RST with ECONNRESET, which raises no
+// signal; tests/unit/net/tls_transport_test.cc provokes the EPIPE itself, and dies without
+// MSG_NOSIGNAL.)
+TEST_F(TlsServer, ClientsResetMidResponseWithSigpipeAtItsDefaultAreRecordsAndTheServerServesOn) {
   struct sigaction old {};
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
@@ -180,6 +199,66 @@ TEST_F(TlsServer, PlainHttpOnTheTlsPortGetsAPlain400) {
   EXPECT_EQ(seen[0].phase, Phase::kTlsHandshake);
   EXPECT_EQ(seen[0].status, 400);
   EXPECT_EQ(seen[0].error, "http request");
+}
+
+TEST_F(TlsServer, AGracefulCloseSendsCloseNotifyBeforeTheFin) {
+  TlsClient c(port_);
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.write("GET /hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
+  std::string all;
+  for (std::string more; !(more = c.read_some()).empty();) all += more;
+  EXPECT_NE(all.find("hello, world\n"), std::string::npos) << all;
+  // The read that ended saw close_notify, not a bare EOF (OpenSSL 3 calls that an unexpected EOF).
+  EXPECT_TRUE(SSL_get_shutdown(c.ssl()) & SSL_RECEIVED_SHUTDOWN);
+}
+
+TEST_F(TlsServer, AMalformedRequestGetsItsReadable400BeforeTheClose) {
+  TlsClient c(port_);
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.write("GET /hello HTTP/1.1\r\nHost: localhost\r\nBad Header\r\n\r\nmore bytes after it"));
+  std::string all;
+  for (std::string more; !(more = c.read_some()).empty();) all += more;
+  EXPECT_TRUE(all.starts_with("HTTP/1.1 400 Bad Request\r\n")) << all;
+  EXPECT_TRUE(SSL_get_shutdown(c.ssl()) & SSL_RECEIVED_SHUTDOWN);
+  auto seen = wait_records(1);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].outcome, Outcome::kProtocolError);
+  EXPECT_EQ(seen[0].status, 400);
+  EXPECT_EQ(seen[0].phase, Phase::kRequestHeaders);
+}
+
+TEST_F(TlsServer, AReaderThatStallsIsCutByTheSendTimerWithTheAckedBytesBelowTheSent) {
+  TlsClient c(port_);
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.write("GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  auto seen = wait_records(1, 10s);  // reads nothing: the kernel buffers fill, then the timer fires
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].outcome, Outcome::kTimeout);
+  EXPECT_EQ(seen[0].timer, TimerKind::kSend);
+  EXPECT_EQ(seen[0].phase, Phase::kResponse);
+  ASSERT_TRUE(seen[0].bytes_acked);
+  EXPECT_LE(*seen[0].bytes_acked, seen[0].bytes_out);
+  EXPECT_LT(seen[0].bytes_out, big_body().size());
+}
+
+TEST_F(TlsServer, ARequestBodyAndAFileResponseCrossIntact) {
+  TlsClient c(port_);
+  ASSERT_TRUE(c.connected());
+  std::string body(300 * 1024, 'b');
+  ASSERT_TRUE(c.write("POST /size HTTP/1.1\r\nHost: localhost\r\nContent-Length: " + std::to_string(body.size()) +
+                      "\r\n\r\n" + body));
+  EXPECT_NE(c.read_until("307200\n").find("307200\n"), std::string::npos);
+  ASSERT_TRUE(c.write("GET /file HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  std::string r = c.read_until("\r\n\r\n");
+  std::size_t head_end = r.find("\r\n\r\n") + 4;
+  std::string file = r.substr(head_end) + c.read_at_least((1 << 20) - (r.size() - head_end));
+  ASSERT_EQ(file.size(), 1u << 20);
+  for (std::size_t i = 0; i < file.size(); i += 4099) ASSERT_EQ(file[i], static_cast<char>('a' + i % 26)) << i;
+  auto seen = wait_records(2);
+  ASSERT_EQ(seen.size(), 2u);
+  ASSERT_TRUE(seen[1].bytes_acked);
+  EXPECT_EQ(*seen[1].bytes_acked, seen[1].bytes_out);
+  EXPECT_GT(seen[1].bytes_out, 1u << 20);
 }
 
 }  // namespace
