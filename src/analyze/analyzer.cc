@@ -192,6 +192,7 @@ void Analyzer::add_judged(const Entry& e, bool judged) {
   agents_.add(cached->second, e);
   add_traffic(e, judged, address);
   if (!e.upstream.empty()) add_upstream(e);
+  add_reasons(e);
 
   if (!e.departed()) return;
   ++departures_;
@@ -295,6 +296,15 @@ void Analyzer::add_upstream(const Entry& e) {
   pair_.append(route_);
   status_ = std::to_string(e.status);
   upstream_durations_.add(e.upstream_ms >= 0 ? e.upstream_ms : e.duration_ms, pair_, status_, e.timer, e.timeout_ms);
+}
+
+void Analyzer::add_reasons(const Entry& e) {
+  if (!e.tls_error.empty()) {
+    tls_failures_.add(e.tls_error);
+  } else if (e.phase == Phase::kTlsHandshake && e.departed()) {
+    tls_failures_.add(name(e.outcome));
+  }
+  if (!e.upstream_error.empty()) upstream_errors_.add(e.upstream_error);
 }
 
 void Analyzer::build_upstreams(Report& r) const {
@@ -404,6 +414,13 @@ Report Analyzer::finish(std::vector<InputSummary> inputs) const {
   if (cuts_judged_ > 0) info("cut_short_pairs", cut_pairs_.all);
   build_traffic(r);
   build_upstreams(r);
+  for (auto [sketch, out] :
+       {std::pair{&tls_failures_, &r.tls_failures}, std::pair{&upstream_errors_, &r.upstream_errors}}) {
+    out->total = sketch->total();
+    out->error = sketch->max_error();
+    for (const auto* c : sketch->top(kTopReasons, [](const auto& c) { return c.count; }))
+      out->top.push_back(Share{c->key, c->count});
+  }
 
   build_cliffs(r);
   build_findings(r);

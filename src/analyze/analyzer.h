@@ -121,6 +121,7 @@ class Analyzer {
   void add_traffic(const Entry& e, bool judged, std::string_view address);
   void add_duration(const Entry& e);
   void add_upstream(const Entry& e);
+  void add_reasons(const Entry& e);  // TLS handshake failures and upstream errors by reason
   void add_time(const Entry& e);
   // The piles in d, the largest max_piles; `known` names the well-known defaults a pile may match.
   [[nodiscard]] static std::vector<Cliff> find_cliffs(const Durations& d, std::span<const KnownTimeout> known,
@@ -128,6 +129,7 @@ class Analyzer {
   void build_cliffs(Report& r) const;     // the departure cliffs and the upstream piles
   void build_upstreams(Report& r) const;  // the upstream table
   void add_upstream_findings(Report& r) const;
+  static void add_reason_findings(Report& r);  // tls_handshake and upstream_error
   void build_findings(Report& r) const;
   void build_traffic(Report& r) const;  // the traffic picture and the cut-short counts
   void add_cut_short(Report& r) const;  // the cut_short findings
@@ -145,6 +147,9 @@ class Analyzer {
   Durations durations_;           // of departures
   Durations upstream_durations_;  // of upstream failures
   SpaceSaving<UpstreamStats> upstreams_{kUpstreamCapacity};
+  // OpenSSL's reasons are a few dozen fixed strings; upstream errors add the verifier's.
+  static constexpr std::size_t kReasonCapacity = 64;
+  SpaceSaving<Empty> tls_failures_{kReasonCapacity}, upstream_errors_{kReasonCapacity};
   Delivery delivery_;
   SizeProfile sizes_;
   CutInference cut_mode_ = CutInference::kOff;

@@ -25,6 +25,7 @@ enum class Phase : std::uint8_t {
   kHandler = static_cast<std::uint8_t>(schema::Phase::kHandler),
   kResponse = static_cast<std::uint8_t>(schema::Phase::kResponse),
   kTunnel = static_cast<std::uint8_t>(schema::Phase::kTunnel),
+  kTlsHandshake = static_cast<std::uint8_t>(schema::Phase::kTlsHandshake),
   kUnknown = static_cast<std::uint8_t>(schema::kPhaseCount),
 };
 inline constexpr std::size_t kPhaseCount = schema::kPhaseCount + 1;
@@ -43,6 +44,7 @@ enum class Timer : std::uint8_t {
   kUpstreamRead = 1 + static_cast<std::uint8_t>(schema::TimerKind::kUpstreamRead),
   kUpstreamSend = 1 + static_cast<std::uint8_t>(schema::TimerKind::kUpstreamSend),
   kTunnelIdle = 1 + static_cast<std::uint8_t>(schema::TimerKind::kTunnelIdle),
+  kTlsHandshake = 1 + static_cast<std::uint8_t>(schema::TimerKind::kTlsHandshake),
   kLinger = 1 + static_cast<std::uint8_t>(schema::TimerKind::kLinger),
   kRecord = 1 + static_cast<std::uint8_t>(schema::TimerKind::kRecord),
 };
@@ -128,6 +130,10 @@ struct Entry {
   double upstream_ms = -1;          // until its response ended or failed
   int upstream_retries = 0;         // attempts before the last one
   bool upstream_reused = false;     // the last attempt went on a pooled keep-alive connection
+  std::string_view upstream_error;  // why it failed, beyond the outcome ("certificate verify failed: ...")
+
+  // TLS connections: why the handshake failed ("no shared cipher", "http request"); empty otherwise.
+  std::string_view tls_error;
 
   // A request that did not end with a complete response: the client left, a timer cut it, or the
   // server gave up. Everything the report calls a departure.

@@ -160,6 +160,48 @@ void Analyzer::add_upstream_findings(Report& r) const {
   }
 }
 
+namespace {
+
+// What a handshake failure's reason usually means, for the reasons a server meets most.
+constexpr std::array<std::pair<std::string_view, std::string_view>, 6> kTlsHints{{
+    {"http request", "plain HTTP sent to the TLS port"},
+    {"no shared cipher", "clients offering none of the server's ciphers: old clients or scanners"},
+    {"unsupported protocol", "clients below TLS 1.2"},
+    {"wrong version number", "not TLS at all"},
+    {"unknown ca", "clients that do not trust the certificate's issuer: is the chain complete?"},
+    {"certificate unknown", "clients that rejected the certificate"},
+}};
+
+// "\"no shared cipher\" 20 (hint), client_closed 5": a reason the log gave is quoted, an outcome is not.
+std::string reason_list(const Reasons& rs) {
+  std::string text;
+  for (const Share& s : rs.top) {
+    if (!text.empty()) text += ", ";
+    bool outcome = std::find(kOutcomeNames.begin(), kOutcomeNames.end(), s.key) != kOutcomeNames.end();
+    text += outcome ? fmt::format("{} {}", s.key, s.count) : fmt::format("\"{}\" {}", s.key, s.count);
+    for (const auto& [reason, hint] : kTlsHints)
+      if (!outcome && s.key == reason) text += fmt::format(" ({})", hint);
+  }
+  return text;
+}
+
+}  // namespace
+
+void Analyzer::add_reason_findings(Report& r) {
+  const double deps = static_cast<double>(std::max<std::uint64_t>(r.departures, 1));
+  if (const Reasons& t = r.tls_failures; t.total > 0) {
+    r.findings.push_back({"tls_handshake", t.top.empty() ? "" : t.top[0].key,
+                          fmt::format("{} TLS handshakes failed ({} of departures): {}.", t.total,
+                                      pct1(static_cast<double>(t.total) / deps), reason_list(t)),
+                          static_cast<double>(t.total) / deps + 0.1});
+  }
+  if (const Reasons& u = r.upstream_errors; u.total > 0) {
+    r.findings.push_back({"upstream_error", u.top.empty() ? "" : u.top[0].key,
+                          fmt::format("{} upstream failures gave a reason: {}.", u.total, reason_list(u)),
+                          static_cast<double>(u.total) / deps + 0.1});
+  }
+}
+
 // A cliff is a narrow window of durations holding many times what its neighbourhood predicts. The
 // window widens with the value (0.5%, at least one 100 ms bin either side): a 120 s timer jitters
 // more in absolute terms than a 3 s one. Nothing here knows which values to expect.
@@ -399,6 +441,7 @@ void Analyzer::build_findings(Report& r) const {
 
   add_cut_short(r);
   add_upstream_findings(r);
+  add_reason_findings(r);
 
   const Delivery& d = r.delivery;
   if (d.partial >= 10 && static_cast<double>(d.partial) >= 0.05 * deps) {

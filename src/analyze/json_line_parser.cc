@@ -22,7 +22,8 @@ namespace f = schema::field;
 static_assert(f::kTs.size() == f::kUa.size());
 static_assert(f::kRoute.size() == f::kPhase.size() && f::kRoute.size() == f::kTimer.size());
 static_assert(f::kClient.size() == f::kMethod.size() && f::kClient.size() == f::kStatus.size());
-static_assert(f::kBytesOut.size() == f::kCancelled.size() && f::kBytesOut.size() == f::kWastedMs.size());
+static_assert(f::kBytesOut.size() == f::kCancelled.size() && f::kBytesOut.size() == f::kWastedMs.size() &&
+              f::kBytesOut.size() == f::kTlsError.size());
 static_assert(f::kTimeoutMs.size() == f::kHandlerMs.size());
 static_assert(f::kBytesAcked.size() == f::kDurationMs.size());
 
@@ -47,6 +48,8 @@ simdjson::error_code read_upstream(std::string_view key, simdjson::ondemand::val
     e.upstream_retries = static_cast<int>(n);
   } else if (key == f::kUpstreamReused) {
     err = v.get_bool().get(e.upstream_reused);
+  } else if (key == f::kUpstreamError) {
+    err = v.get_string().get(e.upstream_error);
   }
   return err;
 }
@@ -54,8 +57,9 @@ simdjson::error_code read_upstream(std::string_view key, simdjson::ondemand::val
 }  // namespace
 
 // Every field of base/record_schema.h but conn, req, referer, bytes_in, encoding, upstream_bytes_in,
-// upstream_bytes_out and request_id, which no report uses; other keys (another JSON logger's) are
-// skipped.
+// upstream_bytes_out, request_id, tls_version, tls_cipher, sni and tls_resumed, which no report uses
+// (the report is about how requests end; a successful handshake's parameters say nothing of that);
+// other keys (another JSON logger's) are skipped.
 bool JsonLineParser::parse(std::string_view line, std::size_t capacity, Entry& e) {
   using namespace simdjson;
   e = Entry{};
@@ -137,6 +141,8 @@ bool JsonLineParser::parse(std::string_view line, std::size_t capacity, Entry& e
           err = v.get_bool().get(e.cancelled);
         } else if (key == f::kWastedMs) {
           err = v.get_double().get(e.wasted_ms);
+        } else if (key == f::kTlsError) {
+          err = v.get_string().get(e.tls_error);
         }
         break;
       case f::kTimeoutMs.size():

@@ -140,6 +140,14 @@ void upstreams(std::string& out, const Report& r) {
   out += "],";
 }
 
+// {"total":N,"error":E,"top":[{"key":"no shared cipher","count":20},...]}
+void reasons(std::string& out, std::string_view name, const Reasons& rs) {
+  key(out, name);
+  out += fmt::format(R"({{"total":{},"error":{},"top":)", rs.total, rs.error);
+  shares(out, rs.top);
+  out += "},";
+}
+
 }  // namespace
 
 std::string render_json(const Report& r) {
@@ -260,6 +268,8 @@ std::string render_json(const Report& r) {
   out += "],";
 
   upstreams(out, r);
+  reasons(out, "tls_handshake_failures", r.tls_failures);
+  reasons(out, "upstream_errors", r.upstream_errors);
 
   out += R"("routes":{)";
   rows(out, "by_departures", r.routes_by_departures);

@@ -93,11 +93,20 @@ struct UpstreamPile {
 
 struct Finding {
   std::string kind;     // cliff, timer, client_network, client, route, user_agent, delivery, wasted_work,
-                        // upstream_pile, upstream
+                        // upstream_pile, upstream, tls_handshake, upstream_error
   std::string subject;  // the route, network, timer or value it is about
   std::string text;     // one plain-language sentence or two
   double score = 0;     // ranking weight: roughly the share of departures it explains
 };
+
+// Failures counted by their reason: TLS handshakes by tls_error (or by outcome when the record has
+// none: a client that closed, reset or stalled says nothing), upstream failures by upstream_error.
+struct Reasons {
+  std::uint64_t total = 0;
+  std::vector<Share> top;   // the most frequent first, at most kTopReasons
+  std::uint64_t error = 0;  // a count in `top` may be overestimated by this much (many distinct reasons)
+};
+inline constexpr std::size_t kTopReasons = 5;
 
 struct TimeBucket {
   std::int64_t start_ms = 0;
@@ -168,6 +177,8 @@ struct Report {
   std::vector<Cliff> cliffs;
   std::vector<UpstreamRow> upstreams;  // by failures, then requests
   std::vector<UpstreamPile> upstream_piles;
+  Reasons tls_failures;  // departures in phase tls_handshake, and any record with a tls_error
+  Reasons upstream_errors;
   std::vector<TimerRow> timers;
   Delivery delivery;
   double wasted_ms = 0;

@@ -1,14 +1,15 @@
 #include "chaos/chaos_config.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <numeric>
 
 #include "base/units.h"
+#include "chaos/tls.h"
 
 namespace unbroken::chaos {
 namespace {
@@ -23,24 +24,31 @@ std::chrono::milliseconds duration_flag(std::string_view flag, const std::string
 }  // namespace
 
 Target parse_url(std::string_view url) {
-  constexpr std::string_view kScheme = "http://";
-  if (url.substr(0, kScheme.size()) != kScheme) {
-    throw ChaosError(fmt::format("URL '{}': only http://HOST[:PORT][/PATH] is supported", url));
+  Target t;
+  std::string_view rest;
+  if (url.starts_with("http://")) {
+    rest = url.substr(7);
+  } else if (url.starts_with("https://")) {
+    rest = url.substr(8);
+    t.tls = true;
+  } else {
+    throw ChaosError(fmt::format("URL '{}': only http[s]://HOST[:PORT][/PATH] is supported", url));
   }
-  std::string_view rest = url.substr(kScheme.size());
   auto slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
-  Target t;
   t.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
   if (authority.empty()) throw ChaosError(fmt::format("URL '{}': no host", url));
   // A port is present when the authority ends in :digits (outside an IPv6 literal's brackets).
   auto colon = authority.rfind(':');
   bool has_port = colon != std::string_view::npos && authority.find(']', colon) == std::string_view::npos;
-  std::string host_port = has_port ? std::string(authority) : std::string(authority) + ":80";
+  std::string host_port = has_port ? std::string(authority) : fmt::format("{}:{}", authority, t.tls ? 443 : 80);
   auto addr = net::SocketAddress::parse(host_port);
   if (!addr || addr->port() == 0) throw ChaosError(fmt::format("URL '{}': cannot resolve '{}'", url, host_port));
   t.address = *addr;
   t.host = std::string(authority);
+  std::string_view name = has_port ? authority.substr(0, colon) : authority;
+  if (name.starts_with('[') && name.ends_with(']')) name = name.substr(1, name.size() - 2);
+  t.name = std::string(name);
   for (char c : t.path) {
     if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) {
       throw ChaosError(fmt::format("URL '{}': the path must not contain spaces or control characters", url));
@@ -114,7 +122,7 @@ std::vector<Kind> assign_clients(const std::array<double, kKindCount>& weights, 
 }
 
 void add_chaos_options(CLI::App& chaos, ChaosConfig& cfg) {
-  chaos.add_option("url", cfg.url, "target, http://HOST[:PORT][/PATH]; the only address the run connects to")
+  chaos.add_option("url", cfg.url, "target, http[s]://HOST[:PORT][/PATH]; the only address the run connects to")
       ->required();
   // Durations go through parse_duration() at parse time, so that a typo gets our one-line message.
   auto duration_option = [&chaos](const char* flag, std::chrono::milliseconds& field, const char* help) {
@@ -135,11 +143,14 @@ void add_chaos_options(CLI::App& chaos, ChaosConfig& cfg) {
   chaos.add_option("--max-good-errors", cfg.max_good_errors, "good-client errors tolerated before the verdict fails")
       ->capture_default_str();
   chaos.add_option("--seed", cfg.seed, "random seed: the same seed makes the same choices")->capture_default_str();
-  duration_option("--trickle", cfg.trickle, "pace of slowloris, slow-body and slow-read");
+  duration_option("--trickle", cfg.trickle, "pace of slowloris, slow-body, slow-read and tls-slow-handshake");
+  chaos.add_option("--cacert", cfg.cacert,
+                   "https: check the server's certificate against this PEM file (and the URL's host); "
+                   "without it, no check");
   std::string kinds = "\nClient kinds (--mix):\n";
   for (std::size_t i = 0; i < kKindCount; ++i) {
     auto k = static_cast<Kind>(i);
-    kinds += fmt::format("  {:<15} {}\n", name(k), describe(k));
+    kinds += fmt::format("  {:<19} {}\n", name(k), describe(k));
   }
   kinds += "\nExit code: 0 when good clients were served throughout, 1 when not, 2 for bad flags.";
   chaos.footer(kinds);
@@ -149,6 +160,16 @@ void add_chaos_options(CLI::App& chaos, ChaosConfig& cfg) {
 void finish_chaos_config(ChaosConfig& cfg) {
   cfg.target = parse_url(cfg.url);
   cfg.weights = parse_mix(cfg.mix);
+  if (!cfg.target.tls) {
+    for (std::size_t i = 0; i < kKindCount; ++i) {
+      auto k = static_cast<Kind>(i);
+      if (tls_only(k) && cfg.weights[i] > 0)
+        throw ChaosError(fmt::format("--mix: {} needs an https:// target", name(k)));
+    }
+    if (!cfg.cacert.empty()) throw ChaosError("--cacert: only for an https:// target");
+    return;
+  }
+  cfg.tls = TlsSetup::create(cfg.cacert);
 }
 
 }  // namespace unbroken::chaos

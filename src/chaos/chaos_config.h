@@ -4,6 +4,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -23,7 +24,11 @@ struct Target {
   net::SocketAddress address;
   std::string host;  // Host header: as written in the URL
   std::string path;  // request-target, "/" when the URL has none
+  bool tls = false;  // https://
+  std::string name;  // the host alone (no port, no brackets): SNI, and what a certificate must name
 };
+
+class TlsSetup;
 
 struct ChaosConfig {
   std::string url;
@@ -37,10 +42,12 @@ struct ChaosConfig {
   std::uint64_t seed = 1;
   std::chrono::milliseconds trickle{1'000};       // pace of slowloris, slow-body and slow-read
   std::chrono::milliseconds good_timeout{5'000};  // a good request unanswered this long is an error
+  std::string cacert;  // https: check the server's certificate against this PEM file; empty: no check
 
   // Filled by finish_chaos_config().
   Target target;
   std::array<double, kKindCount> weights{};
+  std::shared_ptr<TlsSetup> tls;  // https:// targets
 };
 
 class ChaosError : public std::runtime_error {
@@ -49,10 +56,11 @@ class ChaosError : public std::runtime_error {
 };
 
 void add_chaos_options(CLI::App& chaos, ChaosConfig& cfg);
-// Validates the parsed flags and resolves the URL. Throws ChaosError with a one-line message.
+// Validates the parsed flags, resolves the URL and loads --cacert. Throws ChaosError with a
+// one-line message (a TLS-only kind with an http:// target, a --cacert that cannot be used).
 void finish_chaos_config(ChaosConfig& cfg);
 
-// "http://host[:port][/path]"; only http. Throws ChaosError.
+// "http[s]://host[:port][/path]" (port 80 or 443 by default). Throws ChaosError.
 Target parse_url(std::string_view url);
 // "good=50,slowloris=5": weights by kind. Throws ChaosError naming the bad item.
 std::array<double, kKindCount> parse_mix(std::string_view mix);

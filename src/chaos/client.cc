@@ -21,6 +21,9 @@ constexpr std::size_t kSlowReadChunk = 1024;
 constexpr int kSlowReadBuffer = 4096;
 constexpr std::uint64_t kAbortBodyLength = 64 * 1024;
 constexpr std::uint64_t kSlowBodyLength = 1024 * 1024;
+// tls-slow-handshake: a ClientHello of some 250 bytes at 4 bytes per --trickle (1 s) takes a
+// minute, beyond any handshake timer (unbroken's is 10 s).
+constexpr std::size_t kHelloTrickleBytes = 4;
 
 }  // namespace
 
@@ -91,6 +94,7 @@ void Client::start_attempt() {
   out_.clear();
   trickle_.clear();
   trickle_pos_ = 0;
+  server_bytes_.clear();
   paced_ = false;
   requests_on_connection_ = 0;
   step_ = Step::kConnecting;
@@ -128,10 +132,19 @@ void Client::on_events(std::uint32_t events) {
       on_error(err);
       return;
     }
-    on_connected();
+    if (speaks_tls()) {
+      start_handshake();
+    } else {
+      on_connected();
+    }
+    if (generation != generation_ || !fd_) return;
+  } else if (step_ == Step::kHandshaking) {
+    continue_handshake();
     if (generation != generation_ || !fd_) return;
   }
-  if ((events & net::kWritable) && !out_.empty()) {
+  if (step_ == Step::kHandshaking) return;
+  // TLS: a write may wait for a read (and the reverse), so any event may let pending bytes go.
+  if ((events & net::kWritable || tls_) && !out_.empty()) {
     flush_pending();
     if (generation != generation_ || !fd_) return;
   }
@@ -207,6 +220,11 @@ void Client::on_connected() {
         arm(milliseconds(std::uniform_int_distribution<long>(0, kRefreshStormMaxWait.count())(rng_)));
       }
       break;
+    case Kind::kTlsAbortHandshake:
+    case Kind::kTlsRstHandshake:
+    case Kind::kTlsSlowHandshake:
+    case Kind::kTlsGarbage:
+    case Kind::kPlainToTls: start_tls_kind(); break;
   }
 }
 
@@ -223,8 +241,12 @@ void Client::on_timer() {
       break;
     case Kind::kSlowloris:
     case Kind::kSlowBody:
+    case Kind::kTlsSlowHandshake:
       if (trickle_pos_ < trickle_.size()) {
-        if (!send(std::string_view(trickle_).substr(trickle_pos_++, 1))) return;
+        std::size_t n = kind_ == Kind::kTlsSlowHandshake ? kHelloTrickleBytes : 1;
+        std::string_view piece = std::string_view(trickle_).substr(trickle_pos_, n);
+        trickle_pos_ += piece.size();
+        if (!send(piece)) return;
       }
       arm(runner_.config().trickle);
       break;
@@ -247,11 +269,11 @@ bool Client::send(std::string_view bytes) {
     return true;
   }
   while (!bytes.empty()) {
-    ssize_t n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    int err = 0;
+    long n = write_some(bytes, err);
     if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      on_error(errno);
+      if (err == EAGAIN || err == EWOULDBLOCK) break;
+      on_error(err);
       return false;
     }
     bytes.remove_prefix(static_cast<std::size_t>(n));
@@ -274,11 +296,11 @@ void Client::read_available() {
       if (paced_) return;
       room = kSlowReadChunk;
     }
-    ssize_t n = ::recv(fd_.get(), buf, room, 0);
+    int err = 0;
+    long n = read_some(buf, room, err);
     if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      on_error(errno);
+      if (err == EAGAIN || err == EWOULDBLOCK) return;
+      on_error(err);
       return;
     }
     if (n == 0) {
@@ -293,6 +315,10 @@ void Client::read_available() {
 
 void Client::on_response_bytes(std::string_view data) {
   using Status = http::ResponseParser::Status;
+  if (raw_handshake()) {
+    keep_server_bytes(data);
+    return;
+  }
   while (fd_ && step_ == Step::kActive && !data.empty()) {
     // Body bytes are only counted (body_bytes()): no sink.
     auto [st, used] = reader_.feed(data, nullptr);
@@ -370,6 +396,10 @@ void Client::on_eof() {
 }
 
 void Client::on_error(int err) {
+  if (err == EPROTO && tls_) {
+    tls_failed(tls_->error());
+    return;
+  }
   bool connecting = step_ == Step::kConnecting || !fd_;
   if (kind_ == Kind::kGood) {
     good_error(connecting ? "connect" : err == ECONNRESET ? "reset" : fmt::format("errno_{}", err));
@@ -389,6 +419,8 @@ void Client::react(Reaction r, int status) {
   ++s.reactions[static_cast<std::size_t>(r)];
   if (r == Reaction::kAnswered || r == Reaction::kClosed408) ++s.statuses[status];
   if (r != Reaction::kNothing) s.reaction_ms.add(since_attempt_ms(), runner_.rng());
+  if (raw_handshake())
+    for (const std::string& alert : cleartext_alerts(server_bytes_)) ++s.alerts[alert];
   step_ = Step::kDone;
   next_attempt();
 }
@@ -434,14 +466,15 @@ void Client::good_error(std::string_view kind) {
   ++runner_.good().errors[std::string(kind)];
   if (waiting_) runner_.good_abandoned();
   waiting_ = false;
-  // Back off a little after a failure to connect, so that a dead target is not hammered.
-  next_attempt(kind == "connect" ? kRetryAfterConnectFailure : milliseconds{0});
+  // Back off a little after a failure to connect (or to shake hands), so that a dead target is not
+  // hammered.
+  next_attempt(kind == "connect" || kind.starts_with("tls") ? kRetryAfterConnectFailure : milliseconds{0});
 }
 
 void Client::end_of_run() {
   // An attempt still waiting for the server (or still reading, not yet at its point of leaving)
   // saw no reaction within the run.
-  if (fd_ && kind_ != Kind::kGood && (step_ == Step::kActive || step_ == Step::kStalled))
+  if (fd_ && kind_ != Kind::kGood && (step_ == Step::kHandshaking || step_ == Step::kActive || step_ == Step::kStalled))
     ++runner_.stats(kind_).reactions[static_cast<std::size_t>(Reaction::kNothing)];
   if (waiting_) runner_.good_abandoned();
   waiting_ = false;
@@ -455,6 +488,8 @@ void Client::close_socket(bool reset) {
   if (!fd_) return;
   ++generation_;
   runner_.loop().remove(fd_.get());
+  // No close_notify: a kind's FIN is a bare FIN and its RST a real one (SO_LINGER 0), under TLS too.
+  tls_.reset();
   if (reset) net::set_abortive_close(fd_.get());
   fd_.reset();
   out_.clear();

@@ -4,11 +4,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
 
 #include "base/unique_fd.h"
 #include "chaos/kind.h"
+#include "chaos/tls.h"
 #include "http/request_serializer.h"
 #include "http/response_parser.h"
 #include "net/event_loop.h"
@@ -31,7 +33,7 @@ class Client final : public net::IoHandler {
   void on_events(std::uint32_t events) override;
 
  private:
-  enum class Step : std::uint8_t { kWaiting, kConnecting, kActive, kStalled, kDone };
+  enum class Step : std::uint8_t { kWaiting, kConnecting, kHandshaking, kActive, kStalled, kDone };
   // Chaos counts body bytes and never keeps them: no limit on the body, the usual ones on the head.
   static constexpr http::ParserLimits kResponseLimits{64 * 1024, 256, UINT64_MAX};
 
@@ -45,6 +47,23 @@ class Client final : public net::IoHandler {
   // Sends what the socket takes now; the rest waits for writability. False when the socket failed.
   bool send(std::string_view bytes);
   void flush_pending();
+  // The one place bytes meet the socket: through TLS when tls_ is set. Bytes done, or -1 and err
+  // (EAGAIN: not now; EPROTO: TLS failed, tls_->error() says how); read_some: 0 at the end.
+  long write_some(std::string_view bytes, int& err);
+  long read_some(char* out, std::size_t room, int& err);
+
+  // TLS (client_tls.cc). An https:// target: every kind but the handshake kinds runs over TLS.
+  [[nodiscard]] bool speaks_tls() const;
+  // The handshake kinds: raw bytes where the handshake belongs; what the server sends is kept, not parsed.
+  [[nodiscard]] bool raw_handshake() const { return tls_only(kind_) && kind_ != Kind::kPlainToTls; }
+  void start_handshake();
+  void continue_handshake();
+  void handshake_failed(int err);
+  void tls_failed(std::string_view reason);
+  // The first flight of a handshake kind.
+  void start_tls_kind();
+  // What the server sent to a handshake kind: its first bytes, for the alerts among them.
+  void keep_server_bytes(std::string_view data);
 
   // Misbehaving kinds: the attempt ends with what the server did.
   void react(Reaction r, int status = 0);
@@ -69,6 +88,8 @@ class Client final : public net::IoHandler {
   Kind kind_;
   std::mt19937_64 rng_;
   UniqueFd fd_;
+  std::unique_ptr<TlsStream> tls_;  // https: over fd_, from the handshake on; reset with the socket
+  std::string server_bytes_;        // handshake kinds: what the server sent (its first bytes)
   Step step_ = Step::kWaiting;
   net::TimerNode timer_;
   std::string out_;  // bytes the socket did not take yet
@@ -77,7 +98,7 @@ class Client final : public net::IoHandler {
   // Per attempt.
   std::uint64_t read_so_far_ = 0;
   std::uint64_t read_target_ = 0;  // abort-response, rst-response: leave after this many bytes
-  std::string trickle_;            // slowloris, slow-body: what is still to be sent, a byte at a time
+  std::string trickle_;            // slowloris, slow-body, tls-slow-handshake: what is still to be sent
   std::size_t trickle_pos_ = 0;
   bool paced_ = false;  // slow-read: reading waits for the next tick
   // Good clients.

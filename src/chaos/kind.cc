@@ -25,10 +25,15 @@ constexpr std::array<KindInfo, kKindCount> kKinds{{
     {"pipeline-close", "pipelines three requests, then closes at once"},
     {"idle", "connects and never sends a byte"},
     {"refresh-storm", "repeats one request, abandoning each at a random moment (FIN or RST)"},
+    {"tls-abort-handshake", "https: sends a ClientHello, then FIN"},
+    {"tls-rst-handshake", "https: sends a ClientHello, then RST"},
+    {"tls-slow-handshake", "https: trickles a ClientHello, 4 bytes per --trickle"},
+    {"tls-garbage", "https: sends random bytes where a ClientHello belongs"},
+    {"plain-to-tls", "https: sends a plain HTTP request to the TLS port, reads the answer"},
 }};
 
 constexpr std::array<std::string_view, kReactionCount> kReactions{
-    "answered", "closed_408", "closed_silently", "reset", "nothing", "left", "connect_failed"};
+    "answered", "closed_408", "closed_silently", "reset", "nothing", "left", "connect_failed", "tls_error"};
 
 }  // namespace
 
@@ -44,6 +49,10 @@ std::optional<Kind> parse_kind(std::string_view s) {
   for (std::size_t i = 0; i < kKindCount; ++i)
     if (kKinds[i].name == s) return static_cast<Kind>(i);
   return std::nullopt;
+}
+
+bool tls_only(Kind k) {
+  return k >= Kind::kTlsAbortHandshake;
 }
 
 std::string_view name(Reaction r) {

@@ -24,8 +24,14 @@ enum class Kind : std::uint8_t {
   kPipelineClose,  // three pipelined requests, then FIN at once
   kIdle,           // connects and never sends
   kRefreshStorm,   // one request again and again, each abandoned at a random moment (FIN or RST)
+  // https:// targets only: the TLS handshake misbehaves (raw bytes on the socket, no TLS under them).
+  kTlsAbortHandshake,  // a real ClientHello, then FIN
+  kTlsRstHandshake,    // a real ClientHello, then RST
+  kTlsSlowHandshake,   // a real ClientHello, a few bytes per --trickle
+  kTlsGarbage,         // random bytes where a ClientHello belongs
+  kPlainToTls,         // a plain HTTP request on the TLS port; reads the answer
 };
-inline constexpr std::size_t kKindCount = 14;
+inline constexpr std::size_t kKindCount = 19;
 
 // What the server did with a misbehaving client's attempt.
 enum class Reaction : std::uint8_t {
@@ -36,12 +42,15 @@ enum class Reaction : std::uint8_t {
   kNothing,         // no reaction by the end of the run
   kLeft,            // the client left by design before a reaction could be seen
   kConnectFailed,   // the connection was refused or timed out
+  kTlsError,        // TLS failed at the client: the handshake (verification, no common cipher) or a record
 };
-inline constexpr std::size_t kReactionCount = 7;
+inline constexpr std::size_t kReactionCount = 8;
 
 std::string_view name(Kind k);
 std::string_view describe(Kind k);
 std::optional<Kind> parse_kind(std::string_view s);
+// The kinds that make sense only against a TLS port (a one-line error with an http:// target).
+bool tls_only(Kind k);
 std::string_view name(Reaction r);
 
 }  // namespace unbroken::chaos

@@ -75,23 +75,26 @@ std::string render_text(const Report& r) {
     out += "\n\n";
   }
   // Short column titles; the legend below spells them out.
-  out += fmt::format("{:<15} {:>7} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9}  statuses\n", "kind",
-                     "clients", "attempts", "answered", "408", "closed", "reset", "nothing", "left", "refused",
-                     "p50 ms", "max ms");
+  out += fmt::format("{:<19} {:>7} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9}  statuses\n",
+                     "kind", "clients", "attempts", "answered", "408", "closed", "reset", "nothing", "left", "refused",
+                     "tls_err", "p50 ms", "max ms");
   for (std::size_t k = 1; k < kKindCount; ++k) {
     const KindStats& s = r.kinds[k];
     if (s.clients == 0) continue;
-    out += fmt::format("{:<15} {:>7} {:>8}", name(static_cast<Kind>(k)), s.clients, s.attempts);
+    out += fmt::format("{:<19} {:>7} {:>8}", name(static_cast<Kind>(k)), s.clients, s.attempts);
     out += fmt::format(" {:>8}", s.reactions[0]);
     for (std::size_t i = 1; i < kReactionCount; ++i) out += fmt::format(" {:>7}", s.reactions[i]);
     out += fmt::format(" {:>9.1f} {:>9.1f} ", s.reaction_ms.percentile(0.5), s.reaction_ms.max());
     for (const auto& [status, count] : s.statuses) out += fmt::format(" {}x{}", status, count);
+    for (const auto& [alert, count] : s.alerts) out += fmt::format(" alert:{}x{}", alert, count);
+    for (const auto& [reason, count] : s.tls_errors) out += fmt::format(" ({} {})", reason, count);
     out += "\n";
   }
   out +=
       "\nanswered: a response head; 408: a 408 response; closed: FIN without a response; reset: RST;\n"
       "nothing: no reaction by the end of the run; left: the client left by design first; refused: no\n"
-      "connection. Times run from the connection to the server's reaction.\n\n";
+      "connection; tls_err: TLS failed at the client (its reasons follow). Times run from the\n"
+      "connection to the server's reaction. alert: a TLS alert the server sent before it hung up.\n\n";
   out += fmt::format("verdict: {}: {}\n", r.passed ? "PASS" : "FAIL", r.verdict);
   return out;
 }
@@ -114,14 +117,15 @@ std::string render_json(const Report& r) {
   out += fmt::format(R"("good":{{"clients":{},"requests":{},"requests_per_s":{:.1f},"body_bytes":{},"latency_ms":{},)",
                      r.kinds[0].clients, g.requests, r.seconds > 0 ? static_cast<double>(g.requests) / r.seconds : 0,
                      g.body_bytes, sample(g.latency_ms));
-  out += fmt::format(R"("longest_wait_ms":{:.1f},"errors":{},"error_kinds":{{)", g.longest_wait_ms, g.error_count());
+  // {"name":count,...}
+  auto counts = [&quoted](const std::map<std::string, std::uint64_t>& m) {
+    std::string o = "{";
+    for (const auto& [item, count] : m) o += fmt::format("{}{}:{}", o.size() > 1 ? "," : "", quoted(item), count);
+    return o + "}";
+  };
+  out += fmt::format(R"("longest_wait_ms":{:.1f},"errors":{},"error_kinds":{}}},"kinds":{{)", g.longest_wait_ms,
+                     g.error_count(), counts(g.errors));
   bool first = true;
-  for (const auto& [kind, count] : g.errors) {
-    out += fmt::format("{}{}:{}", first ? "" : ",", quoted(kind), count);
-    first = false;
-  }
-  out += "}},\"kinds\":{";
-  first = true;
   for (std::size_t k = 1; k < kKindCount; ++k) {
     const KindStats& s = r.kinds[k];
     if (s.clients == 0) continue;
@@ -136,7 +140,8 @@ std::string render_json(const Report& r) {
       out += fmt::format(R"({}"{}":{})", first_status ? "" : ",", status, count);
       first_status = false;
     }
-    out += fmt::format(R"(}},"reaction_ms":{}}})", sample(s.reaction_ms));
+    out += fmt::format(R"(}},"alerts":{},"tls_errors":{},"reaction_ms":{}}})", counts(s.alerts), counts(s.tls_errors),
+                       sample(s.reaction_ms));
   }
   out += fmt::format(R"(}},"verdict":{{"passed":{},"reason":{}}}}})", r.passed, quoted(r.verdict));
   out += "\n";

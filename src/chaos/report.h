@@ -35,7 +35,10 @@ struct KindStats {
   std::uint64_t attempts = 0;
   std::array<std::uint64_t, kReactionCount> reactions{};
   std::map<int, std::uint64_t> statuses;  // of answered attempts
-  Sample reaction_ms;                     // from connection to the server's reaction
+  // Handshake kinds: the TLS alerts the server sent in the clear before it hung up, by name.
+  std::map<std::string, std::uint64_t> alerts;
+  std::map<std::string, std::uint64_t> tls_errors;  // the client's reasons of its tls_error reactions
+  Sample reaction_ms;                               // from connection to the server's reaction
 };
 
 struct GoodStats {
@@ -43,7 +46,7 @@ struct GoodStats {
   std::uint64_t body_bytes = 0;
   Sample latency_ms;
   std::map<std::string, std::uint64_t> errors;  // by kind: timeout, reset, closed, status_503, ...
-  double longest_wait_ms = 0;  // longest stretch with a good request waiting and none answered
+  double longest_wait_ms = 0;                   // longest stretch with a good request waiting and none answered
   [[nodiscard]] std::uint64_t error_count() const;
 };
 

@@ -86,7 +86,15 @@ void append_json(fmt::memory_buffer& out, const http::RequestRecord& r) {
     number(f::kUpstreamBytesOut, u->bytes_out);
     field(out, f::kUpstreamReused), append(out, u->reused ? "true" : "false");
     number(f::kUpstreamRetries, u->retries);
+    if (!u->error.empty()) string(f::kUpstreamError, u->error);
     if (!u->request_id.empty()) string(f::kRequestId, u->request_id);
+  }
+  // The handshake's facts once it finished; the SNI is the client's text, escaped like any other.
+  if (const auto& t = r.tls) {
+    if (t->established) string(f::kTlsVersion, t->version), string(f::kTlsCipher, t->cipher);
+    if (!t->sni.empty()) string(f::kSni, t->sni);
+    if (t->established) field(out, f::kTlsResumed), append(out, t->resumed ? "true" : "false");
+    if (!t->error.empty()) string(f::kTlsError, t->error);
   }
   append(out, "}\n");
 }
@@ -110,6 +118,16 @@ void append_text(fmt::memory_buffer& out, const http::RequestRecord& r) {
     append(out, " upstream=");
     append_json_string(out, u->upstream);
     fmt::format_to(it, " upstream_status={} upstream={:.1f}ms", u->status, u->ms);
+    if (!u->error.empty()) append(out, " upstream_error="), append_json_string(out, u->error);
+  }
+  if (const auto& t = r.tls) {
+    if (t->established) {
+      append(out, " tls="), append_json_string(out, t->version);
+      append(out, " cipher="), append_json_string(out, t->cipher);
+      if (t->resumed) append(out, " resumed");
+    }
+    if (!t->sni.empty()) append(out, " sni="), append_json_string(out, t->sni);
+    if (!t->error.empty()) append(out, " tls_error="), append_json_string(out, t->error);
   }
   fmt::format_to(it, " conn={} req={} ua=", r.conn, r.req);
   append_json_string(out, r.ua);

@@ -56,6 +56,18 @@ prometheus::ClientMetric histogram(std::span<const std::uint64_t> counts, std::s
   return m;
 }
 
+// A per-loop histogram (a count per bucket, the last +Inf, and a sum in microseconds) summed over
+// every loop.
+template <std::size_t N>
+prometheus::ClientMetric loop_histogram(const MetricsSources& src, std::array<http::Counter, N> LoopStats::*buckets,
+                                        std::span<const double> bounds, http::Counter LoopStats::*sum_us) {
+  std::array<std::uint64_t, N> counts{};
+  for (std::size_t b = 0; b < N; ++b)
+    counts[b] = sum(src, [&](const LoopStats& s) -> const http::Counter& { return (s.*buckets)[b]; });
+  return histogram(counts, bounds,
+                   total(src, [&](const LoopStats& s) -> const http::Counter& { return s.*sum_us; }) / 1e6);
+}
+
 // The unbroken_upstream_* families: counters for every upstream seen, the gauges for those the
 // proxy's gauge source named. A family without a sample is left out (no proxy: none of them).
 void add_upstream_families(std::vector<prometheus::MetricFamily>& fs, const std::vector<UpstreamSample>& ups) {
@@ -118,11 +130,8 @@ std::string render_metrics(const MetricsSources& src) {
 
   fs.push_back(family("unbroken_request_duration_seconds", "Request durations, first byte to end, departures included.",
                       MetricType::Histogram));
-  std::array<std::uint64_t, http::kDurationBuckets.size() + 1> durations{};
-  for (std::size_t b = 0; b < durations.size(); ++b)
-    durations[b] = sum(src, [b](const LoopStats& s) -> C { return s.duration_buckets[b]; });
-  fs.back().metric.push_back(histogram(durations, http::kDurationBuckets,
-                                       total(src, [](const LoopStats& s) -> C { return s.duration_sum_us; }) / 1e6));
+  fs.back().metric.push_back(
+      loop_histogram(src, &LoopStats::duration_buckets, http::kDurationBuckets, &LoopStats::duration_sum_us));
 
   fs.push_back(family("unbroken_disconnects_total", "Requests and connections that ended without a complete response.",
                       MetricType::Counter));
@@ -136,6 +145,20 @@ std::string render_metrics(const MetricsSources& src) {
   for (std::size_t t = 0; t < http::kClientTimerCount; ++t)
     add(fs.back(), total(src, [t](const LoopStats& s) -> C { return s.timeouts[t]; }),
         {{"timer", std::string(http::name(static_cast<http::TimerKind>(t)))}});
+
+  // Always exported, zeros before any TLS connection (or without a TLS listener): a dashboard or an
+  // alert can rely on the series being there.
+  fs.push_back(family("unbroken_tls_handshakes_total",
+                      "TLS handshakes by how they ended: ok, resumed, or how the client failed it.",
+                      MetricType::Counter));
+  for (std::size_t k = 0; k < http::kTlsResultCount; ++k)
+    add(fs.back(), total(src, [k](const LoopStats& s) -> C { return s.tls_handshakes[k]; }),
+        {{"result", std::string(http::name(static_cast<http::TlsResult>(k)))}});
+  fs.push_back(family("unbroken_tls_handshake_seconds",
+                      "From accept to the end of each TLS handshake that succeeded (ok or resumed).",
+                      MetricType::Histogram));
+  fs.back().metric.push_back(
+      loop_histogram(src, &LoopStats::handshake_buckets, http::kHandshakeBuckets, &LoopStats::handshake_sum_us));
 
   fs.push_back(family("unbroken_handler_cancelled_total",
                       "Handlers cancelled because the client left or a timer fired.", MetricType::Counter));
@@ -260,6 +283,12 @@ std::string render_dashboard_data(const MetricsSources& src) {
       out, "timeouts_by_timer", http::kClientTimerCount,
       [](std::size_t t) { return http::name(static_cast<http::TimerKind>(t)); },
       [&](std::size_t t) { return total([t](const LoopStats& s) -> const http::Counter& { return s.timeouts[t]; }); });
+  json_counts(
+      out, "tls_handshakes", http::kTlsResultCount,
+      [](std::size_t k) { return http::name(static_cast<http::TlsResult>(k)); },
+      [&](std::size_t k) {
+        return total([k](const LoopStats& s) -> const http::Counter& { return s.tls_handshakes[k]; });
+      });
   fmt::format_to(it, ",\"handler_cancelled\":{},\"wasted_seconds\":{:.3f},\"bytes_out\":{},\"bytes_acked\":{}",
                  total([](const LoopStats& s) -> const http::Counter& { return s.handler_cancelled; }),
                  wasted_seconds(src),

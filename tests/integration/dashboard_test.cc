@@ -93,11 +93,11 @@ double value(const std::string& dom, const std::string& chart, const std::string
   return std::nan("");
 }
 
-// The start tag of the upstream panel's card carries `hidden` (serialised as hidden="").
-bool upstream_card_hidden(const std::string& dom) {
-  auto at = dom.find("data-card=\"upstreams\"");
+// The start tag of a panel's card (upstreams, tls) carries `hidden` (serialised as hidden="").
+bool card_hidden(const std::string& dom, const std::string& card = "upstreams") {
+  auto at = dom.find("data-card=\"" + card + "\"");
   if (at == std::string::npos) {
-    ADD_FAILURE() << "no upstream card in the page";
+    ADD_FAILURE() << "no " << card << " card in the page";
     return false;
   }
   auto open = dom.rfind('<', at);
@@ -198,17 +198,23 @@ TEST_F(Dashboard, ChartsShowTheDeparturesInABrowser) {
   EXPECT_GE(std::strtod(attr(routes[0], "data-requests").value_or("0").c_str(), nullptr), 5);
 
   // Every chart is drawn, and the rate charts have their series (rates: zero or more, but present).
-  for (const char* chart : {"request-rate", "departure-rate-by-outcome", "departure-rate-by-phase",
-                            "departures-by-outcome", "departures-by-phase", "timeouts-by-timer", "top-routes",
-                            "handler-cancellations", "wasted-time", "bytes-rate", "bytes-total"}) {
+  for (const char* chart :
+       {"request-rate", "departure-rate-by-outcome", "departure-rate-by-phase", "departures-by-outcome",
+        "departures-by-phase", "timeouts-by-timer", "top-routes", "handler-cancellations", "wasted-time", "bytes-rate",
+        "bytes-total", "tls-handshake-rate", "tls-handshakes"}) {
     EXPECT_NE(dom.find(std::string("data-chart=\"") + chart + "\""), std::string::npos) << chart;
   }
   EXPECT_GE(value(dom, "request-rate", "requests"), 0);
   EXPECT_GE(value(dom, "departure-rate-by-outcome", "client_closed"), 0);
   EXPECT_GE(value(dom, "handler-cancellations", "cancelled"), 0);
   EXPECT_GE(value(dom, "bytes-total", "acked") + value(dom, "bytes-total", "unacked"), 20 * 13);
-  // Nothing proxied: the upstream panel stays hidden.
-  EXPECT_TRUE(upstream_card_hidden(dom));
+  // Nothing proxied: the upstream panel stays hidden; no TLS handshake: so does the TLS panel, drawn at zero.
+  EXPECT_TRUE(card_hidden(dom));
+  EXPECT_TRUE(card_hidden(dom, "tls"));
+  EXPECT_EQ(value(dom, "tls-handshakes", "ok"), 0);
+  EXPECT_EQ(value(dom, "tls-handshakes", "protocol_error"), 0);
+  EXPECT_EQ(value(dom, "departures-by-phase", "tls_handshake"), 0);
+  EXPECT_EQ(value(dom, "timeouts-by-timer", "tls_handshake"), 0);
 
   // A picture for people: what the page looked like after those polls.
   ::unlink(kScreenshot);
@@ -246,7 +252,7 @@ TEST_F(ProxiedDashboard, TheUpstreamPanelShowsEachUpstream) {
       chromium("http://127.0.0.1:" + std::to_string(server->admin_port()) + "/dashboard", {"--dump-dom"});
   ASSERT_EQ(dump.status, 0) << dump.err.substr(dump.err.size() > 4000 ? dump.err.size() - 4000 : 0);
   const std::string& dom = dump.out;
-  EXPECT_FALSE(upstream_card_hidden(dom));
+  EXPECT_FALSE(card_hidden(dom));
   auto rows = series_tags(dom, "upstreams");
   ASSERT_EQ(rows.size(), 2u) << ::testing::PrintToString(rows);
   std::map<std::string, std::string> row_of;

@@ -1,8 +1,15 @@
 #include "chaos/chaos_config.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "chaos/tls.h"
+#include "common/test_certs.h"
 
 namespace unbroken::chaos {
 namespace {
@@ -19,10 +26,87 @@ TEST(ChaosUrl, ParsesHostPortAndPath) {
 }
 
 TEST(ChaosUrl, RejectsWhatItCannotTarget) {
-  for (const char* bad : {"https://127.0.0.1/", "127.0.0.1:80", "http://", "http:///x", "http://127.0.0.1:99999/",
-                          "http://127.0.0.1:80/a b"}) {
+  for (const char* bad : {"ftp://127.0.0.1/", "127.0.0.1:80", "https://", "http://", "http:///x",
+                          "http://127.0.0.1:99999/", "http://127.0.0.1:80/a b"}) {
     EXPECT_THROW(parse_url(bad), ChaosError) << bad;
   }
+}
+
+TEST(ChaosUrl, HttpsTargetsNameTheirHostForSniAndVerification) {
+  struct Case {
+    const char* url;
+    const char* address;
+    const char* host;
+    const char* name;
+  };
+  for (const Case& c : std::vector<Case>{{"https://127.0.0.1:8443/x", "127.0.0.1:8443", "127.0.0.1:8443", "127.0.0.1"},
+                                         {"https://127.0.0.1", "127.0.0.1:443", "127.0.0.1", "127.0.0.1"},
+                                         {"https://localhost:8443/", "127.0.0.1:8443", "localhost:8443", "localhost"},
+                                         {"https://[::1]:9000/", "[::1]:9000", "[::1]:9000", "::1"}}) {
+    Target t = parse_url(c.url);
+    EXPECT_TRUE(t.tls) << c.url;
+    EXPECT_EQ(t.address.to_string(), c.address) << c.url;
+    EXPECT_EQ(t.host, c.host) << c.url;
+    EXPECT_EQ(t.name, c.name) << c.url;
+  }
+  EXPECT_FALSE(parse_url("http://127.0.0.1:8080/").tls);
+}
+
+// finish_chaos_config's one-line errors (exit 2 from main), each naming what is wrong.
+std::string config_error(const std::string& url, const std::string& mix, const std::string& cacert = {}) {
+  ChaosConfig cfg;
+  cfg.url = url;
+  cfg.mix = mix;
+  cfg.cacert = cacert;
+  try {
+    finish_chaos_config(cfg);
+  } catch (const ChaosError& e) {
+    return e.what();
+  }
+  return {};
+}
+
+TEST(ChaosConfigTls, HandshakeKindsNeedAnHttpsTarget) {
+  for (std::size_t i = 0; i < kKindCount; ++i) {
+    auto k = static_cast<Kind>(i);
+    std::string err = config_error("http://127.0.0.1:8080/", fmt::format("good=1,{}=1", name(k)));
+    if (tls_only(k)) {
+      EXPECT_EQ(err, fmt::format("--mix: {} needs an https:// target", name(k)));
+      EXPECT_EQ(config_error("https://127.0.0.1:8443/", fmt::format("{}=1", name(k))), "") << name(k);
+    } else {
+      EXPECT_EQ(err, "") << name(k);
+    }
+  }
+  // A kind named with weight 0 is not in the mix.
+  EXPECT_EQ(config_error("http://127.0.0.1:8080/", "good=1,tls-garbage=0"), "");
+  for (Kind k : {Kind::kTlsAbortHandshake, Kind::kTlsRstHandshake, Kind::kTlsSlowHandshake, Kind::kTlsGarbage,
+                 Kind::kPlainToTls})
+    EXPECT_TRUE(tls_only(k)) << name(k);
+}
+
+TEST(ChaosConfigTls, CacertTurnsVerificationOnAndABadOneIsOneLine) {
+  char tmpl[] = "/tmp/unbroken-chaos-unit-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  testing::CertMaker maker;
+  testing::TestCert ca = maker.make(dir, "ca", {"localhost"});
+  std::ofstream(dir + "/junk.pem") << "not a certificate\n";
+
+  ChaosConfig off;
+  off.url = "https://127.0.0.1:8443/";
+  finish_chaos_config(off);
+  ASSERT_TRUE(off.tls);
+  EXPECT_FALSE(off.tls->verifies()) << "no --cacert: no certificate checking";
+  ChaosConfig on = off;
+  on.cacert = ca.cert;
+  finish_chaos_config(on);
+  EXPECT_TRUE(on.tls->verifies());
+
+  EXPECT_EQ(config_error("https://127.0.0.1:8443/", "good=1", dir + "/missing.pem"),
+            fmt::format("--cacert {}/missing.pem: No such file or directory", dir));
+  EXPECT_EQ(config_error("https://127.0.0.1:8443/", "good=1", dir + "/junk.pem"),
+            fmt::format("--cacert {}/junk.pem: no PEM certificate in it", dir));
+  EXPECT_EQ(config_error("http://127.0.0.1:8080/", "good=1", ca.cert), "--cacert: only for an https:// target");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ChaosMix, WeightsByKindAndOneLineErrors) {

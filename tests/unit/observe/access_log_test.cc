@@ -8,6 +8,8 @@
 
 #include <cstdlib>
 #include <ctime>
+#include <optional>
+#include <vector>
 
 namespace unbroken::observe {
 namespace {
@@ -78,6 +80,47 @@ TEST(AccessLogJson, TimestampIsUtcUnderAnyTimeZone) {
   ::tzset();
   EXPECT_NE(line.find("\"ts\":\"2026-11-18T11:06:40.123Z\""), std::string::npos) << line;
   EXPECT_EQ(fmt::to_string(text).rfind("2026-11-18T12:06:40.000Z ", 0), 0U) << fmt::to_string(text);
+}
+
+// The text format's TLS and upstream_error parts, in its key=value style; client text is quoted.
+TEST(AccessLogText, TlsAndUpstreamError) {
+  struct Case {
+    std::optional<http::TlsRecord> tls;
+    std::string_view upstream_error;
+    std::vector<std::string_view> has, lacks;
+  };
+  const Case cases[] = {
+      {http::TlsRecord{"TLSv1.3", "TLS_AES_128_GCM_SHA256", "ex\"ample.test", {}, true, true},
+       {},
+       {R"( tls="TLSv1.3" cipher="TLS_AES_128_GCM_SHA256" resumed sni="ex\"ample.test" conn=)"},
+       {"tls_error", "upstream_error"}},
+      {http::TlsRecord{"TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256", {}, {}, false, true},
+       {},
+       {R"( tls="TLSv1.2" cipher="ECDHE-RSA-AES128-GCM-SHA256" conn=)"},
+       {"resumed", "sni=", "tls_error"}},
+      {http::TlsRecord{{}, {}, "example.test", "no shared cipher", false, false},
+       {},
+       {R"( sni="example.test" tls_error="no shared cipher" conn=)"},
+       {"tls=", "cipher="}},
+      {std::nullopt, "certificate verify failed", {R"( upstream_error="certificate verify failed")"}, {"tls", "sni"}},
+      {std::nullopt, {}, {}, {"tls", "sni", "upstream_error"}},
+  };
+  for (const Case& c : cases) {
+    http::RequestRecord r;
+    r.client = "127.0.0.1:1";
+    r.tls = c.tls;
+    if (!c.upstream_error.empty()) {
+      r.upstream.emplace();
+      r.upstream->upstream = "10.0.0.5:8443";
+      r.upstream->error = c.upstream_error;
+    }
+    fmt::memory_buffer text;
+    append_text(text, r);
+    std::string line = fmt::to_string(text);
+    for (std::string_view want : c.has) EXPECT_NE(line.find(want), std::string::npos) << want << " in " << line;
+    for (std::string_view not_want : c.lacks)
+      EXPECT_EQ(line.find(not_want), std::string::npos) << not_want << " in " << line;
+  }
 }
 
 }  // namespace

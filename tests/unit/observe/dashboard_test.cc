@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/record_schema.h"
+#include "http/stats.h"
 
 namespace unbroken::observe {
 namespace {
@@ -38,6 +39,16 @@ TEST(DashboardPage, KnowsTheSchemasNames) {
   EXPECT_EQ(page_list("OUTCOMES"), names(schema::kOutcomeNames, 1, schema::kOutcomeCount));
   EXPECT_EQ(page_list("PHASES"), names(schema::kPhaseNames, 0, schema::kPhaseCount));
   EXPECT_EQ(page_list("TIMERS"), names(schema::kTimerNames, 0, schema::kClientTimerCount));
+  EXPECT_EQ(page_list("PHASES").back(), "tls_handshake");
+  EXPECT_EQ(page_list("TIMERS").back(), "tls_handshake");
+}
+
+// The TLS panel's results are /metrics' and /dashboard/data's (http::TlsResult), in their order.
+TEST(DashboardPage, KnowsTheTlsHandshakeResults) {
+  std::vector<std::string> results;
+  for (std::size_t k = 0; k < http::kTlsResultCount; ++k)
+    results.emplace_back(http::name(static_cast<http::TlsResult>(k)));
+  EXPECT_EQ(page_list("TLS_RESULTS"), results);
 }
 
 }  // namespace
