@@ -5,6 +5,7 @@
 // TlsTransport's.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -29,6 +30,8 @@ struct TlsServerConfig {
   // Session ticket keys are made in memory and replaced this often; tickets of the previous key
   // still resume, so a ticket lives between one and two periods.
   std::chrono::seconds ticket_key_period{3600};
+  // When the ticket keys' periods start and end; empty: steady_clock. Tests inject their own.
+  std::function<std::chrono::steady_clock::time_point()> clock{};
 };
 
 // A failure to set up TLS, one line naming the file and the problem ("cert.pem: no such file",
@@ -38,12 +41,13 @@ struct TlsSetupError {
 };
 
 // Once per process: kernel TLS (SSL_sendfile) is usable, or a line saying why not ("the kernel
-// has no tls ULP", "OpenSSL was built without kTLS"), for the start-up log.
+// has no tls ULP", "OpenSSL was built without kTLS"), for the start-up log. `ulp_list` is the
+// kernel's list of TCP upper-layer protocols (a test gives another file). Turns nothing on.
 struct KtlsSupport {
   bool available = false;
   std::string reason;
 };
-KtlsSupport detect_ktls();
+KtlsSupport detect_ktls(const std::string& ulp_list = "/proc/sys/net/ipv4/tcp_available_ulp");
 
 class TlsServerContext {
  public:
@@ -60,14 +64,14 @@ class TlsServerContext {
   // certificates (open ones keep theirs), on failure the old ones stay and the error is returned.
   [[nodiscard]] bool reload(TlsSetupError& error);
 
-  struct State;  // in tls_context.cc: the SSL_CTXs of one load and the names that choose them
+  struct State;       // in tls_context.cc: the SSL_CTXs of one load
+  struct TicketKeys;  // in tls_tickets.h: the session ticket key ring
 
  private:
   TlsServerContext() = default;
   TlsServerConfig config_;
   std::mutex mu_;  // guards current_ against reload
   std::shared_ptr<State> current_;
-  struct TicketKeys;
   std::shared_ptr<TicketKeys> tickets_;  // outlives reloads: tickets resume across them
 };
 
@@ -83,7 +87,11 @@ class TlsClientContext {
   TlsClientContext& operator=(const TlsClientContext&) = delete;
   // Any thread. A client-side SSL that sends `host` as SNI (unless it is an IP address) and
   // verifies the server's certificate for it.
+  // nullptr when OpenSSL is out of memory.
   [[nodiscard]] SSL* new_ssl(std::string_view host);
+  // After a failed handshake: why the server's certificate was refused ("certificate has
+  // expired", "hostname mismatch"), OpenSSL's static text; empty when it was not (or not checked).
+  [[nodiscard]] static std::string_view verify_failure(SSL* ssl);
 
  private:
   TlsClientContext() = default;

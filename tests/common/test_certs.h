@@ -47,7 +47,7 @@ class CertMaker {
     X509* issuer_cert = x;
     EVP_PKEY* issuer_key = key;
     if (issuer) {
-      for (std::size_t i = 0; i < certs_.size(); ++i)
+      for (std::size_t i = 0; i < paths_.size(); ++i)  // paths_ lacks x, made just now
         if (paths_[i] == issuer->cert) {
           issuer_cert = certs_[i];
           issuer_key = keys_[i];
