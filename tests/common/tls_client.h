@@ -12,7 +12,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <mutex>
 #include <string>
+#include <utility>
 
 namespace unbroken::testing {
 
@@ -36,14 +41,7 @@ class TlsClient {
     a.sin_port = htons(port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return;
-    ctx_ = SSL_CTX_new(TLS_client_method());
-    if (o.max_version) SSL_CTX_set_max_proto_version(ctx_, o.max_version);
-    SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_CLIENT);
-    if (!o.ca_file.empty()) {
-      SSL_CTX_load_verify_locations(ctx_, o.ca_file.c_str(), nullptr);
-      SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
-    }
-    ssl_ = SSL_new(ctx_);
+    ssl_ = SSL_new(context(o));
     if (!o.sni.empty()) SSL_set_tlsext_host_name(ssl_, o.sni.c_str());
     if (o.resume) SSL_set_session(ssl_, o.resume);
     SSL_set_fd(ssl_, fd_);
@@ -53,7 +51,6 @@ class TlsClient {
   }
   ~TlsClient() {
     if (ssl_) SSL_free(ssl_);
-    if (ctx_) SSL_CTX_free(ctx_);
     if (fd_ >= 0) ::close(fd_);
   }
   TlsClient(const TlsClient&) = delete;
@@ -106,8 +103,31 @@ class TlsClient {
   }
 
  private:
+  // One context per set of options (the CA file by its contents: tests make new files under old
+  // names), for the process: OpenSSL's client resumes a session only with the context that made it.
+  static SSL_CTX* context(const TlsClientOptions& o) {
+    static std::mutex mu;
+    static std::map<std::pair<std::string, int>, SSL_CTX*> made;
+    std::string ca;
+    if (!o.ca_file.empty()) {
+      std::ifstream in(o.ca_file, std::ios::binary);
+      ca.assign(std::istreambuf_iterator<char>(in), {});
+      ca += o.ca_file;
+    }
+    std::lock_guard lock(mu);
+    SSL_CTX*& ctx = made[{ca, o.max_version}];
+    if (ctx) return ctx;
+    ctx = SSL_CTX_new(TLS_client_method());
+    if (o.max_version) SSL_CTX_set_max_proto_version(ctx, o.max_version);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT);
+    if (!o.ca_file.empty()) {
+      SSL_CTX_load_verify_locations(ctx, o.ca_file.c_str(), nullptr);
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    }
+    return ctx;
+  }
+
   int fd_ = -1;
-  SSL_CTX* ctx_ = nullptr;
   SSL* ssl_ = nullptr;
   bool connected_ = false;
   std::string error_;
