@@ -210,6 +210,8 @@ void TlsTransport::decrypt() {
   // Reading may have written (a KeyUpdate's answer, an alert): it goes now.
   if ((tcp_->queued_bytes() > 0 || write_error_) && !send_cipher()) return;
   if (in_.empty() && in_.has_storage()) loop_.give_buffer(in_.take_storage());
+  // Read to the end (what is left is at most part of a record, which the FIN cuts): its FIN now.
+  if (peer_close_pending_ && reading_ && in_.size() < max) peer_done = true;
   if (peer_done && !peer_close_reported_) {
     peer_close_reported_ = true;
     handler_->on_peer_closed();
@@ -218,6 +220,14 @@ void TlsTransport::decrypt() {
 
 void TlsTransport::on_peer_closed() {
   if (closed_ || peer_close_reported_) return;
+  // A client of a server (the proxy's upstream connection) reads what came before the FIN first:
+  // ciphertext still waiting while its reading is paused is delivered before the FIN, which
+  // decrypt() reports once reading resumes and has gone through it.
+  if (role_ == Role::kClient && !reading_ && !session_.handshaking &&
+      (!tcp_->input().empty() || SSL_has_pending(ssl_) == 1)) {
+    peer_close_pending_ = true;
+    return;
+  }
   peer_close_reported_ = true;
   handler_->on_peer_closed();
 }

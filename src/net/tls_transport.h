@@ -126,6 +126,7 @@ class TlsTransport final : public Transport, public TransportHandler {
   std::optional<Errno> write_error_;  // a send from inside OpenSSL's write failed: told at the next step
   bool fin_pending_ = false;          // close_notify is queued: the FIN follows once it reached the kernel
   bool peer_close_reported_ = false;
+  bool peer_close_pending_ = false;  // a client's FIN, held until the input before it is decrypted
   bool closed_ = false;
 };
 
