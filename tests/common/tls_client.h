@@ -3,9 +3,11 @@
 // test cannot hang. Certificates are checked against `ca_file` when given, not at all otherwise.
 
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -89,8 +91,15 @@ class TlsClient {
     }
     return out;
   }
-  // Sends RST: SO_LINGER 0, then close.
+  // Sends RST: SO_LINGER 0, then close. First waits (2 s at most) until the server's kernel has
+  // acknowledged everything written: an RST discards what is still unsent, and the kernel may hold
+  // a small segment back for a moment (autocorking) while an earlier one is still on its way.
   void reset() {
+    for (int i = 0; i < 2000; ++i) {
+      int unacked = 0;
+      if (::ioctl(fd_, SIOCOUTQ, &unacked) != 0 || unacked == 0) break;
+      ::usleep(1000);  // no event says "acknowledged": the kernel's count is polled
+    }
     linger l{1, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
     ::close(fd_);
