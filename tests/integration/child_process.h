@@ -73,7 +73,7 @@ class Child {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
   // Waits (inotify) until the output contains `marker` (`times` times); returns the output.
-  std::string wait_output(const std::string& marker, std::chrono::milliseconds within = 15s, std::size_t times = 1) {
+  std::string wait_output(const std::string& marker, std::chrono::milliseconds within = 30s, std::size_t times = 1) {
     int ino = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     ::inotify_add_watch(ino, out_.c_str(), IN_MODIFY);
     auto deadline = std::chrono::steady_clock::now() + within;

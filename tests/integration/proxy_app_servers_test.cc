@@ -97,7 +97,7 @@ class ProxyAppServersTest : public ::testing::Test {
                                  std::to_string(workers), "--worker-class", "sync", "--preload", "--access-logfile",
                                  "-", "--timeout", "30", "flask_app:app"},
         dir_ + "/" + name + ".out");
-    std::string out = c->wait_output("Booting worker with pid", 15s, static_cast<std::size_t>(workers));
+    std::string out = c->wait_output("Booting worker with pid", 30s, static_cast<std::size_t>(workers));
     port = port_after(out, "Listening at: http://127.0.0.1:");
     EXPECT_NE(port, 0) << out;
     return c;
