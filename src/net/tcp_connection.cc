@@ -19,7 +19,7 @@ struct TcpConnection::ConnectState {
 };
 
 TcpConnection::TcpConnection(EventLoop& loop, UniqueFd fd, std::string peer, std::size_t max_buffered)
-    : loop_(loop), fd_(std::move(fd)), peer_(std::move(peer)), max_buffered_(max_buffered), in_(0), out_bytes_(0) {}
+    : loop_(loop), fd_(std::move(fd)), peer_(std::move(peer)), max_buffered_(max_buffered), in_(0), out_(loop) {}
 
 TcpConnection::~TcpConnection() {
   close(false);
@@ -67,12 +67,12 @@ void TcpConnection::on_connect_events(std::uint32_t events) {
   update_interest();
   handler_->on_connected();
   if (!fd_) return;
-  if (out_head_ < out_.size() && !flush_and_report()) return;
+  if (!out_.empty() && !flush_and_report()) return;
   shutdown_if_drained();
 }
 
 void TcpConnection::shutdown_if_drained() {
-  if (!connect_ || !connect_->shutdown_when_drained || out_head_ < out_.size() || !fd_) return;
+  if (!connect_ || !connect_->shutdown_when_drained || !out_.empty() || !fd_) return;
   connect_->shutdown_when_drained = false;
   shutdown_write();
 }
@@ -87,19 +87,11 @@ void TcpConnection::fail_connect(SocketError e) {
 }
 
 void TcpConnection::queue(std::string_view bytes) {
-  if (bytes.empty()) return;
-  queued_ += bytes.size();
-  if (!out_bytes_.has_storage()) out_bytes_.adopt_storage(loop_.take_buffer());
-  out_bytes_.append(bytes);
-  if (out_head_ < out_.size() && !out_.back().file) {
-    out_.back().remaining += bytes.size();
-  } else {
-    out_.push_back(Segment{UniqueFd{}, 0, bytes.size()});
-  }
+  out_.append(bytes);
 }
 
 Result<std::size_t> TcpConnection::write_through(std::string_view bytes) {
-  if (connecting_ || out_head_ < out_.size() || !fd_) {
+  if (connecting_ || !out_.empty() || !fd_) {
     queue(bytes);
     return std::size_t{0};
   }
@@ -123,55 +115,31 @@ Result<std::size_t> TcpConnection::write_through(std::string_view bytes) {
 }
 
 void TcpConnection::queue_file(UniqueFd file, std::uint64_t offset, std::uint64_t length) {
-  if (length == 0) return;
-  queued_ += length;
-  out_.push_back(Segment{std::move(file), offset, length});
+  out_.append_file(std::move(file), offset, length);
 }
 
 void TcpConnection::discard_output_after(std::size_t keep) {
-  if (keep >= queued_) return;
-  queued_ = keep;
-  std::size_t bytes_kept = 0;
-  std::size_t i = out_head_;
-  for (; i < out_.size() && keep > 0; ++i) {
-    Segment& s = out_[i];
-    s.remaining = std::min<std::uint64_t>(s.remaining, keep);
-    keep -= static_cast<std::size_t>(s.remaining);
-    if (!s.file) bytes_kept += static_cast<std::size_t>(s.remaining);
-  }
-  out_.erase(out_.begin() + static_cast<std::ptrdiff_t>(i), out_.end());
-  if (out_head_ == out_.size()) {
-    release_output_storage();
-  } else {
-    out_bytes_.truncate(bytes_kept);
-  }
-  bool want = out_head_ < out_.size();
+  out_.discard_after(keep);
+  bool want = !out_.empty();
   if (want != want_write_) {
     want_write_ = want;
     update_interest();
   }
 }
 
-void TcpConnection::release_output_storage() {
-  out_.clear();
-  out_head_ = 0;
-  if (out_bytes_.has_storage()) loop_.give_buffer(out_bytes_.take_storage());
-}
-
 Result<std::size_t> TcpConnection::flush() {
   if (connecting_) return std::size_t{0};  // held until connected
   std::size_t total = 0;
-  while (out_head_ < out_.size() && fd_) {
-    Segment& s = out_[out_head_];
+  while (!out_.empty() && fd_) {
+    OutputQueue::Segment& s = out_.front();
     std::size_t attempted = static_cast<std::size_t>(std::min<std::uint64_t>(s.remaining, 1u << 20));
     Result<std::size_t> r = std::size_t{0};
     if (s.file) {
       r = send_file(fd_.get(), s.file.get(), s.offset, attempted);
     } else {
       // A file that follows its head goes out in the same packet (MSG_MORE).
-      bool file_follows = out_head_ + 1 < out_.size();
-      iovec iov{const_cast<char*>(out_bytes_.readable().data()), attempted};
-      r = send_iov(fd_.get(), &iov, 1, file_follows);
+      iovec iov{const_cast<char*>(out_.front_bytes().data()), attempted};
+      r = send_iov(fd_.get(), &iov, 1, out_.more_after_front());
     }
     if (!r) {
       if (r.error().would_block()) break;
@@ -180,26 +148,10 @@ Result<std::size_t> TcpConnection::flush() {
     std::size_t sent = *r;
     total += sent;
     written_ += sent;
-    queued_ -= sent;
-    s.remaining -= sent;
-    if (s.file) {
-      s.offset += sent;
-    } else {
-      out_bytes_.consume(sent);
-    }
-    if (s.remaining == 0) {
-      s.file.reset();
-      ++out_head_;
-    }
+    out_.consume(sent);
     if (sent < attempted) break;  // the socket buffer is full
   }
-  if (out_head_ == out_.size()) {
-    release_output_storage();
-  } else if (out_head_ > 64 && out_head_ * 2 > out_.size()) {
-    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
-    out_head_ = 0;
-  }
-  bool want = out_head_ < out_.size();
+  bool want = !out_.empty();
   if (want != want_write_) {
     want_write_ = want;
     update_interest();
@@ -235,7 +187,7 @@ void TcpConnection::set_reading(bool on) {
 
 void TcpConnection::shutdown_write() {
   if (!fd_) return;
-  if (connecting_ || (connect_ && out_head_ < out_.size())) {
+  if (connecting_ || (connect_ && !out_.empty())) {
     connect_->shutdown_when_drained = true;
     return;
   }
@@ -252,8 +204,7 @@ void TcpConnection::close(bool abortive) {
     fd_.reset();
   }
   // Also without a descriptor: a connect that failed at once may hold output queued meanwhile.
-  release_output_storage();
-  queued_ = 0;
+  out_.release();
 }
 
 std::optional<TcpDelivery> TcpConnection::delivery() const {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "net/event_loop.h"
+#include "net/output_queue.h"
 #include "net/transport.h"
 
 namespace unbroken::net {
@@ -43,7 +44,7 @@ class TcpConnection final : public Transport, public IoHandler {
   [[nodiscard]] Result<std::size_t> write_through(std::string_view bytes);
   void queue_file(UniqueFd file, std::uint64_t offset, std::uint64_t length) override;
   Result<std::size_t> flush() override;
-  [[nodiscard]] std::size_t queued_bytes() const override { return queued_; }
+  [[nodiscard]] std::size_t queued_bytes() const override { return out_.size(); }
   void discard_output_after(std::size_t keep) override;
   void set_reading(bool on) override;
   void shutdown_write() override;
@@ -54,13 +55,6 @@ class TcpConnection final : public Transport, public IoHandler {
   void on_events(std::uint32_t events) override;
 
  private:
-  // Output in order: a bytes segment is the next `remaining` bytes at the front of out_bytes_, a
-  // file segment is sent with sendfile. Adjacent byte writes share one segment (and one send).
-  struct Segment {
-    UniqueFd file;
-    std::uint64_t offset = 0;  // into file
-    std::uint64_t remaining = 0;
-  };
   struct ConnectState;
   void on_connect_events(std::uint32_t events);
   void on_connect_timer();
@@ -69,7 +63,6 @@ class TcpConnection final : public Transport, public IoHandler {
   void shutdown_if_drained();
   // Sends what it can and tells the handler; false once the handler heard an error or closed.
   bool flush_and_report();
-  void release_output_storage();
   void update_interest();
   void read_available();
   void read_loop();
@@ -80,12 +73,7 @@ class TcpConnection final : public Transport, public IoHandler {
   std::size_t max_buffered_;
   TransportHandler* handler_ = nullptr;
   Buffer in_;
-  // Segments [out_head_, end) of out_ are pending; the vector keeps its capacity, so steady
-  // request/response traffic does not allocate (a deque would, at every node boundary).
-  std::vector<Segment> out_;
-  std::size_t out_head_ = 0;
-  Buffer out_bytes_;  // storage borrowed from the loop while output is pending
-  std::size_t queued_ = 0;
+  OutputQueue out_;            // bytes segments go with send, file segments with sendfile
   std::uint64_t written_ = 0;  // bytes the kernel took, since the connection began
   bool fin_sent_ = false;
   bool reading_ = true;

@@ -60,7 +60,7 @@ std::string_view take_reason() {
 }  // namespace
 
 TlsTransport::TlsTransport(EventLoop& loop, std::unique_ptr<TcpConnection> tcp, SSL* ssl, Role role)
-    : loop_(loop), tcp_(std::move(tcp)), ssl_(ssl), role_(role), in_(0), out_bytes_(0), resume_timer_([this] {
+    : loop_(loop), tcp_(std::move(tcp)), ssl_(ssl), role_(role), in_(0), out_(loop), resume_timer_([this] {
         decrypt();
       }) {
   BIO* bio = BIO_new(bio_method());
@@ -78,7 +78,7 @@ TlsTransport::TlsTransport(EventLoop& loop, std::unique_ptr<TcpConnection> tcp, 
 TlsTransport::~TlsTransport() {
   loop_.timers().cancel(resume_timer_);
   tcp_.reset();
-  release_output_storage();
+  out_.release();
   if (in_.has_storage()) loop_.give_buffer(in_.take_storage());
   SSL_free(ssl_);
 }
@@ -166,7 +166,7 @@ void TlsTransport::on_handshake_done() {
     handler_->on_connected();
   }
   // Output the handler queued while the handshake ran (a client's request) goes now.
-  if (!closed_ && out_head_ < out_.size()) report(flush());
+  if (!closed_ && !out_.empty()) report(flush());
 }
 
 void TlsTransport::fail(SocketError e, std::string_view reason) {
@@ -250,27 +250,17 @@ void TlsTransport::set_reading(bool on) {
 
 void TlsTransport::queue(std::string_view bytes) {
   if (passthrough()) return tcp_->queue(bytes);
-  if (bytes.empty()) return;
-  queued_ += bytes.size();
-  if (!out_bytes_.has_storage()) out_bytes_.adopt_storage(loop_.take_buffer());
-  out_bytes_.append(bytes);
-  if (out_head_ < out_.size() && !out_.back().file) {
-    out_.back().remaining += bytes.size();
-  } else {
-    out_.push_back(Segment{UniqueFd{}, 0, bytes.size()});
-  }
+  out_.append(bytes);
 }
 
 void TlsTransport::queue_file(UniqueFd file, std::uint64_t offset, std::uint64_t length) {
   if (passthrough()) return tcp_->queue_file(std::move(file), offset, length);
-  if (length == 0) return;
-  queued_ += length;
-  out_.push_back(Segment{std::move(file), offset, length});
+  out_.append_file(std::move(file), offset, length);
 }
 
 std::size_t TlsTransport::queued_bytes() const {
   if (passthrough()) return tcp_->queued_bytes();
-  return queued_ + static_cast<std::size_t>(plain_encrypted_ - plain_written_);
+  return out_.size() + static_cast<std::size_t>(plain_encrypted_ - plain_written_);
 }
 
 void TlsTransport::discard_output_after(std::size_t keep) {
@@ -278,23 +268,7 @@ void TlsTransport::discard_output_after(std::size_t keep) {
   // Encrypted records cannot be taken back (the next one's sequence number would not match), so
   // only plaintext still waiting to be encrypted is dropped.
   std::size_t encrypted = static_cast<std::size_t>(plain_encrypted_ - plain_written_);
-  keep = keep > encrypted ? keep - encrypted : 0;
-  if (keep >= queued_) return;
-  queued_ = keep;
-  std::size_t bytes_kept = 0;
-  std::size_t i = out_head_;
-  for (; i < out_.size() && keep > 0; ++i) {
-    Segment& s = out_[i];
-    s.remaining = std::min<std::uint64_t>(s.remaining, keep);
-    keep -= static_cast<std::size_t>(s.remaining);
-    if (!s.file) bytes_kept += static_cast<std::size_t>(s.remaining);
-  }
-  out_.erase(out_.begin() + static_cast<std::ptrdiff_t>(i), out_.end());
-  if (out_head_ == out_.size()) {
-    release_output_storage();
-  } else {
-    out_bytes_.truncate(bytes_kept);
-  }
+  out_.discard_after(keep > encrypted ? keep - encrypted : 0);
 }
 
 Result<std::size_t> TlsTransport::flush() {
@@ -314,32 +288,20 @@ Result<void> TlsTransport::encrypt() {
       cipher_written_ += *r;
       if (tcp_->queued_bytes() > 0) break;
     }
-    if (out_head_ == out_.size()) break;
-    Segment& s = out_[out_head_];
+    if (out_.empty()) break;
+    OutputQueue::Segment& s = out_.front();
     std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(s.remaining, kRecordPlain));
     if (s.file) {
       auto r = encrypt_file(s);
       if (!r) return r.error();
       n = *r;
-    } else {
-      if (!encrypt_one(out_bytes_.readable().substr(0, n))) return Errno{EPROTO};
-      out_bytes_.consume(n);
+    } else if (!encrypt_one(out_.front_bytes().substr(0, n))) {
+      return Errno{EPROTO};
     }
     if (write_error_) return *std::exchange(write_error_, std::nullopt);
-    s.remaining -= n;
-    queued_ -= n;
-    if (s.remaining == 0) {
-      s.file.reset();
-      ++out_head_;
-    }
+    out_.consume(n);
   }
-  if (out_head_ == out_.size()) {
-    release_output_storage();
-    if (shutdown_pending_) send_close_notify();
-  } else if (out_head_ > 64 && out_head_ * 2 > out_.size()) {
-    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
-    out_head_ = 0;
-  }
+  if (out_.empty() && shutdown_pending_) send_close_notify();
   if (fin_pending_ && tcp_->queued_bytes() == 0) {
     fin_pending_ = false;
     tcp_->shutdown_write();
@@ -347,7 +309,7 @@ Result<void> TlsTransport::encrypt() {
   return {};
 }
 
-Result<std::size_t> TlsTransport::encrypt_file(Segment& s) {
+Result<std::size_t> TlsTransport::encrypt_file(OutputQueue::Segment& s) {
   // Read ahead a few records at once (fewer preads); what the kernel has no room for is dropped and
   // read again later, which happens only while the client is slower than the disk.
   thread_local char chunk[kFileChunk];
@@ -362,7 +324,6 @@ Result<std::size_t> TlsTransport::encrypt_file(Segment& s) {
     done += n;
     if (write_error_ || tcp_->queued_bytes() > 0) break;  // the kernel is full: the rest waits
   }
-  s.offset += done;
   return done;
 }
 
@@ -425,7 +386,7 @@ void TlsTransport::on_written(std::size_t n) {
 void TlsTransport::shutdown_write() {
   if (passthrough() || session_.handshaking || session_.failed) return tcp_->shutdown_write();
   if (closed_ || close_notify_sent_) return;
-  if (out_head_ < out_.size()) {
+  if (!out_.empty()) {
     shutdown_pending_ = true;  // after the queued output, from encrypt()
     return;
   }
@@ -455,14 +416,7 @@ void TlsTransport::close(bool abortive) {
   closed_ = true;
   loop_.timers().cancel(resume_timer_);
   tcp_->close(abortive);
-  release_output_storage();
-  queued_ = 0;
-}
-
-void TlsTransport::release_output_storage() {
-  out_.clear();
-  out_head_ = 0;
-  if (out_bytes_.has_storage()) loop_.give_buffer(out_bytes_.take_storage());
+  out_.release();
 }
 
 std::optional<TcpDelivery> TlsTransport::delivery() const {

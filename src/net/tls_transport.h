@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "net/event_loop.h"
+#include "net/output_queue.h"
 #include "net/tcp_connection.h"
 #include "net/transport.h"
 
@@ -65,11 +66,6 @@ class TlsTransport final : public Transport, public TransportHandler {
   int bio_write(const char* data, int len);
 
  private:
-  struct Segment {
-    UniqueFd file;
-    std::uint64_t offset = 0;
-    std::uint64_t remaining = 0;
-  };
   // A record written: its ciphertext ends at `cipher_end` (bytes queued on the TCP connection since
   // it began), its plaintext at `plain_end`.
   struct Mark {
@@ -88,7 +84,7 @@ class TlsTransport final : public Transport, public TransportHandler {
   Result<void> encrypt();
   [[nodiscard]] bool encrypt_one(std::string_view plain);
   // Encrypts the next records of a file segment; the plaintext bytes done.
-  Result<std::size_t> encrypt_file(Segment& s);
+  Result<std::size_t> encrypt_file(OutputQueue::Segment& s);
   // Plaintext whose ciphertext reached the kernel since the last call (marks consumed).
   std::size_t take_written();
   // Sends the ciphertext queued on the TCP connection; false once that failed (the handler was told).
@@ -96,7 +92,6 @@ class TlsTransport final : public Transport, public TransportHandler {
   // A flush's outcome, told to the handler (from an event, never from a Transport call).
   void report(Result<std::size_t> r);
   void send_close_notify();
-  void release_output_storage();
 
   EventLoop& loop_;
   std::unique_ptr<TcpConnection> tcp_;
@@ -104,11 +99,8 @@ class TlsTransport final : public Transport, public TransportHandler {
   Role role_;
   TransportHandler* handler_ = nullptr;
   TlsSession session_;
-  Buffer in_;  // plaintext read, not yet consumed by the handler
-  std::vector<Segment> out_;
-  std::size_t out_head_ = 0;
-  Buffer out_bytes_;                   // the bytes segments' plaintext; storage borrowed from the loop while pending
-  std::size_t queued_ = 0;             // plaintext not yet encrypted
+  Buffer in_;                          // plaintext read, not yet consumed by the handler
+  OutputQueue out_;                    // plaintext not yet encrypted
   std::uint64_t cipher_queued_ = 0;    // ciphertext bytes handed to the TCP connection, ever
   std::uint64_t cipher_written_ = 0;   // of those, what reached the kernel
   std::uint64_t plain_encrypted_ = 0;  // plaintext bytes encrypted, ever
