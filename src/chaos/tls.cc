@@ -13,42 +13,13 @@
 #include <cstring>
 
 #include "chaos/chaos_config.h"
+#include "net/tls_bio.h"
 
 namespace unbroken::chaos {
 namespace {
 
-constexpr int kWouldBlock = -1;
-constexpr int kFailed = -2;
-
-TlsStream* owner(BIO* b) {
-  return static_cast<TlsStream*>(BIO_get_data(b));
-}
-
-// The BIO of every chaos TLS connection: recv() and send(MSG_NOSIGNAL) on the client's socket.
-BIO_METHOD* bio_method() {
-  static BIO_METHOD* method = [] {
-    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "unbroken-chaos");
-    BIO_meth_set_write(m, [](BIO* b, const char* data, int len) {
-      BIO_clear_retry_flags(b);
-      int n = owner(b)->bio_write(data, len);
-      if (n == kWouldBlock) BIO_set_retry_write(b);
-      return n < 0 ? -1 : n;
-    });
-    BIO_meth_set_read(m, [](BIO* b, char* out, int len) {
-      BIO_clear_retry_flags(b);
-      int n = owner(b)->bio_read(out, len);
-      if (n == kWouldBlock) BIO_set_retry_read(b);
-      return n < 0 ? -1 : n;
-    });
-    BIO_meth_set_ctrl(m, [](BIO*, int cmd, long, void*) -> long { return cmd == BIO_CTRL_FLUSH ? 1 : 0; });
-    BIO_meth_set_create(m, [](BIO* b) {
-      BIO_set_init(b, 1);
-      return 1;
-    });
-    return m;
-  }();
-  return method;
-}
+using net::kBioFailed;
+using net::kBioRetry;
 
 bool is_ip(const std::string& host) {
   unsigned char buf[sizeof(in6_addr)];
@@ -138,7 +109,7 @@ std::string TlsSetup::client_hello(const Target& t) const {
 }
 
 TlsStream::TlsStream(SSL* ssl, int fd) : ssl_(ssl), fd_(fd) {
-  BIO* bio = BIO_new(bio_method());
+  BIO* bio = BIO_new(net::bio_method_for<TlsStream>("unbroken-chaos"));
   BIO_set_data(bio, this);
   SSL_set_bio(ssl_, bio, bio);
 }
@@ -156,9 +127,9 @@ int TlsStream::bio_read(char* out, int len) {
     if (n == 0) eof_ = true;
     return static_cast<int>(n);
   }
-  if (errno == EAGAIN || errno == EWOULDBLOCK) return kWouldBlock;
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return kBioRetry;
   sys_errno_ = errno;
-  return kFailed;
+  return kBioFailed;
 }
 
 int TlsStream::bio_write(const char* data, int len) {
@@ -166,9 +137,9 @@ int TlsStream::bio_write(const char* data, int len) {
   do n = ::send(fd_, data, static_cast<std::size_t>(len), MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
   if (n >= 0) return static_cast<int>(n);
-  if (errno == EAGAIN || errno == EWOULDBLOCK) return kWouldBlock;
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return kBioRetry;
   sys_errno_ = errno;
-  return kFailed;
+  return kBioFailed;
 }
 
 int TlsStream::classify(int r) {

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <utility>
 
+#include "net/tls_bio.h"
+
 namespace unbroken::net {
 namespace {
 
@@ -18,32 +20,6 @@ constexpr std::size_t kFileChunk = 4 * kRecordPlain;
 constexpr std::size_t kReadChunk = 16 * 1024;
 // Records whose delivery is not yet known beyond which the kernel is asked (SIOCOUTQ) to trim them.
 constexpr std::size_t kMaxMarks = 1024;
-
-TlsTransport* owner(BIO* b) {
-  return static_cast<TlsTransport*>(BIO_get_data(b));
-}
-
-// The BIO under every TLS connection: reads come from the TCP connection's input, writes are
-// queued on it. Made once for the process; OpenSSL's own socket BIO is never used.
-BIO_METHOD* bio_method() {
-  static BIO_METHOD* method = [] {
-    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "unbroken-tcp");
-    BIO_meth_set_write(m, [](BIO* b, const char* data, int len) { return owner(b)->bio_write(data, len); });
-    BIO_meth_set_read(m, [](BIO* b, char* out, int len) {
-      BIO_clear_retry_flags(b);
-      int n = owner(b)->bio_read(out, len);
-      if (n < 0) BIO_set_retry_read(b);
-      return n;
-    });
-    BIO_meth_set_ctrl(m, [](BIO*, int cmd, long, void*) -> long { return cmd == BIO_CTRL_FLUSH ? 1 : 0; });
-    BIO_meth_set_create(m, [](BIO* b) {
-      BIO_set_init(b, 1);
-      return 1;
-    });
-    return m;
-  }();
-  return method;
-}
 
 // OpenSSL's reason for the error at the front of this thread's queue, which is then cleared. An
 // alert the peer sent is named without OpenSSL's "tlsv1 alert " prefix: "unknown ca".
@@ -63,7 +39,8 @@ TlsTransport::TlsTransport(EventLoop& loop, std::unique_ptr<TcpConnection> tcp, 
     : loop_(loop), tcp_(std::move(tcp)), ssl_(ssl), role_(role), in_(0), out_(loop), resume_timer_([this] {
         decrypt();
       }) {
-  BIO* bio = BIO_new(bio_method());
+  // The BIO reads the TCP connection's input and queues on its output: OpenSSL never touches the socket.
+  BIO* bio = BIO_new(bio_method_for<TlsTransport>("unbroken-tcp"));
   BIO_set_data(bio, this);
   SSL_set_bio(ssl_, bio, bio);
   if (role_ == Role::kServer) {
@@ -89,7 +66,7 @@ bool TlsTransport::passthrough() const {
 
 int TlsTransport::bio_read(char* out, int len) {
   Buffer& in = tcp_->input();
-  if (in.empty()) return -1;  // a FIN is the TCP connection's to report, not an EOF here
+  if (in.empty()) return kBioRetry;  // a FIN is the TCP connection's to report, not an EOF here
   std::size_t n = std::min(in.size(), static_cast<std::size_t>(len));
   std::memcpy(out, in.readable().data(), n);
   in.consume(n);

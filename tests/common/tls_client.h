@@ -31,6 +31,24 @@ struct TlsClientOptions {
   std::chrono::milliseconds timeout{5000};
 };
 
+// A real ClientHello, OpenSSL's (SNI `sni` unless empty), made in memory so that a raw socket can
+// send it and then misbehave.
+inline std::string client_hello(const std::string& sni) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = SSL_new(ctx);
+  BIO* rbio = BIO_new(BIO_s_mem());
+  BIO* wbio = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl, rbio, wbio);
+  if (!sni.empty()) SSL_set_tlsext_host_name(ssl, sni.c_str());
+  [[maybe_unused]] int r = SSL_connect(ssl);  // wants to read the ServerHello: the ClientHello is out
+  char* data = nullptr;
+  long n = BIO_get_mem_data(wbio, &data);
+  std::string out(data, static_cast<std::size_t>(n));
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  return out;
+}
+
 class TlsClient {
  public:
   TlsClient(std::uint16_t port, const TlsClientOptions& o = {}) {

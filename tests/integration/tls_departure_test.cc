@@ -13,24 +13,6 @@
 namespace unbroken::testing {
 namespace {
 
-// A real ClientHello (OpenSSL's, for SNI localhost), made in memory so that a raw socket can send
-// it and then misbehave.
-std::string client_hello() {
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  SSL* ssl = SSL_new(ctx);
-  BIO* rbio = BIO_new(BIO_s_mem());
-  BIO* wbio = BIO_new(BIO_s_mem());
-  SSL_set_bio(ssl, rbio, wbio);
-  SSL_set_tlsext_host_name(ssl, "localhost");
-  [[maybe_unused]] int r = SSL_connect(ssl);  // wants to read the ServerHello
-  char* data = nullptr;
-  long n = BIO_get_mem_data(wbio, &data);
-  std::string out(data, static_cast<std::size_t>(n));
-  SSL_free(ssl);
-  SSL_CTX_free(ctx);
-  return out;
-}
-
 class TlsDeparture : public SharedServerTest {
  protected:
   static void SetUpTestSuite() {
@@ -108,7 +90,7 @@ class TlsDeparture : public SharedServerTest {
 
 TEST_F(TlsDeparture, ClientHelloThenFinIsClientClosed) {
   UniqueFd fd = connect_to(port());
-  send_all(fd.get(), client_hello());
+  send_all(fd.get(), client_hello("localhost"));
   ::shutdown(fd.get(), SHUT_WR);
   read_until_close(fd.get());  // the ServerHello and what follows, so that our close is a FIN, not a RST
   expect_handshake_record("client_closed", "");
@@ -116,14 +98,14 @@ TEST_F(TlsDeparture, ClientHelloThenFinIsClientClosed) {
 
 TEST_F(TlsDeparture, ClientHelloThenRstIsClientReset) {
   UniqueFd fd = connect_to(port());
-  send_all(fd.get(), client_hello());
+  send_all(fd.get(), client_hello("localhost"));
   reset(fd);
   expect_handshake_record("client_reset", "");
 }
 
 TEST_F(TlsDeparture, StallMidClientHelloIsCutByTheHandshakeTimer) {
   UniqueFd fd = connect_to(port());
-  send_all(fd.get(), client_hello().substr(0, 20));
+  send_all(fd.get(), client_hello("localhost").substr(0, 20));
   auto r = expect_handshake_record("timeout", "");
   ASSERT_TRUE(r);
   EXPECT_EQ(field(*r, "timer"), "tls_handshake");

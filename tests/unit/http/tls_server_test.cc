@@ -86,6 +86,16 @@ class TlsServer : public ::testing::Test {
     seen_.push_back(std::move(s));
     cv_.notify_all();
   }
+  // A plain TCP connection to the TLS port, for clients that do not speak TLS (or not all of it).
+  [[nodiscard]] UniqueFd connect_tcp() const {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port_);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) fd.reset();
+    return fd;
+  }
   // Waits for the record count to reach n.
   std::vector<Seen> wait_records(std::size_t n, std::chrono::milliseconds within = 5s) {
     std::unique_lock lock(mu_);
@@ -162,15 +172,11 @@ TEST_F(TlsServer, ClientsResetMidResponseWithSigpipeAtItsDefaultAreRecordsAndThe
 }
 
 TEST_F(TlsServer, AStalledHandshakeIsCutByItsTimer) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port_);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::send(fd, "\x16\x03\x01", 3, MSG_NOSIGNAL), 3);  // the start of a ClientHello, then nothing
+  UniqueFd fd = connect_tcp();
+  ASSERT_TRUE(fd);
+  ASSERT_EQ(::send(fd.get(), "\x16\x03\x01", 3, MSG_NOSIGNAL), 3);  // the start of a ClientHello, then nothing
   auto seen = wait_records(1);
-  ::close(fd);
+  fd.reset();
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].outcome, Outcome::kTimeout);
   EXPECT_EQ(seen[0].phase, Phase::kTlsHandshake);
@@ -179,18 +185,14 @@ TEST_F(TlsServer, AStalledHandshakeIsCutByItsTimer) {
 }
 
 TEST_F(TlsServer, PlainHttpOnTheTlsPortGetsAPlain400) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port_);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  UniqueFd fd = connect_tcp();
+  ASSERT_TRUE(fd);
   std::string req = kGet;
-  ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  ASSERT_EQ(::send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
   std::string got;
   char buf[4096];
-  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) got.append(buf, static_cast<std::size_t>(n));
-  ::close(fd);
+  for (ssize_t n; (n = ::recv(fd.get(), buf, sizeof buf, 0)) > 0;) got.append(buf, static_cast<std::size_t>(n));
+  fd.reset();
   EXPECT_TRUE(got.starts_with("HTTP/1.1 400 Bad Request\r\n")) << got;
   EXPECT_NE(got.find("plain HTTP request was sent to HTTPS port"), std::string::npos) << got;
   auto seen = wait_records(1);

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "../../common/test_certs.h"
+#include "../../common/tls_client.h"
 #include "net/listener.h"
 #include "net/tls_context.h"
 
@@ -170,22 +171,6 @@ TEST_F(TlsTransportTest, WritesToAPeerThatIsGoneNeverRaiseSigpipe) {
   EXPECT_FALSE(r.ok());
 }
 
-// A ClientHello's bytes, as OpenSSL's client writes them (into a memory BIO).
-std::string client_hello() {
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  SSL* ssl = SSL_new(ctx);
-  BIO* in = BIO_new(BIO_s_mem());
-  BIO* out = BIO_new(BIO_s_mem());
-  SSL_set_bio(ssl, in, out);
-  SSL_connect(ssl);  // wants to read the ServerHello: the ClientHello is in `out`
-  char* p = nullptr;
-  long n = BIO_get_mem_data(out, &p);
-  std::string hello(p, static_cast<std::size_t>(n));
-  SSL_free(ssl);
-  SSL_CTX_free(ctx);
-  return hello;
-}
-
 TEST_F(TlsTransportTest, AServersHandshakeFlightToAClientThatLeftNeverRaisesSigpipe) {
   struct sigaction dfl {
   }, old{};
@@ -198,7 +183,7 @@ TEST_F(TlsTransportTest, AServersHandshakeFlightToAClientThatLeftNeverRaisesSigp
   server_ = std::make_unique<TlsTransport>(*loop_, std::move(tcp), server_ctx_->new_ssl(), TlsTransport::Role::kServer);
   server_->set_handler(&s_);
   // The ClientHello, and the client is gone before the server answers it: its flight is EPIPE.
-  std::string hello = client_hello();
+  std::string hello = testing::client_hello("localhost");
   ASSERT_EQ(::send(fds[1], hello.data(), hello.size(), MSG_NOSIGNAL), static_cast<ssize_t>(hello.size()));
   ::close(fds[1]);
   ASSERT_TRUE(run_until([&] { return s_.error.has_value() || s_.peer_closed; }));
