@@ -32,8 +32,8 @@ TlsResult handshake_result(Outcome o) {
     case Outcome::kClientClosed: return TlsResult::kClientClosed;
     case Outcome::kClientReset:
     case Outcome::kBrokenPipe: return TlsResult::kClientReset;
-    case Outcome::kTimeout:
-    case Outcome::kShutdown: return TlsResult::kTimeout;
+    case Outcome::kTimeout: return TlsResult::kTimeout;
+    case Outcome::kShutdown: return TlsResult::kShutdown;
     default: return TlsResult::kProtocolError;
   }
 }

@@ -35,11 +35,12 @@ inline constexpr std::array<double, 14> kDurationBuckets{0.001, 0.005, 0.01, 0.0
 
 // How a TLS handshake ended: unbroken_tls_handshakes_total{result}. A plain HTTP request on the
 // TLS port is a protocol_error (its record's tls_error says "http request").
-enum class TlsResult : std::uint8_t { kOk, kResumed, kClientClosed, kClientReset, kTimeout, kProtocolError };
-inline constexpr std::size_t kTlsResultCount = 6;
+// A handshake cut by a graceful shutdown's drain timer is `shutdown`, not a timeout of its own.
+enum class TlsResult : std::uint8_t { kOk, kResumed, kClientClosed, kClientReset, kTimeout, kProtocolError, kShutdown };
+inline constexpr std::size_t kTlsResultCount = 7;
 constexpr std::string_view name(TlsResult r) {
-  constexpr std::array<std::string_view, kTlsResultCount> n{"ok",           "resumed", "client_closed",
-                                                            "client_reset", "timeout", "protocol_error"};
+  constexpr std::array<std::string_view, kTlsResultCount> n{
+      "ok", "resumed", "client_closed", "client_reset", "timeout", "protocol_error", "shutdown"};
   return n[static_cast<std::size_t>(r)];
 }
 // Handshake durations (unbroken_tls_handshake_seconds), upper bounds in seconds.

@@ -165,6 +165,9 @@ void EventLoop::run() {
     run_posted();
     run_deferred();
   }
+  // Ready to run again (a test's loop runs in steps); a stop() that came before run() began still
+  // ends that run at once.
+  stop_.store(false);
 }
 
 }  // namespace unbroken::net

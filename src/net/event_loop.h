@@ -28,7 +28,7 @@ class EventLoop {
   static Result<std::unique_ptr<EventLoop>> create();
   ~EventLoop();
 
-  // Runs until stop(). Must be called from the thread that owns the loop.
+  // Runs until stop(), and may be run again after. Must be called from the thread that owns the loop.
   void run();
   // Thread-safe: makes run() return after the current turn.
   void stop();

@@ -110,7 +110,9 @@ void configure_server(SSL_CTX* ctx, std::chrono::seconds ticket_period) {
   SSL_CTX_set_cipher_list(ctx, kCiphers12);
   SSL_CTX_set1_groups_list(ctx, kGroups);
   // No SSL_MODE_RELEASE_BUFFERS: it frees and reallocates the record buffers between requests.
-  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // No partial writes either: a client that negotiates max_fragment_length would make SSL_write
+  // return after its first small record.
+  SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   // Stateless resumption only: tickets carry the session, the server keeps nothing per client.
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   // One TLS 1.3 ticket per handshake, not OpenSSL's two: fewer bytes, and a resumed connection
@@ -332,7 +334,7 @@ std::unique_ptr<TlsClientContext> TlsClientContext::create(const TlsClientConfig
   }
   SSL_CTX_set_min_proto_version(c->ctx_, TLS1_2_VERSION);
   SSL_CTX_set_options(c->ctx_, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-  SSL_CTX_set_mode(c->ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_mode(c->ctx_, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);  // whole writes (see the server's)
   SSL_CTX_set_verify(c->ctx_, SSL_VERIFY_PEER, nullptr);
   if (config.ca_file.empty()) {
     // An empty or absent system store is not an error here: every upstream then fails to verify,

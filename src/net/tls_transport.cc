@@ -89,7 +89,7 @@ int TlsTransport::bio_write(const char* data, int len) {
 // ---- reading
 
 void TlsTransport::on_connected() {
-  if (!handshake() || session_.handshaking) return;
+  (void)handshake();  // a client's: the ClientHello goes now
 }
 
 void TlsTransport::on_data(Buffer& in) {
@@ -113,14 +113,17 @@ bool TlsTransport::handshake() {
       tcp_->input().clear();
     }
     std::string_view reason = take_reason();
-    if (!send_cipher()) return false;  // the alert OpenSSL wrote, if any
+    // The alert OpenSSL wrote goes if the peer is still there; if it is not (garbage, then a
+    // reset), what it did wrong is still the record's reason.
+    write_error_.reset();
+    [[maybe_unused]] auto sent = tcp_->flush();
     fail(SocketError::kProtocol, reason);
     return false;
   }
   // A server's handshake ends with the client's Finished, and the client's first request often
-  // came with it: that is read (on_data's decrypt) before what the handshake wrote (the session
-  // tickets) is sent, so a client that resets at once leaves a record of its request, not of a
-  // handshake. A client's Finished must go before anything else.
+  // came with it: that is read (on_data's decrypt) before a failure to send what the handshake
+  // wrote (the session tickets) is told, so a client that resets at once leaves a record of its
+  // request, not of a handshake. A client's Finished must go before anything else.
   if (err == SSL_ERROR_NONE && role_ == Role::kServer) {
     on_handshake_done();
     return !closed_;
@@ -160,7 +163,13 @@ void TlsTransport::decrypt() {
   std::size_t max = tcp_->max_buffered();
   bool peer_done = false;
   while (reading_ && !closed_) {
-    if (in_.size() >= max) break;  // the handler has not taken what it has; set_reading resumes
+    if (in_.size() >= max) {
+      // The handler has not taken what it has: paused, as TcpConnection pauses itself, so that
+      // the handler's set_reading(true) resumes both.
+      reading_ = false;
+      tcp_->set_reading(false);
+      break;
+    }
     if (!in_.has_storage()) in_.adopt_storage(loop_.take_buffer());
     std::size_t room = std::min(kReadChunk, max - in_.size());
     char* p = in_.prepare(room, max);
@@ -185,7 +194,14 @@ void TlsTransport::decrypt() {
   }
   if (closed_) return;
   // Reading may have written (a KeyUpdate's answer, an alert): it goes now.
-  if ((tcp_->queued_bytes() > 0 || write_error_) && !send_cipher()) return;
+  if (write_error_ && !send_cipher()) return;
+  // Reading may have written (a KeyUpdate's answer, an alert), and our own records may wait in
+  // the TCP queue: the TCP connection reads before it writes, so a flush here that empties its
+  // queue turns its write interest off, and only this call can go on (on_written, then more).
+  if (tcp_->queued_bytes() > 0) {
+    report(flush());
+    if (closed_) return;
+  }
   if (in_.empty() && in_.has_storage()) loop_.give_buffer(in_.take_storage());
   // Read to the end (what is left is at most part of a record, which the FIN cuts): its FIN now.
   if (peer_close_pending_ && reading_ && in_.size() < max) peer_done = true;
@@ -306,8 +322,10 @@ Result<std::size_t> TlsTransport::encrypt_file(OutputQueue::Segment& s) {
 
 bool TlsTransport::encrypt_one(std::string_view plain) {
   ERR_clear_error();
-  // Our BIO takes every byte, so a write is done whole or the connection is broken.
-  if (SSL_write(ssl_, plain.data(), static_cast<int>(plain.size())) <= 0) {
+  // Our BIO takes every byte and partial writes are off (a client's max_fragment_length would
+  // otherwise end a write after its first small record), so a write is done whole or failed.
+  std::size_t written = 0;
+  if (SSL_write_ex(ssl_, plain.data(), plain.size(), &written) != 1 || written != plain.size()) {
     ERR_clear_error();
     return false;
   }

@@ -28,6 +28,7 @@ struct TlsClientOptions {
   std::string ca_file;            // empty: no verification
   SSL_SESSION* resume = nullptr;  // a session from an earlier connection's take_session()
   int max_version = 0;            // e.g. TLS1_2_VERSION; 0: OpenSSL's highest
+  std::uint8_t max_fragment = 0;  // TLSEXT_max_fragment_length_512 etc.: small records asked of the server
   std::chrono::milliseconds timeout{5000};
 };
 
@@ -64,6 +65,7 @@ class TlsClient {
     ssl_ = SSL_new(context(o));
     if (!o.sni.empty()) SSL_set_tlsext_host_name(ssl_, o.sni.c_str());
     if (o.resume) SSL_set_session(ssl_, o.resume);
+    if (o.max_fragment) SSL_set_tlsext_max_fragment_length(ssl_, o.max_fragment);
     SSL_set_fd(ssl_, fd_);
     connected_ = SSL_connect(ssl_) == 1;
     if (!connected_) error_ = ERR_reason_error_string(ERR_get_error()) ?: "handshake failed";

@@ -263,5 +263,23 @@ TEST_F(TlsServer, ARequestBodyAndAFileResponseCrossIntact) {
   EXPECT_GT(seen[1].bytes_out, 1u << 20);
 }
 
+// A client that asks for 512-byte records (max_fragment_length) gets every byte: a write that
+// ended after its first small record (partial writes) would drop the rest of each chunk unsent.
+TEST_F(TlsServer, SmallRecordsAskedByTheClientStillCarryTheWholeResponse) {
+  testing::TlsClientOptions small;
+  small.max_fragment = TLSEXT_max_fragment_length_512;
+  TlsClient c(port_, small);
+  ASSERT_TRUE(c.connected()) << c.error();
+  ASSERT_TRUE(c.write("GET /file HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  std::string r = c.read_until("\r\n\r\n");
+  std::size_t head_end = r.find("\r\n\r\n") + 4;
+  std::string file = r.substr(head_end) + c.read_at_least((1 << 20) - (r.size() - head_end));
+  EXPECT_EQ(file.size(), 1u << 20);
+  auto seen = wait_records(1);
+  ASSERT_EQ(seen.size(), 1u);
+  ASSERT_TRUE(seen[0].bytes_acked);
+  EXPECT_EQ(*seen[0].bytes_acked, seen[0].bytes_out);
+}
+
 }  // namespace
 }  // namespace unbroken::http

@@ -28,8 +28,12 @@ constexpr std::size_t kMaxBuffered = 64 * 1024;
 
 struct Side : TransportHandler {
   void on_data(Buffer& in) override {
-    data.append(in.readable());
-    in.consume(in.size());
+    if (hold) {
+      held = in.size();  // left for later: the transport's input fills to its cap
+    } else {
+      data.append(in.readable());
+      in.consume(in.size());
+    }
     changed();
   }
   void on_peer_closed() override {
@@ -49,6 +53,8 @@ struct Side : TransportHandler {
     secured = true;
     changed();
   }
+  bool hold = false;
+  std::size_t held = 0;
   std::string data;
   std::optional<SocketError> error;
   bool secured = false;
@@ -143,6 +149,46 @@ TEST_F(TlsTransportTest, OutputQueuedDuringTheHandshakeGoesOnceItIsDone) {
   server_->queue(std::string(100'000, 'p'));
   ASSERT_TRUE(server_->flush());
   ASSERT_TRUE(run_until([&] { return c_.data.size() == 100'000; }));
+}
+
+// The TCP connection reads before it writes: bytes from the client while our records wait in the
+// TCP queue must not leave the rest of the output stranded (the read's flush emptied the queue and
+// turned the write interest off, so no writable event would come again).
+TEST_F(TlsTransportTest, ClientBytesWhileOurOutputIsQueuedDoNotStallIt) {
+  connect(cert_.cert);
+  ASSERT_TRUE(run_until([&] { return c_.secured && s_.secured; }));
+  constexpr std::size_t kTotal = 2 << 20;
+  server_->queue(std::string(kTotal, 'p'));
+  auto first = server_->flush();
+  ASSERT_TRUE(first);
+  ASSERT_GT(server_->queued_bytes(), 0u);  // more than the kernel takes at once
+  std::size_t seen = 0;
+  auto answer = [&] {
+    if (c_.data.size() == seen) return c_.data.size() == kTotal;
+    seen = c_.data.size();
+    client_->queue("x");  // a byte back for every read
+    [[maybe_unused]] auto r = client_->flush();
+    return seen == kTotal;
+  };
+  ASSERT_TRUE(run_until(answer)) << "stalled at " << c_.data.size() << " of " << kTotal;
+  EXPECT_EQ(*first + s_.written, kTotal);  // the flush's count, then every on_written: all of it
+}
+
+// Input the handler leaves where it is fills the transport to its cap and pauses reading; the
+// handler's set_reading(true) after taking it must resume it (as it does on plain TCP).
+TEST_F(TlsTransportTest, InputLeftAtTheCapResumesWhenTheHandlerAsks) {
+  connect(cert_.cert);
+  ASSERT_TRUE(run_until([&] { return c_.secured && s_.secured; }));
+  s_.hold = true;
+  constexpr std::size_t kSend = 1 << 20;
+  client_->queue(std::string(kSend, 'q'));
+  ASSERT_TRUE(client_->flush());
+  ASSERT_TRUE(run_until([&] { return s_.held >= kMaxBuffered; }));
+  s_.hold = false;
+  s_.data.assign(server_->input().readable());
+  server_->input().clear();
+  server_->set_reading(true);
+  ASSERT_TRUE(run_until([&] { return s_.data.size() == kSend; })) << s_.data.size();
 }
 
 TEST_F(TlsTransportTest, AnUntrustedCertificateFailsTheClientsHandshakeWithTheReason) {
