@@ -73,6 +73,9 @@ class TlsDeparture : public SharedServerTest {
     EXPECT_EQ(r->at("status"), status);
     EXPECT_EQ(field(*r, "tls_error"), tls_error);
     EXPECT_EQ(field(*r, "tls_version"), "");
+    // Counted by how it ended: the handshake results are the outcomes' names.
+    std::string sample = "unbroken_tls_handshakes_total{result=\"" + outcome + "\"}";
+    EXPECT_GE(server_->metric(sample), metric_at_start(sample) + 1) << sample;
     return r;
   }
   // An OpenSSL s_client run with `flags` that must fail the handshake.
@@ -84,9 +87,6 @@ class TlsDeparture : public SharedServerTest {
 
   static inline TlsTestFiles* files_ = nullptr;
 };
-
-// TODO(tls-observe): each handshake case also asserts unbroken_tls_handshakes_total{result=...}
-// once /metrics exports it.
 
 TEST_F(TlsDeparture, ClientHelloThenFinIsClientClosed) {
   UniqueFd fd = connect_to(port());
