@@ -180,6 +180,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     RequestRecord rec;
     std::chrono::steady_clock::time_point at;
     LoopContext* ctx;
+    // The record outlives the connection: the one view into the connection's memory (the TLS
+    // session's SNI, which the SSL object owns) is kept here instead.
+    std::string sni;
   };
   std::unique_ptr<Departed> departed_;
 

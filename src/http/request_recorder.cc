@@ -82,7 +82,11 @@ bool RequestRecorder::end(const End& e, const ExchangePtr& ex, bool* cancelled) 
   // A handler still holding the exchange is still working for a client that left: the record
   // waits for it to let go, to say how long that was (wasted_ms).
   if (rec.cancelled && ex.use_count() > 1) {
-    ex->departed_ = std::make_unique<Exchange::Departed>(Exchange::Departed{rec, now, &ctx_});
+    ex->departed_ = std::make_unique<Exchange::Departed>(Exchange::Departed{rec, now, &ctx_, {}});
+    if (auto& tls = ex->departed_->rec.tls) {
+      ex->departed_->sni.assign(tls->sni);
+      tls->sni = ex->departed_->sni;
+    }
   } else if (ctx_.record) {
     ctx_.record(rec);
   }
