@@ -42,3 +42,12 @@ start_unbroken() {  # port extra-args... ; one loop pinned to CPU 0; $UNBROKEN_B
     2>>"$tmp/unbroken.err" &
   pids+=($!)
 }
+start_floor() {  # -> sets floor_port and floor_pid; bench/floor/floor.c built into build/bench, pinned to CPU 0
+  mkdir -p build/bench
+  [ build/bench/floor -nt bench/floor/floor.c ] || cc -O2 -Wall -o build/bench/floor bench/floor/floor.c
+  taskset -c 0 build/bench/floor 0 >"$tmp/floor.port" &
+  floor_pid=$!
+  pids+=($floor_pid)
+  for _ in $(seq 100); do [ -s "$tmp/floor.port" ] && break; sleep 0.05; done
+  floor_port=$(cat "$tmp/floor.port")
+}
