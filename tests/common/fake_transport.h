@@ -33,7 +33,10 @@ class FakeTransport : public net::Transport {
     closed_ = true;
     abortive_ = abortive;
   }
-  [[nodiscard]] std::optional<net::TcpDelivery> delivery() const override { return std::nullopt; }
+  [[nodiscard]] std::optional<net::TcpDelivery> delivery() const override {
+    ++delivery_asks_;
+    return delivery_;
+  }
   [[nodiscard]] const std::string& peer() const override { return peer_; }
 
   // Test side.
@@ -53,6 +56,8 @@ class FakeTransport : public net::Transport {
   std::string pending_, out_, peer_ = "10.0.0.1:1234";
   std::size_t window_ = SIZE_MAX;
   int fail_with_ = 0;
+  std::optional<net::TcpDelivery> delivery_;  // what the "kernel" says was acknowledged
+  mutable int delivery_asks_ = 0;
   bool reading_ = true, shut_ = false, closed_ = false, abortive_ = false;
 };
 
