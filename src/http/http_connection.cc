@@ -166,6 +166,7 @@ void HttpConnection::on_head() {
   Request& req = exchange_->request_;
   req = std::move(parser_->request());
   ctx_.parsers.refill(*parser_);
+  ctx_.parsers.refill(exchange_->headers_);
   req.client = transport_->peer();
   req.secure = transport_->tls() != nullptr;
   auto m = ctx_.router.match(req.method, req.path(), req.params);

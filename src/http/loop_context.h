@@ -35,6 +35,7 @@ class ParserPool {
       : limits_{limits.max_header_bytes, limits.max_headers, limits.max_body} {
     free_.reserve(kMaxFree);
     spare_.reserve(kMaxSpare);
+    spare_headers_.reserve(kMaxSpare);
   }
   std::unique_ptr<RequestParser> take() {
     if (free_.empty()) return std::make_unique<RequestParser>(limits_);
@@ -54,6 +55,17 @@ class ParserPool {
     p.recycle(std::move(spare_.back()));
     spare_.pop_back();
   }
+  // The same for a finished exchange's response headers, and a new exchange's.
+  void recycle(Headers&& h) {
+    if (spare_headers_.size() >= kMaxSpare || h.arena_capacity() > RequestParser::kMaxKeptCapacity) return;
+    h.clear();
+    spare_headers_.push_back(std::move(h));
+  }
+  void refill(Headers& h) {
+    if (spare_headers_.empty()) return;
+    h = std::move(spare_headers_.back());
+    spare_headers_.pop_back();
+  }
   void give(std::unique_ptr<RequestParser> p) {
     if (free_.size() >= kMaxFree) return;
     p->reset();
@@ -67,6 +79,7 @@ class ParserPool {
   ParserLimits limits_;
   std::vector<std::unique_ptr<RequestParser>> free_;
   std::vector<Request> spare_;
+  std::vector<Headers> spare_headers_;
 };
 
 struct LoopContext {

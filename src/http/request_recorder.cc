@@ -154,7 +154,10 @@ void RequestRecorder::emit_pending(bool socket_gone) {
     if (ctx_.record) ctx_.record(p.rec);
     // The last owner of a finished exchange hands its request back to the loop, for the next
     // request a parser reads: it reuses the strings' capacity instead of allocating them again.
-    if (p.exchange.use_count() == 1) ctx_.parsers.recycle(std::move(p.exchange->request_));
+    if (p.exchange.use_count() == 1) {
+      ctx_.parsers.recycle(std::move(p.exchange->request_));
+      ctx_.parsers.recycle(std::move(p.exchange->headers_));
+    }
   }
 }
 
