@@ -1,5 +1,7 @@
 #include "http/request_parser.h"
 
+#include <array>
+
 #include "base/text.h"
 #include "http/llhttp_errors.h"
 
@@ -14,9 +16,17 @@ bool is_hex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+// A table: every request's Host is checked a character at a time.
+constexpr auto kUnreservedOrSubDelim = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c)
+    t[static_cast<std::size_t>(c)] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  for (char c : std::string_view("-._~!$&'()*+,;=")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
 bool is_unreserved_or_sub_delim(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos;
+  return kUnreservedOrSubDelim[static_cast<unsigned char>(c)];
 }
 
 // RFC 3986 3.2.3: port = *DIGIT; one that names no TCP port is refused too.
