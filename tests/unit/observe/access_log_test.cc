@@ -259,6 +259,13 @@ TEST(AccessLogJson, MillisAsFmtWritesThem) {
   }
 }
 
+std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 // Waits until the file at path holds `needle` (inotify on its directory, with a deadline).
 bool wait_for_text(const std::filesystem::path& path, std::string_view needle, std::chrono::seconds within) {
   int fd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
@@ -267,10 +274,7 @@ bool wait_for_text(const std::filesystem::path& path, std::string_view needle, s
   auto deadline = std::chrono::steady_clock::now() + within;
   bool found = false;
   while (!found && std::chrono::steady_clock::now() < deadline) {
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    found = text.str().find(needle) != std::string::npos;
+    found = read_text(path).find(needle) != std::string::npos;
     if (found) break;
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, 100) > 0) {
@@ -289,12 +293,6 @@ class AccessLogFile : public ::testing::Test {
     dir_ = ::mkdtemp(tmpl);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
-  static std::string read(const std::filesystem::path& p) {
-    std::ifstream in(p);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
   static http::RequestRecord numbered(std::uint64_t conn, std::uint64_t req) {
     http::RequestRecord r = keep_alive_record();
     r.conn = conn;
@@ -310,10 +308,10 @@ TEST_F(AccessLogFile, ARecordReachesTheFileWhileNothingElseHappens) {
   auto path = dir_ / "access.log";
   AccessLog log(path.string());
   log.write(numbered(41, 1));
-  EXPECT_TRUE(wait_for_text(path, "\"conn\":41,\"req\":1,", std::chrono::seconds(5))) << read(path);
+  EXPECT_TRUE(wait_for_text(path, "\"conn\":41,\"req\":1,", std::chrono::seconds(5))) << read_text(path);
   // And the next one, after the writer has gone back to waiting.
   log.write(numbered(41, 2));
-  EXPECT_TRUE(wait_for_text(path, "\"conn\":41,\"req\":2,", std::chrono::seconds(5))) << read(path);
+  EXPECT_TRUE(wait_for_text(path, "\"conn\":41,\"req\":2,", std::chrono::seconds(5))) << read_text(path);
 }
 
 // Records from several threads, written right up to the log's end: every one is in the file, each
@@ -364,7 +362,7 @@ TEST_F(AccessLogFile, ReopenAfterTheFileWasMoved) {
   log.reopen();
   log.write(numbered(7, 2));
   ASSERT_TRUE(wait_for_text(path, "\"conn\":7,\"req\":2,", std::chrono::seconds(5)));
-  std::string old_text = read(moved), new_text = read(path);
+  std::string old_text = read_text(moved), new_text = read_text(path);
   EXPECT_NE(old_text.find("\"conn\":7,\"req\":1,"), std::string::npos) << old_text;
   EXPECT_EQ(old_text.find("\"req\":2,"), std::string::npos) << old_text;
   EXPECT_EQ(new_text.find("\"req\":1,"), std::string::npos) << new_text;
