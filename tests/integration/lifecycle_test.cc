@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "harness.h"
@@ -53,6 +54,11 @@ TEST(Lifecycle, GracefulShutdownFinishesTheRequestInFlight) {
   EXPECT_EQ(r->headers["connection"], "close");
   EXPECT_EQ(server->wait_exit(), 0);
   EXPECT_FALSE(connect_to(server->port())) << "listeners are closed";
+  // Its record was written during the drain, an instant before the exit: the log has it.
+  auto records = server->records();
+  EXPECT_TRUE(std::any_of(records.begin(), records.end(), [](const Record& rec) {
+    return rec.at("path") == "/diag/delay/600" && rec.at("status") == "200";
+  })) << server->log_text();
 }
 
 TEST(Lifecycle, DrainTimeoutCutsWhatDoesNotFinish) {
