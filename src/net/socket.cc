@@ -179,6 +179,10 @@ Result<UniqueFd> listen_tcp(const SocketAddress& addr, bool reuse_port, int back
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (reuse_port && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) return Errno{errno};
   if (addr.family() == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  // Accepted sockets inherit TCP_NODELAY from their listener (Linux clones the listener's TCP
+  // state): set once here, it saves a setsockopt per connection.
+  if (addr.family() == AF_INET || addr.family() == AF_INET6)
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (::bind(fd.get(), addr.get(), addr.size()) < 0) return Errno{errno};
   if (::listen(fd.get(), backlog) < 0) return Errno{errno};
   return fd;
@@ -197,8 +201,7 @@ Result<UniqueFd> accept_tcp(int listen_fd, SocketAddress* peer) {
     socklen_t len = sizeof ss;
     int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      // No TCP_NODELAY here: it came with the listener (listen_tcp).
       if (peer) *peer = SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
       return UniqueFd(fd);
     }

@@ -33,7 +33,11 @@ class FakeTransport : public net::Transport {
     closed_ = true;
     abortive_ = abortive;
   }
-  [[nodiscard]] std::optional<net::TcpDelivery> delivery() const override { return std::nullopt; }
+  [[nodiscard]] bool input_drained() const override { return drained_ && in_.empty(); }
+  [[nodiscard]] std::optional<net::TcpDelivery> delivery() const override {
+    if (acked_all_) return net::TcpDelivery{out_.size()};
+    return std::nullopt;
+  }
   [[nodiscard]] const std::string& peer() const override { return peer_; }
 
   // Test side.
@@ -54,6 +58,9 @@ class FakeTransport : public net::Transport {
   std::size_t window_ = SIZE_MAX;
   int fail_with_ = 0;
   bool reading_ = true, shut_ = false, closed_ = false, abortive_ = false;
+  // A socket whose last read emptied it (input_drained) and whose kernel says every byte written
+  // was acknowledged (delivery): off by default, so closes linger as over a real network.
+  bool drained_ = false, acked_all_ = false;
 };
 
 }  // namespace unbroken::testing
