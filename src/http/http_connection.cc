@@ -134,6 +134,7 @@ void HttpConnection::process() {
     }
   }
   in_process_ = false;
+  if (close_when_processed_) return close_connection(false);
   // Between requests with nothing buffered, the connection is idle: its parser goes back to the loop.
   if (parser_ && phase_ == Phase::kIdle && !closed() && in.empty() && !parser_->in_message())
     ctx_.parsers.give(std::move(parser_));
@@ -455,7 +456,13 @@ void HttpConnection::graceful_close() {
 void HttpConnection::start_linger() {
   if (lifecycle_ >= Lifecycle::kLingering) return;
   if (can_close_at_once()) {
-    close_connection(false);
+    // Within process() the handler's frames still hold the exchange: closing once they have
+    // returned lets the record hand the request's storage back for the next connection's parser.
+    if (in_process_) {
+      close_when_processed_ = true;
+    } else {
+      close_connection(false);
+    }
     return;
   }
   advance(Lifecycle::kLingering);

@@ -163,6 +163,7 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   // The last request ended well, read whole, and asked to close (Connection: close, HTTP/1.0):
   // its client sends nothing more on this connection (RFC 9112 9.6).
   bool client_done_ = false;
+  bool close_when_processed_ = false;  // closing at once, when process() returns (start_linger)
   bool in_process_ = false;
   bool paused_for_output_ = false;
   bool flush_scheduled_ = false;

@@ -34,6 +34,8 @@ TEST(SocketAddress, ParsesEveryForm) {
       {"*:80", AF_INET, "0.0.0.0:80", 80},
       {":80", AF_INET, "0.0.0.0:80", 80},
       {"127.0.0.1:65535", AF_INET, "127.0.0.1:65535", 65535},
+      {"255.255.255.255:1", AF_INET, "255.255.255.255:1", 1},  // IPv4 is printed by hand: each width
+      {"10.20.0.9:443", AF_INET, "10.20.0.9:443", 443},
       {"unix:/p", AF_UNIX, "unix:/p", 0},
       {"unix:/run/app.sock", AF_UNIX, "unix:/run/app.sock", 0},
       {"unix:relative.sock", AF_UNIX, "unix:relative.sock", 0},
