@@ -279,7 +279,7 @@ void TcpConnection::on_events(std::uint32_t events) {
   // bytes that came before the RST say which phase the client left in.
   if (events & (kReadable | kPeerClosed | kError)) read_available();
   if (!fd_) return;
-  if (events & kError) {
+  if (events & kSocketError) {
     if (Errno err = socket_error(fd_.get()); err.code != 0) {
       handler_->on_transport_error(classify(err));
       return;
