@@ -2,8 +2,9 @@
 
 namespace unbroken::app {
 
-void mount_static_files(http::Router& router, std::shared_ptr<const http::StaticFiles> files) {
-  router.set_fallback([files = std::move(files)](const http::ExchangePtr& ex) {
+void mount_static_files(http::Router& router, std::shared_ptr<const http::StaticFiles> files,
+                        std::chrono::milliseconds revalidate_after) {
+  router.set_fallback([files = std::move(files), revalidate_after](const http::ExchangePtr& ex) {
     const http::Request& req = ex->request();
     http::StaticRequest sr{req.method,
                            req.target,
@@ -13,9 +14,9 @@ void mount_static_files(http::Router& router, std::shared_ptr<const http::Static
                            req.header("if-range"),
                            req.header("accept-encoding")};
     // The fallback runs on the loop threads: one cache each, no locks.
-    thread_local http::StaticCache cache;
+    thread_local http::StaticCache cache(revalidate_after);
     http::StaticResponse r = files->serve(sr, &cache);
-    for (auto& [k, v] : r.headers) ex->add_header(std::move(k), std::move(v));
+    for (auto [k, v] : r.headers) ex->add_header(k, v);
     if (r.file.valid()) {
       ex->respond_file(r.status, std::move(r.file), r.offset, r.length);
     } else if (r.cached) {
@@ -23,6 +24,7 @@ void mount_static_files(http::Router& router, std::shared_ptr<const http::Static
     } else {
       ex->respond(r.status, std::move(r.body), "");
     }
+    cache.give_back(std::move(r.headers));
   });
 }
 

@@ -13,7 +13,13 @@ constexpr char ascii_lower(char c) {
 }
 
 // ASCII case-insensitive equality, as HTTP compares field names, tokens and codings (RFC 9110 5.1).
-[[nodiscard]] bool iequals(std::string_view a, std::string_view b);
+// Inline: a header lookup calls it for every field, and most differ in length at once.
+[[nodiscard]] inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  return true;
+}
 
 // s without the spaces and tabs at either end: HTTP's OWS (RFC 9110 5.6.3) around a field value or
 // a list member.

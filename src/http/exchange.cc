@@ -76,7 +76,12 @@ void Exchange::respond_file(int status, UniqueFd file, std::uint64_t offset, std
 }
 
 void Exchange::start(int status, std::optional<std::uint64_t> content_length) {
-  if (conn_ == nullptr || held([this, status, content_length] { start(status, content_length); })) return;
+  if (conn_ == nullptr) return;
+  // The closure is built only when the call is held: a std::function of it allocates.
+  if (gating()) {
+    held([this, status, content_length] { start(status, content_length); });
+    return;
+  }
   conn_->ex_start(*this, status, content_length, true, {});
 }
 

@@ -50,7 +50,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     return departed_ ? std::optional<Outcome>(departed_->rec.outcome) : std::nullopt;
   }
 
-  void add_header(std::string name, std::string value) { headers_.emplace_back(std::move(name), std::move(value)); }
+  void add_header(std::string_view name, std::string_view value) { headers_.add(name, value); }
   // A complete response with Content-Length.
   void respond(int status, std::string_view body, std::string_view content_type = "text/plain; charset=utf-8");
   // A response whose body is bytes [offset, offset+length) of file, sent with sendfile.

@@ -28,7 +28,7 @@ bool contains_token(std::string_view list, std::string_view token) {
 void add_vary(Headers& headers) {
   for (const auto& [k, v] : headers)
     if (iequals(k, "vary") && (contains_token(v, "accept-encoding") || v == "*")) return;
-  headers.emplace_back("Vary", "Accept-Encoding");
+  headers.add("Vary", "Accept-Encoding");
 }
 
 struct FilePump {
@@ -80,9 +80,11 @@ bool should_gzip(const GzipSettings& settings, const Request& req, Headers& head
 std::unique_ptr<GzipStream> start_gzip(Headers& headers, std::optional<std::uint64_t> length) {
   auto stream = std::make_unique<GzipStream>();
   if (!stream->init(length)) return nullptr;
-  headers.emplace_back("Content-Encoding", "gzip");
-  for (auto& [k, v] : headers)
-    if (iequals(k, "etag") && !v.empty() && v.front() == '"') v.insert(0, "W/");
+  headers.add("Content-Encoding", "gzip");
+  for (std::size_t i = 0; i < headers.size(); ++i) {
+    auto [k, v] = headers[i];
+    if (iequals(k, "etag") && !v.empty() && v.front() == '"') headers.set_value(i, "W/" + std::string(v));
+  }
   return stream;
 }
 

@@ -152,7 +152,7 @@ void HttpConnection::update_reading() {
 }
 
 void HttpConnection::begin_request() {
-  emit_pending();
+  if (!recorder_.can_hold_more()) emit_pending();
   phase_ = Phase::kRequestHeaders;
   recorder_.begin();
   status_ = 0;
@@ -175,6 +175,8 @@ void HttpConnection::on_head() {
   exchange_ = std::allocate_shared<Exchange>(PoolAllocator<Exchange>{}, this, ctx_.loop);
   Request& req = exchange_->request_;
   req = std::move(parser_->request());
+  ctx_.parsers.refill(*parser_);
+  ctx_.parsers.refill(exchange_->headers_);
   req.client = transport_->peer();
   req.secure = transport_->tls() != nullptr;
   auto m = ctx_.router.match(req.method, req.path(), req.params);
@@ -340,7 +342,8 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
                          exchange_ ? std::string_view(req.client) : std::string_view(transport_->peer()),
                          route_slot_,
                          dispatched_};
-  if (outcome == Outcome::kOk) emit_pending();
+  // The held records go first: records keep the order of their requests.
+  if (outcome != Outcome::kOk || !recorder_.can_hold_more()) emit_pending();
   if (phase_ == Phase::kTlsHandshake) {
     ctx_.stats.count_handshake(handshake_result(outcome), 0);
     disarm(TimerKind::kTlsHandshake);
@@ -394,7 +397,7 @@ void HttpConnection::release_callbacks(ExchangePtr ex) {
 void HttpConnection::emit_pending() {
   if (!recorder_.has_pending()) return;
   disarm(TimerKind::kRecord);
-  recorder_.emit_pending(parser_.get(), closed());
+  recorder_.emit_pending(closed());
 }
 
 const Request& HttpConnection::current_request() const {

@@ -35,8 +35,12 @@ std::chrono::milliseconds HttpConnection::timeout_of(TimerKind kind) const {
   return {};
 }
 
+// The node is armed no later than every deadline (rearm_timer keeps it so): a deadline moved to
+// after it, or taken away, leaves it as it is, with no scan of the others.
 void HttpConnection::arm(TimerKind kind, std::chrono::milliseconds after) {
-  deadline(kind) = ctx_.loop.now() + after;
+  auto& d = deadline(kind);
+  d = ctx_.loop.now() + after;
+  if (!closed() && timer_.armed() && timer_armed_at_ <= d) return;
   rearm_timer();
 }
 
@@ -44,6 +48,7 @@ void HttpConnection::disarm(TimerKind kind) {
   auto& d = deadline(kind);
   if (d == kNever) return;
   d = kNever;
+  if (!closed() && timer_.armed()) return;
   rearm_timer();
 }
 

@@ -34,6 +34,8 @@ class ParserPool {
   explicit ParserPool(const HttpLimits& limits)
       : limits_{limits.max_header_bytes, limits.max_headers, limits.max_body} {
     free_.reserve(kMaxFree);
+    spare_.reserve(kMaxSpare);
+    spare_headers_.reserve(kMaxSpare);
   }
   std::unique_ptr<RequestParser> take() {
     if (free_.empty()) return std::make_unique<RequestParser>(limits_);
@@ -41,9 +43,28 @@ class ParserPool {
     free_.pop_back();
     return p;
   }
-  // A finished request's storage, for the next parser taken (dropped when none is free).
+  // A finished request's storage, kept for a parser whose own went to an exchange (see refill).
   void recycle(Request&& r) {
-    if (!free_.empty()) free_.back()->recycle(std::move(r));
+    if (spare_.size() >= kMaxSpare) return;
+    RequestParser::trim(r);
+    spare_.push_back(std::move(r));
+  }
+  // After p's request moved to an exchange: a spare storage in its place, when there is one.
+  void refill(RequestParser& p) {
+    if (spare_.empty()) return;
+    p.recycle(std::move(spare_.back()));
+    spare_.pop_back();
+  }
+  // The same for a finished exchange's response headers, and a new exchange's.
+  void recycle(Headers&& h) {
+    if (spare_headers_.size() >= kMaxSpare || h.arena_capacity() > RequestParser::kMaxKeptCapacity) return;
+    h.clear();
+    spare_headers_.push_back(std::move(h));
+  }
+  void refill(Headers& h) {
+    if (spare_headers_.empty()) return;
+    h = std::move(spare_headers_.back());
+    spare_headers_.pop_back();
   }
   void give(std::unique_ptr<RequestParser> p) {
     if (free_.size() >= kMaxFree) return;
@@ -53,8 +74,12 @@ class ParserPool {
 
  private:
   static constexpr std::size_t kMaxFree = 1024;
+  // Requests in flight between an exchange and the next parser: a few per busy connection.
+  static constexpr std::size_t kMaxSpare = 1024;
   ParserLimits limits_;
   std::vector<std::unique_ptr<RequestParser>> free_;
+  std::vector<Request> spare_;
+  std::vector<Headers> spare_headers_;
 };
 
 struct LoopContext {

@@ -11,6 +11,22 @@ void HeaderList::add(std::string_view name, std::string_view value) {
                         static_cast<std::uint32_t>(value.size())});
 }
 
+void HeaderList::set_value(std::size_t i, std::string_view value) {
+  auto at = static_cast<std::uint32_t>(arena_.size());
+  arena_.append(value);
+  spans_[i].value_at = at;
+  spans_[i].value_len = static_cast<std::uint32_t>(value.size());
+}
+
+bool HeaderList::operator==(const HeaderList& o) const {
+  if (size() != o.size()) return false;
+  for (std::size_t i = 0; i < size(); ++i) {
+    Field a = (*this)[i], b = o[i];
+    if (a.name != b.name || a.value != b.value) return false;
+  }
+  return true;
+}
+
 std::string_view HeaderList::find(std::string_view name) const {
   for (auto [k, v] : *this)
     if (iequals(k, name)) return v;

@@ -2,6 +2,7 @@
 // A parsed request head and, for routes that buffer it, the body.
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,9 +38,19 @@ class HeaderList {
     std::size_t i_;
   };
 
+  HeaderList() = default;
+  HeaderList(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
+    for (auto [name, value] : fields) add(name, value);
+  }
+  // name and value must not view this list's own storage (add may move it).
   void add(std::string_view name, std::string_view value);
+  // Replaces field i's value (the old bytes stay in the arena until clear()).
+  void set_value(std::size_t i, std::string_view value);
   [[nodiscard]] std::size_t size() const { return spans_.size(); }
   [[nodiscard]] bool empty() const { return spans_.empty(); }
+  [[nodiscard]] std::size_t arena_capacity() const { return arena_.capacity(); }
+  // The same fields in the same order (the arena may differ: set_value leaves old bytes in it).
+  bool operator==(const HeaderList& o) const;
   [[nodiscard]] Field operator[](std::size_t i) const {
     const Span& s = spans_[i];
     std::string_view a = arena_;

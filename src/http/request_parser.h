@@ -53,6 +53,8 @@ class RequestParser {
     request_ = std::move(r);
     trim_capacity();
   }
+  // Empties r, keeping its strings' capacity up to kMaxKeptCapacity each.
+  static void trim(Request& r);
   // Back to the state of a new parser for a new connection, keeping the request's capacity (up
   // to kMaxKeptCapacity per string, so one large upload does not pin its buffer forever).
   void reset();

@@ -3,7 +3,13 @@
 // ends, the counters it updates, and what the kernel says was delivered. An answered request's
 // record is held until its client's ACKs can have arrived (see end()); a departure's goes out at once,
 // or when the handler that still works for the departed client lets go.
+//
+// Up to kMaxHeld answered records are held together and their delivery read with one question to
+// the kernel (SIOCOUTQ): what was acknowledged only grows, so a later reading is as exact for an
+// earlier response, and a keep-alive connection asks once per kMaxHeld requests instead of once per
+// request (the ioctl was 5% of the server's CPU on 13-byte responses).
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -50,17 +56,23 @@ class RequestRecorder {
   void handler_started() { handler_start_ = net::Clock::now(); }
   void handler_finished() { handler_end_ = net::Clock::now(); }
 
-  // Builds the record, counts it, and holds it (returns true: arm the record timer), emits it, or
-  // leaves it with `ex` for its handler's last owner (Exchange::~Exchange). Sets *cancelled when a
-  // handler was still running for a request that did not end well.
+  static constexpr std::size_t kMaxHeld = 4;
+  // Builds the record, counts it, and holds it (returns true when it is the first held: arm the
+  // record timer), emits it, or leaves it with `ex` for its handler's last owner
+  // (Exchange::~Exchange). Sets *cancelled when a handler was still running for a request that did
+  // not end well.
   bool end(const End& e, const ExchangePtr& ex, bool* cancelled);
-  // The held record, if any: delivery read now (unless the socket is gone), then written. The last
-  // owner of its exchange hands the request's storage back to `parser` (or to the loop's pool).
-  void emit_pending(RequestParser* parser, bool socket_gone);
-  // True while the held record's bytes are not all acknowledged and `limit` has not passed since
-  // the response was complete: look again later rather than log a delivery still in progress.
+  // The held records, if any, oldest first: delivery read now (unless the socket is gone), then
+  // written. The last owner of an exchange hands the request's storage back to the loop's pool.
+  void emit_pending(bool socket_gone);
+  // True while the held records' bytes are not all acknowledged and `limit` has not passed since
+  // the newest response was complete: look again later rather than log a delivery in progress.
   [[nodiscard]] bool still_delivering(net::TimePoint now, std::chrono::milliseconds limit) const;
-  [[nodiscard]] bool has_pending() const { return pending_ != nullptr; }
+  [[nodiscard]] bool has_pending() const { return held_ != nullptr; }
+  // False when the next request must see the held records out first: the ring is full, or an
+  // exchange in it holds more than its request (a handler's state, an upstream's, a gzip stream),
+  // which is let go as soon as the next request begins, as before the ring.
+  [[nodiscard]] bool can_hold_more() const { return held_ == nullptr || (held_->count < kMaxHeld && held_->plain); }
 
   [[nodiscard]] std::uint64_t req_no() const { return req_no_; }
   [[nodiscard]] std::uint64_t bytes_out() const { return bytes_out_; }
@@ -71,16 +83,22 @@ class RequestRecorder {
     ExchangePtr exchange;  // owns the strings the record points into
     RequestRecord rec;
     std::uint64_t bytes_before;
-    net::TimePoint ended;  // when the response was complete
+  };
+  struct Held {
+    std::array<PendingRecord, kMaxHeld> at;
+    std::size_t count = 0;
+    bool plain = true;
+    net::TimePoint ended;  // when the newest response was complete
   };
   void fill_delivery(RequestRecord& rec, std::uint64_t bytes_before) const;
+  void fill_delivery(RequestRecord& rec, std::uint64_t bytes_before, const net::TcpDelivery& d) const;
   // Counters, at the moment the request ends (the acknowledged bytes follow with the record).
   void count(const RequestRecord& rec, std::size_t route_slot);
 
   LoopContext& ctx_;
   const net::Transport& transport_;
   std::uint64_t conn_id_;
-  PoolPtr<PendingRecord> pending_;  // null while there is none: idle connections stay small
+  PoolPtr<Held> held_;  // null while there is none: idle connections stay small
   std::uint64_t req_no_ = 0;
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;

@@ -9,10 +9,13 @@
 #include <vector>
 
 #include "http/http_date.h"
+#include "http/request.h"
 
 namespace unbroken::http {
 
-using Headers = std::vector<std::pair<std::string, std::string>>;
+// A response's header fields, in one arena like a request's: a response adding a few fields costs
+// no allocation once its storage has been round a connection once (see ParserPool).
+using Headers = HeaderList;
 
 std::string_view reason_phrase(int status);
 

@@ -158,7 +158,7 @@ std::string_view content_type_for(std::string_view path) {
 StaticResponse text_response(int status, std::string_view body) {
   StaticResponse r;
   r.status = status;
-  r.headers.emplace_back("Content-Type", kTextPlain);
+  r.headers.add("Content-Type", kTextPlain);
   r.body = body;
   return r;
 }
@@ -184,10 +184,18 @@ StaticResponse error_response(Errno e) {
   }
 }
 
+// What a response is judged by, viewed: a cached file's are the cache's strings, not copies.
+struct ValidatorsView {
+  std::string_view etag;
+  std::string_view last_modified;
+  std::time_t mtime = 0;
+};
+
 struct Validators {
   std::string etag;
   std::string last_modified;
   std::time_t mtime = 0;
+  operator ValidatorsView() const { return {etag, last_modified, mtime}; }  // NOLINT: a view of itself
 };
 
 // Strong ETag from size and nanosecond mtime, as nginx and Apache do rather than hashing content: a
@@ -223,7 +231,7 @@ bool none_match_hits(std::string_view list, std::string_view etag) {
 
 // If-None-Match wins outright when present (RFC 9110 13.2.2); If-Modified-Since has one-second
 // resolution, so it compares whole seconds.
-bool not_modified(const StaticRequest& req, const Validators& v) {
+bool not_modified(const StaticRequest& req, const ValidatorsView& v) {
   if (!req.if_none_match.empty()) return none_match_hits(req.if_none_match, v.etag);
   if (req.if_modified_since.empty()) return false;
   auto since = parse_http_date(trim_ows(req.if_modified_since));
@@ -232,7 +240,7 @@ bool not_modified(const StaticRequest& req, const Validators& v) {
 
 // If-Range needs a strong match (RFC 9110 13.1.5): a W/ tag never equals ours, and a date must be
 // Last-Modified byte for byte.
-bool if_range_allows(std::string_view if_range, const Validators& v) {
+bool if_range_allows(std::string_view if_range, const ValidatorsView& v) {
   if_range = trim_ows(if_range);
   return if_range.empty() || if_range == v.etag || if_range == v.last_modified;
 }
@@ -281,19 +289,19 @@ ByteRange parse_range(std::string_view value, std::uint64_t size) {
 
 // Vary and the validators, which every answer for a representation carries (304 included, RFC
 // 9110 15.4.5); true when that answer is a 304.
-bool begin_response(StaticResponse& r, const Validators& v, bool vary, const StaticRequest& req) {
-  if (vary) r.headers.emplace_back("Vary", "Accept-Encoding");
-  r.headers.emplace_back("ETag", v.etag);
-  if (!v.last_modified.empty()) r.headers.emplace_back("Last-Modified", v.last_modified);
+bool begin_response(StaticResponse& r, const ValidatorsView& v, bool vary, const StaticRequest& req) {
+  if (vary) r.headers.add("Vary", "Accept-Encoding");
+  r.headers.add("ETag", v.etag);
+  if (!v.last_modified.empty()) r.headers.add("Last-Modified", v.last_modified);
   if (!not_modified(req, v)) return false;
   r.status = 304;
   return true;
 }
 
 void add_content_headers(StaticResponse& r, std::string_view type, Encoding enc) {
-  r.headers.emplace_back("Content-Type", type);
-  if (enc != Encoding::kIdentity) r.headers.emplace_back("Content-Encoding", name(enc));
-  r.headers.emplace_back("Accept-Ranges", "bytes");
+  r.headers.add("Content-Type", type);
+  if (enc != Encoding::kIdentity) r.headers.add("Content-Encoding", name(enc));
+  r.headers.add("Accept-Ranges", "bytes");
 }
 
 // `opened` is the representation sent: the file itself or its sibling (ranges count its bytes, as
@@ -306,7 +314,7 @@ StaticResponse serve_file(Opened opened, std::string_view type, const StaticRequ
   ByteRange range = if_range_allows(req.if_range, v) ? parse_range(req.range, size) : ByteRange{};
   if (range.kind == ByteRange::Kind::kUnsatisfiable) {
     r.status = 416;
-    r.headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
+    r.headers.add("Content-Range", "bytes */" + std::to_string(size));
     return r;
   }
   add_content_headers(r, type, enc);
@@ -315,22 +323,23 @@ StaticResponse serve_file(Opened opened, std::string_view type, const StaticRequ
     r.status = 206;
     r.offset = range.first;
     r.length = range.last - range.first + 1;
-    r.headers.emplace_back("Content-Range", "bytes " + std::to_string(range.first) + "-" + std::to_string(range.last) +
-                                                "/" + std::to_string(size));
+    r.headers.add("Content-Range", "bytes " + std::to_string(range.first) + "-" + std::to_string(range.last) + "/" +
+                                       std::to_string(size));
   }
   r.file = std::move(opened.fd);
   return r;
 }
 
 // The response for a cached file, as serve_file() would give it for a whole-file request.
-StaticResponse serve_cached(const StaticCache::Entry& e, const StaticRequest& req) {
+StaticResponse serve_cached(const StaticCache::Entry& e, const StaticRequest& req, Headers&& storage) {
   const auto& variants = e.variants;
   Encoding enc = choose_encoding(AcceptEncoding::parse(req.accept_encoding),
                                  !variants[static_cast<std::size_t>(Encoding::kBr)].etag.empty(),
                                  !variants[static_cast<std::size_t>(Encoding::kGzip)].etag.empty());
   const StaticCache::Variant& v = variants[static_cast<std::size_t>(enc)];
   StaticResponse r;
-  if (begin_response(r, Validators{v.etag, v.last_modified, v.mtime}, e.vary, req)) return r;
+  r.headers = std::move(storage);
+  if (begin_response(r, ValidatorsView{v.etag, v.last_modified, v.mtime}, e.vary, req)) return r;
   add_content_headers(r, e.content_type, enc);
   r.cached = true;
   r.cached_body = v.content;
@@ -394,7 +403,8 @@ StaticResponse StaticFiles::serve(const StaticRequest& req, StaticCache* cache) 
   if (cacheable) {
     auto it = cache->entries_.find(key);
     if (it != cache->entries_.end()) {
-      if (now - it->second.checked < cache->revalidate_after_) return serve_cached(it->second, req);
+      if (now - it->second.checked < cache->revalidate_after_)
+        return serve_cached(it->second, req, std::move(cache->spare_headers_));
       // Stale: forget it and look again (a hot small file is read once a second at most).
       cache->total_bytes_ -= it->second.bytes();
       cache->entries_.erase(it);
@@ -402,7 +412,7 @@ StaticResponse StaticFiles::serve(const StaticRequest& req, StaticCache* cache) 
   }
   if (req.method != "GET" && req.method != "HEAD") {
     StaticResponse r = text_response(405, "method not allowed\n");
-    r.headers.emplace_back("Allow", "GET, HEAD");
+    r.headers.add("Allow", "GET, HEAD");
     return r;
   }
   auto path = target_path(req.target);
@@ -416,7 +426,7 @@ StaticResponse StaticFiles::serve(const StaticRequest& req, StaticCache* cache) 
   if (S_ISDIR(opened->st.st_mode)) {
     if (!clean->trailing_slash) {
       StaticResponse r = text_response(301, "moved permanently\n");
-      r.headers.emplace_back("Location", "/" + encode_path(name) + "/");
+      r.headers.add("Location", "/" + encode_path(name) + "/");
       return r;
     }
     // Opened from the root, not the directory fd, so an index.html symlink may point anywhere
@@ -436,7 +446,7 @@ StaticResponse StaticFiles::serve(const StaticRequest& req, StaticCache* cache) 
     e->content_type = type;
     e->vary = vary;
     e->checked = now;
-    return serve_cached(cache->insert(key, std::move(*e)), req);
+    return serve_cached(cache->insert(key, std::move(*e)), req, std::move(cache->spare_headers_));
   }
   Encoding enc =
       choose_encoding(AcceptEncoding::parse(req.accept_encoding), siblings.br.has_value(), siblings.gz.has_value());

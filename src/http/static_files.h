@@ -17,6 +17,7 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "http/content_encoding.h"
+#include "http/response_head.h"
 
 namespace unbroken::http {
 
@@ -35,7 +36,7 @@ struct StaticResponse {
   int status = 200;
   // Headers to send, excluding Content-Length, Date, Connection, Server (the caller adds those).
   // For 304 the caller should omit Content-Length (RFC 9110 8.6): content_length() is 0 there.
-  std::vector<std::pair<std::string, std::string>> headers;
+  Headers headers;
   UniqueFd file;  // when valid: body is bytes [offset, offset+length) of this file (caller uses sendfile)
   std::uint64_t offset = 0;
   std::uint64_t length = 0;
@@ -78,6 +79,12 @@ class StaticCache {
       return variants[0].content.size() + variants[1].content.size() + variants[2].content.size();
     }
   };
+  // A served response's header storage, back from the caller for the next cached answer: a hot
+  // file's answer then allocates nothing.
+  void give_back(Headers&& h) {
+    h.clear();
+    spare_headers_ = std::move(h);
+  }
 
  private:
   friend class StaticFiles;
@@ -98,6 +105,7 @@ class StaticCache {
   std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
   std::uint64_t total_bytes_ = 0;
   std::chrono::milliseconds revalidate_after_;
+  Headers spare_headers_;
 };
 
 class StaticFiles {

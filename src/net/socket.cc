@@ -266,8 +266,13 @@ Result<std::size_t> send_iov(int fd, const iovec* iov, int count, bool more) {
   msghdr msg{};
   msg.msg_iov = const_cast<iovec*>(iov);
   msg.msg_iovlen = static_cast<std::size_t>(count);
+  int flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);
   for (;;) {
-    auto n = static_cast<ssize_t>(::syscall(SYS_sendmsg, fd, &msg, MSG_NOSIGNAL | (more ? MSG_MORE : 0)));
+    // One buffer (a whole small response) goes by sendto: the kernel then copies no msghdr and
+    // imports no iovec array.
+    auto n = count == 1
+                 ? static_cast<ssize_t>(::syscall(SYS_sendto, fd, iov[0].iov_base, iov[0].iov_len, flags, nullptr, 0))
+                 : static_cast<ssize_t>(::syscall(SYS_sendmsg, fd, &msg, flags));
     if (n >= 0) return static_cast<std::size_t>(n);
     if (errno != EINTR) return Errno{errno};
   }

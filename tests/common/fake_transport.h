@@ -35,8 +35,9 @@ class FakeTransport : public net::Transport {
   }
   [[nodiscard]] bool input_drained() const override { return drained_ && in_.empty(); }
   [[nodiscard]] std::optional<net::TcpDelivery> delivery() const override {
+    ++delivery_asks_;
     if (acked_all_) return net::TcpDelivery{out_.size()};
-    return std::nullopt;
+    return delivery_;
   }
   [[nodiscard]] const std::string& peer() const override { return peer_; }
 
@@ -57,6 +58,8 @@ class FakeTransport : public net::Transport {
   std::string pending_, out_, peer_ = "10.0.0.1:1234";
   std::size_t window_ = SIZE_MAX;
   int fail_with_ = 0;
+  std::optional<net::TcpDelivery> delivery_;  // what the "kernel" says was acknowledged
+  mutable int delivery_asks_ = 0;
   bool reading_ = true, shut_ = false, closed_ = false, abortive_ = false;
   // A socket whose last read emptied it (input_drained) and whose kernel says every byte written
   // was acknowledged (delivery): off by default, so closes linger as over a real network.

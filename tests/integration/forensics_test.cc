@@ -55,6 +55,36 @@ TEST_F(Forensics, FullyReadResponseIsFullyAcknowledged) {
   EXPECT_GT(std::stoull(r->at("bytes_out")), 3000000u);  // the body and the head
 }
 
+// Answered records are held a few at a time and their delivery read together (RequestRecorder):
+// each still says exactly what its client took, and a record that goes out at once (a refused
+// request's) comes after them, in the order of the requests.
+TEST_F(Forensics, KeepAliveRecordsStayExactAndInOrderBeforeARefusal) {
+  UniqueFd fd = connect_to(server_->port());
+  for (int i = 0; i < 3; ++i) {
+    send_all(fd.get(), "GET /diag/bytes/1000?n=" + std::to_string(i) + " HTTP/1.1\r\nHost: t\r\n\r\n");
+    auto resp = read_response(fd.get());
+    ASSERT_TRUE(resp);
+    ASSERT_EQ(resp->body.size(), 1000u);
+  }
+  send_all(fd.get(), "GET /diag/bytes/1000?n=3 HTTP/1.1\r\nHost: t\r\nno colon here\r\n\r\n");
+  auto refused = read_response(fd.get());
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 400);
+  auto last = record_since_start([](const Record& r) { return r.at("status") == "400"; });
+  ASSERT_TRUE(last);
+  std::vector<Record> mine;
+  for (const Record& r : records_since_start())
+    if (field(r, "conn") == last->at("conn")) mine.push_back(r);
+  ASSERT_EQ(mine.size(), 4u);
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(mine[i].at("req"), std::to_string(i + 1)) << "in request order";
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(mine[i].at("outcome"), "ok");
+    EXPECT_EQ(mine[i].at("path"), "/diag/bytes/1000?n=" + std::to_string(i));
+    EXPECT_EQ(mine[i].at("bytes_acked"), mine[i].at("bytes_out")) << i;
+  }
+  EXPECT_EQ(mine[3].at("status"), "400");
+}
+
 TEST_F(Forensics, EveryFieldIsPresentWithItsExactName) {
   ASSERT_TRUE(get(server_->port(), "/hello.txt?x=1", "User-Agent: ub-test/1\r\nReferer: http://r/\r\n"));
   auto r = record_since_start([](const Record& r) { return r.at("path") == "/hello.txt?x=1"; });

@@ -1,5 +1,6 @@
-// The request recorder on its own: an answered request's record is held until asked for, a
-// departure's goes out at once (as 499 before the head), and the counters follow each end.
+// The request recorder on its own: an answered request's record is held until asked for (several
+// held records share one reading of the kernel's delivery figures), a departure's goes out at once
+// (as 499 before the head), and the counters follow each end.
 
 #include "http/request_recorder.h"
 
@@ -47,7 +48,7 @@ TEST_F(RecorderTest, AnsweredRequestIsHeldUntilEmitted) {
   EXPECT_TRUE(rec.has_pending());
   EXPECT_TRUE(records_.empty());
   EXPECT_FALSE(rec.still_delivering(loop_->now(), std::chrono::seconds(1)));  // no delivery figures here
-  rec.emit_pending(nullptr, false);
+  rec.emit_pending(false);
   ASSERT_EQ(records_.size(), 1u);
   EXPECT_EQ(records_[0].conn, 7u);
   EXPECT_EQ(records_[0].req, 1u);
@@ -65,6 +66,55 @@ TEST_F(RecorderTest, AnsweredRequestIsHeldUntilEmitted) {
   EXPECT_EQ(rec.bytes_out(), 5u);
   EXPECT_EQ(rec.conn_bytes_out(), 105u);
   EXPECT_EQ(rec.req_no(), 2u);
+}
+
+TEST_F(RecorderTest, HeldRecordsShareOneReadingOfWhatWasAcknowledged) {
+  RequestRecorder rec(ctx_, transport_, 2);
+  bool cancelled = false;
+  const std::uint64_t sizes[] = {100, 50, 30};
+  for (std::uint64_t n : sizes) {
+    rec.begin();
+    rec.add_out(n);
+    // Only the first held record arms the record timer: the oldest waits no longer than before.
+    EXPECT_EQ(rec.end(end(Outcome::kOk, 200, Phase::kResponse), nullptr, &cancelled), n == 100);
+    EXPECT_TRUE(rec.can_hold_more());
+  }
+  EXPECT_TRUE(records_.empty());
+  // The client has the first two responses and 10 bytes of the third.
+  transport_.delivery_ = net::TcpDelivery{160};
+  transport_.delivery_asks_ = 0;
+  rec.emit_pending(false);
+  EXPECT_EQ(transport_.delivery_asks_, 1);
+  ASSERT_EQ(records_.size(), 3u);
+  const std::uint64_t acked[] = {100, 50, 10};
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(records_[i].req, i + 1);
+    EXPECT_EQ(records_[i].bytes_out, sizes[i]);
+    EXPECT_EQ(records_[i].bytes_acked, acked[i]) << i;
+    EXPECT_EQ(records_[i].bytes_unsent, 20u) << i;
+  }
+  EXPECT_EQ(stats_.response_bytes_acked.get(), 160u);
+}
+
+TEST_F(RecorderTest, AFullRingGoesOutBeforeTheNextRecordIsHeld) {
+  RequestRecorder rec(ctx_, transport_, 4);
+  transport_.delivery_ = net::TcpDelivery{0};
+  bool cancelled = false;
+  for (std::size_t i = 0; i < RequestRecorder::kMaxHeld; ++i) {
+    rec.begin();
+    rec.add_out(1);
+    (void)rec.end(end(Outcome::kOk, 200, Phase::kResponse), nullptr, &cancelled);
+  }
+  EXPECT_FALSE(rec.can_hold_more());  // the connection emits before its next request
+  EXPECT_TRUE(records_.empty());
+  transport_.delivery_asks_ = 0;
+  rec.begin();
+  rec.add_out(1);
+  EXPECT_TRUE(rec.end(end(Outcome::kOk, 200, Phase::kResponse), nullptr, &cancelled));
+  EXPECT_EQ(transport_.delivery_asks_, 1);
+  ASSERT_EQ(records_.size(), RequestRecorder::kMaxHeld);
+  EXPECT_EQ(records_.back().req, RequestRecorder::kMaxHeld);
+  EXPECT_TRUE(rec.has_pending());
 }
 
 TEST_F(RecorderTest, DepartureBeforeTheHeadIsA499RecordedAtOnce) {

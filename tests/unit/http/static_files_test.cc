@@ -26,7 +26,7 @@ constexpr std::string_view kDigitsEtag = "\"14-3b9aca00-1dcd6500\"";
 
 std::optional<std::string> header(const StaticResponse& r, std::string_view name) {
   for (const auto& [k, v] : r.headers) {
-    if (k == name) return v;
+    if (k == name) return std::string(v);
   }
   return std::nullopt;
 }

@@ -22,7 +22,7 @@ constexpr std::string_view kBr = "br-bytes";
 
 std::string value_of(const StaticResponse& r, std::string_view name) {
   for (const auto& [k, v] : r.headers)
-    if (k == name) return v;
+    if (k == name) return std::string(v);
   return "(none)";
 }
 
