@@ -44,6 +44,15 @@ Outcome outcome_of_status(int status) {
 
 }  // namespace
 
+void* HttpConnection::operator new(std::size_t size) {
+  return size == sizeof(HttpConnection) ? BlockPool<sizeof(HttpConnection)>::take() : ::operator new(size);
+}
+
+void HttpConnection::operator delete(void* p, std::size_t size) {
+  if (size == sizeof(HttpConnection)) return BlockPool<sizeof(HttpConnection)>::give(p);
+  ::operator delete(p);
+}
+
 HttpConnection::HttpConnection(LoopContext& ctx, std::unique_ptr<net::Transport> transport, std::uint64_t id)
     : ctx_(ctx),
       transport_(std::move(transport)),
@@ -125,6 +134,7 @@ void HttpConnection::process() {
     }
   }
   in_process_ = false;
+  if (close_when_processed_) return close_connection(false);
   // Between requests with nothing buffered, the connection is idle: its parser goes back to the loop.
   if (parser_ && phase_ == Phase::kIdle && !closed() && in.empty() && !parser_->in_message())
     ctx_.parsers.give(std::move(parser_));
@@ -340,6 +350,7 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
   }
   // Whichever side ended it, a tunnel's other half (the upstream) hears it through the token.
   bool tunnel = phase_ == Phase::kTunnel;
+  client_done_ = outcome == Outcome::kOk && exchange_ && message_done_ && !exchange_->request_.keep_alive;
   bool cancelled = false;
   if (recorder_.end(e, exchange_, &cancelled)) arm(TimerKind::kRecord, kRecordDelay);
 
@@ -447,12 +458,34 @@ void HttpConnection::graceful_close() {
 
 void HttpConnection::start_linger() {
   if (lifecycle_ >= Lifecycle::kLingering) return;
+  if (can_close_at_once()) {
+    // Within process() the handler's frames still hold the exchange: closing once they have
+    // returned lets the record hand the request's storage back for the next connection's parser.
+    if (in_process_) {
+      close_when_processed_ = true;
+    } else {
+      close_connection(false);
+    }
+    return;
+  }
   advance(Lifecycle::kLingering);
   transport_->shutdown_write();
   transport_->input().clear();
   clear_deadlines_but_record();
   arm(TimerKind::kLinger, ctx_.limits.linger_timeout);
   update_reading();
+}
+
+bool HttpConnection::can_close_at_once() const {
+  // The lingering close (FIN, then read and drop until the client's FIN) exists so that a close
+  // never meets unread client bytes: the kernel would answer them with RST, which can destroy the
+  // response before the client reads it (RFC 9112 9.6). A client that asked to close sends no more,
+  // and when every byte it sent was read (the last read emptied the socket) a close sends FIN, not
+  // RST. The record must still say what the client got: only once the kernel says every byte was
+  // acknowledged (on loopback, as soon as it is sent) is there nothing left to learn by waiting.
+  if (!client_done_ || !transport_->input_drained()) return false;
+  std::optional<net::TcpDelivery> d = transport_->delivery();
+  return d && d->bytes_acked >= recorder_.conn_bytes_out();
 }
 
 void HttpConnection::close_connection(bool abortive) {

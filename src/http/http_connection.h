@@ -37,6 +37,13 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   [[nodiscard]] bool closed() const { return lifecycle_ == Lifecycle::kClosed; }
   [[nodiscard]] Phase phase() const { return phase_; }
   [[nodiscard]] std::uint64_t id() const { return id_; }
+  // Where its owner keeps it (the server's per-loop list), so that removing it needs no search.
+  [[nodiscard]] std::uint32_t owner_slot() const { return owner_slot_; }
+  void set_owner_slot(std::uint32_t slot) { owner_slot_ = slot; }
+  // From a per-thread free list (one loop per thread): a connection per request reuses the blocks
+  // of the ones before it instead of going to malloc.
+  static void* operator new(std::size_t size);
+  static void operator delete(void* p, std::size_t size);
 
   // TransportHandler
   void on_data(net::Buffer& in) override;
@@ -110,6 +117,8 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   void clear_deadlines_but_record();
   void graceful_close();
   void start_linger();
+  // The lingering close can be skipped: see start_linger().
+  [[nodiscard]] bool can_close_at_once() const;
   void close_connection(bool abortive);
 
   void arm(TimerKind kind, std::chrono::milliseconds after);
@@ -151,6 +160,10 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   bool dispatched_ = false;
   bool message_done_ = false;
   bool keep_alive_ = true;
+  // The last request ended well, read whole, and asked to close (Connection: close, HTTP/1.0):
+  // its client sends nothing more on this connection (RFC 9112 9.6).
+  bool client_done_ = false;
+  bool close_when_processed_ = false;  // closing at once, when process() returns (start_linger)
   bool in_process_ = false;
   bool paused_for_output_ = false;
   bool flush_scheduled_ = false;
@@ -161,6 +174,7 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   std::string held_body_;
 
   int refuse_status_ = 0;
+  std::uint32_t owner_slot_ = 0;
   std::string_view refuse_reason_;  // a literal
   int status_ = 0;
   std::uint64_t body_progress_ = 0;               // body bytes since the body timer was last re-armed

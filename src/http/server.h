@@ -66,6 +66,8 @@ class Server {
   Result<std::unique_ptr<net::Listener>> listen_on(Loop& l, net::SocketAddress& addr, bool tls);
   void accept(Loop& l, UniqueFd fd, const net::SocketAddress& peer, bool tls);
   void on_closed(Loop& l, HttpConnection* c);
+  // Frees the connections that closed in this turn (loop thread, end of the turn).
+  void free_closed(Loop& l);
   void drain_loop(Loop& l);
   // The admission check of loop l's listeners: false at max_connections (a pause begins).
   bool admit(Loop& l);

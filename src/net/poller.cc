@@ -18,6 +18,7 @@ std::uint32_t from_epoll(std::uint32_t e) {
   if (e & EPOLLOUT) r |= kWritable;
   if (e & EPOLLRDHUP) r |= kPeerClosed;
   if (e & (EPOLLERR | EPOLLHUP)) r |= kError;
+  if (e & EPOLLERR) r |= kSocketError;
   return r;
 }
 

@@ -18,6 +18,9 @@ enum : std::uint32_t {
   kWritable = 1u << 1,
   kPeerClosed = 1u << 2,  // peer sent FIN (EPOLLRDHUP), reported even if we stopped reading
   kError = 1u << 3,       // RST or another socket error (EPOLLERR / EPOLLHUP)
+  // EPOLLERR alone: SO_ERROR has something to say. A hang-up without it (both directions shut, as
+  // at the end of a lingering close) has none, and asking would cost a getsockopt for nothing.
+  kSocketError = 1u << 4,
 };
 
 struct PollEvent {

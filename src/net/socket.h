@@ -78,10 +78,11 @@ enum class SocketError {
 // The one place an errno becomes a SocketError.
 SocketError classify(Errno e);
 
-// Listening socket, SOCK_NONBLOCK|SOCK_CLOEXEC, SO_REUSEADDR, and SO_REUSEPORT when asked.
+// Listening socket, SOCK_NONBLOCK|SOCK_CLOEXEC, SO_REUSEADDR, TCP_NODELAY (for the sockets it
+// accepts, which inherit it), and SO_REUSEPORT when asked.
 Result<UniqueFd> listen_tcp(const SocketAddress& addr, bool reuse_port, int backlog = 1024);
 Result<SocketAddress> local_address(int fd);
-// accept4 with NONBLOCK|CLOEXEC and TCP_NODELAY. ECONNABORTED and EINTR are retried; EAGAIN means
+// accept4 with NONBLOCK|CLOEXEC (TCP_NODELAY comes from the listener). ECONNABORTED and EINTR are retried; EAGAIN means
 // the backlog is empty; EMFILE/ENFILE/ENOBUFS/ENOMEM are returned for the caller to count.
 Result<UniqueFd> accept_tcp(int listen_fd, SocketAddress* peer);
 // A stream socket (TCP, with TCP_NODELAY, or unix), NONBLOCK|CLOEXEC, connecting to addr. The

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "base/block_pool.h"
+
 namespace unbroken::net {
 namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
@@ -17,6 +19,15 @@ struct TcpConnection::ConnectState {
   // shutdown_write() came before the connection did: the FIN follows the held output, all of it.
   bool shutdown_when_drained = false;
 };
+
+void* TcpConnection::operator new(std::size_t size) {
+  return size == sizeof(TcpConnection) ? BlockPool<sizeof(TcpConnection)>::take() : ::operator new(size);
+}
+
+void TcpConnection::operator delete(void* p, std::size_t size) {
+  if (size == sizeof(TcpConnection)) return BlockPool<sizeof(TcpConnection)>::give(p);
+  ::operator delete(p);
+}
 
 TcpConnection::TcpConnection(EventLoop& loop, UniqueFd fd, std::string peer, std::size_t max_buffered)
     : loop_(loop), fd_(std::move(fd)), peer_(std::move(peer)), max_buffered_(max_buffered), in_(0), out_(loop) {}
@@ -209,7 +220,12 @@ void TcpConnection::close(bool abortive) {
 
 std::optional<TcpDelivery> TcpConnection::delivery() const {
   if (!fd_) return std::nullopt;
-  return tcp_delivery(fd_.get(), written_, fin_sent_);
+  // Acknowledged bytes stay acknowledged: once every byte written was, the kernel need not be asked
+  // again until more is written (a close that checked delivery, then its record, ask once).
+  if (written_ == all_acked_at_) return TcpDelivery{written_};
+  auto d = tcp_delivery(fd_.get(), written_, fin_sent_);
+  if (d && d->bytes_acked == written_) all_acked_at_ = written_;
+  return d;
 }
 
 void TcpConnection::read_available() {
@@ -263,7 +279,7 @@ void TcpConnection::on_events(std::uint32_t events) {
   // bytes that came before the RST say which phase the client left in.
   if (events & (kReadable | kPeerClosed | kError)) read_available();
   if (!fd_) return;
-  if (events & kError) {
+  if (events & kSocketError) {
     if (Errno err = socket_error(fd_.get()); err.code != 0) {
       handler_->on_transport_error(classify(err));
       return;

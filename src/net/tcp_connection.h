@@ -16,6 +16,9 @@ class TcpConnection final : public Transport, public IoHandler {
   // Reads stop once `max_buffered` unconsumed bytes are waiting (back-pressure on the peer).
   TcpConnection(EventLoop& loop, UniqueFd fd, std::string peer, std::size_t max_buffered);
   ~TcpConnection() override;
+  // From a per-thread free list (one loop per thread), like HttpConnection: no malloc per accept.
+  static void* operator new(std::size_t size);
+  static void operator delete(void* p, std::size_t size);
   [[nodiscard]] Result<void> start();
 
   // Loop thread. An outgoing connection to `to` (TCP or unix:), already under way. The handler, set
@@ -48,6 +51,7 @@ class TcpConnection final : public Transport, public IoHandler {
   void discard_output_after(std::size_t keep) override;
   void set_reading(bool on) override;
   void shutdown_write() override;
+  [[nodiscard]] bool input_drained() const override { return fd_ && drained_ && in_.empty(); }
   void close(bool abortive) override;
   [[nodiscard]] std::optional<TcpDelivery> delivery() const override;
   [[nodiscard]] const std::string& peer() const override { return peer_; }
@@ -75,6 +79,8 @@ class TcpConnection final : public Transport, public IoHandler {
   Buffer in_;
   OutputQueue out_;            // bytes segments go with send, file segments with sendfile
   std::uint64_t written_ = 0;  // bytes the kernel took, since the connection began
+  // written_ when the kernel last said every byte was acknowledged (delivery() asks no more then).
+  mutable std::uint64_t all_acked_at_ = UINT64_MAX;
   bool fin_sent_ = false;
   bool reading_ = true;
   bool want_write_ = false;

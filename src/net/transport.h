@@ -68,6 +68,9 @@ class Transport {
   // still reported. Resuming reports bytes that arrived meanwhile.
   virtual void set_reading(bool on) = 0;
   virtual void shutdown_write() = 0;
+  // Everything the peer sent so far was read and consumed: the last read emptied the socket and
+  // input() is empty. A close now sends FIN, not RST (false when the transport cannot tell: TLS).
+  [[nodiscard]] virtual bool input_drained() const { return false; }
   // Closes the descriptor; with `abortive` the peer gets RST. No callback follows.
   virtual void close(bool abortive) = 0;
   [[nodiscard]] virtual std::optional<TcpDelivery> delivery() const = 0;

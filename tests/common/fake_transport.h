@@ -33,8 +33,10 @@ class FakeTransport : public net::Transport {
     closed_ = true;
     abortive_ = abortive;
   }
+  [[nodiscard]] bool input_drained() const override { return drained_ && in_.empty(); }
   [[nodiscard]] std::optional<net::TcpDelivery> delivery() const override {
     ++delivery_asks_;
+    if (acked_all_) return net::TcpDelivery{out_.size()};
     return delivery_;
   }
   [[nodiscard]] const std::string& peer() const override { return peer_; }
@@ -59,6 +61,9 @@ class FakeTransport : public net::Transport {
   std::optional<net::TcpDelivery> delivery_;  // what the "kernel" says was acknowledged
   mutable int delivery_asks_ = 0;
   bool reading_ = true, shut_ = false, closed_ = false, abortive_ = false;
+  // A socket whose last read emptied it (input_drained) and whose kernel says every byte written
+  // was acknowledged (delivery): off by default, so closes linger as over a real network.
+  bool drained_ = false, acked_all_ = false;
 };
 
 }  // namespace unbroken::testing

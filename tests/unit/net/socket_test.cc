@@ -34,6 +34,8 @@ TEST(SocketAddress, ParsesEveryForm) {
       {"*:80", AF_INET, "0.0.0.0:80", 80},
       {":80", AF_INET, "0.0.0.0:80", 80},
       {"127.0.0.1:65535", AF_INET, "127.0.0.1:65535", 65535},
+      {"255.255.255.255:1", AF_INET, "255.255.255.255:1", 1},  // IPv4 is printed by hand: each width
+      {"10.20.0.9:443", AF_INET, "10.20.0.9:443", 443},
       {"unix:/p", AF_UNIX, "unix:/p", 0},
       {"unix:/run/app.sock", AF_UNIX, "unix:/run/app.sock", 0},
       {"unix:relative.sock", AF_UNIX, "unix:relative.sock", 0},
@@ -134,6 +136,28 @@ TEST(Socket, ConnectTcpIsNonBlockingCloexecAndNoDelay) {
   EXPECT_NE(nodelay, 0);
   ASSERT_TRUE(writable_within(fd->get(), 5000));
   EXPECT_EQ(socket_error(fd->get()).code, 0);
+}
+
+TEST(Socket, AcceptedSocketsInheritNoDelayFromTheListener) {
+  // accept_tcp sets no option: TCP_NODELAY comes with the listener (one setsockopt, not one per
+  // connection), and the sockets it returns are non-blocking and close-on-exec.
+  auto lfd = listen_tcp(*SocketAddress::parse("127.0.0.1:0"), false);
+  ASSERT_TRUE(lfd);
+  auto fd = connect_tcp(*local_address(lfd->get()));
+  ASSERT_TRUE(fd);
+  pollfd p{lfd->get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1);
+  SocketAddress peer;
+  auto accepted = accept_tcp(lfd->get(), &peer);
+  ASSERT_TRUE(accepted) << accepted.error().message();
+  EXPECT_EQ(peer.to_string(), local_address(fd->get())->to_string());
+  EXPECT_TRUE(::fcntl(accepted->get(), F_GETFL) & O_NONBLOCK);
+  EXPECT_TRUE(::fcntl(accepted->get(), F_GETFD) & FD_CLOEXEC);
+  int nodelay = 0;
+  socklen_t len = sizeof nodelay;
+  ASSERT_EQ(::getsockopt(accepted->get(), IPPROTO_TCP, TCP_NODELAY, &nodelay, &len), 0);
+  EXPECT_NE(nodelay, 0);
+  EXPECT_TRUE(accept_tcp(lfd->get(), nullptr).error().would_block());  // the backlog is empty
 }
 
 TEST(Socket, ConnectTcpToAClosedPortIsRefusedThroughSoError) {
