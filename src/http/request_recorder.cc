@@ -42,7 +42,8 @@ bool RequestRecorder::end(const End& e, const ExchangePtr& ex, bool* cancelled) 
   if (e.outcome == Outcome::kOk) {
     if (held_ && held_->count == kMaxHeld) emit_pending(false);
     if (!held_) held_ = make_pooled<Held>();
-    slot = &held_->at[held_->count];
+    held_->at[held_->count] = make_pooled<PendingRecord>();
+    slot = held_->at[held_->count].get();
   }
   RequestRecord& rec = slot != nullptr ? slot->rec : local;
   rec.ts = std::chrono::system_clock::now();
@@ -110,7 +111,7 @@ bool RequestRecorder::end(const End& e, const ExchangePtr& ex, bool* cancelled) 
 bool RequestRecorder::still_delivering(net::TimePoint now, std::chrono::milliseconds limit) const {
   if (!held_ || now - held_->ended >= limit) return false;
   // The newest response is the last to be acknowledged: when it is, all are.
-  const PendingRecord& newest = held_->at[held_->count - 1];
+  const PendingRecord& newest = *held_->at[held_->count - 1];
   RequestRecord probe = newest.rec;
   fill_delivery(probe, newest.bytes_before);
   return probe.bytes_acked && *probe.bytes_acked < probe.bytes_out;
@@ -148,7 +149,7 @@ void RequestRecorder::emit_pending(bool socket_gone) {
   std::optional<net::TcpDelivery> d;
   if (!socket_gone) d = transport_.delivery();  // one question for all of them
   for (std::size_t i = 0; i < held->count; ++i) {
-    PendingRecord& p = held->at[i];
+    PendingRecord& p = *held->at[i];
     if (d) fill_delivery(p.rec, p.bytes_before, *d);
     if (p.rec.bytes_acked) ctx_.stats.response_bytes_acked.add(*p.rec.bytes_acked);
     if (ctx_.record) ctx_.record(p.rec);

@@ -84,8 +84,10 @@ class RequestRecorder {
     RequestRecord rec;
     std::uint64_t bytes_before;
   };
+  // Pointers, each record in a block of its own: a connection holding one record (most often an
+  // idle one's last) takes one record's memory, not kMaxHeld's.
   struct Held {
-    std::array<PendingRecord, kMaxHeld> at;
+    std::array<PoolPtr<PendingRecord>, kMaxHeld> at;
     std::size_t count = 0;
     bool plain = true;
     net::TimePoint ended;  // when the newest response was complete
