@@ -53,6 +53,7 @@ class TcpConnection final : public Transport, public IoHandler {
   [[nodiscard]] const std::string& peer() const override { return peer_; }
 
   void on_events(std::uint32_t events) override;
+  void on_ready() override;
 
  private:
   struct ConnectState;
@@ -64,6 +65,8 @@ class TcpConnection final : public Transport, public IoHandler {
   // Sends what it can and tells the handler; false once the handler heard an error or closed.
   bool flush_and_report();
   void update_interest();
+  // Bytes this turn's write budget still allows (EventLoop::write_budget).
+  std::size_t allowance();
   void read_available();
   void read_loop();
 
@@ -75,6 +78,10 @@ class TcpConnection final : public Transport, public IoHandler {
   Buffer in_;
   OutputQueue out_;            // bytes segments go with send, file segments with sendfile
   std::uint64_t written_ = 0;  // bytes the kernel took, since the connection began
+  // The write budget's turn and what was sent in it; past the budget, the ready list takes over.
+  std::uint64_t budget_turn_ = 0;
+  std::size_t turn_sent_ = 0;
+  ReadyNode ready_{this};
   bool fin_sent_ = false;
   bool reading_ = true;
   bool want_write_ = false;
