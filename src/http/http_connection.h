@@ -92,6 +92,8 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   void handler_failed();
   bool flush_output();
   void schedule_flush();
+  // Below the low-water mark: reading resumes and a producer waiting (on_drain) goes on; false once closed.
+  bool notify_drained();
   void account_written(std::size_t n);
   // Open -> Draining -> Closing -> Lingering -> Closed, never back, any step skippable but Lingering
   // (only after Closing): a connection that drains closes after its request; one that closes sends

@@ -84,7 +84,10 @@ void HttpConnection::schedule_flush() {
   flush_scheduled_ = true;
   ctx_.loop.defer([this] {
     flush_scheduled_ = false;
-    if (!closed() && transport_->queued_bytes() > 0 && flush_output()) maybe_complete();
+    if (closed() || transport_->queued_bytes() == 0 || !flush_output()) return;
+    // What this flush sent is not heard through on_written: a producer that waits for the
+    // low-water mark hears it here, or it waits for an EPOLLOUT that an emptied queue never asks for.
+    if (notify_drained()) maybe_complete();
   });
 }
 
@@ -164,22 +167,25 @@ void HttpConnection::on_written(std::size_t n) {
   std::size_t queued = transport_->queued_bytes();
   watch_delivery(queued, true);
   update_handler_timer(queued);
-  if (queued < ctx_.limits.output_low_water) {
-    if (paused_for_output_) {
-      paused_for_output_ = false;
-      update_reading();
-    }
-    if (exchange_ && exchange_->drain_) {
-      auto cb = std::move(exchange_->drain_);
-      cb();
-      if (closed()) return;
-    }
-  }
+  if (!notify_drained()) return;
   if (closing() && transport_->queued_bytes() == 0) {
     start_linger();
     return;
   }
   maybe_complete();
+}
+
+bool HttpConnection::notify_drained() {
+  if (transport_->queued_bytes() >= ctx_.limits.output_low_water) return true;
+  if (paused_for_output_) {
+    paused_for_output_ = false;
+    update_reading();
+  }
+  if (exchange_ && exchange_->drain_) {
+    auto cb = std::move(exchange_->drain_);
+    cb();
+  }
+  return !closed();
 }
 
 void HttpConnection::watch_delivery(std::size_t queued, bool progressed) {

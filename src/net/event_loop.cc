@@ -89,6 +89,7 @@ EventLoop::EventLoop(Poller poller, UniqueFd wake_fd)
       now_(Clock::now()),
       timers_(now_),
       waker_(std::make_unique<Waker>(std::move(wake_fd))) {
+  ready_.prev_ = ready_.next_ = &ready_;
   // Room for the whole pool up front: giving a buffer back never allocates.
   free_buffers_.reserve(kMaxFreeBuffers);
 }
@@ -96,6 +97,47 @@ EventLoop::EventLoop(Poller poller, UniqueFd wake_fd)
 EventLoop::~EventLoop() {
   // What they hold may use the poller and the timers: they go first.
   locals_.clear();
+  // Owners that outlive the loop must not reach back into it when they unlink.
+  for (ReadyNode* n = ready_.next_; n != &ready_;) {
+    ReadyNode* next = n->next_;
+    n->prev_ = n->next_ = nullptr;
+    n = next;
+  }
+  ready_.prev_ = ready_.next_ = nullptr;
+}
+
+void ReadyNode::unlink() {
+  if (next_ == nullptr) return;
+  prev_->next_ = next_;
+  next_->prev_ = prev_;
+  prev_ = next_ = nullptr;
+}
+
+void EventLoop::make_ready(ReadyNode& node) {
+  if (node.queued()) return;
+  node.prev_ = ready_.prev_;
+  node.next_ = &ready_;
+  ready_.prev_->next_ = &node;
+  ready_.prev_ = &node;
+}
+
+void EventLoop::run_ready() {
+  if (ready_.next_ == &ready_) return;
+  // This turn serves the nodes queued before it; those queued again while it runs wait for the
+  // next one. The ring moves whole to a head of its own, which nodes unlink from as usual (a
+  // callback may close a connection further down the list).
+  ReadyNode serving{nullptr};
+  serving.next_ = ready_.next_;
+  serving.prev_ = ready_.prev_;
+  serving.next_->prev_ = &serving;
+  serving.prev_->next_ = &serving;
+  ready_.prev_ = ready_.next_ = &ready_;
+  while (serving.next_ != &serving) {
+    ReadyNode* n = serving.next_;
+    n->unlink();
+    n->owner_->on_ready();
+  }
+  serving.prev_ = serving.next_ = nullptr;
 }
 
 bool EventLoop::in_loop_thread() const {
@@ -157,9 +199,12 @@ void EventLoop::run() {
   thread_id_hash_.store(std::hash<std::thread::id>{}(std::this_thread::get_id()));
   while (!stop_.load(std::memory_order_relaxed)) {
     now_ = Clock::now();
-    auto events = poller_.poll(timers_.next_timeout_ms(now_));
+    // Work waits on the ready list: only look for new events, so that they come before it.
+    auto events = poller_.poll(ready_.next_ != &ready_ ? 0 : timers_.next_timeout_ms(now_));
     now_ = Clock::now();
+    ++turn_;
     for (const PollEvent& ev : events) static_cast<IoHandler*>(ev.owner)->on_events(ev.events);
+    run_ready();
     run_deferred();
     run_timers(now_);
     run_posted();

@@ -106,17 +106,23 @@ Result<std::size_t> TcpConnection::write_through(std::string_view bytes) {
     queue(bytes);
     return std::size_t{0};
   }
-  iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
-  auto r = send_iov(fd_.get(), &iov, 1);
+  std::size_t attempted = std::min(bytes.size(), allowance());
   std::size_t sent = 0;
-  if (r) {
-    sent = *r;
-  } else if (!r.error().would_block()) {
-    return r.error();
+  if (attempted > 0) {
+    iovec iov{const_cast<char*>(bytes.data()), attempted};
+    auto r = send_iov(fd_.get(), &iov, 1);
+    if (r) {
+      sent = *r;
+    } else if (!r.error().would_block()) {
+      return r.error();
+    }
   }
   written_ += sent;
+  turn_sent_ += sent;
   if (sent < bytes.size()) {
     queue(bytes.substr(sent));
+    // The budget stopped it, not a full socket: no EPOLLOUT would come.
+    if (sent == attempted) loop_.make_ready(ready_);
     if (!want_write_) {
       want_write_ = true;
       update_interest();
@@ -141,9 +147,11 @@ void TcpConnection::discard_output_after(std::size_t keep) {
 Result<std::size_t> TcpConnection::flush() {
   if (connecting_) return std::size_t{0};  // held until connected
   std::size_t total = 0;
-  while (!out_.empty() && fd_) {
+  std::size_t allowed = allowance();
+  bool full = false;
+  while (!out_.empty() && fd_ && total < allowed) {
     OutputQueue::Segment& s = out_.front();
-    std::size_t attempted = static_cast<std::size_t>(std::min<std::uint64_t>(s.remaining, 1u << 20));
+    std::size_t attempted = static_cast<std::size_t>(std::min<std::uint64_t>({s.remaining, 1u << 20, allowed - total}));
     Result<std::size_t> r = std::size_t{0};
     if (s.file) {
       r = send_file(fd_.get(), s.file.get(), s.offset, attempted);
@@ -153,15 +161,22 @@ Result<std::size_t> TcpConnection::flush() {
       r = send_iov(fd_.get(), &iov, 1, out_.more_after_front());
     }
     if (!r) {
-      if (r.error().would_block()) break;
+      full = r.error().would_block();
+      if (full) break;
       return r.error();
     }
     std::size_t sent = *r;
     total += sent;
     written_ += sent;
     out_.consume(sent);
-    if (sent < attempted) break;  // the socket buffer is full
+    if (sent < attempted) {
+      full = true;  // the socket buffer is: EPOLLOUT says when it has room
+      break;
+    }
   }
+  turn_sent_ += total;
+  // The budget ran out with the socket still writable: the next turn goes on from the ready list.
+  if (!full && !out_.empty() && fd_) loop_.make_ready(ready_);
   bool want = !out_.empty();
   if (want != want_write_) {
     want_write_ = want;
@@ -169,6 +184,19 @@ Result<std::size_t> TcpConnection::flush() {
   }
   shutdown_if_drained();
   return total;
+}
+
+std::size_t TcpConnection::allowance() {
+  if (budget_turn_ != loop_.turn()) {
+    budget_turn_ = loop_.turn();
+    turn_sent_ = 0;
+  }
+  std::size_t budget = loop_.write_budget();
+  return turn_sent_ < budget ? budget - turn_sent_ : 0;
+}
+
+void TcpConnection::on_ready() {
+  if (fd_ && !connecting_ && !out_.empty()) flush_and_report();
 }
 
 bool TcpConnection::flush_and_report() {
@@ -209,6 +237,7 @@ void TcpConnection::shutdown_write() {
 void TcpConnection::close(bool abortive) {
   if (connect_) loop_.timers().cancel(connect_->timer);  // no callback follows, not even an early error
   connecting_ = false;
+  ready_.unlink();
   if (fd_) {
     loop_.remove(fd_.get());
     if (abortive) set_abortive_close(fd_.get());

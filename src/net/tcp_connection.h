@@ -57,6 +57,7 @@ class TcpConnection final : public Transport, public IoHandler {
   [[nodiscard]] const std::string& peer() const override { return peer_; }
 
   void on_events(std::uint32_t events) override;
+  void on_ready() override;
 
  private:
   struct ConnectState;
@@ -68,6 +69,8 @@ class TcpConnection final : public Transport, public IoHandler {
   // Sends what it can and tells the handler; false once the handler heard an error or closed.
   bool flush_and_report();
   void update_interest();
+  // Bytes this turn's write budget still allows (EventLoop::write_budget).
+  std::size_t allowance();
   void read_available();
   void read_loop();
 
@@ -81,6 +84,10 @@ class TcpConnection final : public Transport, public IoHandler {
   std::uint64_t written_ = 0;  // bytes the kernel took, since the connection began
   // written_ when the kernel last said every byte was acknowledged (delivery() asks no more then).
   mutable std::uint64_t all_acked_at_ = UINT64_MAX;
+  // The write budget's turn and what was sent in it; past the budget, the ready list takes over.
+  std::uint64_t budget_turn_ = 0;
+  std::size_t turn_sent_ = 0;
+  ReadyNode ready_{this};
   bool fin_sent_ = false;
   bool reading_ = true;
   bool want_write_ = false;

@@ -194,5 +194,25 @@ TEST_F(ExchangeTest, TypedStateIsOnePerTypeAndLeavesWithTheExchange) {
   EXPECT_EQ(alive.use_count(), 1);
 }
 
+TEST_F(ExchangeTest, AProducerWaitingForDrainHearsItFromTheEndOfTurnFlush) {
+  // The kernel takes nothing while the handler fills the queue past the high-water mark and waits
+  // for it to drain; then room comes, and the flush scheduled for the end of the turn (the head's)
+  // takes everything. No on_written follows that flush, and an empty queue asks for no EPOLLOUT:
+  // the producer must hear of the drain from the flush itself, or it waits forever.
+  transport_->window_ = 0;
+  transport_->receive("GET /async HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_TRUE(held_);
+  held_->start(200, 2 * limits_.output_high_water);
+  EXPECT_TRUE(held_->write(std::string(limits_.output_high_water, 'x')));
+  ASSERT_FALSE(held_->writable());
+  bool drained = false;
+  held_->on_drain([&] { drained = true; });
+  EXPECT_FALSE(drained);
+  transport_->window_ = SIZE_MAX;
+  advance(milliseconds(0));  // the end of the turn
+  EXPECT_EQ(transport_->queued_bytes(), 0u);
+  EXPECT_TRUE(drained);
+}
+
 }  // namespace
 }  // namespace unbroken::http

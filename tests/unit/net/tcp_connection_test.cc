@@ -1,11 +1,15 @@
 #include "net/tcp_connection.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,7 +41,11 @@ struct Recorder : TransportHandler {
     events.push_back("error");
     changed();
   }
-  void on_written(std::size_t n) override { written += n; }
+  void on_written(std::size_t n) override {
+    written += n;
+    if (loop != nullptr) per_turn[loop->turn()] += n;
+    changed();
+  }
   void on_connected() override {
     events.push_back("connected");
     if (on_connect) on_connect();
@@ -47,6 +55,8 @@ struct Recorder : TransportHandler {
   std::optional<SocketError> error;
   std::string data;
   std::size_t written = 0;
+  const EventLoop* loop = nullptr;                // when set, on_written's counts by turn:
+  std::map<std::uint64_t, std::size_t> per_turn;  // turn -> bytes
   std::function<void()> on_connect;
   std::function<void()> on_peer_closed_seen;
   std::function<void()> changed = [] {};
@@ -282,6 +292,172 @@ TEST_F(TcpConnectionTest, ClosingWhileConnectingSilencesEveryCallback) {
   EXPECT_EQ(watch.events, std::vector<std::string>{"error"});
   EXPECT_TRUE(a.events.empty());
   EXPECT_TRUE(b.events.empty());
+}
+
+// ---- the write budget: a connection writes at most EventLoop::write_budget() bytes in one turn,
+// and the rest follows from the ready list in the turns after, while the socket still has room
+// (edge-triggered: no EPOLLOUT comes for a socket that never filled).
+
+// A server-side connection on loopback whose peer does not read until told to: with a budget far
+// below what the socket buffers hold, the kernel never stops a write, only the budget does.
+class WriteBudgetTest : public TcpConnectionTest {
+ public:
+  static constexpr std::size_t kBudget = 4096;
+  static constexpr std::size_t kTotal = 10 * kBudget + 100;
+
+ protected:
+  void SetUp() override {
+    TcpConnectionTest::SetUp();
+    loop_->set_write_budget(kBudget);
+    pattern_.resize(kTotal);
+    for (std::size_t i = 0; i < kTotal; ++i) pattern_[i] = static_cast<char>('a' + i % 23);
+  }
+
+  std::unique_ptr<TcpConnection> accept_one(Recorder& handler, UniqueFd& peer) {
+    auto lfd = listen_tcp(*SocketAddress::parse("127.0.0.1:0"), false);
+    EXPECT_TRUE(lfd);
+    auto cfd = connect_tcp(*local_address(lfd->get()));
+    EXPECT_TRUE(cfd);
+    pollfd p{cfd->get(), POLLOUT, 0};
+    EXPECT_EQ(::poll(&p, 1, static_cast<int>(kDeadline.count())), 1);
+    SocketAddress from;
+    auto sfd = accept_tcp(lfd->get(), &from);
+    EXPECT_TRUE(sfd);
+    peer = std::move(*cfd);
+    auto c = std::make_unique<TcpConnection>(*loop_, std::move(*sfd), from.to_string(), kMaxBuffered);
+    handler.loop = loop_.get();
+    c->set_handler(&handler);
+    EXPECT_TRUE(c->start());
+    return c;
+  }
+
+  // A file holding the pattern, for queue_file.
+  UniqueFd pattern_file() {
+    std::string path = temp_dir() + "/body";
+    std::ofstream(path, std::ios::binary) << pattern_;
+    return UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  }
+
+  // Reads `n` bytes from the (non-blocking) peer.
+  static std::string read_n(int fd, std::size_t n) {
+    std::string got;
+    char buf[16384];
+    while (got.size() < n) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(kDeadline.count())) != 1) break;
+      ssize_t r = ::read(fd, buf, sizeof buf);
+      if (r <= 0) break;
+      got.append(buf, static_cast<std::size_t>(r));
+    }
+    return got;
+  }
+
+  std::string pattern_;
+};
+
+struct Queuing {
+  const char* name;
+  std::size_t head;  // bytes queued before the file; the whole pattern when no file follows
+  bool file;
+  bool through;  // write_through (the TLS transport's records) instead of queue + flush
+};
+
+class WriteBudgetPer : public WriteBudgetTest, public ::testing::WithParamInterface<Queuing> {};
+
+TEST_P(WriteBudgetPer, OneTurnWritesTheBudgetAndTheNextTurnsTheRest) {
+  const Queuing& q = GetParam();
+  Recorder h;
+  UniqueFd peer;
+  auto c = accept_one(h, peer);
+  std::size_t first = 0;
+  if (q.through) {
+    auto r = c->write_through(pattern_);
+    ASSERT_TRUE(r);
+    first = *r;
+  } else {
+    c->queue(std::string_view(pattern_).substr(0, q.head));
+    if (q.file) c->queue_file(pattern_file(), q.head, kTotal - q.head);
+    auto r = c->flush();
+    ASSERT_TRUE(r);
+    first = *r;
+  }
+  EXPECT_EQ(first, kBudget);
+  EXPECT_EQ(c->queued_bytes(), kTotal - kBudget);
+  // Each later turn is one on_written, of one budget, in the turn after the one before: nothing
+  // else wakes the loop (the peer reads nothing, the socket never fills), so a poll that waited
+  // would hang until the deadline.
+  ASSERT_TRUE(run_until({&h}, [&] { return c->queued_bytes() == 0; }));
+  EXPECT_EQ(h.written, kTotal - kBudget);
+  ASSERT_EQ(h.per_turn.size(), 10u);
+  std::uint64_t previous = h.per_turn.begin()->first - 1;
+  for (auto [turn, bytes] : h.per_turn) {
+    EXPECT_LE(bytes, kBudget) << "turn " << turn;
+    EXPECT_EQ(turn, previous + 1);
+    previous = turn;
+  }
+  EXPECT_EQ(read_n(peer.get(), kTotal), pattern_);
+}
+
+INSTANTIATE_TEST_SUITE_P(Segments, WriteBudgetPer,
+                         ::testing::Values(Queuing{"bytes", WriteBudgetTest::kTotal, false, false},
+                                           Queuing{"file", 0, true, false},
+                                           Queuing{"head_then_file", 1000, true, false},
+                                           Queuing{"write_through", WriteBudgetTest::kTotal, false, true}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(WriteBudgetTest, ConnectionsPastTheBudgetTakeTurnsAndSmallOutputGoesAtOnce) {
+  Recorder ha, hb, hs;
+  UniqueFd pa, pb, ps;
+  auto a = accept_one(ha, pa);
+  auto b = accept_one(hb, pb);
+  auto small = accept_one(hs, ps);
+  a->queue(pattern_);
+  b->queue(pattern_);
+  ASSERT_TRUE(a->flush());
+  ASSERT_TRUE(b->flush());
+  // Another connection's short answer does not wait behind them: its own budget is whole.
+  small->queue("pong");
+  auto r = small->flush();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, 4u);
+  ASSERT_TRUE(run_until({&ha, &hb}, [&] { return a->queued_bytes() == 0 && b->queued_bytes() == 0; }));
+  ASSERT_EQ(ha.per_turn.size(), 10u);
+  EXPECT_EQ(ha.per_turn, hb.per_turn);
+  for (auto [turn, bytes] : ha.per_turn) EXPECT_LE(bytes, kBudget) << "turn " << turn;
+  EXPECT_EQ(read_n(pa.get(), kTotal), pattern_);
+  EXPECT_EQ(read_n(pb.get(), kTotal), pattern_);
+  EXPECT_EQ(read_n(ps.get(), 4), "pong");
+}
+
+// A connection `c` and a watched one `w`, both past the budget: queued on the ready list, c first.
+class WaitingForItsTurn : public WriteBudgetTest {
+ protected:
+  void SetUp() override {
+    WriteBudgetTest::SetUp();
+    c_ = accept_one(h_, peer_);
+    w_ = accept_one(watch_, watch_peer_);
+    c_->queue(pattern_);
+    w_->queue(pattern_);
+    ASSERT_TRUE(c_->flush());
+    ASSERT_TRUE(w_->flush());
+  }
+  Recorder h_, watch_;
+  UniqueFd peer_, watch_peer_;
+  std::unique_ptr<TcpConnection> c_, w_;
+};
+
+TEST_F(WaitingForItsTurn, AConnectionFreedMeanwhileIsNotCalled) {
+  c_.reset();
+  ASSERT_TRUE(run_until({&watch_}, [&] { return true; }));
+  EXPECT_EQ(watch_.written, kBudget);
+  EXPECT_EQ(h_.written, 0u);
+}
+
+TEST_F(WaitingForItsTurn, OutputDiscardedMeanwhileEndsIt) {
+  c_->discard_output_after(0);
+  ASSERT_TRUE(run_until({&watch_}, [&] { return w_->queued_bytes() == 0; }));
+  EXPECT_EQ(h_.written, 0u);
+  EXPECT_EQ(c_->queued_bytes(), 0u);
 }
 
 }  // namespace
