@@ -75,7 +75,7 @@ class ParserPool {
  private:
   static constexpr std::size_t kMaxFree = 1024;
   // Requests in flight between an exchange and the next parser: a few per busy connection.
-  static constexpr std::size_t kMaxSpare = 1024;
+  static constexpr std::size_t kMaxSpare = 256;
   ParserLimits limits_;
   std::vector<std::unique_ptr<RequestParser>> free_;
   std::vector<Request> spare_;

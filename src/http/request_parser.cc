@@ -146,6 +146,7 @@ void RequestParser::trim(Request& r) {
   for (std::string* s : {&r.body, &r.target}) {
     if (s->capacity() > kMaxKeptCapacity) std::string().swap(*s);
   }
+  if (r.headers.arena_capacity() > kMaxKeptCapacity) r.headers = HeaderList{};
 }
 
 int RequestParser::fail(int status, const char* reason) {

@@ -89,7 +89,10 @@ bool RequestRecorder::end(const End& e, const ExchangePtr& ex, bool* cancelled) 
     held_->ended = ctx_.loop.now();
     // Anything beyond its request (a handler's or an upstream call's state, a gzip stream) is let
     // go when the next request begins, not kMaxHeld requests later.
-    if (ex && (!ex->states_.empty() || ex->encoder_.gzipping())) held_->plain = false;
+    // So is a large buffered request body: the record never views it, but the exchange holds it.
+    if (ex && (!ex->states_.empty() || ex->encoder_.gzipping() ||
+               ex->request_.body.capacity() > RequestParser::kMaxKeptCapacity))
+      held_->plain = false;
     return held_->count++ == 0;
   }
   fill_delivery(rec, bytes_before);
@@ -126,7 +129,10 @@ void RequestRecorder::fill_delivery(RequestRecord& rec, std::uint64_t bytes_befo
   // bytes_before.
   std::uint64_t acked = d.bytes_acked > bytes_before ? d.bytes_acked - bytes_before : 0;
   rec.bytes_acked = std::min(acked, rec.bytes_out);
-  rec.bytes_unsent = conn_bytes_out_ > d.bytes_acked ? conn_bytes_out_ - d.bytes_acked : 0;
+  // What was written up to the end of this response and is not yet acknowledged: a held record
+  // read after later responses went out does not count their bytes.
+  std::uint64_t end = bytes_before + rec.bytes_out;
+  rec.bytes_unsent = end > d.bytes_acked ? end - d.bytes_acked : 0;
 }
 
 void RequestRecorder::count(const RequestRecord& rec, std::size_t route_slot) {

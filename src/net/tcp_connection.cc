@@ -221,6 +221,9 @@ void TcpConnection::update_interest() {
 void TcpConnection::set_reading(bool on) {
   if (on == reading_) return;
   reading_ = on;
+  // Not reading, arrivals go unseen: the last read's "drained" no longer says the socket is empty
+  // (a close at once would meet unread bytes and send RST).
+  if (!on) drained_ = false;
   update_interest();
 }
 

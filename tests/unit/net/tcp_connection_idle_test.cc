@@ -46,6 +46,10 @@ class IdleConnection : public ::testing::Test {
   // Sends `bytes` from the peer and runs the loop until the connection has read them.
   void send_and_read(std::string_view bytes) {
     ASSERT_EQ(::send(peer_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
+    run_until_read();
+  }
+  // Runs the loop until the reader stops it (one event), within a deadline.
+  void run_until_read() {
     auto deadline = loop_->run_after(milliseconds(5000), [this] {
       timed_out_ = true;
       loop_->stop();
@@ -87,6 +91,19 @@ TEST_F(IdleConnection, AReadThatFillsItsRoomIsNotDrained) {
   send_and_read(std::string(80 * 1024, 'x'));
   EXPECT_EQ(conn_->input().size(), 64u * 1024);
   EXPECT_FALSE(conn_->input_drained());
+}
+
+TEST_F(IdleConnection, APausedConnectionIsNotDrained) {
+  // While reading is off, bytes that arrive go unseen: the last read's word no longer holds.
+  send_and_read("request\n");
+  ASSERT_TRUE(conn_->input_drained());
+  conn_->set_reading(false);
+  EXPECT_FALSE(conn_->input_drained());
+  ASSERT_EQ(::send(peer_.get(), "more\n", 5, MSG_NOSIGNAL), 5);
+  conn_->set_reading(true);  // re-registering reports what waited
+  run_until_read();
+  EXPECT_EQ(reader_.lines, (std::vector<std::string>{"request", "more"}));
+  EXPECT_TRUE(conn_->input_drained());
 }
 
 }  // namespace
