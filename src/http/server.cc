@@ -148,10 +148,11 @@ void Server::caught_up() {
 void Server::on_closed(Loop& l, HttpConnection* c) {
   active_.fetch_sub(1, std::memory_order_relaxed);
   l.stats.connections_active.sub();
-  // Freed at the end of the turn: the connection may be deep in its own callback right now. One
-  // deferred task serves every connection that closed in the turn.
+  // Freed at the end of the turn: the connection may be deep in its own callback right now, and a
+  // task it deferred (its end-of-turn flush) may not have run yet. One task, after every deferred
+  // one, serves every connection that closed in the turn.
   l.closed.push_back(c);
-  if (l.closed.size() == 1) l.loop->defer([this, &l] { free_closed(l); });
+  if (l.closed.size() == 1) l.loop->defer_last([this, &l] { free_closed(l); });
 }
 
 void Server::free_closed(Loop& l) {

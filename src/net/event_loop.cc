@@ -169,10 +169,16 @@ void EventLoop::run_posted() {
 void EventLoop::run_deferred() {
   // A deferred task may defer another (a close that triggers a close): drain until empty.
   // Both vectors keep their capacity: deferring costs no allocation once the loop has warmed up.
-  while (!deferred_.empty()) {
-    running_deferred_.swap(deferred_);
-    for (auto& task : running_deferred_) task();
-    running_deferred_.clear();
+  for (;;) {
+    while (!deferred_.empty()) {
+      running_deferred_.swap(deferred_);
+      for (auto& task : running_deferred_) task();
+      running_deferred_.clear();
+    }
+    if (deferred_last_.empty()) return;
+    running_last_.swap(deferred_last_);
+    for (auto& task : running_last_) task();
+    running_last_.clear();
   }
 }
 

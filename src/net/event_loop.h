@@ -57,6 +57,9 @@ class EventLoop {
   // Loop thread: runs task at the end of the current turn, after every event was handled. Used to
   // free connections that closed during the turn (libuv uv_close, Envoy deferred delete).
   void defer(std::function<void()> task) { deferred_.push_back(std::move(task)); }
+  // After every deferred task of this turn, including those deferred meanwhile: for freeing what a
+  // deferred task may still name (a closed connection's end-of-turn flush).
+  void defer_last(std::function<void()> task) { deferred_last_.push_back(std::move(task)); }
 
   [[nodiscard]] Result<void> add(int fd, std::uint32_t interest, IoHandler* h) { return poller_.add(fd, interest, h); }
   [[nodiscard]] Result<void> modify(int fd, std::uint32_t interest, IoHandler* h) {
@@ -130,6 +133,8 @@ class EventLoop {
   std::vector<std::function<void()>> running_;
   std::vector<std::function<void()>> deferred_;
   std::vector<std::function<void()>> running_deferred_;
+  std::vector<std::function<void()>> deferred_last_;
+  std::vector<std::function<void()>> running_last_;
   std::vector<std::vector<char>> free_buffers_;
   struct Scheduled;
   std::unordered_map<TimerId, std::unique_ptr<Scheduled>> scheduled_;

@@ -112,5 +112,23 @@ TEST_F(ReadyListTest, AnOwnerUnlinkedOrFreedBeforeItsTurnIsNotCalled) {
   EXPECT_EQ(log_, (std::vector<std::string>{"first ready " + turn, "last ready " + turn}));
 }
 
+// What frees closed connections runs after every deferred task of the turn, also those deferred
+// by a deferred task: an earlier close's freeing must not run before a later connection's flush.
+TEST_F(ReadyListTest, DeferredLastRunsAfterEveryDeferredTask) {
+  loop_->run_after(std::chrono::milliseconds(0), [this] {  // within a turn, as a close is
+    loop_->defer([this] {
+      log_.push_back("flush a");
+      loop_->defer_last([this] {
+        log_.push_back("free");
+        loop_->stop();
+      });
+      loop_->defer([this] { log_.push_back("flush b"); });
+    });
+    loop_->defer([this] { log_.push_back("flush c"); });
+  });
+  ASSERT_TRUE(run());
+  EXPECT_EQ(log_, (std::vector<std::string>{"flush a", "flush c", "flush b", "free"}));
+}
+
 }  // namespace
 }  // namespace unbroken::net
