@@ -92,6 +92,12 @@ struct Body {
   const char* target;
 };
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
 class WriteFairness : public ::testing::TestWithParam<Body> {
  protected:
   static void SetUpTestSuite() {
@@ -144,9 +150,13 @@ TEST_P(WriteFairness, ASmallRequestIsAnsweredBeforeAnyFullSpeedDownloadEnds) {
                           << ::testing::PrintToString(at_answer);
   // Tighter, and still an order: with the budget each has a few turns' shares and what its socket
   // held (a few MiB); without it, the download the loop was on when the request came got most of
-  // its body first.
-  EXPECT_FALSE(any_half) << "a download had half its body before the small answer; bytes each had: "
-                         << ::testing::PrintToString(at_answer);
+  // its body first. The counts are read once the answer is parsed, while the downloads go on: under
+  // a sanitizer this thread is slow enough for them to pass half meanwhile, so the release build
+  // asserts it (make test runs it there too).
+  if (!kSanitized) {
+    EXPECT_FALSE(any_half) << "a download had half its body before the small answer; bytes each had: "
+                           << ::testing::PrintToString(at_answer);
+  }
   for (const auto& d : downloads) {
     d->join();
     EXPECT_GT(d->received(), kBigBytes) << "head and body, to the close";
