@@ -2,6 +2,8 @@
 // Output waiting to go, in order: runs of bytes (copied into one buffer borrowed from the loop
 // while anything is queued) and ranges of files. TcpConnection sends it as it is; TlsTransport
 // encrypts it first. Adjacent byte runs share one segment (one send, or one record).
+// An empty queue is one pointer: its state is borrowed from a per-thread spare list while anything
+// is queued, so an idle connection carries none of it (bench/idle).
 
 #include <cstdint>
 #include <string_view>
@@ -21,7 +23,7 @@ class OutputQueue {
     std::uint64_t remaining = 0;
   };
 
-  explicit OutputQueue(EventLoop& loop) : loop_(loop), bytes_(0) {}
+  explicit OutputQueue(EventLoop& loop) : loop_(loop) {}
   ~OutputQueue() { release(); }
   OutputQueue(const OutputQueue&) = delete;
   OutputQueue& operator=(const OutputQueue&) = delete;
@@ -29,14 +31,16 @@ class OutputQueue {
   void append(std::string_view bytes);
   void append_file(UniqueFd file, std::uint64_t offset, std::uint64_t length);
 
-  [[nodiscard]] bool empty() const { return head_ == segments_.size(); }
+  // The state exists exactly while something is queued.
+  [[nodiscard]] bool empty() const { return s_ == nullptr; }
   // Bytes queued, of both kinds.
-  [[nodiscard]] std::size_t size() const { return size_; }
-  [[nodiscard]] Segment& front() { return segments_[head_]; }
-  [[nodiscard]] bool more_after_front() const { return head_ + 1 < segments_.size(); }
+  [[nodiscard]] std::size_t size() const { return s_ != nullptr ? s_->size : 0; }
+  // The next three: only when not empty.
+  [[nodiscard]] Segment& front() { return s_->segments[s_->head]; }
+  [[nodiscard]] bool more_after_front() const { return s_->head + 1 < s_->segments.size(); }
   // The front segment's bytes, when it is a bytes segment.
   [[nodiscard]] std::string_view front_bytes() const {
-    return bytes_.readable().substr(0, static_cast<std::size_t>(segments_[head_].remaining));
+    return s_->bytes.readable().substr(0, static_cast<std::size_t>(s_->segments[s_->head].remaining));
   }
   // The first `n` bytes of the front segment are done with (sent, or encrypted).
   void consume(std::size_t n);
@@ -46,13 +50,17 @@ class OutputQueue {
   void release();
 
  private:
+  struct State {
+    // Segments [head, end) are pending; the vector keeps its capacity on the spare list, so steady
+    // request/response traffic does not allocate (a deque would, at every node boundary).
+    std::vector<Segment> segments;
+    std::size_t head = 0;
+    Buffer bytes{0};
+    std::size_t size = 0;
+  };
+  State& state();  // borrows one when there is none
   EventLoop& loop_;
-  // Segments [head_, end) are pending; the vector keeps its capacity, so steady request/response
-  // traffic does not allocate (a deque would, at every node boundary).
-  std::vector<Segment> segments_;
-  std::size_t head_ = 0;
-  Buffer bytes_;
-  std::size_t size_ = 0;
+  State* s_ = nullptr;
 };
 
 }  // namespace unbroken::net
