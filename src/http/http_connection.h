@@ -130,8 +130,12 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   [[nodiscard]] std::chrono::milliseconds timeout_of(TimerKind kind) const;
 
   static constexpr net::TimePoint kNever = net::TimePoint::max();
-  // How long an answered request's record waits for the client's ACKs before SIOCOUTQ is read.
-  static constexpr std::chrono::milliseconds kRecordDelay{100};
+  // How long an answered request's record waits for the client's ACKs before SIOCOUTQ is first
+  // read. A held record keeps its exchange (about 1 KiB) until then, so the first look is soon (two
+  // wheel ticks: about a loopback or LAN round trip); while bytes are still unacknowledged the wait
+  // doubles, up to kRecordMaxDelay, so a distant client is asked a few times, not every tick.
+  static constexpr std::chrono::milliseconds kRecordDelay{16};
+  static constexpr std::chrono::milliseconds kRecordMaxDelay{100};
 
   LoopContext& ctx_;
   std::unique_ptr<net::Transport> transport_;

@@ -1,6 +1,8 @@
 // HttpConnection's timers (see http_connection.h): one node per connection, armed at the earliest
 // of the per-phase deadlines, and what each timeout does when it fires.
 
+#include <algorithm>
+
 #include "http/http_connection.h"
 
 namespace unbroken::http {
@@ -83,11 +85,12 @@ void HttpConnection::on_timer() {
       case TimerKind::kRecord:
         // Still unacknowledged bytes (a large response the client is still reading): look again
         // later rather than log a delivery that is only in progress, up to the send timeout.
-        if (!closed() && recorder_.still_delivering(ctx_.loop.now(), timeout_of(TimerKind::kSend))) {
-          arm(TimerKind::kRecord, kRecordDelay);
-          break;
+        if (closed()) {
+          emit_pending();
+        } else if (!recorder_.emit_if_delivered(now, timeout_of(TimerKind::kSend))) {
+          auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(recorder_.held_for(now));
+          arm(TimerKind::kRecord, std::clamp(waited, kRecordDelay, kRecordMaxDelay));
         }
-        emit_pending();
         break;
       case TimerKind::kKeepalive:
         // An idle keep-alive connection timing out is a normal end: counted, not recorded.

@@ -111,13 +111,14 @@ bool RequestRecorder::end(const End& e, const ExchangePtr& ex, bool* cancelled) 
   return false;
 }
 
-bool RequestRecorder::still_delivering(net::TimePoint now, std::chrono::milliseconds limit) const {
-  if (!held_ || now - held_->ended >= limit) return false;
+bool RequestRecorder::emit_if_delivered(net::TimePoint now, std::chrono::milliseconds limit) {
+  if (!held_) return true;
+  std::optional<net::TcpDelivery> d = transport_.delivery();
   // The newest response is the last to be acknowledged: when it is, all are.
   const PendingRecord& newest = *held_->at[held_->count - 1];
-  RequestRecord probe = newest.rec;
-  fill_delivery(probe, newest.bytes_before);
-  return probe.bytes_acked && *probe.bytes_acked < probe.bytes_out;
+  if (d && now - held_->ended < limit && d->bytes_acked < newest.bytes_before + newest.rec.bytes_out) return false;
+  emit(d);
+  return true;
 }
 
 void RequestRecorder::fill_delivery(RequestRecord& rec, std::uint64_t bytes_before) const {
@@ -151,9 +152,13 @@ void RequestRecorder::count(const RequestRecord& rec, std::size_t route_slot) {
 
 void RequestRecorder::emit_pending(bool socket_gone) {
   if (!held_) return;
-  PoolPtr<Held> held = std::move(held_);
   std::optional<net::TcpDelivery> d;
   if (!socket_gone) d = transport_.delivery();  // one question for all of them
+  emit(d);
+}
+
+void RequestRecorder::emit(const std::optional<net::TcpDelivery>& d) {
+  PoolPtr<Held> held = std::move(held_);
   for (std::size_t i = 0; i < held->count; ++i) {
     PendingRecord& p = *held->at[i];
     if (d) fill_delivery(p.rec, p.bytes_before, *d);

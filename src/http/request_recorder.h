@@ -67,8 +67,13 @@ class RequestRecorder {
   void emit_pending(bool socket_gone);
   // True while the held records' bytes are not all acknowledged and `limit` has not passed since
   // the newest response was complete: look again later rather than log a delivery in progress.
-  [[nodiscard]] bool still_delivering(net::TimePoint now, std::chrono::milliseconds limit) const;
+  // The record timer's question: emits the held records unless the newest response still has
+  // unacknowledged bytes and ended less than `limit` ago. One reading of the kernel's figures
+  // serves both the question and the records. True when they went out (or there were none).
+  bool emit_if_delivered(net::TimePoint now, std::chrono::milliseconds limit);
   [[nodiscard]] bool has_pending() const { return held_ != nullptr; }
+  // How long ago the newest held response was complete (has_pending() only).
+  [[nodiscard]] net::TimePoint::duration held_for(net::TimePoint now) const { return now - held_->ended; }
   // False when the next request must see the held records out first: the ring is full, or an
   // exchange in it holds more than its request (a handler's state, an upstream's, a gzip stream),
   // which is let go as soon as the next request begins, as before the ring.
@@ -92,6 +97,7 @@ class RequestRecorder {
     bool plain = true;
     net::TimePoint ended;  // when the newest response was complete
   };
+  void emit(const std::optional<net::TcpDelivery>& d);
   void fill_delivery(RequestRecord& rec, std::uint64_t bytes_before) const;
   void fill_delivery(RequestRecord& rec, std::uint64_t bytes_before, const net::TcpDelivery& d) const;
   // Counters, at the moment the request ends (the acknowledged bytes follow with the record).

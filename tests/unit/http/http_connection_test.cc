@@ -331,5 +331,38 @@ TEST_F(ConnectionTest, SendRateNeverCutsAnHonestSlowClient) {
   EXPECT_TRUE(off.records_.empty());
 }
 
+// An answered request's record is held (with its exchange) until the client's ACKs are in: it is
+// first looked at two wheel ticks after the response, so an idle connection lets go of it soon;
+// while bytes are unacknowledged the looks back off (each wait as long as the time waited so far,
+// at most 100 ms), so a slow client is not asked every tick.
+TEST_F(ConnectionTest, HeldRecordIsCheckedSoonThenLessOftenUntilAcknowledged) {
+  transport_->delivery_ = net::TcpDelivery{0};  // nothing acknowledged yet
+  transport_->receive("GET /sync HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_FALSE(transport_->out_.empty());
+  EXPECT_TRUE(records_.empty());
+  advance(milliseconds(30));
+  EXPECT_EQ(transport_->delivery_asks_, 1) << "first look within 30 ms";
+  EXPECT_TRUE(records_.empty()) << "nothing acknowledged: the record waits";
+  for (int i = 0; i < 50; ++i) advance(milliseconds(10));  // half a second more, a turn every 10 ms
+  // Doubling waits, then one look per 100 ms: about 7 looks in all, not 50.
+  EXPECT_GE(transport_->delivery_asks_, 4);
+  EXPECT_LE(transport_->delivery_asks_, 10);
+  EXPECT_TRUE(records_.empty());
+  transport_->delivery_ = net::TcpDelivery{transport_->out_.size()};
+  advance(milliseconds(110));
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(records_[0].status, 200);
+}
+
+TEST_F(ConnectionTest, AcknowledgedRecordGoesOutAtTheFirstLook) {
+  transport_->acked_all_ = true;
+  transport_->receive("GET /sync HTTP/1.1\r\nHost: a\r\n\r\n");
+  advance(milliseconds(8));
+  EXPECT_TRUE(records_.empty()) << "held at least a wheel tick, for the ACKs";
+  advance(milliseconds(22));
+  ASSERT_EQ(records_.size(), 1u) << "out within 30 ms of the response";
+  EXPECT_EQ(transport_->delivery_asks_, 1);
+}
+
 }  // namespace
 }  // namespace unbroken::http
