@@ -18,7 +18,6 @@
 namespace unbroken::http {
 namespace {
 
-constexpr std::size_t kNoRoute = RequestRecorder::kNoRoute;
 // Body bytes that count as progress for the body timeout (at 30 s, a floor of about 34 bytes/s).
 constexpr std::uint64_t kMinBodyProgress = 1024;
 
@@ -56,42 +55,38 @@ void HttpConnection::operator delete(void* p, std::size_t size) {
 }
 
 HttpConnection::HttpConnection(LoopContext& ctx, std::unique_ptr<net::Transport> transport, std::uint64_t id)
-    : ctx_(ctx),
-      transport_(std::move(transport)),
-      id_(id),
-      timer_([this] { on_timer(); }),
-      recorder_(ctx, *transport_, id) {
+    : transport_(std::move(transport)), timer_([this] { on_timer(); }), recorder_(ctx, *transport_, id) {
   deadlines_.fill(kNever);
   transport_->set_handler(this);
 }
 
 HttpConnection::~HttpConnection() {
   if (exchange_) exchange_->conn_ = nullptr;
-  if (parser_) ctx_.parsers.give(std::move(parser_));
+  if (parser_) ctx().parsers.give(std::move(parser_));
 }
 
 void HttpConnection::start() {
   // A TLS connection is in its handshake first, under its own timer; on_secured() ends it.
   if (const net::TlsSession* tls = transport_->tls(); tls && tls->handshaking) {
     phase_ = Phase::kTlsHandshake;
-    arm(TimerKind::kTlsHandshake, ctx_.limits.tls_handshake_timeout);
+    arm(TimerKind::kTlsHandshake, ctx().limits.tls_handshake_timeout);
     return;
   }
-  arm(TimerKind::kHeader, ctx_.limits.header_timeout);
+  arm(TimerKind::kHeader, ctx().limits.header_timeout);
 }
 
 void HttpConnection::on_secured() {
   if (closed() || phase_ != Phase::kTlsHandshake) return;
   const net::TlsSession& tls = *transport_->tls();
-  ctx_.stats.count_handshake(tls.resumed ? TlsResult::kResumed : TlsResult::kOk,
-                             std::chrono::duration<double>(ctx_.loop.now() - tls.started).count());
+  ctx().stats.count_handshake(tls.resumed ? TlsResult::kResumed : TlsResult::kOk,
+                              std::chrono::duration<double>(ctx().loop.now() - tls.started).count());
   phase_ = Phase::kIdle;
   disarm(TimerKind::kTlsHandshake);
   if (lifecycle_ == Lifecycle::kDraining) {
     close_connection(false);  // a drain began during the handshake: idle now, so it ends
     return;
   }
-  arm(TimerKind::kHeader, ctx_.limits.header_timeout);
+  arm(TimerKind::kHeader, ctx().limits.header_timeout);
 }
 
 // ---- input -------------------------------------------------------------------------------------
@@ -116,7 +111,7 @@ void HttpConnection::process() {
     if (exchange_ && message_done_) break;
     // A paused body: what is buffered stays unparsed (and reading is off) until resume_body().
     if (body_paused_) break;
-    if (!parser_) parser_ = ctx_.parsers.take();
+    if (!parser_) parser_ = ctx().parsers.take();
     if (phase_ == Phase::kIdle) begin_request();
     auto r = parser_->feed(in.readable(), this);
     in.consume(r.consumed);
@@ -139,7 +134,7 @@ void HttpConnection::process() {
   if (close_when_processed_) return close_connection(false);
   // Between requests with nothing buffered, the connection is idle: its parser goes back to the loop.
   if (parser_ && phase_ == Phase::kIdle && !closed() && in.empty() && !parser_->in_message())
-    ctx_.parsers.give(std::move(parser_));
+    ctx().parsers.give(std::move(parser_));
   update_reading();
 }
 
@@ -148,8 +143,8 @@ void HttpConnection::update_reading() {
   // A tunnel does not stop reading its client for its own output: each direction has its own
   // back-pressure (the upstream's output pauses the client, this output pauses the upstream).
   bool output_ok = !paused_for_output_ || phase_ == Phase::kTunnel;
-  bool want = lifecycle_ == Lifecycle::kLingering ||
-              (!closing() && output_ok && !body_paused_ && transport_->input().size() < ctx_.limits.max_buffered_input);
+  bool want = lifecycle_ == Lifecycle::kLingering || (!closing() && output_ok && !body_paused_ &&
+                                                      transport_->input().size() < ctx().limits.max_buffered_input);
   transport_->set_reading(want);
 }
 
@@ -159,12 +154,12 @@ void HttpConnection::begin_request() {
   recorder_.begin();
   status_ = 0;
   route_ = nullptr;
-  route_slot_ = kNoRoute;
+  route_slot_ = kNoRouteSlot;
   path_matched_ = dispatched_ = message_done_ = false;
   disarm(TimerKind::kKeepalive);
   // The whole head must arrive within header_timeout of its first byte (no re-arming on progress:
   // a slowloris trickling one byte a second still runs out).
-  arm(TimerKind::kHeader, ctx_.limits.header_timeout);
+  arm(TimerKind::kHeader, ctx().limits.header_timeout);
 }
 
 void HttpConnection::on_head() {
@@ -174,23 +169,23 @@ void HttpConnection::on_head() {
     return;
   }
   phase_ = Phase::kRequestBody;
-  exchange_ = std::allocate_shared<Exchange>(PoolAllocator<Exchange>{}, this, ctx_.loop);
+  exchange_ = std::allocate_shared<Exchange>(PoolAllocator<Exchange>{}, this, ctx().loop);
   Request& req = exchange_->request_;
   req = std::move(parser_->request());
-  ctx_.parsers.refill(*parser_);
-  ctx_.parsers.refill(exchange_->headers_);
+  ctx().parsers.refill(*parser_);
+  ctx().parsers.refill(exchange_->headers_);
   req.client = transport_->peer();
   req.secure = transport_->tls() != nullptr;
-  auto m = ctx_.router.match(req.method, req.path(), req.params);
+  auto m = ctx().router.match(req.method, req.path(), req.params);
   route_ = m.route;
   path_matched_ = m.path_matched;
-  const Router& router = ctx_.router;
-  route_slot_ = route_ != nullptr                     ? route_->index
-                : !path_matched_ && router.fallback() ? router.fallback_slot()
-                                                      : router.unmatched_slot();
+  const Router& router = ctx().router;
+  route_slot_ = static_cast<std::uint32_t>(route_ != nullptr                     ? route_->index
+                                           : !path_matched_ && router.fallback() ? router.fallback_slot()
+                                                                                 : router.unmatched_slot());
   if (!req.has_body()) return;
   body_progress_ = 0;
-  arm(TimerKind::kBody, ctx_.limits.body_timeout);
+  arm(TimerKind::kBody, ctx().limits.body_timeout);
   if (req.expect_continue) {
     transport_->queue("HTTP/1.1 100 Continue\r\n\r\n");
     if (!flush_output()) return;
@@ -206,13 +201,14 @@ void HttpConnection::on_body(std::string_view chunk) {
   body_progress_ += chunk.size();
   if (body_progress_ >= kMinBodyProgress) {
     body_progress_ = 0;
-    arm(TimerKind::kBody, ctx_.limits.body_timeout);
+    arm(TimerKind::kBody, ctx().limits.body_timeout);
   }
   if (!dispatched_) {
     exchange_->request_.body.append(chunk);
-  } else if (body_paused_ || !held_body_.empty()) {
+  } else if (holding_body()) {
     // Paused within this parse: the rest of what the parser takes now waits for resume_body().
-    held_body_.append(chunk);
+    if (!held_body_) held_body_ = std::make_unique<std::string>();
+    held_body_->append(chunk);
   } else {
     deliver_body(chunk);
   }
@@ -240,12 +236,10 @@ void HttpConnection::ex_resume_body(Exchange& ex) {
 void HttpConnection::resume_body(bool deliver) {
   body_paused_ = false;
   ExchangePtr ex = exchange_;  // a callback may end the request
-  if (!deliver) {
-    held_body_.clear();
-  }
-  while (!held_body_.empty() && !body_paused_) {
-    std::string held = std::move(held_body_);
-    held_body_.clear();
+  if (!deliver) held_body_.reset();
+  while (held_body_ && !held_body_->empty() && !body_paused_) {
+    std::string held = std::move(*held_body_);
+    held_body_->clear();
     deliver_body(held);
     if (closing() || exchange_ != ex) return;
   }
@@ -259,7 +253,7 @@ void HttpConnection::resume_body(bool deliver) {
   }
   if (!message_done_) {
     body_progress_ = 0;
-    arm(TimerKind::kBody, ctx_.limits.body_timeout);
+    arm(TimerKind::kBody, ctx().limits.body_timeout);
   }
   if (!in_process_) process();
 }
@@ -271,7 +265,7 @@ void HttpConnection::on_message() {
   disarm(TimerKind::kBody);
   if (!dispatched_) {
     dispatch();
-  } else if (body_paused_ || !held_body_.empty()) {
+  } else if (holding_body()) {
     body_end_held_ = true;
   } else if (exchange_ && exchange_->body_end_ && !exchange_->finished_) {
     auto end = std::move(exchange_->body_end_);
@@ -284,15 +278,15 @@ void HttpConnection::dispatch() {
   dispatched_ = true;
   phase_ = Phase::kHandler;
   recorder_.handler_started();
-  arm(TimerKind::kHandler, ctx_.limits.handler_timeout);
+  arm(TimerKind::kHandler, ctx().limits.handler_timeout);
   ExchangePtr ex = exchange_;  // the handler may end the request (and drop exchange_) before returning
   if (route_ != nullptr) {
     run_handler(*route_);
   } else if (path_matched_) {
     ex->add_header("Allow", "GET, HEAD");
     ex->respond(405, "method not allowed\n");
-  } else if (ctx_.router.fallback()) {
-    ctx_.router.fallback()(ex);
+  } else if (ctx().router.fallback()) {
+    ctx().router.fallback()(ex);
   } else {
     ex->respond(404, "not found\n");
   }
@@ -303,7 +297,7 @@ void HttpConnection::run_handler(const Route& route) {
   if (route.blocking) {
     auto bx = std::make_shared<BlockingExchange>(ex);
     const BlockingHandler* h = &route.blocking;
-    bool queued = ctx_.workers != nullptr && ctx_.workers->submit([bx, h]() mutable {
+    bool queued = ctx().workers != nullptr && ctx().workers->submit([bx, h]() mutable {
       try {
         (*h)(*bx);
       } catch (...) {
@@ -342,12 +336,12 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
                          phase_,
                          &req,
                          exchange_ ? std::string_view(req.client) : std::string_view(transport_->peer()),
-                         route_slot_,
+                         route_slot_ == kNoRouteSlot ? RequestRecorder::kNoRoute : route_slot_,
                          dispatched_};
   // The held records go first: records keep the order of their requests.
   if (outcome != Outcome::kOk || !recorder_.can_hold_more()) emit_pending();
   if (phase_ == Phase::kTlsHandshake) {
-    ctx_.stats.count_handshake(handshake_result(outcome), 0);
+    ctx().stats.count_handshake(handshake_result(outcome), 0);
     disarm(TimerKind::kTlsHandshake);
   }
   // Whichever side ended it, a tunnel's other half (the upstream) hears it through the token.
@@ -366,7 +360,7 @@ void HttpConnection::end_request(Outcome outcome, std::optional<TimerKind> timer
   phase_ = Phase::kIdle;
   dispatched_ = message_done_ = false;
   body_paused_ = body_end_held_ = false;
-  if (held_body_.capacity() > 0) std::string().swap(held_body_);  // an idle connection holds none
+  held_body_.reset();  // an idle connection holds none
   disarm(TimerKind::kHandler);
   disarm(TimerKind::kBody);
   disarm(TimerKind::kHeader);
@@ -379,10 +373,10 @@ void HttpConnection::release_callbacks(ExchangePtr ex) {
   // deferred task per loop turn serves every exchange that ended in it. An exchange with no
   // callbacks needs nothing (and stays free to be recycled by the next request at once).
   if (!ex->drain_ && !ex->body_chunk_ && !ex->body_end_ && !ex->tunnel_bytes_ && !ex->token_.has_callbacks()) return;
-  std::vector<ExchangePtr>& releasing = ctx_.releasing;
+  std::vector<ExchangePtr>& releasing = ctx().releasing;
   releasing.push_back(std::move(ex));
   if (releasing.size() > 1) return;
-  ctx_.loop.defer([&releasing] {
+  ctx().loop.defer([&releasing] {
     // A callback dropped here may end another exchange (and append to the list): index, not iterate.
     for (std::size_t i = 0; i < releasing.size(); ++i) {
       Exchange& e = *releasing[i];
@@ -429,9 +423,9 @@ void HttpConnection::reject(int status, Outcome outcome, std::string_view reason
   }
   keep_alive_ = false;
   status_ = status;
-  std::string& out = ctx_.scratch;
+  std::string& out = ctx().scratch;
   out.clear();
-  ResponseEncoder::error(out, current_request(), status, reason, ctx_.date.get());
+  ResponseEncoder::error(out, current_request(), status, reason, ctx().date.get());
   transport_->queue(out);
   advance(Lifecycle::kClosing);
   flush_output();
@@ -454,7 +448,7 @@ void HttpConnection::graceful_close() {
   if (transport_->queued_bytes() == 0) {
     start_linger();
   } else {
-    arm(TimerKind::kSend, ctx_.limits.send_timeout);
+    arm(TimerKind::kSend, ctx().limits.send_timeout);
   }
 }
 
@@ -474,7 +468,7 @@ void HttpConnection::start_linger() {
   transport_->shutdown_write();
   transport_->input().clear();
   clear_deadlines_but_record();
-  arm(TimerKind::kLinger, ctx_.limits.linger_timeout);
+  arm(TimerKind::kLinger, ctx().limits.linger_timeout);
   update_reading();
 }
 
@@ -494,7 +488,7 @@ void HttpConnection::close_connection(bool abortive) {
   if (closed()) return;
   emit_pending();  // while the socket is still there to ask
   advance(Lifecycle::kClosed);
-  ctx_.loop.timers().cancel(timer_);
+  ctx().loop.timers().cancel(timer_);
   if (exchange_) {
     ExchangePtr ex = std::move(exchange_);
     ex->conn_ = nullptr;
@@ -502,7 +496,7 @@ void HttpConnection::close_connection(bool abortive) {
     release_callbacks(std::move(ex));
   }
   transport_->close(abortive);
-  if (ctx_.on_closed) ctx_.on_closed(this);
+  if (ctx().on_closed) ctx().on_closed(this);
 }
 
 void HttpConnection::on_peer_closed() {
@@ -547,7 +541,7 @@ void HttpConnection::begin_drain() {
     graceful_close();
     return;
   }
-  arm(TimerKind::kDrain, ctx_.limits.drain_timeout);
+  arm(TimerKind::kDrain, ctx().limits.drain_timeout);
 }
 
 }  // namespace unbroken::http

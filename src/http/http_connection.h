@@ -36,7 +36,7 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   void begin_drain();
   [[nodiscard]] bool closed() const { return lifecycle_ == Lifecycle::kClosed; }
   [[nodiscard]] Phase phase() const { return phase_; }
-  [[nodiscard]] std::uint64_t id() const { return id_; }
+  [[nodiscard]] std::uint64_t id() const { return recorder_.conn_id(); }
   // Where its owner keeps it (the server's per-loop list), so that removing it needs no search.
   [[nodiscard]] std::uint32_t owner_slot() const { return owner_slot_; }
   void set_owner_slot(std::uint32_t slot) { owner_slot_ = slot; }
@@ -137,10 +137,10 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   static constexpr std::chrono::milliseconds kRecordDelay{16};
   static constexpr std::chrono::milliseconds kRecordMaxDelay{100};
 
-  LoopContext& ctx_;
+  // The loop's context and the connection's id are the recorder's (an idle connection is this object).
+  [[nodiscard]] LoopContext& ctx() const { return recorder_.ctx(); }
   std::unique_ptr<net::Transport> transport_;
-  std::uint64_t id_;
-  std::unique_ptr<RequestParser> parser_;  // from ctx_.parsers while a request is being read
+  std::unique_ptr<RequestParser> parser_;  // from ctx().parsers while a request is being read
   net::TimerNode timer_;
   // The connection's own timers, a slot each: the upstream and tunnel kinds are the proxy's, never
   // armed here, and take no slot (rearm_timer scans every slot).
@@ -157,11 +157,25 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   net::TimePoint timer_armed_at_{};  // when timer_ fires, if armed (never after the earliest deadline)
   RequestRecorder recorder_;
 
-  Phase phase_ = Phase::kIdle;
-  Lifecycle lifecycle_ = Lifecycle::kOpen;
   ExchangePtr exchange_;
   const Route* route_ = nullptr;
-  std::size_t route_slot_ = RequestRecorder::kNoRoute;  // per-route counters; none before the head is read
+  // Body bytes the parser had already taken when the handler paused, delivered on resume. At most one
+  // parse of the input buffer (bounded by max_buffered_input); none on the steady path.
+  std::unique_ptr<std::string> held_body_;
+  [[nodiscard]] bool holding_body() const { return body_paused_ || (held_body_ && !held_body_->empty()); }
+  std::string_view refuse_reason_;                // a literal
+  std::uint64_t body_progress_ = 0;               // body bytes since the body timer was last re-armed
+  std::uint64_t rate_window_bytes_ = 0;           // connection bytes out when the send-rate window began
+  std::chrono::milliseconds upstream_timeout_{};  // the upstream timer's setting, for the record
+
+  // The small fields together, without padding between them: an idle connection is this object.
+  static constexpr std::uint32_t kNoRouteSlot = UINT32_MAX;
+  std::uint32_t route_slot_ = kNoRouteSlot;  // per-route counters; none before the head is read
+  std::uint32_t owner_slot_ = 0;
+  std::int16_t status_ = 0;
+  std::int16_t refuse_status_ = 0;
+  Phase phase_ = Phase::kIdle;
+  Lifecycle lifecycle_ = Lifecycle::kOpen;
   bool path_matched_ = false;
   bool dispatched_ = false;
   bool message_done_ = false;
@@ -175,17 +189,6 @@ class HttpConnection final : public net::TransportHandler, public BodySink {
   bool flush_scheduled_ = false;
   bool body_paused_ = false;    // the handler paused the body: no reading, no delivery (see pause_body)
   bool body_end_held_ = false;  // the body ended while paused: end() goes after held_body_
-  // Body bytes the parser had already taken when the handler paused, delivered on resume. At most one
-  // parse of the input buffer (bounded by max_buffered_input); empty on the steady path.
-  std::string held_body_;
-
-  int refuse_status_ = 0;
-  std::uint32_t owner_slot_ = 0;
-  std::string_view refuse_reason_;  // a literal
-  int status_ = 0;
-  std::uint64_t body_progress_ = 0;               // body bytes since the body timer was last re-armed
-  std::uint64_t rate_window_bytes_ = 0;           // connection bytes out when the send-rate window began
-  std::chrono::milliseconds upstream_timeout_{};  // the upstream timer's setting, for the record
 };
 
 }  // namespace unbroken::http

@@ -14,16 +14,16 @@ void HttpConnection::ex_start(Exchange& ex, int status, std::optional<std::uint6
   ex.started_ = true;
   ResponseEncoder& enc = ex.encoder_;
   // A body compressed as it goes has no length known in advance: chunked, or to the close.
-  if (should_gzip(ctx_.limits.gzip, req, ex.headers_, status, length, content_type) &&
+  if (should_gzip(ctx().limits.gzip, req, ex.headers_, status, length, content_type) &&
       enc.start_gzip(ex.headers_, length))
     length = std::nullopt;
   ex.encoding_ = content_encoding_of(ex.headers_);
   status_ = status;
-  std::string& head = ctx_.scratch;
+  std::string& head = ctx().scratch;
   head.clear();
   // Only an open connection keeps alive: a draining one closes after this response.
   keep_alive_ = enc.begin(head, req, {status, &ex.headers_, length, content_type},
-                          req.keep_alive && lifecycle_ == Lifecycle::kOpen, ctx_.date.get());
+                          req.keep_alive && lifecycle_ == Lifecycle::kOpen, ctx().date.get());
   queue_head(ex, head, flush);
 }
 
@@ -41,10 +41,10 @@ void HttpConnection::ex_start_upstream(Exchange& ex, const UpstreamHead& up, std
   ex.started_ = true;
   status_ = up.status;
   if (up.headers) ex.encoding_ = up.headers->find("content-encoding");
-  std::string& head = ctx_.scratch;
+  std::string& head = ctx().scratch;
   head.clear();
   keep_alive_ = ex.encoder_.begin_upstream(head, req, up, length, req.keep_alive && lifecycle_ == Lifecycle::kOpen,
-                                           ctx_.date.get());
+                                           ctx().date.get());
   queue_head(ex, head, true);
 }
 
@@ -82,7 +82,7 @@ void HttpConnection::schedule_flush() {
   // left alone until the end of the turn.
   if (flush_scheduled_) return;
   flush_scheduled_ = true;
-  ctx_.loop.defer([this] {
+  ctx().loop.defer([this] {
     flush_scheduled_ = false;
     if (closed() || transport_->queued_bytes() == 0 || !flush_output()) return;
     // What this flush sent is not heard through on_written: a producer that waits for the
@@ -118,7 +118,7 @@ void HttpConnection::ex_finish(Exchange& ex) {
   // A body shorter than its Content-Length cannot be framed any more: end with the connection.
   if (!ex.encoder_.finish(*transport_)) keep_alive_ = false;
   // A finished response takes no more body: the rest is read (and dropped) so the request can end.
-  if (body_paused_ || !held_body_.empty()) {
+  if (holding_body()) {
     resume_body(false);
     if (closing() || exchange_.get() != &ex) return;
   }
@@ -126,12 +126,12 @@ void HttpConnection::ex_finish(Exchange& ex) {
 }
 
 bool HttpConnection::ex_writable() const {
-  return !closed() && transport_->queued_bytes() < ctx_.limits.output_high_water;
+  return !closed() && transport_->queued_bytes() < ctx().limits.output_high_water;
 }
 
 void HttpConnection::ex_on_drain(Exchange& ex, std::function<void()> cb) {
   if (closed()) return;
-  if (transport_->queued_bytes() < ctx_.limits.output_low_water) {
+  if (transport_->queued_bytes() < ctx().limits.output_low_water) {
     cb();
     return;
   }
@@ -153,7 +153,7 @@ bool HttpConnection::flush_output() {
   std::size_t queued = transport_->queued_bytes();
   watch_delivery(queued, *r > 0);
   update_handler_timer(queued);
-  bool over = queued >= ctx_.limits.output_high_water;
+  bool over = queued >= ctx().limits.output_high_water;
   if (over != paused_for_output_) {
     paused_for_output_ = over;
     update_reading();
@@ -176,7 +176,7 @@ void HttpConnection::on_written(std::size_t n) {
 }
 
 bool HttpConnection::notify_drained() {
-  if (transport_->queued_bytes() >= ctx_.limits.output_low_water) return true;
+  if (transport_->queued_bytes() >= ctx().limits.output_low_water) return true;
   if (paused_for_output_) {
     paused_for_output_ = false;
     update_reading();
@@ -197,13 +197,13 @@ void HttpConnection::watch_delivery(std::size_t queued, bool progressed) {
     return;
   }
   // Send timeout: no write progress for that long while output waits for the client.
-  if (progressed || deadline(TimerKind::kSend) == kNever) arm(TimerKind::kSend, ctx_.limits.send_timeout);
+  if (progressed || deadline(TimerKind::kSend) == kNever) arm(TimerKind::kSend, ctx().limits.send_timeout);
   // Minimum rate: what the client took over a window of one send timeout, from when output began
   // to wait for it. A queue that empties for a moment (a streaming producer refilling it after each
   // wake-up) does not restart the window, or a steady slow reader would never be judged.
-  if (ctx_.limits.min_send_rate > 0 && deadline(TimerKind::kSendRate) == kNever) {
+  if (ctx().limits.min_send_rate > 0 && deadline(TimerKind::kSendRate) == kNever) {
     rate_window_bytes_ = recorder_.conn_bytes_out();
-    arm(TimerKind::kSendRate, ctx_.limits.send_timeout);
+    arm(TimerKind::kSendRate, ctx().limits.send_timeout);
   }
 }
 
@@ -213,7 +213,7 @@ void HttpConnection::update_handler_timer(std::size_t queued) {
   // from its last write).
   if (!exchange_ || !exchange_->started_ || exchange_->finished_ || exchange_->own_timers_) return;
   if (queued == 0) {
-    arm(TimerKind::kHandler, ctx_.limits.handler_timeout);
+    arm(TimerKind::kHandler, ctx().limits.handler_timeout);
   } else {
     disarm(TimerKind::kHandler);
   }
@@ -229,7 +229,7 @@ void HttpConnection::maybe_complete() {
     graceful_close();
     return;
   }
-  arm(TimerKind::kKeepalive, ctx_.limits.keepalive_timeout);
+  arm(TimerKind::kKeepalive, ctx().limits.keepalive_timeout);
   if (!in_process_) process();
 }
 

@@ -16,7 +16,7 @@ constexpr std::array kTimerPriority{
 }  // namespace
 
 std::chrono::milliseconds HttpConnection::timeout_of(TimerKind kind) const {
-  const HttpLimits& l = ctx_.limits;
+  const HttpLimits& l = ctx().limits;
   switch (kind) {
     case TimerKind::kHeader: return l.header_timeout;
     case TimerKind::kBody: return l.body_timeout;
@@ -41,7 +41,7 @@ std::chrono::milliseconds HttpConnection::timeout_of(TimerKind kind) const {
 // after it, or taken away, leaves it as it is, with no scan of the others.
 void HttpConnection::arm(TimerKind kind, std::chrono::milliseconds after) {
   auto& d = deadline(kind);
-  d = ctx_.loop.now() + after;
+  d = ctx().loop.now() + after;
   if (!closed() && timer_.armed() && timer_armed_at_ <= d) return;
   rearm_timer();
 }
@@ -61,7 +61,7 @@ void HttpConnection::clear_deadlines_but_record() {
 
 void HttpConnection::rearm_timer() {
   if (closed()) {
-    ctx_.loop.timers().cancel(timer_);
+    ctx().loop.timers().cancel(timer_);
     return;
   }
   net::TimePoint earliest = kNever;
@@ -72,11 +72,11 @@ void HttpConnection::rearm_timer() {
   if (timer_.armed() && timer_armed_at_ <= earliest) return;
   if (earliest == kNever) return;
   timer_armed_at_ = earliest;
-  ctx_.loop.timers().arm(timer_, earliest);
+  ctx().loop.timers().arm(timer_, earliest);
 }
 
 void HttpConnection::on_timer() {
-  net::TimePoint now = ctx_.loop.now();
+  net::TimePoint now = ctx().loop.now();
   for (TimerKind kind : kTimerPriority) {
     if (deadline(kind) > now) continue;
     deadline(kind) = kNever;
@@ -94,7 +94,7 @@ void HttpConnection::on_timer() {
         break;
       case TimerKind::kKeepalive:
         // An idle keep-alive connection timing out is a normal end: counted, not recorded.
-        ctx_.stats.timeouts[static_cast<std::size_t>(kind)].add();
+        ctx().stats.timeouts[static_cast<std::size_t>(kind)].add();
         close_connection(false);
         break;
       case TimerKind::kHeader:
@@ -122,7 +122,7 @@ void HttpConnection::on_timer() {
         // the client has caught up, and the next window starts when output waits again).
         if (transport_->queued_bytes() == 0) break;
         if (recorder_.conn_bytes_out() - rate_window_bytes_ >=
-            ctx_.limits.min_send_rate * static_cast<std::uint64_t>(timeout_of(kind).count()) / 1000) {
+            ctx().limits.min_send_rate * static_cast<std::uint64_t>(timeout_of(kind).count()) / 1000) {
           rate_window_bytes_ = recorder_.conn_bytes_out();
           arm(TimerKind::kSendRate, timeout_of(kind));
           break;

@@ -20,9 +20,9 @@ bool HttpConnection::ex_start_tunnel(Exchange& ex, const UpstreamHead& up,
   keep_alive_ = false;
   // The header, body, handler, send and keep-alive timers do not run on a live tunnel.
   clear_deadlines_but_record();
-  std::string& head = ctx_.scratch;
+  std::string& head = ctx().scratch;
   head.clear();
-  ex.encoder_.begin_tunnel(head, up, ctx_.date.get());
+  ex.encoder_.begin_tunnel(head, up, ctx().date.get());
   queue_head(ex, head, false);
   phase_ = Phase::kTunnel;
   ExchangePtr keep = exchange_;  // the client's bytes or a failed flush may end the tunnel

@@ -79,6 +79,8 @@ class RequestRecorder {
   // which is let go as soon as the next request begins, as before the ring.
   [[nodiscard]] bool can_hold_more() const { return held_ == nullptr || (held_->count < kMaxHeld && held_->plain); }
 
+  [[nodiscard]] LoopContext& ctx() const { return ctx_; }
+  [[nodiscard]] std::uint64_t conn_id() const { return conn_id_; }
   [[nodiscard]] std::uint64_t req_no() const { return req_no_; }
   [[nodiscard]] std::uint64_t bytes_out() const { return bytes_out_; }
   [[nodiscard]] std::uint64_t conn_bytes_out() const { return conn_bytes_out_; }

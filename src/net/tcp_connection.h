@@ -76,6 +76,7 @@ class TcpConnection final : public Transport, public IoHandler {
 
   EventLoop& loop_;
   UniqueFd fd_;
+  std::uint32_t interest_ = 0;  // next to the descriptor: no padding in an idle connection
   std::string peer_;
   std::size_t max_buffered_;
   TransportHandler* handler_ = nullptr;
@@ -98,7 +99,6 @@ class TcpConnection final : public Transport, public IoHandler {
   // Outgoing only: accepted connections leave connect_ empty, so their path costs no allocation.
   bool connecting_ = false;
   std::unique_ptr<ConnectState> connect_;
-  std::uint32_t interest_ = 0;
 };
 
 }  // namespace unbroken::net
