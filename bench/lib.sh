@@ -42,9 +42,12 @@ start_unbroken() {  # port extra-args... ; one loop pinned to CPU 0; $UNBROKEN_B
     2>>"$tmp/unbroken.err" &
   pids+=($!)
 }
-start_floor() {  # -> sets floor_port and floor_pid; bench/floor/floor.c built into build/bench, pinned to CPU 0
+bench_tool() {  # name: builds bench/NAME/NAME.c into build/bench/NAME when it is newer
   mkdir -p build/bench
-  [ build/bench/floor -nt bench/floor/floor.c ] || cc -O2 -Wall -o build/bench/floor bench/floor/floor.c
+  [ "build/bench/$1" -nt "bench/$1/$1.c" ] || cc -O2 -Wall -o "build/bench/$1" "bench/$1/$1.c"
+}
+start_floor() {  # -> sets floor_port and floor_pid; bench/floor/floor.c built into build/bench, pinned to CPU 0
+  bench_tool floor
   taskset -c 0 build/bench/floor 0 >"$tmp/floor.port" &
   floor_pid=$!
   pids+=($floor_pid)
