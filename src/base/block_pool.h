@@ -1,9 +1,11 @@
 #pragma once
 // Per-thread free lists of equally sized blocks, for objects made and dropped at request rate (one
 // Exchange per request, through std::allocate_shared). A block freed on another thread joins that
-// thread's list; each list keeps at most kMaxFree blocks and returns the rest to the heap.
+// thread's list; each list keeps at most kMaxFree blocks (up to 1024, and no more than 256 KiB of
+// them: what a burst leaves behind stays bounded per thread) and returns the rest to the heap.
 // Sanitizer builds pass every block straight to the heap, so ASan still sees use-after-free.
 
+#include <algorithm>
 #include <cstddef>
 #include <memory>
 #include <new>
@@ -17,7 +19,7 @@ class BlockPool {
 #if defined(__SANITIZE_ADDRESS__)
   static constexpr std::size_t kMaxFree = 0;
 #else
-  static constexpr std::size_t kMaxFree = 1024;
+  static constexpr std::size_t kMaxFree = std::clamp<std::size_t>(256 * 1024 / Size, 64, 1024);
 #endif
 
   static void* take() {
