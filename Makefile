@@ -6,9 +6,10 @@ ASAN_DIR := build/asan
 FUZZ_DIR := build/fuzz
 TSAN_DIR := build/tsan
 FUZZ_SECONDS ?= 60
+PREFIX ?= /usr/local
 ARGS ?= --root www --diag
 
-.PHONY: all deps build build-asan build-tsan build-fuzz fuzz fuzz-smoke serve test test-release test-asan test-tsan format clean
+.PHONY: all deps build build-asan build-tsan build-fuzz fuzz fuzz-smoke serve test test-release test-asan test-tsan format clean install
 
 all: build
 
@@ -22,6 +23,11 @@ build: deps
 build-asan: deps
 	@cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DUNBROKEN_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_DIR) -j $(JOBS)
+
+# The binary, its man page, the headers, the static libraries and the CMake package (find_package(unbroken)).
+# Staged for a packager with `make install PREFIX=/usr DESTDIR=/tmp/stage`.
+install: build
+	@DESTDIR="$(DESTDIR)" cmake --install $(RELEASE_DIR) --prefix $(PREFIX)
 
 # Serves ./www on 127.0.0.1:8080 (admin on 127.0.0.1:9090) with the diagnostic routes. HTTPS too:
 # make serve ARGS='--root www --diag --tls-self-signed --tls-listen 127.0.0.1:8443'
