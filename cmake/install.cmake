@@ -35,3 +35,12 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/unbrokenConfigVersi
                                  VERSION ${UNBROKEN_PACKAGE_VERSION} COMPATIBILITY SameMinorVersion)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/unbrokenConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/unbrokenConfigVersion.cmake
         DESTINATION ${UNBROKEN_CMAKE_DIR} COMPONENT dev)
+
+# unbroken(1), written by the binary from the tables --help prints (src/cli/man_page.cc).
+set(UNBROKEN_MAN_PAGE ${CMAKE_CURRENT_BINARY_DIR}/unbroken.1)
+add_custom_command(OUTPUT ${UNBROKEN_MAN_PAGE}
+                   COMMAND sh -c "\"$1\" help-man > \"$2.tmp\" && mv \"$2.tmp\" \"$2\"" sh $<TARGET_FILE:unbroken>
+                           ${UNBROKEN_MAN_PAGE}
+                   DEPENDS unbroken VERBATIM COMMENT "Writing unbroken.1")
+add_custom_target(unbroken_man_page ALL DEPENDS ${UNBROKEN_MAN_PAGE})
+install(FILES ${UNBROKEN_MAN_PAGE} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT runtime)

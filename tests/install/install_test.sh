@@ -19,7 +19,7 @@ DESTDIR="$tmp/stage" cmake --install "$build" --prefix "$prefix" >/dev/null
 root="$tmp/stage$prefix"
 for f in bin/unbroken include/unbroken/http/server.h lib/libub_http.a lib/libllhttp.a \
   lib/cmake/unbroken/unbrokenConfig.cmake lib/cmake/unbroken/unbrokenConfigVersion.cmake \
-  lib/cmake/unbroken/unbrokenTargets.cmake; do
+  lib/cmake/unbroken/unbrokenTargets.cmake share/man/man1/unbroken.1; do
   [ -e "$root/$f" ] || { echo "install_test: $f was not installed under $root" >&2; exit 1; }
 done
 
