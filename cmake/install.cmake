@@ -44,3 +44,8 @@ add_custom_command(OUTPUT ${UNBROKEN_MAN_PAGE}
                    DEPENDS unbroken VERBATIM COMMENT "Writing unbroken.1")
 add_custom_target(unbroken_man_page ALL DEPENDS ${UNBROKEN_MAN_PAGE})
 install(FILES ${UNBROKEN_MAN_PAGE} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT runtime)
+
+# `make deb`: the runtime component and packaging/ as a Debian package (packaging/deb/build-deb).
+add_custom_target(deb COMMAND ${PROJECT_SOURCE_DIR}/packaging/deb/build-deb ${CMAKE_CURRENT_BINARY_DIR}
+                              ${UNBROKEN_PACKAGE_VERSION}
+                  DEPENDS unbroken unbroken_man_page USES_TERMINAL VERBATIM)
