@@ -65,6 +65,12 @@ if command -v logrotate >/dev/null; then
     { cat "$tmp/logrotate" >&2; die "logrotate rejects /etc/logrotate.d/unbroken"; }
 fi
 
+# Installed again (what an upgrade runs): postinst is idempotent and the site is the operator's now.
+echo "<!-- the operator's edit -->" >>/var/lib/unbroken/www/index.html
+dpkg -i "$deb" >"$tmp/dpkg-i2" 2>&1 || { cat "$tmp/dpkg-i2" >&2; die "dpkg -i over an installed package failed"; }
+[ "$(id -u unbroken)" = "$uid" ] || die "the second install changed the unbroken user"
+grep -q "the operator's edit" /var/lib/unbroken/www/index.html || die "the second install overwrote the site"
+
 # --version comes with the systemd half of issue 16; until then the binary must at least run.
 if /usr/bin/unbroken --version >"$tmp/version" 2>&1; then
   say "unbroken --version: $(head -1 "$tmp/version")"
