@@ -6,9 +6,10 @@ ASAN_DIR := build/asan
 FUZZ_DIR := build/fuzz
 TSAN_DIR := build/tsan
 FUZZ_SECONDS ?= 60
+PREFIX ?= /usr/local
 ARGS ?= --root www --diag
 
-.PHONY: all deps build build-asan build-tsan build-fuzz fuzz fuzz-smoke serve test test-release test-asan test-tsan format clean
+.PHONY: all deps build build-asan build-tsan build-fuzz fuzz fuzz-smoke serve test test-release test-asan test-tsan format clean install deb test-deb
 
 all: build
 
@@ -22,6 +23,19 @@ build: deps
 build-asan: deps
 	@cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DUNBROKEN_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_DIR) -j $(JOBS)
+
+# The binary, its man page, the headers, the static libraries and the CMake package (find_package(unbroken)).
+# Staged for a packager with `make install PREFIX=/usr DESTDIR=/tmp/stage`.
+install: build
+	@DESTDIR="$(DESTDIR)" cmake --install $(RELEASE_DIR) --prefix $(PREFIX)
+
+# The Debian package (packaging/deb/build-deb): build/release/unbroken_VERSION-1_ARCH.deb.
+deb: build
+	@cmake --build $(RELEASE_DIR) --target deb
+
+# Installs the package with dpkg, serves a page as the unbroken user, removes and purges it. Root only.
+test-deb: deb
+	tests/install/deb_test.sh $(RELEASE_DIR)
 
 # Serves ./www on 127.0.0.1:8080 (admin on 127.0.0.1:9090) with the diagnostic routes. HTTPS too:
 # make serve ARGS='--root www --diag --tls-self-signed --tls-listen 127.0.0.1:8443'
@@ -61,7 +75,9 @@ fuzz-smoke: build-fuzz
 fuzz: build-fuzz
 	@scripts/fuzz $(FUZZ_SECONDS)
 
-test: test-release test-asan test-tsan fuzz-smoke
+# The package test where dpkg-deb exists (Debian): it installs into this machine, so it is not in ctest.
+DEB_TEST := $(if $(shell command -v dpkg-deb 2>/dev/null),test-deb)
+test: test-release $(DEB_TEST) test-asan test-tsan fuzz-smoke
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

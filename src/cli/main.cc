@@ -7,6 +7,7 @@
 #include "app/serve.h"
 #include "app/serve_config.h"
 #include "chaos/chaos.h"
+#include "cli/man_page.h"
 #include "net/tls_alloc.h"
 
 int main(int argc, char** argv) {
@@ -24,6 +25,8 @@ int main(int argc, char** argv) {
       app.add_subcommand("analyze", "read access logs and say who departs, where, and which timeout cuts them");
   unbroken::analyze::AnalyzeConfig analyze_cfg;
   unbroken::analyze::add_analyze_options(*analyze, analyze_cfg);
+  // Hidden (no group): the build runs it to write unbroken.1 from these same tables.
+  auto* help_man = app.add_subcommand("help-man", "print the unbroken(1) man page in roff")->group("");
   try {
     app.parse(argc, argv);
     if (serve->parsed()) unbroken::app::finish_serve_config(*serve, cfg);
@@ -40,6 +43,10 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "unbroken: %s\n", e.what());
     return 2;
+  }
+  if (help_man->parsed()) {
+    std::fputs(unbroken::cli::man_page(app).c_str(), stdout);
+    return 0;
   }
   if (serve->parsed()) return unbroken::app::run_serve(cfg);
   if (chaos->parsed()) {
