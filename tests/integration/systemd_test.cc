@@ -146,6 +146,18 @@ TEST(Systemd, SocketActivationByName) {
   EXPECT_GE(server->metric("unbroken_connections_accepted_total"), 1);
 }
 
+// LISTEN_PID names another process: the descriptors are not ours, and serve binds its flags.
+TEST(Systemd, ListenFdsForAnotherPidAreIgnored) {
+  Activation other;
+  auto server =
+      Server::start({.args = {}, .env = {"LISTEN_FDS=1", "LISTEN_PID=1"}, .pass_fds = {other.listener.get()}});
+  ASSERT_NE(server->port(), 0) << server->stderr_text();
+  EXPECT_NE(server->port(), other.port);
+  auto r = get(server->port(), "/hello.txt");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
 // What systemd could not have passed: each is one line and a non-zero exit, before anything binds.
 TEST(Systemd, BadListenDescriptorIsOneLineAndExit) {
   struct Case {
