@@ -16,6 +16,9 @@
 #include "app/self_signed.h"
 #include "app/session_setup.h"
 #include "app/static_route.h"
+#include "app/systemd_notify.h"
+#include "app/systemd_sockets.h"
+#include "base/build_info.h"
 #include "http/server.h"
 #include "observe/access_log.h"
 #include "observe/metrics.h"
@@ -34,6 +37,14 @@ std::vector<net::SocketAddress> addresses(const std::vector<std::string>& specs,
     out.push_back(*a);
   }
   return out;
+}
+
+// Sockets systemd passed for one kind of listener replace the addresses its flag gave.
+void replace_with(const std::vector<UniqueFd>& passed, std::vector<net::SocketAddress>& listen,
+                  std::vector<int>& adopt) {
+  if (passed.empty()) return;
+  listen.clear();
+  adopt = descriptors(passed);
 }
 
 std::string joined(const std::vector<net::SocketAddress>& addrs) {
@@ -123,6 +134,16 @@ int run_serve(const ServeConfig& cfg) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   setup_operational_log();
+  SystemdSockets passed;  // socket activation: before anything is bound
+  if (std::string error; !take_systemd_sockets(passed, error)) {
+    spdlog::error("{}", error);
+    return 1;
+  }
+  if (!passed.https.empty() && cfg.tls_listen.empty()) {
+    spdlog::error(
+        "LISTEN_FDNAMES: a socket named https needs --tls-listen and its certificates (it replaces the address)");
+    return 2;
+  }
 
   try {
     // First: a bad certificate is an exit before anything is opened or created (the session store).
@@ -160,6 +181,8 @@ int run_serve(const ServeConfig& cfg) {
     opts.listen = addresses(cfg.listen);
     opts.tls_listen = addresses(cfg.tls_listen, "--tls-listen");
     opts.tls = std::move(tls);
+    replace_with(passed.http, opts.listen, opts.adopt);
+    replace_with(passed.https, opts.tls_listen, opts.adopt_tls);
     opts.threads = cfg.threads ? cfg.threads : cores;
     opts.workers = cfg.workers ? cfg.workers : cores;
     opts.limits = cfg.limits;
@@ -210,9 +233,10 @@ int run_serve(const ServeConfig& cfg) {
                                     },
                                     requests});
     std::unique_ptr<http::Server> admin;
-    if (cfg.admin != "off") {
+    if (cfg.admin != "off" || !passed.admin.empty()) {
       http::ServerOptions aopts;
-      aopts.listen = addresses({cfg.admin});
+      if (cfg.admin != "off") aopts.listen = addresses({cfg.admin});
+      replace_with(passed.admin, aopts.listen, aopts.adopt);
       aopts.threads = 1;
       aopts.max_connections = 256;
       admin = std::make_unique<http::Server>(aopts, admin_router, nullptr);
@@ -226,12 +250,21 @@ int run_serve(const ServeConfig& cfg) {
     // Before the plain line, which tests and scripts take as "started".
     for (const net::SocketAddress& a : server.tls_addresses())
       spdlog::info("tls listening on https://{}", a.to_string());
-    spdlog::info("listening on {} ({} threads, {} workers)", joined(server.addresses()), opts.threads, opts.workers);
+    spdlog::info("listening on {} ({} threads, {} workers; {})", joined(server.addresses()), opts.threads, opts.workers,
+                 build::version_line());
+    // Declared after the servers, so destroyed (its watchdog stopped) before them.
+    SystemdNotifier systemd;
+    systemd.ready("listening on " + joined(server.addresses()));
+    std::vector<net::EventLoop*> loops = server.event_loops();
+    if (admin)
+      for (net::EventLoop* l : admin->event_loops()) loops.push_back(l);
+    systemd.start_watchdog(std::move(loops));
 
     for (;;) {
       int sig = 0;
       if (sigwait(&signals, &sig) != 0) continue;
       if (sig == SIGHUP) {
+        systemd.reloading();
         if (access_log) access_log->reopen();
         spdlog::info("SIGHUP: reopening the access log");
         // Here, not in a handler: sigwait() made this an ordinary thread. Open connections keep
@@ -241,10 +274,12 @@ int run_serve(const ServeConfig& cfg) {
         } else if (opts.tls) {
           spdlog::info("tls: certificates reloaded");
         }
+        systemd.reloaded();
         continue;
       }
       spdlog::info("{}: draining (up to {} ms); send it again to exit at once", strsignal(sig),
                    cfg.limits.drain_timeout.count());
+      systemd.stopping();
       break;
     }
     // A second SIGTERM or SIGINT during the drain (Ctrl-C twice): the operator will not wait. The

@@ -29,10 +29,14 @@ namespace {
 constexpr unsigned kMaxThreads = 256;
 
 constexpr OptionSpec kOptions[] = {
-    {"--listen", "listen", "HOST:PORT", "serve HTTP on this address; repeat for several, [::1]:8080 for IPv6",
+    {"--listen", "listen", "HOST:PORT",
+     "serve HTTP on this address; repeat for several, [::1]:8080 for IPv6. Under systemd socket "
+     "activation (LISTEN_FDS) the passed sockets replace it, except those named https or admin",
      &ServeConfig::listen, Check::kAddress},
-    {"--admin", "admin", "HOST:PORT", "admin listener address (metrics, dashboard), or off", &ServeConfig::admin,
-     Check::kAddressOrOff},
+    {"--admin", "admin", "HOST:PORT",
+     "admin listener address (metrics, dashboard), or off; a socket systemd passes named admin "
+     "replaces it",
+     &ServeConfig::admin, Check::kAddressOrOff},
     {"--root", "root", "DIR", "serve static files from this directory", &ServeConfig::root, Check::kDirectory},
     {"--log", "log", "FILE", "access log file, - for stdout, off for none", &ServeConfig::log, Check::kNotEmpty},
     {"--log-format", "log_format", "FORMAT", "access log format: json (one object a line) or text",
@@ -130,7 +134,8 @@ constexpr OptionSpec kOptions[] = {
      "peers whose X-Forwarded-For, Forwarded and X-Request-Id are believed (IPv4/IPv6 CIDRs or addresses)",
      &ServeConfig::trusted_proxies, Check::kCidrList},
     {"--tls-listen", "tls_listen", "HOST:PORT",
-     "serve HTTPS on this address (needs --tls-cert and --tls-key, or --tls-self-signed); repeatable",
+     "serve HTTPS on this address (needs --tls-cert and --tls-key, or --tls-self-signed); repeatable. A "
+     "socket systemd passes named https replaces it (the certificate flags stay)",
      &ServeConfig::tls_listen, Check::kAddress},
     {"--tls-cert", "tls_cert", "FILE",
      "PEM certificate and its chain; repeatable, paired in order with --tls-key, chosen by SNI, the first the "

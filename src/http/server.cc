@@ -50,8 +50,20 @@ Result<void> Server::start() {
         if (!listener) return listener.error();
         l->listeners.push_back(std::move(*listener));
       }
+      for (int fd : tls ? options_.adopt_tls : options_.adopt) {
+        auto listener = adopt_on(*raw, fd, tls);
+        if (!listener) return listener.error();
+        l->listeners.push_back(std::move(*listener));
+      }
     }
     loops_.push_back(std::move(l));
+  }
+  for (bool tls : {false, true}) {
+    for (int fd : tls ? options_.adopt_tls : options_.adopt) {
+      auto local = net::local_address(fd);
+      if (!local) return local.error();
+      (tls ? tls_bound_ : bound_).push_back(*local);
+    }
   }
   for (auto& l : loops_) {
     Loop* raw = l.get();
@@ -74,9 +86,19 @@ Result<std::unique_ptr<net::Listener>> Server::listen_on(Loop& l, net::SocketAdd
     if (!local) return local.error();
     addr = *local;
   }
+  return make_listener(l, std::move(*fd), tls, /*shared=*/false);
+}
+
+Result<std::unique_ptr<net::Listener>> Server::adopt_on(Loop& l, int fd, bool tls) {
+  auto dup = net::share_listener(fd);
+  if (!dup) return dup.error();
+  return make_listener(l, std::move(*dup), tls, /*shared=*/true);
+}
+
+Result<std::unique_ptr<net::Listener>> Server::make_listener(Loop& l, UniqueFd fd, bool tls, bool shared) {
   Loop* raw = &l;
   auto listener = std::make_unique<net::Listener>(
-      *raw->loop, std::move(*fd),
+      *raw->loop, std::move(fd),
       [this, raw, tls](UniqueFd cfd, const net::SocketAddress& peer) { accept(*raw, std::move(cfd), peer, tls); },
       [this, raw] { return admit(*raw); },
       [raw](int err) {
@@ -88,7 +110,7 @@ Result<std::unique_ptr<net::Listener>> Server::listen_on(Loop& l, net::SocketAdd
         raw->stats.accept_errors[static_cast<std::size_t>(e)].add();
       },
       [this] { caught_up(); });
-  if (auto r = listener->start(); !r) return r.error();
+  if (auto r = listener->start(shared); !r) return r.error();
   return listener;
 }
 
@@ -201,6 +223,12 @@ void Server::wait() {
   for (auto& l : loops_)
     if (l->thread.joinable()) l->thread.join();
   workers_.reset();
+}
+
+std::vector<net::EventLoop*> Server::event_loops() const {
+  std::vector<net::EventLoop*> out;
+  for (const auto& l : loops_) out.push_back(l->loop.get());
+  return out;
 }
 
 std::vector<const LoopStats*> Server::stats() const {

@@ -1,6 +1,8 @@
 #pragma once
 // An HTTP server: N loop threads, each with its own SO_REUSEPORT listening socket per address and
 // its own connections, sharing nothing but the read-only router, the record sink and the worker pool.
+// A listening socket made elsewhere (socket activation) cannot join a SO_REUSEPORT group: every
+// loop accepts on a duplicate of it, registered EPOLLEXCLUSIVE so a connection wakes one loop.
 
 #include <atomic>
 #include <functional>
@@ -26,6 +28,10 @@ struct ServerOptions {
   // records as the plain ones.
   std::vector<net::SocketAddress> tls_listen;
   std::shared_ptr<net::TlsServerContext> tls;
+  // Listening sockets to accept on besides `listen` and `tls_listen`, already bound (systemd's).
+  // The server keeps duplicates from start() on; the caller still owns these.
+  std::vector<int> adopt;
+  std::vector<int> adopt_tls;
   unsigned threads = 1;
   unsigned workers = 0;  // 0: no worker pool (blocking routes answer 503)
   std::size_t max_queued_work = 1024;
@@ -59,11 +65,17 @@ class Server {
   void wait();
   [[nodiscard]] std::vector<const LoopStats*> stats() const;
   [[nodiscard]] std::uint64_t active_connections() const { return active_.load(std::memory_order_relaxed); }
+  // The loops, for a caller that posts to each (the systemd watchdog's probes); valid after start()
+  // until the server is destroyed.
+  [[nodiscard]] std::vector<net::EventLoop*> event_loops() const;
 
  private:
   struct Loop;
   // Binds `addr` for loop l (a port 0 is resolved in place) and starts accepting on it.
   Result<std::unique_ptr<net::Listener>> listen_on(Loop& l, net::SocketAddress& addr, bool tls);
+  // Accepts on a duplicate of `fd`, shared by every loop (ServerOptions::adopt).
+  Result<std::unique_ptr<net::Listener>> adopt_on(Loop& l, int fd, bool tls);
+  Result<std::unique_ptr<net::Listener>> make_listener(Loop& l, UniqueFd fd, bool tls, bool shared);
   void accept(Loop& l, UniqueFd fd, const net::SocketAddress& peer, bool tls);
   void on_closed(Loop& l, HttpConnection* c);
   // Frees the connections that closed in this turn (loop thread, end of the turn).

@@ -19,8 +19,8 @@ Listener::~Listener() {
   close();
 }
 
-Result<void> Listener::start() {
-  return loop_.add(fd_.get(), kReadable, this);
+Result<void> Listener::start(bool shared) {
+  return loop_.add(fd_.get(), shared ? kReadable | kExclusive : kReadable, this);
 }
 
 void Listener::close() {

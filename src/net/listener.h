@@ -22,7 +22,9 @@ class Listener final : public IoHandler {
   Listener(EventLoop& loop, UniqueFd fd, AcceptFn on_accept, AdmitFn admit, ErrorFn on_error,
            CaughtUpFn on_caught_up = nullptr);
   ~Listener() override;
-  [[nodiscard]] Result<void> start();
+  // shared: the socket is one every loop accepts on (a duplicate each), not this loop's own, and
+  // a new connection wakes one loop, not every one (kExclusive).
+  [[nodiscard]] Result<void> start(bool shared = false);
   // Stops accepting for good and closes the socket (graceful shutdown).
   void close();
   // Accept again after a pause (a descriptor or a connection slot was freed).

@@ -6,7 +6,8 @@ namespace {
 std::uint32_t to_epoll(std::uint32_t interest) {
   // EPOLLRDHUP is always on: a client that leaves while its handler runs must be seen at once,
   // even when we are not reading (body unread, pipelined requests waiting).
-  std::uint32_t e = EPOLLET | EPOLLRDHUP;
+  // EPOLLEXCLUSIVE takes no EPOLLRDHUP (EINVAL): only listeners ask for it, and they have no peer.
+  std::uint32_t e = EPOLLET | ((interest & kExclusive) ? EPOLLEXCLUSIVE : EPOLLRDHUP);
   if (interest & kReadable) e |= EPOLLIN;
   if (interest & kWritable) e |= EPOLLOUT;
   return e;

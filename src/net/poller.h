@@ -21,6 +21,9 @@ enum : std::uint32_t {
   // EPOLLERR alone: SO_ERROR has something to say. A hang-up without it (both directions shut, as
   // at the end of a lingering close) has none, and asking would cost a getsockopt for nothing.
   kSocketError = 1u << 4,
+  // add() only (EPOLLEXCLUSIVE): of the pollers watching one shared descriptor, an event wakes one
+  // or a few rather than all (a listening socket every loop accepts on, with no SO_REUSEPORT group).
+  kExclusive = 1u << 5,
 };
 
 struct PollEvent {

@@ -1,6 +1,7 @@
 #include "net/socket.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <linux/sockios.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
@@ -207,6 +208,20 @@ Result<UniqueFd> listen_tcp(const SocketAddress& addr, bool reuse_port, int back
   if (::bind(fd.get(), addr.get(), addr.size()) < 0) return Errno{errno};
   if (::listen(fd.get(), backlog) < 0) return Errno{errno};
   return fd;
+}
+
+Result<UniqueFd> share_listener(int fd) {
+  UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!dup) return Errno{errno};
+  int flags = ::fcntl(dup.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(dup.get(), F_SETFL, flags | O_NONBLOCK) < 0) return Errno{errno};
+  int domain = 0;
+  socklen_t len = sizeof domain;
+  if (::getsockopt(dup.get(), SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && (domain == AF_INET || domain == AF_INET6)) {
+    int one = 1;
+    ::setsockopt(dup.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  return dup;
 }
 
 Result<SocketAddress> local_address(int fd) {

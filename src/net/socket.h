@@ -81,6 +81,9 @@ SocketError classify(Errno e);
 // Listening socket, SOCK_NONBLOCK|SOCK_CLOEXEC, SO_REUSEADDR, TCP_NODELAY (for the sockets it
 // accepts, which inherit it), and SO_REUSEPORT when asked.
 Result<UniqueFd> listen_tcp(const SocketAddress& addr, bool reuse_port, int backlog = 1024);
+// A duplicate (CLOEXEC) of a listening socket made elsewhere (systemd's socket activation), with what
+// listen_tcp sets on its own: O_NONBLOCK (on the socket, so every duplicate has it) and TCP_NODELAY.
+Result<UniqueFd> share_listener(int fd);
 Result<SocketAddress> local_address(int fd);
 // accept4 with NONBLOCK|CLOEXEC (TCP_NODELAY comes from the listener). ECONNABORTED and EINTR are retried; EAGAIN means
 // the backlog is empty; EMFILE/ENFILE/ENOBUFS/ENOMEM are returned for the caller to count.

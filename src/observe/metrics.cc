@@ -8,6 +8,7 @@
 #include <span>
 #include <sstream>
 
+#include "base/build_info.h"
 #include "base/text.h"
 
 namespace unbroken::observe {
@@ -116,6 +117,10 @@ std::string render_metrics(const MetricsSources& src) {
   using C = const http::Counter&;
   std::vector<prometheus::MetricFamily> fs;
 
+  // The info-metric convention (node_exporter's *_build_info): always 1, the facts in the labels.
+  fs.push_back(family("unbroken_build_info", "The running binary: its version and the git commit it was built from.",
+                      MetricType::Gauge));
+  add(fs.back(), 1, {{"version", std::string(build::version())}, {"commit", std::string(build::commit())}});
   fs.push_back(family("unbroken_connections_active", "Open client connections.", MetricType::Gauge));
   add(fs.back(), total(src, [](const LoopStats& s) -> C { return s.connections_active; }));
   fs.push_back(family("unbroken_connections_accepted_total", "Accepted client connections.", MetricType::Counter));

@@ -54,6 +54,17 @@ void wait_for_change(int inotify_fd, std::chrono::steady_clock::time_point deadl
   }
 }
 
+// In the child before exec: fds[i] becomes descriptor 3 + i, inherited. Each goes out of the way
+// first, so that one already at 3 + j is not overwritten before it is moved.
+void pass_descriptors(const std::vector<int>& fds) {
+  std::vector<int> high;
+  for (int fd : fds) high.push_back(::fcntl(fd, F_DUPFD, 100));
+  for (std::size_t i = 0; i < high.size(); ++i) {
+    ::dup2(high[i], 3 + static_cast<int>(i));  // dup2 clears FD_CLOEXEC on the copy
+    ::close(high[i]);
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<Server> Server::start(ServeOptions opts) {
@@ -80,6 +91,9 @@ std::unique_ptr<Server> Server::start(ServeOptions opts) {
     int null = ::open("/dev/null", O_RDWR);
     ::dup2(null, 0);
     ::dup2(null, 1);
+    pass_descriptors(opts.pass_fds);
+    for (auto& e : opts.env) ::putenv(e.data());
+    for (const auto& name : opts.pid_env) ::setenv(name.c_str(), std::to_string(::getpid()).c_str(), 1);
     if (opts.rlimit_nofile) {
       rlimit rl{*opts.rlimit_nofile, opts.rlimit_nofile_hard.value_or(*opts.rlimit_nofile)};
       ::setrlimit(RLIMIT_NOFILE, &rl);
@@ -91,14 +105,12 @@ std::unique_ptr<Server> Server::start(ServeOptions opts) {
     ::_exit(127);
   }
   s->pid_ = pid;
+  if (!opts.wait_started) return s;
   int ino = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   ::inotify_add_watch(ino, s->stderr_path_.c_str(), IN_MODIFY);
   auto deadline = std::chrono::steady_clock::now() + 15s;
   while (std::chrono::steady_clock::now() < deadline) {
-    std::string text = read_file(s->stderr_path_);
-    s->port_ = port_after(text, "listening on http://");
-    s->tls_port_ = port_after(text, "tls listening on https://");
-    s->admin_port_ = port_after(text, "admin on http://");
+    s->read_ports();
     if (s->port_ != 0 && s->admin_port_ != 0) break;
     if (!s->alive()) break;
     wait_for_change(ino, deadline);
@@ -106,6 +118,13 @@ std::unique_ptr<Server> Server::start(ServeOptions opts) {
   ::close(ino);
   EXPECT_NE(s->port_, 0) << "server did not start: " << s->stderr_text();
   return s;
+}
+
+void Server::read_ports() {
+  std::string text = read_file(stderr_path_);
+  port_ = port_after(text, "listening on http://");
+  tls_port_ = port_after(text, "tls listening on https://");
+  admin_port_ = port_after(text, "admin on http://");
 }
 
 Server::~Server() {

@@ -35,7 +35,11 @@ struct ServeOptions {
   std::vector<std::string> args;                              // extra flags for `unbroken serve`
   std::optional<unsigned> rlimit_nofile = std::nullopt;       // lowered in the child before exec
   std::optional<unsigned> rlimit_nofile_hard = std::nullopt;  // the hard limit, when not the same
-  std::string cwd = "";  // the server's working directory (var/ is relative to it); empty: the test's
+  std::string cwd = "";                   // the server's working directory (var/ is relative to it); empty: the test's
+  std::vector<std::string> env = {};      // "NAME=VALUE" added to the server's environment
+  std::vector<std::string> pid_env = {};  // NAMEs set to the server's own pid (LISTEN_PID, WATCHDOG_PID)
+  std::vector<int> pass_fds = {};         // passed as descriptors 3, 4, ... (socket activation)
+  bool wait_started = true;               // false: return at once (the test waits on something else, or for the exit)
 };
 
 class Server {
@@ -45,6 +49,8 @@ class Server {
   ~Server();
 
   [[nodiscard]] std::uint16_t port() const { return port_; }
+  // Reads the ports from the start-up lines written so far (start() does, until they are there).
+  void read_ports();
   // The first --tls-listen port ("tls listening on"), 0 without one.
   [[nodiscard]] std::uint16_t tls_port() const { return tls_port_; }
   [[nodiscard]] std::uint16_t admin_port() const { return admin_port_; }
