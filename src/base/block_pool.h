@@ -1,8 +1,8 @@
 #pragma once
 // Per-thread free lists of equally sized blocks, for objects made and dropped at request rate (one
 // Exchange per request, through std::allocate_shared). A block freed on another thread joins that
-// thread's list; each list keeps at most kMaxFree blocks (up to 1024, and no more than 256 KiB of
-// them: what a burst leaves behind stays bounded per thread) and returns the rest to the heap.
+// thread's list; each list keeps at most kMaxFree blocks (about 256 KiB of them, and between 64 and
+// 1024: what a burst leaves behind stays bounded per thread) and returns the rest to the heap.
 // Sanitizer builds pass every block straight to the heap, so ASan still sees use-after-free.
 
 #include <algorithm>

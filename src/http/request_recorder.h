@@ -65,8 +65,6 @@ class RequestRecorder {
   // The held records, if any, oldest first: delivery read now (unless the socket is gone), then
   // written. The last owner of an exchange hands the request's storage back to the loop's pool.
   void emit_pending(bool socket_gone);
-  // True while the held records' bytes are not all acknowledged and `limit` has not passed since
-  // the newest response was complete: look again later rather than log a delivery in progress.
   // The record timer's question: emits the held records unless the newest response still has
   // unacknowledged bytes and ended less than `limit` ago. One reading of the kernel's figures
   // serves both the question and the records. True when they went out (or there were none).

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Debian package on a real machine: lintian, dpkg -i, the unbroken user serving a page with the
-# packaged config (on port 0), logrotate's SIGHUP, then dpkg -r (only the conffiles and the data
-# stay) and dpkg -P (nothing stays). It installs into this machine, so it runs as root, from
+# packaged config (on port 0), logrotate's SIGHUP, then dpkg -r (only the conffiles, the data and
+# the logs stay) and dpkg -P (nothing stays). It installs into this machine, so it runs as root, from
 # `make test-deb`, never from ctest.
 #   tests/install/deb_test.sh BUILD_DIR      (after `make deb`)
 set -euo pipefail
@@ -15,8 +15,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 deb=$(ls -t "$build"/unbroken_*.deb 2>/dev/null | head -1)
 [ -n "$deb" ] || die "no package in $build: run make deb first"
-if dpkg-query -W -f='${Status}' unbroken 2>/dev/null | grep -q installed; then
-  die "unbroken is installed on this machine and the test would remove it; dpkg -P unbroken first"
+# Any trace of the package (installed, or removed with its config and data kept) or of its data:
+# the test ends with a purge, which would take an operator's site and sessions with it.
+status=$(dpkg-query -W -f='${db:Status-Status}' unbroken 2>/dev/null || echo not-installed)
+if [ "$status" != not-installed ] || [ -e /var/lib/unbroken ] || [ -e /etc/unbroken ]; then
+  die "unbroken ($status) or its /etc/unbroken or /var/lib/unbroken is on this machine, and the test would purge it; dpkg -P unbroken first"
 fi
 
 tmp=$(mktemp -d)
@@ -74,15 +77,10 @@ dpkg -i "$deb" >"$tmp/dpkg-i2" 2>&1 || { cat "$tmp/dpkg-i2" >&2; die "dpkg -i ov
 [ "$(id -u unbroken)" = "$uid" ] || die "the second install changed the unbroken user"
 grep -q "the operator's edit" /var/lib/unbroken/www/index.html || die "the second install overwrote the site"
 
-# --version comes with the systemd half of issue 16; until then the binary must at least run.
-if /usr/bin/unbroken --version >"$tmp/version" 2>&1; then
-  say "unbroken --version: $(head -1 "$tmp/version")"
-  version=$(dpkg-query -W -f='${Version}' unbroken)
-  grep -qF "${version%-*}" "$tmp/version" || die "--version does not name the package's version ${version%-*}"
-else
-  /usr/bin/unbroken --help >/dev/null || die "/usr/bin/unbroken --help failed"
-  say "no --version yet; unbroken --help runs"
-fi
+/usr/bin/unbroken --version >"$tmp/version" 2>&1 || die "unbroken --version failed: $(cat "$tmp/version")"
+say "unbroken --version: $(head -1 "$tmp/version")"
+version=$(dpkg-query -W -f='${Version}' unbroken)
+grep -qF "${version%-*}" "$tmp/version" || die "--version does not name the package's version ${version%-*}"
 
 # The packaged config as the service runs it, as the unbroken user (setpriv execs, so the pid is
 # the server's and signals reach it), on port 0 and without the admin port (both fixed in the file).
@@ -99,11 +97,24 @@ start_server() {
 }
 stop_server() {
   kill -TERM "$server_pid"
-  # The pipe ends when the server has exited: read it to its end, bounded.
-  while IFS= read -r -t 30 line <&3; do echo "$line" >>"$tmp/serve.log"; done || {
-    [ $? -gt 128 ] && die "serve did not exit 30 s after SIGTERM"
-  }
+  # The pipe ends when the server has exited: read it to its end, bounded. (A while loop's status
+  # is its body's, so read's own is kept: above 128 is its timeout.)
+  local status=0
+  while true; do
+    IFS= read -r -t 30 line <&3 || { status=$?; break; }
+    echo "$line" >>"$tmp/serve.log"
+  done
+  [ "$status" -le 128 ] || die "serve did not exit 30 s after SIGTERM"
+  ! kill -0 "$server_pid" 2>/dev/null || die "serve still runs after its output ended"
   server_pid=""
+}
+# Reads the server's output until a line containing $1 appears, within 10 s.
+await_line() {
+  while IFS= read -r -t 10 line <&3; do
+    echo "$line" >>"$tmp/serve.log"
+    case "$line" in *"$1"*) return 0 ;; esac
+  done
+  die "serve never said: $1"
 }
 start_server
 owner=$(stat -c %U "/proc/$server_pid")  # a process's /proc directory belongs to its user
@@ -116,11 +127,11 @@ grep -q "unbroken is serving" "$tmp/page" || die "GET / did not return the seede
 # What logrotate does: move the log, SIGHUP; the next request lands in a new access.log.
 mv /var/log/unbroken/access.log /var/log/unbroken/access.log.1
 kill -HUP "$server_pid"
+await_line "SIGHUP: reopening the access log"  # the reopen is done: the next record goes to the new file
 curl -sS --max-time 10 -o /dev/null "$url/after-rotate" || die "GET after SIGHUP failed"
 stop_server
-# The first record may reach either file: the writer reopens at its next write, which can be that
-# record's own if it was still queued when the signal came (within the log's 50 ms flush interval).
 grep -q '/after-rotate' /var/log/unbroken/access.log || die "after SIGHUP the request is not in a new access.log"
+! grep -q '/after-rotate' /var/log/unbroken/access.log.1 || die "after SIGHUP the request went to the moved file"
 records=$(cat /var/log/unbroken/access.log.1 /var/log/unbroken/access.log | wc -l)
 [ "$records" -eq 2 ] || die "two requests, $records log lines"
 say "logged, rotated and reopened: $(wc -l </var/log/unbroken/access.log.1) + $(wc -l </var/log/unbroken/access.log) lines"
@@ -138,7 +149,7 @@ done <"$tmp/files"
 for f in $conffiles; do [ -f "$f" ] || die "dpkg -r removed the conffile $f"; done
 [ -f /var/lib/unbroken/sessions.db ] || die "dpkg -r removed the data in /var/lib/unbroken"
 [ ! -e /usr/share/unbroken ] || die "dpkg -r left /usr/share/unbroken"
-say "dpkg -r: only $(echo $conffiles) and /var/lib/unbroken remain"
+say "dpkg -r: only $(echo $conffiles), /var/lib/unbroken and the logs in /var/log/unbroken remain"
 
 dpkg -P unbroken >"$tmp/dpkg-p" 2>&1 || { cat "$tmp/dpkg-p" >&2; die "dpkg -P failed"; }
 for path in $conffiles /etc/unbroken /var/lib/unbroken /var/log/unbroken; do

@@ -24,11 +24,13 @@ for f in bin/unbroken include/unbroken/http/server.h lib/libub_http.a lib/libllh
 done
 
 # The outside build sees only the installed prefix: the source tree is not on any include path.
-cmake -S "$src/tests/install/hello" -B "$tmp/hello" -DCMAKE_BUILD_TYPE=Release \
+cmake -S "$src/tests/install/hello" -B "$tmp/hello" -DCMAKE_BUILD_TYPE=Release -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
   -DCMAKE_PREFIX_PATH="$root" -DHELLO_SOURCE="$src/examples/hello_server.cc" >"$tmp/configure.log" 2>&1 ||
   { cat "$tmp/configure.log" >&2; exit 1; }
 cmake --build "$tmp/hello" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log" >&2; exit 1; }
-if grep -q -- "-I$src/src" "$tmp/hello/CMakeFiles/hello_server.dir/flags.make"; then
+# compile_commands.json, whichever the generator: a missing file fails the test, not passes it.
+[ -f "$tmp/hello/compile_commands.json" ] || { echo "install_test: no compile_commands.json" >&2; exit 1; }
+if grep -q -- "-I$src/src" "$tmp/hello/compile_commands.json"; then
   echo "install_test: the outside build includes the source tree" >&2
   exit 1
 fi
