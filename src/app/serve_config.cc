@@ -1,3 +1,8 @@
+// serve's flags: one table of options (flag, TOML key, help, how each value is checked and applied),
+// read by the command line, the TOML file (serve_config_file.cc) and the man page alike. It is just
+// over ~500 lines because the table and its checks are one list by design; the TOML side moved out
+// already, and the checks are the next to go if it grows.
+
 #include "app/serve_config.h"
 
 #include <unistd.h>
